@@ -1,0 +1,3 @@
+"""OffCoder server."""
+
+__version__ = "0.1.0"

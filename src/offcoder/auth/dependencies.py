@@ -1,0 +1,83 @@
+"""Typed dependencies: who is calling, and their row-level-secured transaction.
+
+`UserSession` is the one database handle request code gets: a transaction as the application
+role with `app.user_id` set to the caller. It also proves the caller's device session is still
+live, so an access token dies with its session (logout, revocation, reuse detection).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.auth import service
+from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
+from offcoder.context import AppContext, get_context
+from offcoder.db.base import utcnow
+from offcoder.problems import Unauthorized
+
+log = structlog.get_logger(__name__)
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    return token.strip()
+
+
+def access_claims(
+    request: Request, ctx: Annotated[AppContext, Depends(get_context)]
+) -> AccessClaims:
+    try:
+        return ctx.signer.verify(bearer_token(request))
+    except InvalidAccessToken as exc:
+        log.info("access token refused", reason=str(exc))
+        raise Unauthorized("The access token is invalid or expired.") from exc
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    mfa: bool
+
+
+async def user_transaction(
+    claims: Annotated[AccessClaims, Depends(access_claims)],
+    ctx: Annotated[AppContext, Depends(get_context)],
+) -> AsyncIterator[AsyncSession]:
+    async with ctx.database.user_session(claims.user_id) as session:
+        device = await service.live_session(session, claims.session_id)
+        if device is None:
+            raise Unauthorized("The session of this access token has ended.")
+        now = utcnow()
+        if now - device.last_used_at > LAST_USED_RESOLUTION:
+            device.last_used_at = now
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so a client never
+# sees success for a change that did not commit.
+UserSession = Annotated[AsyncSession, Depends(user_transaction, scope="function")]
+
+
+async def current_principal(
+    claims: Annotated[AccessClaims, Depends(access_claims)],
+    _: UserSession,
+) -> Principal:
+    return Principal(user_id=claims.user_id, session_id=claims.session_id, mfa=claims.mfa)
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+Context = Annotated[AppContext, Depends(get_context)]

@@ -1,0 +1,205 @@
+"""Sign-in and sessions: the paths of api.md under /v1/auth."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+
+from offcoder.audit.service import ActorKind
+from offcoder.auth import service
+from offcoder.auth.dependencies import Context, CurrentUser, UserSession
+from offcoder.auth.oidc import OIDCProvider, ProviderError
+from offcoder.auth.schemas import (
+    AuthorizationCodeGrant,
+    DeviceSessionList,
+    DeviceSessionOut,
+    Provider,
+    ProviderList,
+    RefreshTokenGrant,
+    TokenResponse,
+)
+from offcoder.auth.service import EndReason, GrantError
+from offcoder.context import AppContext
+from offcoder.problems import NotFound, Problem
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+
+
+def _provider(ctx: AppContext, name: str) -> OIDCProvider:
+    provider = ctx.providers.get(name)
+    if provider is None:
+        raise NotFound("sign-in provider")
+    return provider
+
+
+@router.get("/providers")
+async def providers(ctx: Context) -> ProviderList:
+    base = ctx.settings.public_url.rstrip("/")
+    return ProviderList(
+        items=[
+            Provider(name=p.name, display_name=p.display_name, authorize_url=f"{base}/v1/auth/{p.name}/authorize")
+            for p in ctx.providers.values()
+        ]
+    )
+
+
+@router.get("/{provider}/authorize", status_code=302, response_class=RedirectResponse)
+async def authorize(
+    provider: str,
+    ctx: Context,
+    redirect_uri: Annotated[str, Query(max_length=2048)],
+    state: Annotated[str, Query(min_length=1, max_length=512)],
+    code_challenge: Annotated[str, Query(max_length=128)],
+    code_challenge_method: Annotated[str, Query(max_length=16)] = "S256",
+    device_name: Annotated[str, Query(min_length=1, max_length=100)] = "unnamed device",
+) -> RedirectResponse:
+    """Start a sign-in: 302 to the provider, with PKCE between the client and us."""
+    chosen = _provider(ctx, provider)
+    try:
+        async with ctx.database.system_session() as session:
+            url = await service.begin_sign_in(
+                session,
+                ctx,
+                chosen,
+                redirect_uri=redirect_uri,
+                client_state=state,
+                code_challenge=code_challenge,
+                code_challenge_method=code_challenge_method,
+                device_name=device_name,
+            )
+    except ProviderError as exc:
+        raise Problem(502, "provider-unavailable", str(exc)) from exc
+    return RedirectResponse(url, status_code=302)
+
+
+@router.get("/{provider}/callback", status_code=302, response_class=RedirectResponse)
+async def callback(
+    provider: str,
+    ctx: Context,
+    state: Annotated[str, Query(min_length=1, max_length=512)],
+    code: Annotated[str | None, Query(max_length=2048)] = None,
+    error: Annotated[str | None, Query(max_length=256)] = None,
+) -> RedirectResponse:
+    """The provider comes back here; we send the client its one-time code."""
+    chosen = _provider(ctx, provider)
+    async with ctx.database.system_session() as session:
+        pending = await service.take_authorization_request(session, chosen, state)
+        client_redirect = pending.client_redirect_uri
+        client_state = pending.client_state
+    if error or not code:
+        target = service.with_query(client_redirect, {"error": "access_denied", "state": client_state})
+        return RedirectResponse(target, status_code=302)
+    try:
+        async with ctx.database.system_session() as session:
+            target = await service.finish_sign_in(session, ctx, chosen, pending, code)
+    except ProviderError:
+        target = service.with_query(client_redirect, {"error": "server_error", "state": client_state})
+    return RedirectResponse(target, status_code=302)
+
+
+async def _grant(request: Request) -> AuthorizationCodeGrant | RefreshTokenGrant:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    raw = await request.body()
+    try:
+        if content_type == "application/x-www-form-urlencoded":
+            from urllib.parse import parse_qsl
+
+            body: Any = dict(parse_qsl(raw.decode(), strict_parsing=False))
+        else:
+            body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GrantError("The body must be JSON.", "invalid_request") from exc
+    if not isinstance(body, dict):
+        raise GrantError("The body must be a JSON object.", "invalid_request")
+    try:
+        if body.get("grant_type") == "authorization_code":
+            return AuthorizationCodeGrant.model_validate(body)
+        if body.get("grant_type") == "refresh_token":
+            return RefreshTokenGrant.model_validate(body)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise GrantError(f"Missing or invalid: {fields}.", "invalid_request") from exc
+    raise GrantError("grant_type must be authorization_code or refresh_token.", "unsupported_grant_type")
+
+
+@router.post(
+    "/token",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            AuthorizationCodeGrant.model_json_schema(),
+                            RefreshTokenGrant.model_json_schema(),
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+async def token(request: Request, ctx: Context) -> TokenResponse:
+    """Exchange a one-time code (with its PKCE verifier) or rotate a refresh token."""
+    grant = await _grant(request)
+    ip = request.client.host if request.client else None
+    if isinstance(grant, AuthorizationCodeGrant):
+        async with ctx.database.system_session() as session:
+            issued = await service.exchange_code(session, ctx, grant.code, grant.code_verifier, ip)
+    else:
+        async with ctx.database.system_session() as session:
+            outcome = await service.refresh(session, ctx, grant.refresh_token)
+        # The transaction above committed: a detected reuse has ended the session for good.
+        if outcome.refusal is not None:
+            raise outcome.refusal
+        assert outcome.tokens is not None
+        issued = outcome.tokens
+    return TokenResponse.model_validate(issued.as_response())
+
+
+@router.post("/logout", status_code=204)
+async def logout(principal: CurrentUser, session: UserSession) -> Response:
+    """End the calling device session: its refresh token dies, its access token is refused."""
+    device = await service.live_session(session, principal.session_id)
+    if device is not None:
+        await service.end_device_session(
+            session, device, EndReason.logout, actor_kind=ActorKind.user, actor_id=principal.user_id
+        )
+    return Response(status_code=204)
+
+
+@router.get("/sessions")
+async def sessions(principal: CurrentUser, session: UserSession) -> DeviceSessionList:
+    rows = await service.list_sessions(session, principal.user_id)
+    return DeviceSessionList(
+        items=[
+            DeviceSessionOut(
+                id=d.id,
+                device_name=d.device_name,
+                provider=d.provider,
+                created_at=d.created_at,
+                last_used_at=d.last_used_at,
+                expires_at=d.expires_at,
+                ip_prefix=d.ip_prefix,
+                current=d.id == principal.session_id,
+            )
+            for d in rows
+        ]
+    )
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+async def end_session(session_id: uuid.UUID, principal: CurrentUser, session: UserSession) -> Response:
+    device = await service.live_session(session, session_id)
+    if device is None:
+        raise NotFound("session")
+    await service.end_device_session(
+        session, device, EndReason.revoked, actor_kind=ActorKind.user, actor_id=principal.user_id
+    )
+    return Response(status_code=204)

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from offcoder.db.base import Base, IdMixin, TimestampMixin, utcnow
+
+
+class OAuthIdentity(IdMixin, TimestampMixin, Base):
+    """A provider account signed in to an OffCoder user, keyed by (provider, subject), never e-mail."""
+
+    __tablename__ = "oauth_identities"
+    __table_args__ = (UniqueConstraint("provider", "subject", name="uq_oauth_identities_subject"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    # Provider tokens, encrypted with the keyring (R2), bound to this row and user.
+    access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class DeviceSession(IdMixin, Base):
+    """One signed-in device. Every refresh token belongs to exactly one (A4)."""
+
+    __tablename__ = "device_sessions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device_name: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The session dies at this time whatever its refresh tokens say.
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    ip_prefix: Mapped[str | None] = mapped_column(String(64))
+    # Set when the session proved a second factor; access tokens then carry amr ["mfa"].
+    mfa_at: Mapped[datetime | None]
+
+
+class RefreshToken(IdMixin, Base):
+    """An opaque refresh token, stored only as its SHA-256. `session_id` is its family."""
+
+    __tablename__ = "refresh_tokens"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("device_sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    replaced_by_id: Mapped[uuid.UUID | None]
+
+
+class AuthorizationRequest(Base):
+    """A sign-in in flight between our authorize and callback endpoints (no user yet).
+
+    Remembers the provider it was sent to, so a callback for another provider is refused.
+    """
+
+    __tablename__ = "authorization_requests"
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(128))
+    provider_code_verifier: Mapped[str] = mapped_column(String(128))
+    client_state: Mapped[str] = mapped_column(String(512))
+    client_redirect_uri: Mapped[str] = mapped_column(String(2048))
+    client_code_challenge: Mapped[str] = mapped_column(String(128))
+    device_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class AuthorizationCode(Base):
+    """The one-time code we hand the client at its redirect_uri, exchanged with PKCE."""
+
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    device_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -1,0 +1,379 @@
+"""Sign-in broker, device sessions and refresh-token rotation (A3, A4).
+
+Sign-in runs before anyone is known, so it works in a system-role transaction handed in by the
+endpoint; session listing and logout run as the signed-in user under RLS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.audit.service import ActorKind, record
+from offcoder.auth.models import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    DeviceSession,
+    OAuthIdentity,
+    RefreshToken,
+)
+from offcoder.auth.oidc import OIDCProvider, ProviderIdentity
+from offcoder.auth.tokens import CODE_PREFIX, REFRESH_PREFIX, digest, new_opaque
+from offcoder.context import AppContext
+from offcoder.crypto.keyring import Binding
+from offcoder.db.base import utcnow
+from offcoder.problems import Problem
+from offcoder.users.models import User
+
+log = structlog.get_logger(__name__)
+
+PKCE_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+
+
+class GrantError(Problem):
+    """A token-endpoint refusal: problem+json carrying the RFC 6749 `error` member."""
+
+    def __init__(self, detail: str, error: str = "invalid_grant") -> None:
+        super().__init__(400, error.replace("_", "-"), detail, error=error)
+
+
+class EndReason(StrEnum):
+    logout = "logout"
+    revoked = "revoked"
+    refresh_token_reuse = "refresh_token_reuse"
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    session_id: uuid.UUID
+    expires_in: int
+
+    def as_response(self) -> dict[str, object]:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "session_id": str(self.session_id),
+        }
+
+
+def pkce_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def callback_url(ctx: AppContext, provider: str) -> str:
+    return f"{ctx.settings.public_url.rstrip('/')}/v1/auth/{provider}/callback"
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+# --- the broker ---------------------------------------------------------------------------
+
+
+async def begin_sign_in(
+    session: AsyncSession,
+    ctx: AppContext,
+    provider: OIDCProvider,
+    *,
+    redirect_uri: str,
+    client_state: str,
+    code_challenge: str,
+    code_challenge_method: str,
+    device_name: str,
+) -> str:
+    """Remember the client's request and return the provider's authorization URL."""
+    if redirect_uri not in ctx.settings.redirect_uris:
+        raise Problem(400, "redirect-uri-not-allowed", "redirect_uri is not on the allow-list.")
+    if code_challenge_method != "S256":
+        raise Problem(400, "invalid-request", "code_challenge_method must be S256.", error="invalid_request")
+    if not PKCE_CHALLENGE.match(code_challenge):
+        raise Problem(400, "invalid-request", "code_challenge must be a base64url SHA-256.", error="invalid_request")
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)
+    now = utcnow()
+    session.add(
+        AuthorizationRequest(
+            state_hash=digest(state),
+            provider=provider.name,
+            nonce=nonce,
+            provider_code_verifier=verifier,
+            client_state=client_state,
+            client_redirect_uri=redirect_uri,
+            client_code_challenge=code_challenge,
+            device_name=device_name,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ctx.settings.auth_request_ttl_s),
+        )
+    )
+    return await provider.authorization_url(
+        state=state, nonce=nonce, code_verifier=verifier, redirect_uri=callback_url(ctx, provider.name)
+    )
+
+
+async def take_authorization_request(
+    session: AsyncSession, provider: OIDCProvider, state: str
+) -> AuthorizationRequest:
+    """The pending request this callback answers; refused if unknown, used, stale or mixed up."""
+    pending = await session.scalar(
+        select(AuthorizationRequest)
+        .where(AuthorizationRequest.state_hash == digest(state))
+        .with_for_update()
+    )
+    if pending is None or pending.used_at is not None or pending.expires_at < utcnow():
+        raise Problem(400, "invalid-state", "Unknown, used or expired sign-in state.")
+    if not hmac.compare_digest(pending.provider, provider.name):
+        # Mix-up defence (RFC 9700 4.4): the answer comes from a provider we did not ask.
+        raise Problem(400, "invalid-state", "This sign-in was started with another provider.")
+    pending.used_at = utcnow()
+    return pending
+
+
+async def finish_sign_in(
+    session: AsyncSession,
+    ctx: AppContext,
+    provider: OIDCProvider,
+    pending: AuthorizationRequest,
+    code: str,
+) -> str:
+    """Exchange the provider's code, find or create the user, return the client redirect."""
+    identity = await provider.exchange(
+        code=code,
+        code_verifier=pending.provider_code_verifier,
+        redirect_uri=callback_url(ctx, provider.name),
+        nonce=pending.nonce,
+    )
+    user = await _user_for_identity(session, ctx, provider.name, identity)
+    one_time = new_opaque(CODE_PREFIX)
+    now = utcnow()
+    session.add(
+        AuthorizationCode(
+            code_hash=digest(one_time),
+            user_id=user.id,
+            provider=provider.name,
+            redirect_uri=pending.client_redirect_uri,
+            code_challenge=pending.client_code_challenge,
+            device_name=pending.device_name,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ctx.settings.authorization_code_ttl_s),
+        )
+    )
+    return with_query(pending.client_redirect_uri, {"code": one_time, "state": pending.client_state})
+
+
+async def _user_for_identity(
+    session: AsyncSession, ctx: AppContext, provider: str, identity: ProviderIdentity
+) -> User:
+    """Users are found by (provider, subject), never by e-mail: no silent merge (A2)."""
+    row = await session.scalar(
+        select(OAuthIdentity)
+        .where(OAuthIdentity.provider == provider, OAuthIdentity.subject == identity.subject)
+        .with_for_update()
+    )
+    now = utcnow()
+    if row is None:
+        user = User(
+            id=uuid.uuid4(),
+            display_name=identity.name,
+            email=identity.email,
+            email_verified_at=now if identity.email_verified else None,
+        )
+        session.add(user)
+        await session.flush()
+        row = OAuthIdentity(id=uuid.uuid4(), user_id=user.id, provider=provider, subject=identity.subject)
+        session.add(row)
+        await session.flush()
+    else:
+        found = await session.get(User, row.user_id)
+        assert found is not None
+        user = found
+    row.email = identity.email
+    row.email_verified = identity.email_verified
+    for attribute, column in (("access_token", "access_token_enc"), ("refresh_token", "refresh_token_enc")):
+        value = getattr(identity, attribute)
+        binding = Binding("oauth_identities", column, str(row.id), user.id)
+        setattr(row, column, ctx.keyring.seal_text(value, binding) if value else None)
+    return user
+
+
+async def exchange_code(
+    session: AsyncSession, ctx: AppContext, code: str, code_verifier: str, ip: str | None
+) -> IssuedTokens:
+    if not PKCE_VERIFIER.match(code_verifier):
+        raise GrantError("code_verifier is malformed.", "invalid_request")
+    grant = await session.scalar(
+        select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code)).with_for_update()
+    )
+    if grant is None or grant.used_at is not None or grant.expires_at < utcnow():
+        raise GrantError("The code is unknown, used or expired.")
+    grant.used_at = utcnow()
+    if not hmac.compare_digest(pkce_challenge(code_verifier), grant.code_challenge):
+        raise GrantError("code_verifier does not match the code_challenge.")
+    now = utcnow()
+    device = DeviceSession(
+        id=uuid.uuid4(),
+        user_id=grant.user_id,
+        device_name=grant.device_name,
+        provider=grant.provider,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(seconds=ctx.settings.session_absolute_ttl_s),
+        ip_prefix=ip_prefix(ip),
+    )
+    session.add(device)
+    await session.flush()
+    return await _issue(session, ctx, device)
+
+
+async def _issue(session: AsyncSession, ctx: AppContext, device: DeviceSession) -> IssuedTokens:
+    now = utcnow()
+    refresh = new_opaque(REFRESH_PREFIX)
+    token = RefreshToken(
+        id=uuid.uuid4(),
+        user_id=device.user_id,
+        session_id=device.id,
+        token_hash=digest(refresh),
+        created_at=now,
+        expires_at=min(now + timedelta(seconds=ctx.settings.refresh_token_ttl_s), device.expires_at),
+    )
+    session.add(token)
+    await session.flush()
+    amr = ["oauth", "mfa"] if device.mfa_at is not None else ["oauth"]
+    access = ctx.signer.issue(device.user_id, device.id, amr)
+    return IssuedTokens(access, refresh, device.id, ctx.signer.ttl)
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    tokens: IssuedTokens | None
+    refusal: GrantError | None
+
+
+async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> RefreshOutcome:
+    """Rotate a refresh token. A used one ends its device session (theft, A4).
+
+    Returns the refusal instead of raising it, so the caller commits the session's end and the
+    audit event before answering.
+    """
+    token = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == digest(presented)).with_for_update()
+    )
+    if token is None:
+        return RefreshOutcome(None, GrantError("Unknown refresh token."))
+    device = await session.scalar(
+        select(DeviceSession).where(DeviceSession.id == token.session_id).with_for_update()
+    )
+    now = utcnow()
+    if device is None or device.ended_at is not None or device.expires_at <= now:
+        return RefreshOutcome(None, GrantError("The device session has ended."))
+    if token.used_at is not None:
+        if await _within_grace(session, ctx, token, now):
+            await session.execute(
+                update(RefreshToken).where(RefreshToken.id == token.replaced_by_id).values(used_at=now)
+            )
+        else:
+            await end_device_session(session, device, EndReason.refresh_token_reuse, actor_kind=ActorKind.system)
+            log.warning("refresh token reuse: device session ended", session_id=str(device.id))
+            return RefreshOutcome(None, GrantError("This refresh token was already used; the session is ended."))
+    if token.expires_at <= now:
+        return RefreshOutcome(None, GrantError("The refresh token has expired."))
+    token.used_at = now
+    device.last_used_at = now
+    issued = await _issue(session, ctx, device)
+    token.replaced_by_id = await session.scalar(
+        select(RefreshToken.id).where(RefreshToken.token_hash == digest(issued.refresh_token))
+    )
+    return RefreshOutcome(issued, None)
+
+
+async def _within_grace(
+    session: AsyncSession, ctx: AppContext, token: RefreshToken, now: datetime
+) -> bool:
+    """Only the immediate predecessor of the live token, and only within the grace window."""
+    grace = ctx.settings.refresh_reuse_grace_s
+    if grace <= 0 or token.used_at is None or token.replaced_by_id is None:
+        return False
+    if now - token.used_at > timedelta(seconds=grace):
+        return False
+    successor = await session.get(RefreshToken, token.replaced_by_id, with_for_update=True)
+    return successor is not None and successor.used_at is None
+
+
+async def end_device_session(
+    session: AsyncSession,
+    device: DeviceSession,
+    reason: EndReason,
+    *,
+    actor_kind: ActorKind,
+    actor_id: uuid.UUID | None = None,
+) -> None:
+    """End a device session: its refresh tokens stop working and its access tokens are refused."""
+    if device.ended_at is not None:
+        return
+    device.ended_at = utcnow()
+    device.end_reason = reason.value
+    await record(
+        session,
+        f"auth.session.{reason.value}",
+        actor_id=actor_id if actor_id is not None else (device.user_id if actor_kind is ActorKind.user else None),
+        actor_kind=actor_kind,
+        target=f"device_session:{device.id}",
+        details={"user_id": str(device.user_id), "device_name": device.device_name},
+    )
+
+
+# --- the signed-in user's own sessions (application role, under RLS) ------------------------
+
+
+async def live_session(session: AsyncSession, session_id: uuid.UUID) -> DeviceSession | None:
+    device = await session.get(DeviceSession, session_id)
+    if device is None or device.ended_at is not None or device.expires_at <= utcnow():
+        return None
+    return device
+
+
+async def list_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[DeviceSession]:
+    rows = await session.scalars(
+        select(DeviceSession)
+        .where(
+            DeviceSession.user_id == user_id,
+            DeviceSession.ended_at.is_(None),
+            DeviceSession.expires_at > utcnow(),
+        )
+        .order_by(DeviceSession.created_at.desc())
+    )
+    return list(rows)
+
+
+def ip_prefix(ip: str | None) -> str | None:
+    """Only a network prefix is kept: enough to recognise a device, not to locate a person."""
+    if not ip:
+        return None
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

@@ -1,0 +1,104 @@
+"""The `offcoder` command: serve, migrate, keys, audit, dev."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from offcoder.config import Settings, get_settings
+
+app = typer.Typer(help="OffCoder server.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _settings(**overrides: object) -> Settings:
+    base = get_settings()
+    return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+def refuse_unsafe_production(settings: Settings) -> None:
+    problems = settings.production_problems()
+    if problems:
+        console.print("[bold red]Refusing to start in production:[/]")
+        for problem in problems:
+            console.print(f"  - {problem}")
+        raise typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
+    dev: Annotated[
+        bool, typer.Option("--dev", help="Start a local sign-in provider (development only).")
+    ] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Serve the API only; jobs are run by `offcoder worker`."),
+    ] = False,
+) -> None:
+    """Serve the API (on the embedded PostgreSQL unless DATABASE_URL is set)."""
+    import uvicorn
+
+    from offcoder import logs
+    from offcoder.db.bootstrap import prepare
+    from offcoder.main import build_context, create_app
+
+    settings = _settings(host=host, port=port)
+    if port is not None and "OFFCODER_PUBLIC_URL" not in os.environ:
+        settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{port}"})
+    if dev:
+        settings = settings.model_copy(update={"dev_identity_provider": True})
+    refuse_unsafe_production(settings)
+    logs.configure(json=settings.log_json)
+
+    keep_alive = []
+    if dev:
+        from offcoder.dev.identity import start_dev_provider, with_dev_provider
+
+        manager, issuer = start_dev_provider()
+        keep_alive.append(manager)
+        settings = with_dev_provider(settings, issuer)
+        console.print(f"Development sign-in provider at {issuer}")
+    prepared = prepare(settings)
+    keep_alive.append(prepared)
+    application = create_app(build_context(settings, prepared))
+    if no_worker:
+        console.print("API only (--no-worker).")
+    console.print(f"OffCoder listening on http://{settings.host}:{settings.port}")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def migrate() -> None:
+    """Create the database roles and apply every migration."""
+    from offcoder.db.bootstrap import prepare
+
+    prepared = prepare(get_settings())
+    console.print(f"Database {prepared.admin_url.database} is at the latest migration.")
+
+
+def _register() -> None:
+    from offcoder.audit.cli import app as audit_app
+    from offcoder.crypto.cli import app as keys_app
+    from offcoder.dev.cli import app as dev_app
+
+    app.add_typer(keys_app, name="keys", help="Encryption keys: generate, rotate.")
+    app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")
+    app.add_typer(dev_app, name="dev", help="Development conveniences.")
+
+
+_register()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

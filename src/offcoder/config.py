@@ -1,0 +1,140 @@
+"""One Settings object, read from the environment and validated at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+def default_state_dir() -> Path:
+    return Path.home() / ".local" / "share" / "offcoder"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OFFCODER_", extra="ignore")
+
+    env: Environment = Environment.development
+    state_dir: Path = Field(default_factory=default_state_dir)
+
+    # Database. With no DATABASE_URL an embedded PostgreSQL (pgserver) runs under state_dir.
+    # DATABASE_URL is the owner/administrator connection used for migrations; the server's
+    # own connections use the application and system roles created from it (see db/roles).
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "OFFCODER_DATABASE_URL")
+    )
+    database_app_url: str | None = None
+    database_system_url: str | None = None
+    db_role_prefix: str = "offcoder"
+    db_role_password: SecretStr | None = None
+    db_pool_size: int = 10
+
+    # Encryption keys (R2): a key file or an environment variable, never the database.
+    key_file: Path | None = None
+    keys: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OFFCODER_KEYS")
+    )
+    # Signing key for access tokens (A3), a PEM private key; generated in development.
+    jwt_private_key_file: Path | None = None
+    jwt_private_key: SecretStr | None = None
+
+    public_url: str = "http://127.0.0.1:8000"
+    jwt_issuer: str | None = None
+    jwt_audience: str = "offcoder-api"
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 7 * 24 * 3600
+    session_absolute_ttl_s: int = 30 * 24 * 3600
+    refresh_reuse_grace_s: int = 0
+    authorization_code_ttl_s: int = 120
+    auth_request_ttl_s: int = 600
+
+    # The allow-list of client redirect URIs for the sign-in broker (the app scheme, the console).
+    redirect_uris: list[str] = Field(
+        default_factory=lambda: ["offcoder://auth/callback", "http://127.0.0.1:8000/auth/done"]
+    )
+
+    # The generic OpenID Connect provider (the five named providers come later).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_display_name: str = "OpenID Connect"
+    # In development `serve --dev` starts a local provider on loopback and sets the above.
+    dev_identity_provider: bool = False
+
+    # Limits (api.md).
+    max_file_bytes: int = 5 * 1024 * 1024
+    max_project_bytes: int = 50 * 1024 * 1024
+    max_json_body_bytes: int = 1024 * 1024
+
+    audit_retention_days: int = 548  # 18 months (O3)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_json: bool = False
+
+    @property
+    def issuer(self) -> str:
+        return self.jwt_issuer or self.public_url.rstrip("/")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.production
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve production traffic; empty when it may."""
+        problems: list[str] = []
+        if not self.is_production:
+            return problems
+        if self.dev_identity_provider:
+            problems.append(
+                "the development identity provider is enabled (OFFCODER_DEV_IDENTITY_PROVIDER / "
+                "--dev): anyone could sign in as anyone"
+            )
+        state = self.state_dir.resolve()
+        if self.keys is None and (
+            self.key_file is None or self.key_file.resolve().is_relative_to(state)
+        ):
+            problems.append(
+                "the encryption key file is the generated one in the state directory: set "
+                "OFFCODER_KEYS or OFFCODER_KEY_FILE to a key kept outside the data directory"
+            )
+        if self.jwt_private_key is None and (
+            self.jwt_private_key_file is None
+            or self.jwt_private_key_file.resolve().is_relative_to(state)
+        ):
+            problems.append(
+                "the token signing key is the generated one in the state directory: set "
+                "OFFCODER_JWT_PRIVATE_KEY or OFFCODER_JWT_PRIVATE_KEY_FILE"
+            )
+        if not is_loopback(self.host):
+            problems.append(
+                f"plain HTTP would listen on the public address {self.host}: serve on loopback "
+                "behind a TLS-terminating proxy"
+            )
+        if self.database_url is None:
+            problems.append("the embedded PostgreSQL is for development: set DATABASE_URL")
+        return problems
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

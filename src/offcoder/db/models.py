@@ -1,0 +1,29 @@
+"""Every model, imported in one place so metadata is complete for migrations and tests."""
+
+from offcoder.ai.models import AIKey
+from offcoder.audit.models import AuditEvent
+from offcoder.auth.models import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    DeviceSession,
+    OAuthIdentity,
+    RefreshToken,
+)
+from offcoder.db.base import Base
+from offcoder.projects.models import Project, ProjectFile, ProjectSecret
+from offcoder.users.models import User
+
+__all__ = [
+    "AIKey",
+    "AuditEvent",
+    "AuthorizationCode",
+    "AuthorizationRequest",
+    "Base",
+    "DeviceSession",
+    "OAuthIdentity",
+    "Project",
+    "ProjectFile",
+    "ProjectSecret",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,96 @@
+"""Structured logging with a redaction step that every event passes (R3).
+
+Secrets never reach a log line: keys that name a secret are masked whatever their value, and
+values registered as sensitive (decrypted secrets, tokens) are masked wherever they appear.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SENSITIVE_KEY = re.compile(
+    r"(pass|secret|token|api[_-]?key|authorization|cookie|credential|private|value|code_verifier)",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+
+# Plaintext values currently held in memory that must not be logged. A WeakSet is impossible
+# for str, so the registry is bounded and cleared by `forget_sensitive`.
+_sensitive: set[str] = set()
+_MAX_SENSITIVE = 10_000
+_MIN_SENSITIVE_LEN = 4
+
+
+def register_sensitive(value: str) -> None:
+    if len(value) >= _MIN_SENSITIVE_LEN:
+        if len(_sensitive) >= _MAX_SENSITIVE:
+            _sensitive.clear()
+        _sensitive.add(value)
+
+
+def forget_sensitive(value: str) -> None:
+    _sensitive.discard(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _sensitive:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: (REDACTED if SENSITIVE_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key == "event":
+            event_dict[key] = _scrub(event_dict[key])
+        elif SENSITIVE_KEY.search(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs records from libraries that log through the standard library."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _sensitive:
+            record.msg = _scrub(record.getMessage())
+            record.args = None
+        return True
+
+
+def configure(*, json: bool = False, level: int = logging.INFO) -> None:
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False),
+    ]
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    if not any(isinstance(f, _RedactingFilter) for f in root.filters):
+        root.addFilter(_RedactingFilter())
+    for handler in root.handlers:
+        if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
+            handler.addFilter(_RedactingFilter())
+    root.setLevel(level)

@@ -1,0 +1,73 @@
+"""The application factory: FastAPI with its middleware, routers and error handling."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+
+from offcoder import __version__, problems
+from offcoder.auth.endpoints import router as auth_router
+from offcoder.auth.oidc import OIDCProvider
+from offcoder.auth.tokens import TokenSigner, load_signing_key
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.crypto.keyring import Keyring
+from offcoder.crypto.sources import key_source
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.users.endpoints import router as me_router
+from offcoder.web.endpoints import router as service_router
+from offcoder.web.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+
+FILE_PATH = re.compile(r"^/v1/projects/[^/]+/files/.+")
+
+
+def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
+    """Everything a server process holds, built once at start."""
+    providers: dict[str, OIDCProvider] = {}
+    if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
+        providers["oidc"] = OIDCProvider(
+            "oidc",
+            settings.oidc_display_name,
+            settings.oidc_issuer,
+            settings.oidc_client_id,
+            settings.oidc_client_secret.get_secret_value(),
+        )
+    return AppContext(
+        settings=settings,
+        database=prepared.open(settings.db_pool_size),
+        keyring=Keyring(key_source(settings).load()),
+        signer=TokenSigner(load_signing_key(settings), settings),
+        providers=providers,
+    )
+
+
+def create_app(context: AppContext) -> FastAPI:
+    settings = context.settings
+    app = FastAPI(
+        title="OffCoder API",
+        version=__version__,
+        description="Projects, secrets, sandboxed jobs and AI help for people who code from their phone.",
+    )
+    app.state.context = context
+    problems.install(app)
+
+    from offcoder.ai.endpoints import router as ai_router
+    from offcoder.projects.endpoints import router as projects_router
+
+    for router in (service_router, auth_router, me_router, projects_router, ai_router):
+        app.include_router(router)
+
+    def body_limit(path: str, method: str) -> int:
+        if method == "PUT" and FILE_PATH.match(path):
+            return settings.max_file_bytes
+        return settings.max_json_body_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app

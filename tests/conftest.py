@@ -1,0 +1,127 @@
+"""Test fixtures: a real PostgreSQL built by the migrations, a real OIDC provider on loopback.
+
+By default the embedded PostgreSQL (pgserver) runs in a temporary directory. With
+OFFCODER_TEST_DATABASE_URL set (an administrator URL of another server), a fresh database is
+created there for the run and dropped after it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from offcoder import logs
+from offcoder.config import Environment, Settings
+from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase, prepare, sync_url
+from offcoder.main import build_context, create_app
+from tests.support.signin import REDIRECT_URI, SignedIn, sign_in
+
+TEST_SERVER = "http://testserver"
+
+
+def _guard_network() -> None:
+    """Tests talk to loopback only: any other address fails loudly instead of leaving."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host not in ("localhost",) and not (
+                host.startswith("127.") or host in ("::1", "0:0:0:0:0:0:0:1")
+            ):
+                raise OSError(f"test tried to reach {host}: only loopback is allowed")
+        return real_connect(self, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+
+
+_guard_network()
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="offcoder-test-") as d:
+        yield Path(d)
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer() -> Iterator[str]:
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread(require_nonce=True) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@pytest.fixture(scope="session")
+def admin_database_url() -> Iterator[str | None]:
+    external = os.environ.get("OFFCODER_TEST_DATABASE_URL")
+    if not external:
+        yield None
+        return
+    name = f"offcoder_test_{secrets.token_hex(4)}"
+    engine = create_engine(sync_url(make_url(external)), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(external).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(state_dir: Path, oidc_issuer: str, admin_database_url: str | None) -> Settings:
+    logs.configure()
+    return Settings(
+        env=Environment.test,
+        state_dir=state_dir,
+        database_url=admin_database_url,
+        public_url=TEST_SERVER,
+        oidc_issuer=oidc_issuer,
+        oidc_client_id="offcoder-test",
+        oidc_client_secret="test-client-secret",  # type: ignore[arg-type]
+        redirect_uris=[REDIRECT_URI],
+        db_pool_size=5,
+    )
+
+
+@pytest.fixture(scope="session")
+def prepared(settings: Settings) -> PreparedDatabase:
+    return prepare(settings)
+
+
+@pytest.fixture(scope="session")
+async def context(settings: Settings, prepared: PreparedDatabase) -> AsyncIterator[AppContext]:
+    ctx = build_context(settings, prepared)
+    yield ctx
+    await ctx.database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def api(context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(context)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=TEST_SERVER) as client:
+        yield client
+
+
+@pytest.fixture
+async def alice(api: httpx.AsyncClient) -> SignedIn:
+    return await sign_in(api)
+
+
+@pytest.fixture
+async def bob(api: httpx.AsyncClient) -> SignedIn:
+    return await sign_in(api)
