@@ -32,7 +32,7 @@ from offcoder.auth.models import (
 from offcoder.auth.oidc import OIDCProvider, ProviderIdentity
 from offcoder.auth.tokens import CODE_PREFIX, REFRESH_PREFIX, digest, new_opaque
 from offcoder.context import AppContext
-from offcoder.crypto.keyring import Binding
+from offcoder.crypto import bindings
 from offcoder.db.base import utcnow
 from offcoder.problems import Problem
 from offcoder.users.models import User
@@ -211,7 +211,7 @@ async def _user_for_identity(
     row.email_verified = identity.email_verified
     for attribute, column in (("access_token", "access_token_enc"), ("refresh_token", "refresh_token_enc")):
         value = getattr(identity, attribute)
-        binding = Binding("oauth_identities", column, str(row.id), user.id)
+        binding = bindings.provider_token(column, row.id, user.id)
         setattr(row, column, ctx.keyring.seal_text(value, binding) if value else None)
     return user
 
