@@ -22,12 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 class Database:
     """The two engines the server runs with, built from the role URLs."""
 
-    def __init__(self, app_url: URL, system_url: URL, *, pool_size: int = 10) -> None:
+    def __init__(
+        self, app_url: URL, system_url: URL, *, pool_size: int = 10, max_overflow: int | None = None
+    ) -> None:
+        overflow = pool_size if max_overflow is None else max_overflow
         self.app_engine: AsyncEngine = create_async_engine(
-            app_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            app_url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True
         )
         self.system_engine: AsyncEngine = create_async_engine(
-            system_url, pool_size=max(2, pool_size // 2), max_overflow=pool_size, pool_pre_ping=True
+            system_url, pool_size=max(2, pool_size // 2), max_overflow=overflow, pool_pre_ping=True
         )
         self._app_sessions = async_sessionmaker(self.app_engine, expire_on_commit=False)
         self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)

@@ -1,0 +1,38 @@
+"""D1: the RLS-bypassing system engine is reachable only from code that serves no user request."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import offcoder
+
+pytestmark = pytest.mark.promise("D1")
+
+PACKAGE = Path(offcoder.__file__).parent
+
+# Code allowed to open a system-role transaction, and why.
+ALLOWED = {
+    "db/engine.py": "defines it",
+    "auth/endpoints.py": "sign-in and token exchange run before anyone is known",
+    "audit/cli.py": "operator command",
+    "audit/verify.py": "operator command",
+    "audit/purge.py": "operator command",
+    "crypto/cli.py": "operator command",
+    "crypto/rotation.py": "operator command (key rotation)",
+}
+
+USES = re.compile(r"\bsystem_(session|engine|url)\b")
+
+
+def test_only_allowed_modules_reach_the_system_role() -> None:
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.startswith(("migrations/", "db/")) or relative in ALLOWED:
+            continue
+        if USES.search(path.read_text()):
+            offenders.append(relative)
+    assert offenders == [], f"system-role access outside the allow-list: {offenders}"
