@@ -149,18 +149,16 @@ async def token(request: Request, ctx: Context) -> TokenResponse:
     """Exchange a one-time code (with its PKCE verifier) or rotate a refresh token."""
     grant = await _grant(request)
     ip = request.client.host if request.client else None
-    if isinstance(grant, AuthorizationCodeGrant):
-        async with ctx.database.system_session() as session:
-            issued = await service.exchange_code(session, ctx, grant.code, grant.code_verifier, ip)
-    else:
-        async with ctx.database.system_session() as session:
+    async with ctx.database.system_session() as session:
+        if isinstance(grant, AuthorizationCodeGrant):
+            outcome = await service.exchange_code(session, ctx, grant.code, grant.code_verifier, ip)
+        else:
             outcome = await service.refresh(session, ctx, grant.refresh_token)
-        # The transaction above committed: a detected reuse has ended the session for good.
-        if outcome.refusal is not None:
-            raise outcome.refusal
-        assert outcome.tokens is not None
-        issued = outcome.tokens
-    return TokenResponse.model_validate(issued.as_response())
+    # Refusals are raised only after the commit: a spent code or a session ended for refresh
+    # token reuse stays spent and ended.
+    if isinstance(outcome, GrantError):
+        raise outcome
+    return TokenResponse.model_validate(outcome.as_response())
 
 
 @router.post("/logout", status_code=204)

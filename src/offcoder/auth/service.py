@@ -218,17 +218,21 @@ async def _user_for_identity(
 
 async def exchange_code(
     session: AsyncSession, ctx: AppContext, code: str, code_verifier: str, ip: str | None
-) -> IssuedTokens:
-    if not PKCE_VERIFIER.match(code_verifier):
-        raise GrantError("code_verifier is malformed.", "invalid_request")
+) -> IssuedTokens | GrantError:
+    """Trade a one-time code for a new device session. The code is spent even on failure.
+
+    Returns the refusal instead of raising it, so the caller commits the spent code first.
+    """
     grant = await session.scalar(
         select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code)).with_for_update()
     )
     if grant is None or grant.used_at is not None or grant.expires_at < utcnow():
-        raise GrantError("The code is unknown, used or expired.")
+        return GrantError("The code is unknown, used or expired.")
     grant.used_at = utcnow()
+    if not PKCE_VERIFIER.match(code_verifier):
+        return GrantError("code_verifier is malformed.", "invalid_request")
     if not hmac.compare_digest(pkce_challenge(code_verifier), grant.code_challenge):
-        raise GrantError("code_verifier does not match the code_challenge.")
+        return GrantError("code_verifier does not match the code_challenge.")
     now = utcnow()
     device = DeviceSession(
         id=uuid.uuid4(),
@@ -263,13 +267,7 @@ async def _issue(session: AsyncSession, ctx: AppContext, device: DeviceSession) 
     return IssuedTokens(access, refresh, device.id, ctx.signer.ttl)
 
 
-@dataclass(frozen=True)
-class RefreshOutcome:
-    tokens: IssuedTokens | None
-    refusal: GrantError | None
-
-
-async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> RefreshOutcome:
+async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> IssuedTokens | GrantError:
     """Rotate a refresh token. A used one ends its device session (theft, A4).
 
     Returns the refusal instead of raising it, so the caller commits the session's end and the
@@ -279,13 +277,13 @@ async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> Ref
         select(RefreshToken).where(RefreshToken.token_hash == digest(presented)).with_for_update()
     )
     if token is None:
-        return RefreshOutcome(None, GrantError("Unknown refresh token."))
+        return GrantError("Unknown refresh token.")
     device = await session.scalar(
         select(DeviceSession).where(DeviceSession.id == token.session_id).with_for_update()
     )
     now = utcnow()
     if device is None or device.ended_at is not None or device.expires_at <= now:
-        return RefreshOutcome(None, GrantError("The device session has ended."))
+        return GrantError("The device session has ended.")
     if token.used_at is not None:
         if await _within_grace(session, ctx, token, now):
             await session.execute(
@@ -294,16 +292,16 @@ async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> Ref
         else:
             await end_device_session(session, device, EndReason.refresh_token_reuse, actor_kind=ActorKind.system)
             log.warning("refresh token reuse: device session ended", session_id=str(device.id))
-            return RefreshOutcome(None, GrantError("This refresh token was already used; the session is ended."))
+            return GrantError("This refresh token was already used; the session is ended.")
     if token.expires_at <= now:
-        return RefreshOutcome(None, GrantError("The refresh token has expired."))
+        return GrantError("The refresh token has expired.")
     token.used_at = now
     device.last_used_at = now
     issued = await _issue(session, ctx, device)
     token.replaced_by_id = await session.scalar(
         select(RefreshToken.id).where(RefreshToken.token_hash == digest(issued.refresh_token))
     )
-    return RefreshOutcome(issued, None)
+    return issued
 
 
 async def _within_grace(
