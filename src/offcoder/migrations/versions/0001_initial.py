@@ -272,15 +272,21 @@ def secure(roles: Any) -> None:
         CREATE TABLE audit_chain_head (
             singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
             seq bigint NOT NULL,
-            hash bytea
+            hash bytea,
+            occurred_at timestamptz
         )
         """
     )
-    op.execute("INSERT INTO audit_chain_head (seq, hash) VALUES (0, NULL)")
+    op.execute("INSERT INTO audit_chain_head (seq, hash, occurred_at) VALUES (0, NULL, NULL)")
     op.execute("ALTER TABLE audit_chain_head ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE audit_chain_head FORCE ROW LEVEL SECURITY")
     # The chain is extended by a SECURITY DEFINER trigger under the head row's lock, so events
     # are chained in commit order and no role but the owner touches the head.
+    # occurred_at is the database's clock read under that lock, never the caller's value: a
+    # client-chosen time could backdate an event into the purge window and erase it. The clock
+    # (not now(), the transaction's start) keeps occurred_at in seq order, and greatest() with
+    # the head keeps it so across a clock step back, so a purge by age always removes a prefix
+    # of the chain and the rest still verifies from its first row.
     op.execute(
         """
         CREATE POLICY audit_chain_head_owner ON audit_chain_head TO CURRENT_USER
@@ -297,13 +303,14 @@ def secure(roles: Any) -> None:
         BEGIN
             SELECT * INTO head FROM audit_chain_head WHERE singleton FOR UPDATE;
             NEW.seq := head.seq + 1;
-            NEW.occurred_at := coalesce(NEW.occurred_at, now());
+            NEW.occurred_at := greatest(clock_timestamp(), head.occurred_at);
             NEW.details := coalesce(NEW.details, '{}'::jsonb);
             NEW.prev_hash := head.hash;
             NEW.hash := sha256(convert_to(audit_event_canonical(
                 NEW.prev_hash, NEW.seq, NEW.id, NEW.occurred_at, NEW.actor_id, NEW.actor_kind,
                 NEW.action, NEW.target, NEW.request_id, NEW.details), 'UTF8'));
-            UPDATE audit_chain_head SET seq = NEW.seq, hash = NEW.hash WHERE singleton;
+            UPDATE audit_chain_head
+                SET seq = NEW.seq, hash = NEW.hash, occurred_at = NEW.occurred_at WHERE singleton;
             RETURN NEW;
         END
         $$
