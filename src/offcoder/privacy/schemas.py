@@ -1,0 +1,82 @@
+"""The export document: everything we hold about a person, minus anything secret (R3, V3).
+
+Secret values, AI keys and provider tokens are not part of any model here, so no code path can
+put them into an export.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class AccountExport(BaseModel):
+    id: uuid.UUID
+    handle: str | None
+    display_name: str | None
+    email: str | None
+    email_verified: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class IdentityExport(BaseModel):
+    provider: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    created_at: datetime
+
+
+class DeviceSessionExport(BaseModel):
+    id: uuid.UUID
+    device_name: str
+    provider: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    ip_prefix: str | None
+
+
+class FileExport(BaseModel):
+    path: str
+    size: int
+    sha256: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SecretNameExport(BaseModel):
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectExport(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    files: list[FileExport]
+    secrets: list[SecretNameExport]
+
+
+class AIKeyExport(BaseModel):
+    provider: str
+    last4: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DataExport(BaseModel):
+    exported_at: datetime
+    account: AccountExport
+    identities: list[IdentityExport]
+    device_sessions: list[DeviceSessionExport]
+    projects: list[ProjectExport]
+    ai_keys: list[AIKeyExport]

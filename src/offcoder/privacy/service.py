@@ -1,0 +1,114 @@
+"""Export of a user's data (V3): the account, its sign-ins, projects and keys, nothing secret.
+
+File contents are not inlined (they are fetched through the files API); secrets and AI keys
+appear by name or provider and last four only (R3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.ai import repository as ai_repository
+from offcoder.audit.service import ActorKind, record
+from offcoder.db.base import utcnow
+from offcoder.privacy import repository
+from offcoder.privacy.schemas import (
+    AccountExport,
+    AIKeyExport,
+    DataExport,
+    DeviceSessionExport,
+    FileExport,
+    IdentityExport,
+    ProjectExport,
+    SecretNameExport,
+)
+from offcoder.projects import repository as projects_repository
+from offcoder.users import service as users_service
+
+
+async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
+    """Everything held about the user, and an audit event saying it was exported."""
+    user = await users_service.get(session, user_id)
+    projects = await projects_repository.all_projects(session, user_id)
+    ids = [p.id for p in projects]
+    files: dict[uuid.UUID, list[FileExport]] = defaultdict(list)
+    for f in await projects_repository.all_files(session, user_id, ids):
+        files[f.project_id].append(
+            FileExport(
+                path=f.path,
+                size=f.size,
+                sha256=f.sha256,
+                created_at=f.created_at,
+                updated_at=f.updated_at,
+            )
+        )
+    secrets: dict[uuid.UUID, list[SecretNameExport]] = defaultdict(list)
+    for s in await projects_repository.all_secrets(session, user_id, ids):
+        secrets[s.project_id].append(
+            SecretNameExport(name=s.name, created_at=s.created_at, updated_at=s.updated_at)
+        )
+    document = DataExport(
+        exported_at=utcnow(),
+        account=AccountExport(
+            id=user.id,
+            handle=user.handle,
+            display_name=user.display_name,
+            email=user.email,
+            email_verified=user.email_verified_at is not None,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        ),
+        identities=[
+            IdentityExport(
+                provider=i.provider,
+                subject=i.subject,
+                email=i.email,
+                email_verified=i.email_verified,
+                created_at=i.created_at,
+            )
+            for i in await repository.identities(session, user_id)
+        ],
+        device_sessions=[
+            DeviceSessionExport(
+                id=d.id,
+                device_name=d.device_name,
+                provider=d.provider,
+                created_at=d.created_at,
+                last_used_at=d.last_used_at,
+                expires_at=d.expires_at,
+                ended_at=d.ended_at,
+                end_reason=d.end_reason,
+                ip_prefix=d.ip_prefix,
+            )
+            for d in await repository.device_sessions(session, user_id)
+        ],
+        projects=[
+            ProjectExport(
+                id=p.id,
+                slug=p.slug,
+                name=p.name,
+                created_at=p.created_at,
+                updated_at=p.updated_at,
+                files=files[p.id],
+                secrets=secrets[p.id],
+            )
+            for p in projects
+        ],
+        ai_keys=[
+            AIKeyExport(
+                provider=k.provider, last4=k.last4, created_at=k.created_at, updated_at=k.updated_at
+            )
+            for k in await ai_repository.list_keys(session, user_id)
+        ],
+    )
+    await record(
+        session,
+        "user.exported",
+        actor_id=user_id,
+        actor_kind=ActorKind.user,
+        target=f"user:{user_id}",
+    )
+    return document

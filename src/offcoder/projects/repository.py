@@ -1,0 +1,291 @@
+"""Queries for projects, their files and secrets, always scoped to one user.
+
+Every statement starts from one of the `owned_*` functions below, the single place where the
+owner filter is written. Row-level security (D1) is the second wall behind it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.db.base import utcnow
+from offcoder.projects.models import Project, ProjectFile, ProjectSecret
+
+# Paths sort by their bytes, so listings page the same way whatever the database's locale is.
+_PATH_ORDER = ProjectFile.path.collate("C")
+
+
+def owned_projects(user_id: uuid.UUID) -> Select[Project]:
+    return select(Project).where(Project.user_id == user_id)
+
+
+def owned_files(user_id: uuid.UUID) -> Select[ProjectFile]:
+    return select(ProjectFile).where(ProjectFile.user_id == user_id)
+
+
+def owned_secrets(user_id: uuid.UUID) -> Select[ProjectSecret]:
+    return select(ProjectSecret).where(ProjectSecret.user_id == user_id)
+
+
+def _scope(statement: Select[Any]) -> Any:
+    """The owner filter of an `owned_*` statement, for UPDATE and DELETE statements."""
+    return statement.whereclause
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+async def get_project(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, *, lock: bool = False
+) -> Project | None:
+    """The user's project; with `lock`, its row stays locked (FOR UPDATE) until commit."""
+    statement = owned_projects(user_id).where(Project.id == project_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def list_projects(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Project]:
+    """Newest first, keyed on (created_at, id)."""
+    statement = owned_projects(user_id)
+    if after is not None:
+        statement = statement.where(tuple_(Project.created_at, Project.id) < tuple_(*after))
+    statement = statement.order_by(Project.created_at.desc(), Project.id.desc()).limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def slugs_starting_with(session: AsyncSession, user_id: uuid.UUID, base: str) -> set[str]:
+    # `base` holds only [a-z0-9-], none of which LIKE treats specially.
+    statement = owned_projects(user_id).where(Project.slug.like(f"{base[:20]}%"))
+    return {p.slug for p in await session.scalars(statement)}
+
+
+async def all_projects(session: AsyncSession, user_id: uuid.UUID) -> list[Project]:
+    statement = owned_projects(user_id).order_by(Project.created_at, Project.id)
+    return list(await session.scalars(statement))
+
+
+async def delete_project(session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID) -> bool:
+    """Delete the project; its files and secrets go by cascade. False when there was none."""
+    result = await session.execute(
+        delete(Project)
+        .where(_scope(owned_projects(user_id)), Project.id == project_id)
+        .returning(Project.id)
+    )
+    return result.first() is not None
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+async def get_file(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, path: str
+) -> ProjectFile | None:
+    statement = owned_files(user_id).where(
+        ProjectFile.project_id == project_id, ProjectFile.path == path
+    )
+    return (await session.scalars(statement)).one_or_none()
+
+
+async def list_files(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    *,
+    after: str | None,
+    limit: int,
+) -> list[ProjectFile]:
+    """By path, bytewise; without loading contents."""
+    statement = (
+        owned_files(user_id).where(ProjectFile.project_id == project_id).options(_no_content())
+    )
+    if after is not None:
+        statement = statement.where(after < _PATH_ORDER)
+    statement = statement.order_by(_PATH_ORDER).limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def all_files(
+    session: AsyncSession, user_id: uuid.UUID, project_ids: list[uuid.UUID]
+) -> list[ProjectFile]:
+    """Every file of these projects, without contents."""
+    statement = (
+        owned_files(user_id)
+        .where(ProjectFile.project_id.in_(project_ids))
+        .options(_no_content())
+        .order_by(ProjectFile.project_id, _PATH_ORDER)
+    )
+    return list(await session.scalars(statement))
+
+
+async def bytes_used_except(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, path: str
+) -> int:
+    """Total size of the project's files other than `path` (which a write would replace)."""
+    used = await session.scalar(
+        owned_files(user_id)
+        .with_only_columns(func.coalesce(func.sum(ProjectFile.size), 0))
+        .where(ProjectFile.project_id == project_id, ProjectFile.path != path)
+    )
+    return int(used or 0)
+
+
+async def upsert_file(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    path: str,
+    content: bytes,
+    sha256: str,
+) -> tuple[int, str, datetime]:
+    now = utcnow()
+    values: dict[str, Any] = {
+        "project_id": project_id,
+        "path": path,
+        "user_id": user_id,
+        "content": content,
+        "size": len(content),
+        "sha256": sha256,
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = insert(ProjectFile).values(**values)
+    upsert = statement.on_conflict_do_update(
+        index_elements=[ProjectFile.project_id, ProjectFile.path],
+        set_={
+            "content": statement.excluded.content,
+            "size": statement.excluded.size,
+            "sha256": statement.excluded.sha256,
+            "updated_at": statement.excluded.updated_at,
+        },
+        where=_scope(owned_files(user_id)),
+    ).returning(ProjectFile.size, ProjectFile.sha256, ProjectFile.updated_at)
+    row = (await session.execute(upsert)).one()
+    return int(row.size), str(row.sha256), row.updated_at
+
+
+async def delete_file(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, path: str
+) -> bool:
+    result = await session.execute(
+        delete(ProjectFile)
+        .where(
+            _scope(owned_files(user_id)),
+            ProjectFile.project_id == project_id,
+            ProjectFile.path == path,
+        )
+        .returning(ProjectFile.path)
+    )
+    return result.first() is not None
+
+
+def _no_content() -> Any:
+    from sqlalchemy.orm import defer
+
+    return defer(ProjectFile.content, raiseload=True)
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+async def list_secrets(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    *,
+    after: str | None,
+    limit: int,
+) -> list[ProjectSecret]:
+    statement = (
+        owned_secrets(user_id).where(ProjectSecret.project_id == project_id).options(_no_value())
+    )
+    if after is not None:
+        statement = statement.where(ProjectSecret.name > after)
+    statement = statement.order_by(ProjectSecret.name).limit(limit)
+    return list(await session.scalars(statement))
+
+
+async def all_secrets(
+    session: AsyncSession, user_id: uuid.UUID, project_ids: list[uuid.UUID]
+) -> list[ProjectSecret]:
+    """Every secret of these projects, without their sealed values."""
+    statement = (
+        owned_secrets(user_id)
+        .where(ProjectSecret.project_id.in_(project_ids))
+        .options(_no_value())
+        .order_by(ProjectSecret.project_id, ProjectSecret.name)
+    )
+    return list(await session.scalars(statement))
+
+
+async def sealed_secrets(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID
+) -> list[ProjectSecret]:
+    """The project's secrets with their sealed values, for opening in memory (C4)."""
+    statement = (
+        owned_secrets(user_id)
+        .where(ProjectSecret.project_id == project_id)
+        .order_by(ProjectSecret.name)
+    )
+    return list(await session.scalars(statement))
+
+
+async def upsert_secret(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    name: str,
+    value_enc: bytes,
+) -> tuple[datetime, datetime]:
+    now = utcnow()
+    statement = insert(ProjectSecret).values(
+        project_id=project_id,
+        name=name,
+        user_id=user_id,
+        value_enc=value_enc,
+        created_at=now,
+        updated_at=now,
+    )
+    upsert = statement.on_conflict_do_update(
+        index_elements=[ProjectSecret.project_id, ProjectSecret.name],
+        set_={
+            "value_enc": statement.excluded.value_enc,
+            "updated_at": statement.excluded.updated_at,
+        },
+        where=_scope(owned_secrets(user_id)),
+    ).returning(ProjectSecret.created_at, ProjectSecret.updated_at)
+    row = (await session.execute(upsert)).one()
+    return row.created_at, row.updated_at
+
+
+async def delete_secret(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, name: str
+) -> bool:
+    result = await session.execute(
+        delete(ProjectSecret)
+        .where(
+            _scope(owned_secrets(user_id)),
+            ProjectSecret.project_id == project_id,
+            ProjectSecret.name == name,
+        )
+        .returning(ProjectSecret.name)
+    )
+    return result.first() is not None
+
+
+def _no_value() -> Any:
+    from sqlalchemy.orm import defer
+
+    return defer(ProjectSecret.value_enc, raiseload=True)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr = Field(min_length=1, max_length=100)
+
+
+class ProjectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr = Field(min_length=1, max_length=100)
+
+
+class ProjectOut(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectList(BaseModel):
+    items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class FileOut(BaseModel):
+    path: str
+    size: int
+    sha256: str
+    updated_at: datetime
+
+
+class FileList(BaseModel):
+    items: list[FileOut]
+    next_cursor: str | None
+
+
+class SecretIn(BaseModel):
+    """The value is checked in the service (bytes, NUL) so no error can echo it back."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: StrictStr
+
+
+class SecretOut(BaseModel):
+    """A secret as the API shows it: its name and times, never its value (R3)."""
+
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SecretList(BaseModel):
+    items: list[SecretOut]
+    next_cursor: str | None

@@ -1,0 +1,236 @@
+"""Projects, their files and their secrets, for the signed-in user.
+
+Every function takes the request's transaction (application role, under RLS) and the caller's
+user id, and never commits. Another user's project is simply absent: 404, never 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.crypto import bindings
+from offcoder.crypto.keyring import Keyring
+from offcoder.logs import register_sensitive
+from offcoder.problems import NotFound, PayloadTooLarge
+from offcoder.projects import cursor, repository, rules
+from offcoder.projects.models import Project, ProjectFile
+from offcoder.projects.schemas import FileOut, SecretOut
+
+SLUG_ATTEMPTS = 5
+
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+async def create_project(session: AsyncSession, user_id: uuid.UUID, name: str) -> Project:
+    """A new project whose slug comes from its name, suffixed (-2, -3, ...) when taken."""
+    name = rules.check_project_name(name)
+    base = rules.slug_base(name)
+    taken = await repository.slugs_starting_with(session, user_id, base)
+    for attempt in range(SLUG_ATTEMPTS + 1):
+        slug = _free_slug(base, taken) if attempt < SLUG_ATTEMPTS else None
+        slug = slug or rules.slug_with_random_suffix(base)
+        project = Project(user_id=user_id, name=name, slug=slug)
+        try:
+            # A concurrent create may take the same slug between our read and our insert.
+            async with session.begin_nested():
+                session.add(project)
+                await session.flush()
+        except IntegrityError:
+            taken.add(project.slug)
+            continue
+        return project
+    raise RuntimeError("no free slug found")  # pragma: no cover - random suffix collided 6 times
+
+
+def _free_slug(base: str, taken: set[str]) -> str:
+    if base not in taken:
+        return base
+    n = 2
+    while rules.slug_with_suffix(base, n) in taken:
+        n += 1
+    return rules.slug_with_suffix(base, n)
+
+
+async def list_projects(
+    session: AsyncSession, user_id: uuid.UUID, after: str | None, limit: int
+) -> tuple[list[Project], str | None]:
+    """One page of the user's projects, newest first, and the cursor of the next page."""
+    key: tuple[datetime, uuid.UUID] | None = None
+    if after is not None:
+        created, ident = cursor.decode("projects", after, 2)
+        try:
+            key = (datetime.fromisoformat(created), uuid.UUID(ident))
+        except ValueError as exc:
+            raise cursor.bad_cursor() from exc
+        if key[0].tzinfo is None:
+            raise cursor.bad_cursor()
+    rows = await repository.list_projects(session, user_id, after=key, limit=limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = (
+        cursor.encode("projects", [page[-1].created_at.isoformat(), str(page[-1].id)])
+        if more
+        else None
+    )
+    return page, next_cursor
+
+
+async def get_project(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, *, lock: bool = False
+) -> Project:
+    project = await repository.get_project(session, user_id, project_id, lock=lock)
+    if project is None:
+        raise NotFound("project")
+    return project
+
+
+async def rename_project(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, name: str
+) -> Project:
+    """Change the name; the slug stays, since preview addresses (C7) are built from it."""
+    name = rules.check_project_name(name)
+    project = await get_project(session, user_id, project_id, lock=True)
+    project.name = name
+    await session.flush()
+    await session.refresh(project)
+    return project
+
+
+async def delete_project(session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID) -> None:
+    """Delete the project with its files and secrets."""
+    if not await repository.delete_project(session, user_id, project_id):
+        raise NotFound("project")
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+async def put_file(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    path: str,
+    content: bytes,
+    *,
+    max_project_bytes: int,
+) -> FileOut:
+    """Create or replace one file, keeping the project within `max_project_bytes` (413).
+
+    The project row stays locked until commit, so concurrent uploads to one project are
+    checked one after the other and cannot together pass the limit.
+    """
+    path = rules.check_file_path(path)
+    await get_project(session, user_id, project_id, lock=True)
+    used = await repository.bytes_used_except(session, user_id, project_id, path)
+    if used + len(content) > max_project_bytes:
+        raise PayloadTooLarge(
+            f"The project would hold more than {max_project_bytes} bytes of files."
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    size, sha256, updated_at = await repository.upsert_file(
+        session, user_id, project_id, path, content, digest
+    )
+    return FileOut(path=path, size=size, sha256=sha256, updated_at=updated_at)
+
+
+async def read_file(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, path: str
+) -> ProjectFile:
+    path = rules.check_file_path(path)
+    await get_project(session, user_id, project_id)
+    stored = await repository.get_file(session, user_id, project_id, path)
+    if stored is None:
+        raise NotFound("file")
+    return stored
+
+
+async def delete_file(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, path: str
+) -> None:
+    path = rules.check_file_path(path)
+    await get_project(session, user_id, project_id, lock=True)
+    if not await repository.delete_file(session, user_id, project_id, path):
+        raise NotFound("file")
+
+
+async def list_files(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, after: str | None, limit: int
+) -> tuple[list[ProjectFile], str | None]:
+    """One page of the project's files by path (bytewise), and the next page's cursor."""
+    after_path = cursor.decode("files", after, 1)[0] if after is not None else None
+    await get_project(session, user_id, project_id)
+    rows = await repository.list_files(
+        session, user_id, project_id, after=after_path, limit=limit + 1
+    )
+    page, more = rows[:limit], len(rows) > limit
+    return page, cursor.encode("files", [page[-1].path]) if more else None
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+async def put_secret(
+    session: AsyncSession,
+    keyring: Keyring,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    name: str,
+    value: str,
+) -> SecretOut:
+    """Seal the value (AES-256-GCM, bound to this project, name and owner: R2) and store it."""
+    register_sensitive(value)
+    name = rules.check_secret_name(name)
+    rules.check_secret_value(value)
+    await get_project(session, user_id, project_id, lock=True)
+    sealed = keyring.seal_text(value, bindings.project_secret(project_id, name, user_id))
+    created_at, updated_at = await repository.upsert_secret(
+        session, user_id, project_id, name, sealed
+    )
+    return SecretOut(name=name, created_at=created_at, updated_at=updated_at)
+
+
+async def list_secrets(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, after: str | None, limit: int
+) -> tuple[list[SecretOut], str | None]:
+    """Names and times only: sealed values are not even loaded (R3)."""
+    after_name = cursor.decode("secrets", after, 1)[0] if after is not None else None
+    await get_project(session, user_id, project_id)
+    rows = await repository.list_secrets(
+        session, user_id, project_id, after=after_name, limit=limit + 1
+    )
+    page = [SecretOut(name=s.name, created_at=s.created_at, updated_at=s.updated_at) for s in rows]
+    more = len(page) > limit
+    page = page[:limit]
+    return page, cursor.encode("secrets", [page[-1].name]) if more else None
+
+
+async def delete_secret(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, name: str
+) -> None:
+    """Delete one secret; a name that cannot exist (bad syntax, reserved) is simply 404."""
+    await get_project(session, user_id, project_id, lock=True)
+    if not await repository.delete_secret(session, user_id, project_id, name):
+        raise NotFound("secret")
+
+
+async def secret_environment(
+    session: AsyncSession, keyring: Keyring, user_id: uuid.UUID, project_id: uuid.UUID
+) -> dict[str, str]:
+    """The project's secrets as environment variables, opened in memory only (C4, R3).
+
+    For the job runner at container-create time; every value is registered so logs redact it.
+    """
+    await get_project(session, user_id, project_id)
+    environment: dict[str, str] = {}
+    for sealed in await repository.sealed_secrets(session, user_id, project_id):
+        value = keyring.open_text(
+            sealed.value_enc, bindings.project_secret(project_id, sealed.name, user_id)
+        )
+        register_sensitive(value)
+        environment[sealed.name] = value
+    return environment
