@@ -9,6 +9,8 @@ import secrets
 from contextlib import AbstractContextManager
 from typing import Any
 
+from pydantic import SecretStr
+
 from offcoder.config import Settings
 
 
@@ -26,7 +28,7 @@ def with_dev_provider(settings: Settings, issuer: str) -> Settings:
         update={
             "oidc_issuer": issuer,
             "oidc_client_id": "offcoder-dev",
-            "oidc_client_secret": secrets.token_urlsafe(16),
+            "oidc_client_secret": SecretStr(secrets.token_urlsafe(16)),
             "oidc_display_name": "Local development sign-in",
             "dev_identity_provider": True,
         }

@@ -1,0 +1,101 @@
+# OffCoder build and test entry points.
+#
+#   make run            install, then start the server in dev mode (ARGS="serve --dev")
+#   make test           install, ensure services, run the suite on the embedded PostgreSQL,
+#                       then the data-layer tests (-m db) on the machine's PostgreSQL
+#   make test-embedded  only the first half          make test-external  only the second half
+#   make lint           ruff check, ruff format --check, mypy
+#   make install        create .venv and install the package with its dev extras (alias: venv)
+#   make clean          remove .venv and caches
+#
+# Variables: PYTHON (python3), ARGS (serve --dev), PYTEST_ARGS (extra pytest arguments),
+# EXTERNAL_DATABASE_URL (postgresql://postgres@127.0.0.1:5432/postgres).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+ARGS ?= serve --dev
+PYTEST_ARGS ?=
+EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv install run test test-embedded test-external lint clean
+
+help:
+	@sed -n '3,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+# ---------------------------------------------------------------------------------------------
+# Virtual environment. The stamp is rebuilt when pyproject.toml changes (or the venv is gone).
+
+venv install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(BIN)/python" ] || ! "$(BIN)/python" -m pip --version >/dev/null 2>&1; then \
+	  rm -rf "$(VENV)"; \
+	  echo "== creating $(VENV) with $(PYTHON) -m venv"; \
+	  if ! $(PYTHON) -m venv "$(VENV)"; then \
+	    rm -rf "$(VENV)"; \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      echo "== $(PYTHON) -m venv failed (python3-venv missing?): installing python3-venv"; \
+	      apt-get update; \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv; \
+	      $(PYTHON) -m venv "$(VENV)"; \
+	    else \
+	      echo "error: '$(PYTHON) -m venv' failed; the python3-venv package is probably missing. Run:" >&2; \
+	      echo "    sudo apt-get update && sudo apt-get install -y python3-venv" >&2; \
+	      echo "then run make again." >&2; \
+	      exit 1; \
+	    fi; \
+	  fi; \
+	  "$(BIN)/python" -m pip install --quiet --upgrade pip; \
+	fi
+	@echo "== installing offcoder and its dev dependencies into $(VENV) (pip install -e '.[dev]')"
+	@"$(BIN)/python" -m pip install --quiet -e '.[dev]'
+	@touch "$(STAMP)"
+
+# ---------------------------------------------------------------------------------------------
+
+run: $(STAMP)
+	$(BIN)/offcoder $(ARGS)
+
+# Both halves always run; the target fails if either does (pytest's exit code 5, "no tests
+# collected", is a failure too).
+test: $(STAMP)
+	@bash scripts/ensure-services.sh
+	@embedded=0; external=0; \
+	echo "== pytest: whole suite on the embedded PostgreSQL"; \
+	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS) || embedded=$$?; \
+	echo "== pytest -m db: data-layer tests on $(EXTERNAL_DATABASE_URL)"; \
+	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_ARGS) || external=$$?; \
+	echo "== test results: embedded PostgreSQL exit $$embedded, external PostgreSQL exit $$external"; \
+	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
+
+test-embedded: $(STAMP)
+	@bash scripts/ensure-services.sh embedded_postgres
+	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test-external: $(STAMP)
+	@bash scripts/ensure-services.sh postgres
+	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_ARGS)
+
+# All three checks always run; the target fails if any does.
+lint: $(STAMP)
+	@status=0; \
+	echo "== ruff check src tests"; \
+	$(BIN)/ruff check src tests || status=1; \
+	echo "== ruff format --check src tests"; \
+	$(BIN)/ruff format --check src tests || status=1; \
+	echo "== mypy"; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
+
+clean:
+	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
+	find src tests -type d -name __pycache__ -prune -exec rm -rf {} +

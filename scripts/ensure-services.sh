@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Make sure the services the test suite needs are available on this machine.
+#
+#   scripts/ensure-services.sh              check (and, as root, set up) every service
+#   scripts/ensure-services.sh postgres     only the named ones (see SERVICES below)
+#
+# Idempotent and silent when everything is already fine. As root it installs and starts
+# what is missing (Debian/apt); otherwise it prints the exact commands to run and exits 1.
+#
+# To add a service: write an ensure_<name> function that returns 0 when the service is
+# usable (printing nothing) and non-zero after explaining what is wrong, then add <name>
+# to SERVICES.
+set -euo pipefail
+
+SERVICES=(postgres embedded_postgres)
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV_PYTHON="${VENV_PYTHON:-$REPO_ROOT/.venv/bin/python}"
+
+PG_URL="postgresql://postgres@127.0.0.1:5432/postgres"
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_HBA_MARKER="# added by offcoder scripts/ensure-services.sh: local TCP for the tests"
+
+say() { printf 'ensure-services: %s\n' "$*"; }
+err() { printf 'ensure-services: error: %s\n' "$*" >&2; }
+is_root() { [[ "$(id -u)" == 0 ]]; }
+
+apt_install() {
+    say "installing $* with apt-get"
+    apt-get update
+    # C.UTF-8 (built into Debian 12's glibc) so that a new cluster is created with UTF8 encoding.
+    DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 LC_ALL=C.UTF-8 apt-get install -y "$@"
+}
+
+deb_installed() {
+    [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+# ---------------------------------------------------------------------------------------------
+# postgres: the machine's PostgreSQL service on 127.0.0.1:5432, user postgres, no password
+# (used by `make test-external`).
+
+pg_accepts() {
+    command -v psql >/dev/null 2>&1 || return 1
+    PGCONNECT_TIMEOUT=5 psql -X -w -q -t -A "$PG_URL" -c 'select 1' >/dev/null 2>&1
+}
+
+pg_ready() {
+    command -v pg_isready >/dev/null 2>&1 || return 1
+    pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 2 >/dev/null 2>&1
+}
+
+# Newest version that has a cluster configuration, else the newest installed server.
+pg_version() {
+    local v
+    v="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [[ -z "$v" ]]; then
+        v="$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1 || true)"
+    fi
+    printf '%s' "$v"
+}
+
+pg_diagnostics() {
+    command -v pg_lsclusters >/dev/null 2>&1 && pg_lsclusters >&2 || true
+    local v log
+    v="$(pg_version)"
+    log="/var/log/postgresql/postgresql-$v-main.log"
+    if [[ -n "$v" && -r "$log" ]]; then
+        printf -- '--- last lines of %s ---\n' "$log" >&2
+        tail -n 20 "$log" >&2 || true
+    fi
+}
+
+pg_print_instructions() {
+    err "no PostgreSQL accepts '$PG_URL' and this script is not running as root."
+    cat >&2 <<INSTRUCTIONS
+Either run this script as root:
+
+    sudo $REPO_ROOT/scripts/ensure-services.sh
+
+or run these commands yourself:
+
+INSTRUCTIONS
+    if ! deb_installed postgresql; then
+        printf '    sudo apt-get update && sudo apt-get install -y postgresql\n' >&2
+    fi
+    # shellcheck disable=SC2016  # printed for the user to run, expanded by their shell
+    cat >&2 <<'INSTRUCTIONS'
+    PGV="$(ls /etc/postgresql | sort -V | tail -n 1)"
+    sudo pg_ctlcluster --skip-systemctl-redirect "$PGV" main start
+    psql postgresql://postgres@127.0.0.1:5432/postgres -c 'select 1' || {
+      sudo sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "/etc/postgresql/$PGV/main/pg_hba.conf"
+      sudo pg_ctlcluster "$PGV" main reload
+    }
+INSTRUCTIONS
+}
+
+pg_trust_local_tcp() {
+    local hba="$1" tmp
+    if grep -qxF "host all postgres 127.0.0.1/32 trust" "$hba"; then
+        return 0
+    fi
+    say "allowing password-less TCP connections from localhost for user postgres in $hba"
+    tmp="$(mktemp)"
+    {
+        printf '%s\n' "$PG_HBA_MARKER"
+        printf 'host all postgres 127.0.0.1/32 trust\n'
+        printf 'host all postgres ::1/128 trust\n'
+        cat "$hba"
+    } >"$tmp"
+    cat "$tmp" >"$hba" # keep the file's owner and mode
+    rm -f "$tmp"
+}
+
+ensure_postgres() {
+    pg_accepts && return 0
+
+    if ! is_root; then
+        pg_print_instructions
+        return 1
+    fi
+
+    if ! deb_installed postgresql; then
+        apt_install postgresql
+    fi
+
+    local v
+    v="$(pg_version)"
+    if [[ -z "$v" ]]; then
+        err "the postgresql package is installed but no server version was found under /usr/lib/postgresql"
+        return 1
+    fi
+    if [[ ! -d "/etc/postgresql/$v/main" ]]; then
+        say "creating PostgreSQL $v cluster 'main'"
+        LANG=C.UTF-8 LC_ALL=C.UTF-8 pg_createcluster "$v" main >/dev/null
+    fi
+
+    if ! pg_ctlcluster "$v" main status >/dev/null 2>&1; then
+        say "starting PostgreSQL $v cluster 'main'"
+        pg_ctlcluster --skip-systemctl-redirect "$v" main start
+    fi
+
+    local i
+    for ((i = 0; i < 30; i++)); do
+        pg_ready && break
+        sleep 1
+    done
+    if ! pg_ready; then
+        err "PostgreSQL $v/main is not accepting connections on $PG_HOST:$PG_PORT after 30 s"
+        pg_diagnostics
+        return 1
+    fi
+
+    pg_accepts && return 0
+
+    local hba="/etc/postgresql/$v/main/pg_hba.conf"
+    if [[ ! -f "$hba" ]]; then
+        err "cannot connect to '$PG_URL' and $hba does not exist"
+        return 1
+    fi
+    pg_trust_local_tcp "$hba"
+    pg_ctlcluster "$v" main reload
+    for ((i = 0; i < 10; i++)); do
+        pg_accepts && return 0
+        sleep 1
+    done
+    err "PostgreSQL $v/main is running but '$PG_URL' still fails:"
+    PGCONNECT_TIMEOUT=5 psql -X -w "$PG_URL" -c 'select 1' >&2 || true
+    pg_diagnostics
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# embedded_postgres: the PostgreSQL bundled in the pgserver wheel (the default for the tests
+# and for `offcoder serve --dev`). Nothing to install: this starts one in a temporary
+# directory and runs `select 1` (as root, pgserver runs it as a system user "pgserver" that it
+# creates with useradd).
+
+ensure_embedded_postgres() {
+    if [[ ! -x "$VENV_PYTHON" ]]; then
+        say "embedded PostgreSQL not checked: $VENV_PYTHON is missing (run 'make install' first)"
+        return 0
+    fi
+    if is_root && ! id pgserver >/dev/null 2>&1 && ! command -v useradd >/dev/null 2>&1; then
+        err "running as root, pgserver needs 'useradd' (Debian package passwd) to create its 'pgserver' user"
+        return 1
+    fi
+    local out
+    if ! out="$(cd / && timeout 120 "$VENV_PYTHON" -W ignore - 2>&1 <<'PY'
+import pathlib
+import tempfile
+
+import pgserver
+
+with tempfile.TemporaryDirectory(prefix="offcoder-pgcheck-", ignore_cleanup_errors=True) as d:
+    server = pgserver.get_server(pathlib.Path(d), cleanup_mode="delete")
+    out = server.psql("select 1")
+    if "1 row" not in out:
+        raise SystemExit(f"unexpected answer from the embedded PostgreSQL: {out!r}")
+PY
+    )"; then
+        err "the embedded PostgreSQL (pgserver) could not start and answer 'select 1':"
+        printf '%s\n' "$out" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+main() {
+    local wanted=("$@") name status=0
+    if ((${#wanted[@]} == 0)); then
+        wanted=("${SERVICES[@]}")
+    fi
+    for name in "${wanted[@]}"; do
+        name="${name//-/_}"
+        if [[ " ${SERVICES[*]} " != *" $name "* ]]; then
+            err "unknown service '$name' (known: ${SERVICES[*]})"
+            return 2
+        fi
+        "ensure_$name" || status=1
+    done
+    return "$status"
+}
+
+main "$@"

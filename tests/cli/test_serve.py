@@ -1,0 +1,114 @@
+"""`offcoder serve`: the newcomer's path (embedded database, dev sign-in) and the production guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+OFFCODER = [sys.executable, "-m", "offcoder.cli"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_") and k != "DATABASE_URL"}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_production_refuses_development_conveniences(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*OFFCODER, "serve", "--dev", "--host", "0.0.0.0"],  # noqa: S104 - the point of the test
+        env=clean_env(OFFCODER_ENV="production", OFFCODER_STATE_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    reasons = result.stderr
+    assert "development identity provider" in reasons
+    assert "encryption key file" in reasons
+    assert "token signing key" in reasons
+    assert "0.0.0.0" in reasons
+    assert "DATABASE_URL" in reasons
+    assert not (tmp_path / "pgdata").exists(), "nothing may start before the refusal"
+
+
+def test_production_with_keys_outside_the_state_dir_names_only_what_is_left(tmp_path: Path) -> None:
+    keys = tmp_path / "secrets"
+    state = tmp_path / "state"
+    keys.mkdir()
+    (keys / "keys.json").write_text("{}")
+    (keys / "jwt.pem").write_text("")
+    result = subprocess.run(
+        [*OFFCODER, "serve"],
+        env=clean_env(
+            OFFCODER_ENV="production",
+            OFFCODER_STATE_DIR=str(state),
+            OFFCODER_KEY_FILE=str(keys / "keys.json"),
+            OFFCODER_JWT_PRIVATE_KEY_FILE=str(keys / "jwt.pem"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+    assert "key file" not in result.stderr and "signing key" not in result.stderr
+
+
+def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(OFFCODER_STATE_DIR=str(tmp_path))
+    server = subprocess.Popen(  # noqa: S603
+        [*OFFCODER, "serve", "--dev", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.3)
+        signed = subprocess.run(
+            [*OFFCODER, "dev", "token", "--subject", "newcomer@example.test", "--server", base],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        tokens = json.loads(signed.stdout)
+        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert me.status_code == 200 and me.json()["email"] == "newcomer@example.test"
+        assert (tmp_path / "pgdata").is_dir(), "the embedded PostgreSQL lives in the state dir"
+        assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0, "the dev key file is private"
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
