@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -31,7 +30,9 @@ def refuse_unsafe_production(settings: Settings) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")] = None,
     dev: Annotated[
         bool, typer.Option("--dev", help="Start a local sign-in provider (development only).")
@@ -56,7 +57,7 @@ def serve(
     refuse_unsafe_production(settings)
     logs.configure(json=settings.log_json)
 
-    keep_alive = []
+    keep_alive: list[object] = []
     if dev:
         from offcoder.dev.identity import start_dev_provider, with_dev_provider
 
@@ -100,5 +101,4 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
+    main()

@@ -41,9 +41,7 @@ class Settings(BaseSettings):
 
     # Encryption keys (R2): a key file or an environment variable, never the database.
     key_file: Path | None = None
-    keys: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OFFCODER_KEYS")
-    )
+    keys: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OFFCODER_KEYS"))
     # Signing key for access tokens (A3), a PEM private key; generated in development.
     jwt_private_key_file: Path | None = None
     jwt_private_key: SecretStr | None = None

@@ -45,7 +45,9 @@ def _scrub(value: Any) -> Any:
                 value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, dict):
-        return {k: (REDACTED if SENSITIVE_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if SENSITIVE_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -79,7 +81,9 @@ def configure(*, json: bool = False, level: int = logging.INFO) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
         redact,
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False),
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False),
     ]
     structlog.configure(
         processors=processors,

@@ -51,7 +51,9 @@ def create_app(context: AppContext) -> FastAPI:
     app = FastAPI(
         title="OffCoder API",
         version=__version__,
-        description="Projects, secrets, sandboxed jobs and AI help for people who code from their phone.",
+        description=(
+            "Projects, secrets, sandboxed jobs and AI help for people who code from their phone."
+        ),
     )
     app.state.context = context
     problems.install(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -24,7 +25,7 @@ class Problem(Exception):
         detail: str,
         *,
         title: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
@@ -81,14 +82,18 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
         problem.body(request.url.path if request else None),
         status_code=problem.status,
         media_type=MEDIA_TYPE,
-        headers=problem.headers,
+        headers=dict(problem.headers) if problem.headers else None,
     )
 
 
 def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Echo where and why, never the submitted value: it may be a secret.
     return [
-        {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
+        {
+            "loc": [str(p) for p in err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
         for err in exc.errors()
     ]
 
@@ -117,7 +122,9 @@ def install(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         return problem_response(
-            InvalidInput("The request does not match the expected shape.", errors=_safe_errors(exc)),
+            InvalidInput(
+                "The request does not match the expected shape.", errors=_safe_errors(exc)
+            ),
             request,
         )
 
@@ -137,7 +144,9 @@ def install(app: FastAPI) -> None:
 
         structlog.get_logger(__name__).exception("unhandled error", path=request.url.path)
         return problem_response(
-            Problem(500, "internal-error", "Something went wrong on our side; nothing was changed."),
+            Problem(
+                500, "internal-error", "Something went wrong on our side; nothing was changed."
+            ),
             request,
         )
 

@@ -73,7 +73,9 @@ async def test_token_signed_by_another_key_with_our_kid_is_refused(
     assert await me(api, forged) == 401
 
 
-async def test_tampered_claims_are_refused(api: httpx.AsyncClient, alice: SignedIn, bob: SignedIn) -> None:
+async def test_tampered_claims_are_refused(
+    api: httpx.AsyncClient, alice: SignedIn, bob: SignedIn
+) -> None:
     header_b64, _, signature = alice.access_token.split(".")
     _, bob_claims = claims_of(bob.access_token)
     assert await me(api, f"{header_b64}.{b64(bob_claims)}.{signature}") == 401
@@ -81,7 +83,11 @@ async def test_tampered_claims_are_refused(api: httpx.AsyncClient, alice: Signed
 
 @pytest.mark.parametrize(
     "override",
-    [{"access_token_ttl_s": -60}, {"jwt_audience": "someone-else"}, {"jwt_issuer": "https://evil.test"}],
+    [
+        {"access_token_ttl_s": -60},
+        {"jwt_audience": "someone-else"},
+        {"jwt_issuer": "https://evil.test"},
+    ],
     ids=["expired", "wrong-audience", "wrong-issuer"],
 )
 async def test_expired_or_foreign_tokens_are_refused(
@@ -95,12 +101,19 @@ async def test_expired_or_foreign_tokens_are_refused(
     assert await me(api, context.signer.issue(claims["sub"], claims["sid"], ["oauth"])) == 200  # type: ignore[arg-type]
 
 
-async def test_refresh_token_is_not_an_access_token(api: httpx.AsyncClient, alice: SignedIn) -> None:
+async def test_refresh_token_is_not_an_access_token(
+    api: httpx.AsyncClient, alice: SignedIn
+) -> None:
     assert await me(api, alice.refresh_token) == 401
 
 
 async def test_missing_or_malformed_authorization_is_a_problem(api: httpx.AsyncClient) -> None:
-    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x.y.z"}):
+    for headers in (
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer x.y.z"},
+    ):
         response = await api.get("/v1/me", headers=headers)
         assert response.status_code == 401
         assert response.headers["content-type"].startswith("application/problem+json")

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.promise("A4")
 
 
 async def refresh(api: httpx.AsyncClient, token: str) -> httpx.Response:
-    return await api.post("/v1/auth/token", json={"grant_type": "refresh_token", "refresh_token": token})
+    return await api.post(
+        "/v1/auth/token", json={"grant_type": "refresh_token", "refresh_token": token}
+    )
 
 
 async def me(api: httpx.AsyncClient, access: str) -> int:
@@ -36,7 +38,9 @@ async def audit_actions(context: AppContext, session_id: str) -> list[str]:
         return [r.action for r in rows]
 
 
-async def test_refresh_rotates_and_answers_the_contract(api: httpx.AsyncClient, alice: SignedIn) -> None:
+async def test_refresh_rotates_and_answers_the_contract(
+    api: httpx.AsyncClient, alice: SignedIn
+) -> None:
     response = await refresh(api, alice.refresh_token)
     assert response.status_code == 200
     body = response.json()
@@ -73,7 +77,9 @@ async def test_reused_refresh_token_ends_the_device_session_and_is_audited(
 async def test_two_racing_refreshes_with_one_token_cannot_both_win(
     api: httpx.AsyncClient, alice: SignedIn
 ) -> None:
-    first, second = await asyncio.gather(refresh(api, alice.refresh_token), refresh(api, alice.refresh_token))
+    first, second = await asyncio.gather(
+        refresh(api, alice.refresh_token), refresh(api, alice.refresh_token)
+    )
     assert sorted([first.status_code, second.status_code]) == [200, 400]
     winner = first if first.status_code == 200 else second
     # The loser presented a used token: theft is assumed, the session ends.
@@ -117,7 +123,9 @@ async def test_session_absolute_lifetime_bounds_refresh(
 ) -> None:
     async with context.database.system_session() as s:
         await s.execute(
-            text("UPDATE device_sessions SET expires_at = now() - interval '1 second' WHERE id = :s"),
+            text(
+                "UPDATE device_sessions SET expires_at = now() - interval '1 second' WHERE id = :s"
+            ),
             {"s": uuid.UUID(alice.session_id)},
         )
     assert (await refresh(api, alice.refresh_token)).status_code == 400
@@ -134,11 +142,17 @@ async def test_session_absolute_lifetime_bounds_refresh(
         ["not", "an", "object"],
     ],
 )
-async def test_bad_refresh_requests_are_400_with_an_oauth_error(api: httpx.AsyncClient, body: object) -> None:
+async def test_bad_refresh_requests_are_400_with_an_oauth_error(
+    api: httpx.AsyncClient, body: object
+) -> None:
     response = await api.post("/v1/auth/token", json=body)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["error"] in {"invalid_grant", "invalid_request", "unsupported_grant_type"}
+    assert response.json()["error"] in {
+        "invalid_grant",
+        "invalid_request",
+        "unsupported_grant_type",
+    }
 
 
 async def test_logout_kills_the_refresh_and_the_access_token(
@@ -169,10 +183,14 @@ async def test_sessions_listing_and_revocation(api: httpx.AsyncClient, context: 
     assert denied.status_code == 404
     assert await me(api, laptop.access_token) == 200
 
-    assert (await api.delete(f"/v1/auth/sessions/{laptop.session_id}", headers=phone.headers)).status_code == 204
+    assert (
+        await api.delete(f"/v1/auth/sessions/{laptop.session_id}", headers=phone.headers)
+    ).status_code == 204
     assert await me(api, laptop.access_token) == 401
     assert (await refresh(api, laptop.refresh_token)).status_code == 400
-    assert (await api.delete(f"/v1/auth/sessions/{laptop.session_id}", headers=phone.headers)).status_code == 404
+    assert (
+        await api.delete(f"/v1/auth/sessions/{laptop.session_id}", headers=phone.headers)
+    ).status_code == 404
     remaining = (await api.get("/v1/auth/sessions", headers=phone.headers)).json()["items"]
     assert [item["id"] for item in remaining] == [phone.session_id]
     assert "auth.session.revoked" in await audit_actions(context, laptop.session_id)

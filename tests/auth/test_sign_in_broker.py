@@ -30,7 +30,8 @@ def authorize_params(**overrides: str) -> dict[str, str]:
 
 async def exchange(api: httpx.AsyncClient, code: str, verifier: str) -> httpx.Response:
     return await api.post(
-        "/v1/auth/token", json={"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+        "/v1/auth/token",
+        json={"grant_type": "authorization_code", "code": code, "code_verifier": verifier},
     )
 
 
@@ -45,7 +46,9 @@ async def test_authorize_sends_state_nonce_and_pkce_to_the_provider(api: httpx.A
     query = parse_qs(urlsplit(response.headers["location"]).query)
     assert query["code_challenge_method"] == ["S256"]
     assert len(query["state"][0]) >= 32 and len(query["nonce"][0]) >= 32
-    assert query["state"] != ["client-state"], "the client's state must not be reused towards the provider"
+    assert query["state"] != ["client-state"], (
+        "the client's state must not be reused towards the provider"
+    )
     assert query["redirect_uri"] == ["http://testserver/v1/auth/oidc/callback"]
 
 
@@ -119,7 +122,9 @@ async def test_callback_for_another_provider_is_refused(
 async def test_provider_denial_returns_to_the_client_with_an_error(api: httpx.AsyncClient) -> None:
     start = await api.get("/v1/auth/oidc/authorize", params=authorize_params(state="s1"))
     state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
-    back = await api.get("/v1/auth/oidc/callback", params={"state": state, "error": "access_denied"})
+    back = await api.get(
+        "/v1/auth/oidc/callback", params={"state": state, "error": "access_denied"}
+    )
     landing = parse_qs(urlsplit(back.headers["location"]).query)
     assert back.status_code == 302 and landing == {"error": ["access_denied"], "state": ["s1"]}
 

@@ -1,4 +1,4 @@
-"""`offcoder serve`: the newcomer's path (embedded database, dev sign-in) and the production guard."""
+"""`offcoder serve`: the newcomer's path (embedded database, dev sign-in) and production guard."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ OFFCODER = [sys.executable, "-m", "offcoder.cli"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_") and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_") and k != "DATABASE_URL"
+    }
     env.update(extra)
     return env
 
@@ -42,7 +44,7 @@ def test_production_refuses_development_conveniences(tmp_path: Path) -> None:
     assert "development identity provider" in reasons
     assert "encryption key file" in reasons
     assert "token signing key" in reasons
-    assert "0.0.0.0" in reasons
+    assert "0.0.0.0" in reasons  # noqa: S104
     assert "DATABASE_URL" in reasons
     assert not (tmp_path / "pgdata").exists(), "nothing may start before the refusal"
 
@@ -74,7 +76,7 @@ def test_production_with_keys_outside_the_state_dir_names_only_what_is_left(tmp_
 def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(OFFCODER_STATE_DIR=str(tmp_path))
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [*OFFCODER, "serve", "--dev", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
@@ -102,7 +104,9 @@ def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) ->
             check=True,
         )
         tokens = json.loads(signed.stdout)
-        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        me = httpx.get(
+            f"{base}/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
         assert me.status_code == 200 and me.json()["email"] == "newcomer@example.test"
         assert (tmp_path / "pgdata").is_dir(), "the embedded PostgreSQL lives in the state dir"
         assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0, "the dev key file is private"

@@ -55,7 +55,9 @@ def test_every_table_forces_row_level_security(prepared: PreparedDatabase) -> No
     )
     assert rows, "no tables found: the migrations did not run"
     unprotected = [
-        name for name, enabled, forced in rows if name not in NON_USER_TABLES and not (enabled and forced)
+        name
+        for name, enabled, forced in rows
+        if name not in NON_USER_TABLES and not (enabled and forced)
     ]
     assert unprotected == []
 
@@ -76,7 +78,8 @@ def test_application_role_owns_nothing_and_cannot_bypass(prepared: PreparedDatab
     assert owned == []
     [(bypass, superuser, createrole, createdb)] = catalog(
         prepared,
-        "SELECT rolbypassrls, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = :app",
+        "SELECT rolbypassrls, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+        " WHERE rolname = :app",
     )
     assert (bypass, superuser, createrole, createdb) == (False, False, False, False)
 
@@ -91,7 +94,8 @@ def test_every_user_table_has_a_policy_for_the_application_role(prepared: Prepar
     )
     with_policy = catalog(
         prepared,
-        "SELECT DISTINCT tablename FROM pg_policies WHERE schemaname = 'public' AND :app = ANY(roles)",
+        "SELECT DISTINCT tablename FROM pg_policies"
+        " WHERE schemaname = 'public' AND :app = ANY(roles)",
     )
     # A table the app role may touch but that has no policy would deny everything, which is
     # safe; a table with a grant and RLS disabled is what the first test catches. Here we make
@@ -131,7 +135,9 @@ async def test_writes_are_checked_against_the_caller(context) -> None:  # type: 
                 {"id": uuid.uuid4(), "u": alice},
             )
     async with db.user_session(bob) as s:
-        changed = await s.execute(text("UPDATE projects SET name = 'stolen' WHERE id = :id"), {"id": alices})
+        changed = await s.execute(
+            text("UPDATE projects SET name = 'stolen' WHERE id = :id"), {"id": alices}
+        )
         deleted = await s.execute(text("DELETE FROM projects WHERE id = :id"), {"id": alices})
     assert (changed.rowcount, deleted.rowcount) == (0, 0)
 
@@ -144,7 +150,9 @@ async def test_no_user_set_means_no_rows(context) -> None:  # type: ignore[no-un
         assert (await s.execute(text("SELECT count(*) FROM users"))).scalar() == 0
 
 
-async def test_interleaved_users_on_one_pooled_connection_do_not_leak(prepared: PreparedDatabase) -> None:
+async def test_interleaved_users_on_one_pooled_connection_do_not_leak(
+    prepared: PreparedDatabase,
+) -> None:
     """One pooled connection serves alice, bob and a caller with no user: nothing carries over."""
     db = Database(prepared.app_url, prepared.system_url, pool_size=1, max_overflow=0)
     try:
@@ -154,7 +162,9 @@ async def test_interleaved_users_on_one_pooled_connection_do_not_leak(prepared: 
 
         async def look(s: AsyncSession) -> tuple[object, list[uuid.UUID]]:
             pid = (await s.execute(text("SELECT pg_backend_pid()"))).scalar()
-            owners = (await s.execute(text("SELECT DISTINCT user_id FROM projects"))).scalars().all()
+            owners = (
+                (await s.execute(text("SELECT DISTINCT user_id FROM projects"))).scalars().all()
+            )
             return pid, list(owners)
 
         seen = []

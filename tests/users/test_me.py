@@ -14,7 +14,9 @@ from tests.support.signin import SignedIn, sign_in
 
 async def test_update_handle_and_display_name(api: httpx.AsyncClient, alice: SignedIn) -> None:
     handle = f"al-{secrets.token_hex(3)}"
-    response = await api.patch("/v1/me", headers=alice.headers, json={"handle": handle, "display_name": "Alice"})
+    response = await api.patch(
+        "/v1/me", headers=alice.headers, json={"handle": handle, "display_name": "Alice"}
+    )
     assert response.status_code == 200
     assert response.json()["handle"] == handle and response.json()["display_name"] == "Alice"
     assert (await api.get("/v1/me", headers=alice.headers)).json()["handle"] == handle
@@ -48,7 +50,9 @@ async def test_bad_updates_are_422_and_change_nothing(
 
 async def test_taken_handle_is_409(api: httpx.AsyncClient, alice: SignedIn, bob: SignedIn) -> None:
     handle = f"taken-{secrets.token_hex(3)}"
-    assert (await api.patch("/v1/me", headers=alice.headers, json={"handle": handle})).status_code == 200
+    assert (
+        await api.patch("/v1/me", headers=alice.headers, json={"handle": handle})
+    ).status_code == 200
     response = await api.patch("/v1/me", headers=bob.headers, json={"handle": handle})
     assert response.status_code == 409
     assert (await api.get("/v1/me", headers=bob.headers)).json()["handle"] is None
@@ -67,7 +71,11 @@ async def test_erasure_deletes_the_account_and_everything_it_owns(
     assert (await api.get("/v1/me", headers=other_device.headers)).status_code == 401
     async with context.database.system_session() as s:
         counts = {
-            table: (await s.execute(text(f"SELECT count(*) FROM {table} WHERE {col} = :u"), {"u": user_id})).scalar()  # noqa: S608
+            table: (
+                await s.execute(
+                    text(f"SELECT count(*) FROM {table} WHERE {col} = :u"), {"u": user_id}
+                )
+            ).scalar()
             for table, col in (
                 ("users", "id"),
                 ("oauth_identities", "user_id"),
@@ -78,14 +86,19 @@ async def test_erasure_deletes_the_account_and_everything_it_owns(
         }
         erased = (
             await s.execute(
-                text("SELECT count(*) FROM audit_events WHERE action = 'user.erased' AND actor_id = :u"),
+                text(
+                    "SELECT count(*) FROM audit_events"
+                    " WHERE action = 'user.erased' AND actor_id = :u"
+                ),
                 {"u": user_id},
             )
         ).scalar()
     assert counts == dict.fromkeys(counts, 0)
     assert erased == 1
     if project.status_code == 201:
-        assert (await api.get(f"/v1/projects/{project.json()['id']}", headers=user.headers)).status_code == 401
+        assert (
+            await api.get(f"/v1/projects/{project.json()['id']}", headers=user.headers)
+        ).status_code == 401
     # Signing in again with the same provider account starts a fresh, empty account.
     again = await sign_in(api, user.subject)
     assert (await api.get("/v1/me", headers=again.headers)).json()["id"] != user_id

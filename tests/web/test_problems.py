@@ -33,7 +33,9 @@ async def test_oversized_json_body_is_413(api: httpx.AsyncClient, alice: SignedI
     assert_problem(response, 413)
 
 
-async def test_oversized_body_with_a_lying_content_length_is_413(api: httpx.AsyncClient, alice: SignedIn) -> None:
+async def test_oversized_body_with_a_lying_content_length_is_413(
+    api: httpx.AsyncClient, alice: SignedIn
+) -> None:
     async def chunks():  # type: ignore[no-untyped-def]
         for _ in range(20):
             yield b"x" * 65536
@@ -49,7 +51,9 @@ async def test_oversized_body_with_a_lying_content_length_is_413(api: httpx.Asyn
     [b"{", b"\xff\xfe\x00", b"[]", b'{"display_name": 5}', b"null"],
     ids=["truncated", "bad-utf8", "array", "wrong-type", "null"],
 )
-async def test_malformed_json_is_422(api: httpx.AsyncClient, alice: SignedIn, content: bytes) -> None:
+async def test_malformed_json_is_422(
+    api: httpx.AsyncClient, alice: SignedIn, content: bytes
+) -> None:
     response = await api.patch(
         "/v1/me", headers=alice.headers | {"content-type": "application/json"}, content=content
     )
@@ -58,8 +62,12 @@ async def test_malformed_json_is_422(api: httpx.AsyncClient, alice: SignedIn, co
     assert_problem(response, 400 if content.startswith(b"\xff") else 422)
 
 
-async def test_validation_errors_never_echo_the_submitted_value(api: httpx.AsyncClient, alice: SignedIn) -> None:
-    response = await api.patch("/v1/me", headers=alice.headers, json={"handle": "SECRET-looking-Value"})
+async def test_validation_errors_never_echo_the_submitted_value(
+    api: httpx.AsyncClient, alice: SignedIn
+) -> None:
+    response = await api.patch(
+        "/v1/me", headers=alice.headers, json={"handle": "SECRET-looking-Value"}
+    )
     assert_problem(response, 422)
     assert "SECRET-looking-Value" not in response.text
 

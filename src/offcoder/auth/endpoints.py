@@ -42,7 +42,11 @@ async def providers(ctx: Context) -> ProviderList:
     base = ctx.settings.public_url.rstrip("/")
     return ProviderList(
         items=[
-            Provider(name=p.name, display_name=p.display_name, authorize_url=f"{base}/v1/auth/{p.name}/authorize")
+            Provider(
+                name=p.name,
+                display_name=p.display_name,
+                authorize_url=f"{base}/v1/auth/{p.name}/authorize",
+            )
             for p in ctx.providers.values()
         ]
     )
@@ -92,13 +96,17 @@ async def callback(
         client_redirect = pending.client_redirect_uri
         client_state = pending.client_state
     if error or not code:
-        target = service.with_query(client_redirect, {"error": "access_denied", "state": client_state})
+        target = service.with_query(
+            client_redirect, {"error": "access_denied", "state": client_state}
+        )
         return RedirectResponse(target, status_code=302)
     try:
         async with ctx.database.system_session() as session:
             target = await service.finish_sign_in(session, ctx, chosen, pending, code)
     except ProviderError:
-        target = service.with_query(client_redirect, {"error": "server_error", "state": client_state})
+        target = service.with_query(
+            client_redirect, {"error": "server_error", "state": client_state}
+        )
     return RedirectResponse(target, status_code=302)
 
 
@@ -124,7 +132,9 @@ async def _grant(request: Request) -> AuthorizationCodeGrant | RefreshTokenGrant
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
         raise GrantError(f"Missing or invalid: {fields}.", "invalid_request") from exc
-    raise GrantError("grant_type must be authorization_code or refresh_token.", "unsupported_grant_type")
+    raise GrantError(
+        "grant_type must be authorization_code or refresh_token.", "unsupported_grant_type"
+    )
 
 
 @router.post(
@@ -193,7 +203,9 @@ async def sessions(principal: CurrentUser, session: UserSession) -> DeviceSessio
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-async def end_session(session_id: uuid.UUID, principal: CurrentUser, session: UserSession) -> Response:
+async def end_session(
+    session_id: uuid.UUID, principal: CurrentUser, session: UserSession
+) -> Response:
     device = await service.live_session(session, session_id)
     if device is None:
         raise NotFound("session")

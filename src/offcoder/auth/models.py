@@ -10,12 +10,14 @@ from offcoder.db.base import Base, IdMixin, TimestampMixin, utcnow
 
 
 class OAuthIdentity(IdMixin, TimestampMixin, Base):
-    """A provider account signed in to an OffCoder user, keyed by (provider, subject), never e-mail."""
+    """A provider account of a user, keyed by (provider, subject) and never by e-mail."""
 
     __tablename__ = "oauth_identities"
     __table_args__ = (UniqueConstraint("provider", "subject", name="uq_oauth_identities_subject"),)
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     provider: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))
@@ -30,7 +32,9 @@ class DeviceSession(IdMixin, Base):
 
     __tablename__ = "device_sessions"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     device_name: Mapped[str] = mapped_column(String(100))
     provider: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -49,7 +53,9 @@ class RefreshToken(IdMixin, Base):
 
     __tablename__ = "refresh_tokens"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("device_sessions.id", ondelete="CASCADE"), index=True
     )
@@ -87,7 +93,9 @@ class AuthorizationCode(Base):
     __tablename__ = "authorization_codes"
 
     code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     provider: Mapped[str] = mapped_column(String(32))
     redirect_uri: Mapped[str] = mapped_column(String(2048))
     code_challenge: Mapped[str] = mapped_column(String(128))

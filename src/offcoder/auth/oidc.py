@@ -100,7 +100,10 @@ class OIDCProvider:
         meta = await self.metadata()
         async with self._client(redirect_uri) as client:
             url, _ = client.create_authorization_url(
-                meta["authorization_endpoint"], state=state, nonce=nonce, code_verifier=code_verifier
+                meta["authorization_endpoint"],
+                state=state,
+                nonce=nonce,
+                code_verifier=code_verifier,
             )
         return str(url)
 
@@ -155,7 +158,9 @@ class OIDCProvider:
                 decoded = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
             except JoseError:
                 # The provider may have rotated its keys since we fetched them.
-                decoded = jwt.decode(id_token, await self._keys(refresh=True), algorithms=ID_TOKEN_ALGORITHMS)
+                decoded = jwt.decode(
+                    id_token, await self._keys(refresh=True), algorithms=ID_TOKEN_ALGORITHMS
+                )
             jwt.JWTClaimsRegistry(
                 leeway=30,
                 iss={"essential": True, "value": self.issuer},
@@ -165,5 +170,7 @@ class OIDCProvider:
                 nonce={"essential": True, "value": nonce},
             ).validate(decoded.claims)
         except (JoseError, ValueError) as exc:
-            raise ProviderError(f"{self.display_name} ID token rejected ({type(exc).__name__})") from exc
+            raise ProviderError(
+                f"{self.display_name} ID token rejected ({type(exc).__name__})"
+            ) from exc
         return dict(decoded.claims)

@@ -22,7 +22,7 @@ class RefreshTokenGrant(BaseModel):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
     expires_in: int
     refresh_token: str
     session_id: uuid.UUID

@@ -53,7 +53,7 @@ class GrantError(Problem):
 class EndReason(StrEnum):
     logout = "logout"
     revoked = "revoked"
-    refresh_token_reuse = "refresh_token_reuse"
+    refresh_token_reuse = "refresh_token_reuse"  # noqa: S105 - a reason, not a secret
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,9 @@ class IssuedTokens:
 
 
 def pkce_challenge(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 def callback_url(ctx: AppContext, provider: str) -> str:
@@ -105,9 +107,16 @@ async def begin_sign_in(
     if redirect_uri not in ctx.settings.redirect_uris:
         raise Problem(400, "redirect-uri-not-allowed", "redirect_uri is not on the allow-list.")
     if code_challenge_method != "S256":
-        raise Problem(400, "invalid-request", "code_challenge_method must be S256.", error="invalid_request")
+        raise Problem(
+            400, "invalid-request", "code_challenge_method must be S256.", error="invalid_request"
+        )
     if not PKCE_CHALLENGE.match(code_challenge):
-        raise Problem(400, "invalid-request", "code_challenge must be a base64url SHA-256.", error="invalid_request")
+        raise Problem(
+            400,
+            "invalid-request",
+            "code_challenge must be a base64url SHA-256.",
+            error="invalid_request",
+        )
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
@@ -127,7 +136,10 @@ async def begin_sign_in(
         )
     )
     return await provider.authorization_url(
-        state=state, nonce=nonce, code_verifier=verifier, redirect_uri=callback_url(ctx, provider.name)
+        state=state,
+        nonce=nonce,
+        code_verifier=verifier,
+        redirect_uri=callback_url(ctx, provider.name),
     )
 
 
@@ -178,7 +190,9 @@ async def finish_sign_in(
             expires_at=now + timedelta(seconds=ctx.settings.authorization_code_ttl_s),
         )
     )
-    return with_query(pending.client_redirect_uri, {"code": one_time, "state": pending.client_state})
+    return with_query(
+        pending.client_redirect_uri, {"code": one_time, "state": pending.client_state}
+    )
 
 
 async def _user_for_identity(
@@ -200,7 +214,9 @@ async def _user_for_identity(
         )
         session.add(user)
         await session.flush()
-        row = OAuthIdentity(id=uuid.uuid4(), user_id=user.id, provider=provider, subject=identity.subject)
+        row = OAuthIdentity(
+            id=uuid.uuid4(), user_id=user.id, provider=provider, subject=identity.subject
+        )
         session.add(row)
         await session.flush()
     else:
@@ -209,7 +225,10 @@ async def _user_for_identity(
         user = found
     row.email = identity.email
     row.email_verified = identity.email_verified
-    for attribute, column in (("access_token", "access_token_enc"), ("refresh_token", "refresh_token_enc")):
+    for attribute, column in (
+        ("access_token", "access_token_enc"),
+        ("refresh_token", "refresh_token_enc"),
+    ):
         value = getattr(identity, attribute)
         binding = bindings.provider_token(column, row.id, user.id)
         setattr(row, column, ctx.keyring.seal_text(value, binding) if value else None)
@@ -224,7 +243,9 @@ async def exchange_code(
     Returns the refusal instead of raising it, so the caller commits the spent code first.
     """
     grant = await session.scalar(
-        select(AuthorizationCode).where(AuthorizationCode.code_hash == digest(code)).with_for_update()
+        select(AuthorizationCode)
+        .where(AuthorizationCode.code_hash == digest(code))
+        .with_for_update()
     )
     if grant is None or grant.used_at is not None or grant.expires_at < utcnow():
         return GrantError("The code is unknown, used or expired.")
@@ -258,7 +279,9 @@ async def _issue(session: AsyncSession, ctx: AppContext, device: DeviceSession) 
         session_id=device.id,
         token_hash=digest(refresh),
         created_at=now,
-        expires_at=min(now + timedelta(seconds=ctx.settings.refresh_token_ttl_s), device.expires_at),
+        expires_at=min(
+            now + timedelta(seconds=ctx.settings.refresh_token_ttl_s), device.expires_at
+        ),
     )
     session.add(token)
     await session.flush()
@@ -267,7 +290,9 @@ async def _issue(session: AsyncSession, ctx: AppContext, device: DeviceSession) 
     return IssuedTokens(access, refresh, device.id, ctx.signer.ttl)
 
 
-async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> IssuedTokens | GrantError:
+async def refresh(
+    session: AsyncSession, ctx: AppContext, presented: str
+) -> IssuedTokens | GrantError:
     """Rotate a refresh token. A used one ends its device session (theft, A4).
 
     Returns the refusal instead of raising it, so the caller commits the session's end and the
@@ -287,10 +312,14 @@ async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> Iss
     if token.used_at is not None:
         if await _within_grace(session, ctx, token, now):
             await session.execute(
-                update(RefreshToken).where(RefreshToken.id == token.replaced_by_id).values(used_at=now)
+                update(RefreshToken)
+                .where(RefreshToken.id == token.replaced_by_id)
+                .values(used_at=now)
             )
         else:
-            await end_device_session(session, device, EndReason.refresh_token_reuse, actor_kind=ActorKind.system)
+            await end_device_session(
+                session, device, EndReason.refresh_token_reuse, actor_kind=ActorKind.system
+            )
             log.warning("refresh token reuse: device session ended", session_id=str(device.id))
             return GrantError("This refresh token was already used; the session is ended.")
     if token.expires_at <= now:
@@ -333,7 +362,9 @@ async def end_device_session(
     await record(
         session,
         f"auth.session.{reason.value}",
-        actor_id=actor_id if actor_id is not None else (device.user_id if actor_kind is ActorKind.user else None),
+        actor_id=actor_id
+        if actor_id is not None
+        else (device.user_id if actor_kind is ActorKind.user else None),
         actor_kind=actor_kind,
         target=f"device_session:{device.id}",
         details={"user_id": str(device.user_id), "device_name": device.device_name},

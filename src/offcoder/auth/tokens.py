@@ -22,7 +22,7 @@ from joserfc.jwk import ECKey, KeySet
 from offcoder.config import Settings
 
 ALGORITHM = "ES256"
-ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 media type
 REFRESH_PREFIX = "ocr_"
 CODE_PREFIX = "occ_"
 
@@ -50,7 +50,9 @@ class TokenSigner:
     def __init__(self, private_key: ECKey, settings: Settings) -> None:
         self._key = private_key
         self.kid = private_key.thumbprint()
-        self._verify_keys = KeySet([ECKey.import_key(private_key.as_dict(private=False) | {"kid": self.kid})])
+        self._verify_keys = KeySet(
+            [ECKey.import_key(private_key.as_dict(private=False) | {"kid": self.kid})]
+        )
         self._issuer = settings.issuer
         self._audience = settings.jwt_audience
         self._ttl = settings.access_token_ttl_s

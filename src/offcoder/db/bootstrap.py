@@ -82,15 +82,15 @@ def ensure_roles(admin_url: URL, roles: RoleNames, password: str) -> None:
                 conn.execute(text(f'{verb} ROLE "{name}" {attributes}'))
                 if "NOLOGIN" not in attributes:
                     # Passwords cannot be bound parameters in DDL; quote_literal escapes it.
-                    quoted = conn.execute(text("SELECT quote_literal(:p)"), {"p": password}).scalar()
+                    quoted = conn.execute(
+                        text("SELECT quote_literal(:p)"), {"p": password}
+                    ).scalar()
                     conn.execute(text(f'ALTER ROLE "{name}" PASSWORD {quoted}'))
             current = conn.execute(text("SELECT current_user")).scalar()
             conn.execute(text(f'GRANT "{roles.owner}" TO "{current}"'))
             database = conn.execute(text("SELECT current_database()")).scalar()
             conn.execute(
-                text(
-                    f'GRANT CONNECT ON DATABASE "{database}" TO "{roles.app}", "{roles.system}"'
-                )
+                text(f'GRANT CONNECT ON DATABASE "{database}" TO "{roles.app}", "{roles.system}"')
             )
             conn.execute(text(f'GRANT CREATE, USAGE ON SCHEMA public TO "{roles.owner}"'))
             conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))

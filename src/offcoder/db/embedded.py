@@ -15,9 +15,9 @@ def start_embedded(data_dir: Path, *, cleanup: str | None = "stop") -> tuple[Any
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pgserver
+        from pgserver.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=cleanup)
+    server = get_server(data_dir, cleanup_mode=cleanup)
     uri: str = server.get_uri()
     return server, uri

@@ -50,7 +50,11 @@ def token(
             raise typer.BadParameter(f"sign-in failed: {back.text or landing}")
         issued = api.post(
             "/v1/auth/token",
-            json={"grant_type": "authorization_code", "code": landing["code"][0], "code_verifier": verifier},
+            json={
+                "grant_type": "authorization_code",
+                "code": landing["code"][0],
+                "code_verifier": verifier,
+            },
         )
         issued.raise_for_status()
     typer.echo(json.dumps(issued.json(), indent=2))

@@ -36,5 +36,11 @@ async def update(session: AsyncSession, user_id: uuid.UUID, changes: UserUpdate)
 
 async def erase(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Delete the account and, by cascade, every row it owns (V3 erasure)."""
-    await record(session, "user.erased", actor_id=user_id, actor_kind=ActorKind.user, target=f"user:{user_id}")
+    await record(
+        session,
+        "user.erased",
+        actor_id=user_id,
+        actor_kind=ActorKind.user,
+        target=f"user:{user_id}",
+    )
     await session.execute(delete(User).where(User.id == user_id))
