@@ -7,6 +7,7 @@ import re
 from fastapi import FastAPI
 
 from offcoder import __version__, problems
+from offcoder.ai.endpoints import router as ai_router
 from offcoder.auth.endpoints import router as auth_router
 from offcoder.auth.oidc import OIDCProvider
 from offcoder.auth.tokens import TokenSigner, load_signing_key
@@ -15,6 +16,8 @@ from offcoder.context import AppContext
 from offcoder.crypto.keyring import Keyring
 from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.privacy.endpoints import router as privacy_router
+from offcoder.projects.endpoints import router as projects_router
 from offcoder.users.endpoints import router as me_router
 from offcoder.web.endpoints import router as service_router
 from offcoder.web.middleware import (
@@ -58,10 +61,15 @@ def create_app(context: AppContext) -> FastAPI:
     app.state.context = context
     problems.install(app)
 
-    from offcoder.ai.endpoints import router as ai_router
-    from offcoder.projects.endpoints import router as projects_router
-
-    for router in (service_router, auth_router, me_router, projects_router, ai_router):
+    routers = (
+        service_router,
+        auth_router,
+        me_router,
+        privacy_router,
+        projects_router,
+        ai_router,
+    )
+    for router in routers:
         app.include_router(router)
 
     def body_limit(path: str, method: str) -> int:
