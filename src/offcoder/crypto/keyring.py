@@ -12,11 +12,14 @@ Envelope: b"OC1" | len(kid) (1 byte) | kid (ASCII) | nonce (12 bytes) | cipherte
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -48,7 +51,11 @@ class Binding:
 @dataclass(frozen=True)
 class KeySet:
     primary: str
-    keys: dict[str, bytes]
+    # Never in a repr: a logged or printed KeySet must not carry key material.
+    keys: dict[str, bytes] = field(repr=False)
+    # The source the set was loaded from, so a Keyring built from it can reload after a
+    # rotation (`Keyring(key_source(settings).load())` keeps working unchanged).
+    origin: KeySource | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.primary not in self.keys:
@@ -79,7 +86,18 @@ class KeySet:
 
     def with_new_primary(self) -> KeySet:
         kid = new_key_id()
-        return KeySet(primary=kid, keys={**self.keys, kid: AESGCM.generate_key(256)})
+        return replace(self, primary=kid, keys={**self.keys, kid: AESGCM.generate_key(256)})
+
+    def without(self, kid: str) -> KeySet:
+        """The set with `kid` removed; the primary key cannot be removed."""
+        if kid == self.primary:
+            raise KeyringError(f"key {kid!r} is the primary key: rotate before retiring it")
+        if kid not in self.keys:
+            raise KeyringError(f"there is no key {kid!r} in the key set")
+        return replace(self, keys={k: v for k, v in self.keys.items() if k != kid})
+
+    def from_source(self, source: KeySource) -> KeySet:
+        return replace(self, origin=source)
 
 
 def new_key_id() -> str:
@@ -107,14 +125,15 @@ class FileKeySource:
 
     def load(self) -> KeySet:
         try:
-            return KeySet.from_json(self.path.read_text())
+            return KeySet.from_json(self.path.read_text()).from_source(self)
         except FileNotFoundError as exc:
             raise KeyringError(f"no key file at {self.path}: run `offcoder keys generate`") from exc
 
     def store(self, keyset: KeySet) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)  # a leftover could carry a wider mode than 0600
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(keyset.to_json())
         os.replace(tmp, self.path)
@@ -127,7 +146,7 @@ class EnvKeySource:
         self.value = value
 
     def load(self) -> KeySet:
-        return KeySet.from_json(self.value)
+        return KeySet.from_json(self.value).from_source(self)
 
     def store(self, keyset: KeySet) -> None:
         raise KeyringError(
@@ -136,20 +155,76 @@ class EnvKeySource:
 
 
 class Keyring:
-    """Seals and opens values with the key set of a `KeySource`."""
+    """Seals and opens values with the key set of a `KeySource`.
 
-    def __init__(self, keyset: KeySet) -> None:
-        self._keyset = keyset
-        self._ciphers = {kid: AESGCM(key) for kid, key in keyset.keys.items()}
+    Online rotation: when another process adds a key to the source, this keyring picks it up
+    without a restart. Opening a value sealed under a key id it does not hold reloads the
+    source (at most once per `reload_interval` seconds, so forged key ids cannot make it hammer
+    the source), and sealing reloads a set older than `refresh_after` seconds, so every server
+    moves to the new primary key within that time.
+    """
+
+    def __init__(
+        self,
+        keyset: KeySet,
+        source: KeySource | None = None,
+        *,
+        reload_interval: float = 5.0,
+        refresh_after: float = 60.0,
+    ) -> None:
+        self._source = source if source is not None else keyset.origin
+        self._reload_interval = reload_interval
+        self._refresh_after = refresh_after
+        self._lock = threading.Lock()
+        self._install(keyset)
+        self._last_attempt = float("-inf")
+
+    @classmethod
+    def from_source(cls, source: KeySource, **options: float) -> Keyring:
+        return cls(source.load(), source, **options)
+
+    def _install(self, keyset: KeySet) -> None:
+        ciphers = {kid: AESGCM(key) for kid, key in keyset.keys.items()}
+        # One assignment, so a concurrent reader sees the old pair or the new one, never a mix.
+        self._state = (keyset, ciphers)
+        self._loaded_at = time.monotonic()
+
+    @property
+    def _keyset(self) -> KeySet:
+        return self._state[0]
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Read the source again; False when there is none or the rate limit holds it back."""
+        if self._source is None:
+            return False
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._last_attempt < self._reload_interval:
+                return False
+            self._last_attempt = now
+            try:
+                keyset = self._source.load()
+            except OSError as exc:
+                raise KeyringError("the key source could not be read") from exc
+            self._install(keyset)
+            return True
+
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keyset.keys)
 
     @property
     def primary_key_id(self) -> str:
         return self._keyset.primary
 
     def seal(self, plaintext: bytes, binding: Binding) -> bytes:
-        kid = self._keyset.primary
+        if self._source is not None and time.monotonic() - self._loaded_at > self._refresh_after:
+            # On failure keep sealing with the set we hold; the next attempt may succeed.
+            with contextlib.suppress(KeyringError):
+                self.reload()
+        keyset, ciphers = self._state
+        kid = keyset.primary
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._ciphers[kid].encrypt(nonce, plaintext, binding.aad())
+        sealed = ciphers[kid].encrypt(nonce, plaintext, binding.aad())
         return MAGIC + bytes([len(kid)]) + kid.encode() + nonce + sealed
 
     def seal_text(self, plaintext: str, binding: Binding) -> bytes:
@@ -157,7 +232,9 @@ class Keyring:
 
     def open(self, envelope: bytes, binding: Binding) -> bytes:
         kid, nonce, sealed = split_envelope(envelope)
-        cipher = self._ciphers.get(kid)
+        cipher = self._state[1].get(kid)
+        if cipher is None and self.reload():
+            cipher = self._state[1].get(kid)
         if cipher is None:
             raise KeyringError(f"the value was sealed with key {kid!r}, which is not loaded")
         try:
