@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -64,17 +64,27 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
-class _RedactingFilter(logging.Filter):
-    """Scrubs records from libraries that log through the standard library."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _sensitive:
-            record.msg = _scrub(record.getMessage())
-            record.args = None
-        return True
+_base_record_factory = logging.getLogRecordFactory()
 
 
-def configure(*, json: bool = False, level: int = logging.INFO) -> None:
+def _redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Scrubs every standard-library log record at creation, whichever logger or handler."""
+    record = _base_record_factory(*args, **kwargs)
+    if _sensitive:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = _scrub(message)
+        record.args = None
+    return record
+
+
+def configure(
+    *, json: bool = False, level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
+    """Route structlog and the standard library through the redaction step to `stream`."""
+    out = stream or sys.stderr
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -88,13 +98,15 @@ def configure(*, json: bool = False, level: int = logging.INFO) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    logging.setLogRecordFactory(_redacting_record_factory)
     root = logging.getLogger()
-    if not any(isinstance(f, _RedactingFilter) for f in root.filters):
-        root.addFilter(_RedactingFilter())
-    for handler in root.handlers:
-        if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
-            handler.addFilter(_RedactingFilter())
+    for handler in [h for h in root.handlers if getattr(h, "_offcoder", False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(out)
+    handler._offcoder = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
     root.setLevel(level)
