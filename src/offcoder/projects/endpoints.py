@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from offcoder.auth.dependencies import Context, CurrentUser, UserSession
 from offcoder.projects import cursor, rules, service
@@ -22,6 +23,22 @@ from offcoder.projects.schemas import (
     SecretList,
     SecretOut,
 )
+
+
+class FilePathConvertor(Convertor[str]):
+    """Like Starlette's `path`, but also across newlines, so a path holding a control
+    character reaches the path rules (422) instead of matching no route (404)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("filepath", FilePathConvertor())
 
 router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
@@ -132,7 +149,7 @@ async def list_files(
     )
 
 
-@router.put("/{project_id}/files/{path:path}", openapi_extra=RAW_BODY)
+@router.put("/{project_id}/files/{path:filepath}", openapi_extra=RAW_BODY)
 async def put_file(
     project_id: uuid.UUID,
     path: str,
@@ -154,7 +171,7 @@ async def put_file(
     )
 
 
-@router.get("/{project_id}/files/{path:path}", response_class=Response, responses=RAW_RESPONSE)
+@router.get("/{project_id}/files/{path:filepath}", response_class=Response, responses=RAW_RESPONSE)
 async def get_file(
     project_id: uuid.UUID, path: str, request: Request, principal: CurrentUser, session: UserSession
 ) -> Response:
@@ -168,7 +185,7 @@ async def get_file(
     )
 
 
-@router.delete("/{project_id}/files/{path:path}", status_code=204)
+@router.delete("/{project_id}/files/{path:filepath}", status_code=204)
 async def delete_file(
     project_id: uuid.UUID, path: str, request: Request, principal: CurrentUser, session: UserSession
 ) -> Response:
