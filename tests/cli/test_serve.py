@@ -79,15 +79,14 @@ def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) ->
     server = subprocess.Popen(
         [*OFFCODER, "serve", "--dev", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=(tmp_path / "server.log").open("w"),
         stderr=subprocess.STDOUT,
-        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-4000:]
             try:
                 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                     break
