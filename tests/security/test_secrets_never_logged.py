@@ -43,36 +43,21 @@ async def test_secret_and_ai_key_plaintext_never_logged(
 
     project = (await api.post("/v1/projects", headers=h, json={"name": "logged"})).json()
     base = f"/v1/projects/{project['id']}/secrets"
+
+    async def put(path: str, body: dict[str, str], headers: dict[str, str] = h) -> int:
+        return (await api.put(path, headers=headers, json=body)).status_code
+
     # Every path that touches the values: create, replace, list, export, refusals, deletion.
-    assert (
-        await api.put(f"{base}/DATABASE_URL", headers=h, json={"value": secret_value})
-    ).status_code == 200
-    assert (
-        await api.put(f"{base}/DATABASE_URL", headers=h, json={"value": new_value})
-    ).status_code == 200
-    assert (
-        await api.put(f"{base}/bad-name", headers=h, json={"value": secret_value})
-    ).status_code == 422
-    assert (
-        await api.put(f"{base}/PATH", headers=h, json={"value": secret_value})
-    ).status_code == 422
-    refused = await api.put(
-        f"{base}/OK_NAME", headers=h, json={"value": secret_value, "extra": secret_value}
-    )
-    assert refused.status_code == 422
-    assert (
-        await api.put(f"{base}/OTHER", headers=bob.headers, json={"value": secret_value})
-    ).status_code == 404
+    assert await put(f"{base}/DATABASE_URL", {"value": secret_value}) == 200
+    assert await put(f"{base}/DATABASE_URL", {"value": new_value}) == 200
+    assert await put(f"{base}/bad-name", {"value": secret_value}) == 422
+    assert await put(f"{base}/PATH", {"value": secret_value}) == 422
+    assert await put(f"{base}/OK_NAME", {"value": secret_value, "extra": secret_value}) == 422
+    assert await put(f"{base}/OTHER", {"value": secret_value}, bob.headers) == 404
     assert (await api.get(base, headers=h)).status_code == 200
-    assert (
-        await api.put("/v1/ai/keys/openai", headers=h, json={"api_key": api_key})
-    ).status_code == 200
-    assert (
-        await api.put("/v1/ai/keys/nope", headers=h, json={"api_key": api_key})
-    ).status_code in (404, 422)
-    assert (
-        await api.put("/v1/ai/keys/openai", headers=h, json={"api_key": api_key + " x"})
-    ).status_code == 422
+    assert await put("/v1/ai/keys/openai", {"api_key": api_key}) == 200
+    assert await put("/v1/ai/keys/nope", {"api_key": api_key}) in (404, 422)
+    assert await put("/v1/ai/keys/openai", {"api_key": api_key + " x"}) == 422
     assert (await api.get("/v1/ai/keys", headers=h)).status_code == 200
     export = await api.get("/v1/me/export", headers=h)
     assert export.status_code == 200

@@ -42,7 +42,7 @@ def live_server(settings: Settings, prepared: PreparedDatabase) -> Iterator[str]
     )
     log_path = settings.state_dir / f"live-server-{port}.log"
     log_file = log_path.open("w")
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, "-m", "offcoder.cli", "serve", "--port", str(port)],
         env=env,
         stdout=log_file,
