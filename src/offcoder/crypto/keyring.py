@@ -96,7 +96,7 @@ class KeySet:
             raise KeyringError(f"there is no key {kid!r} in the key set")
         return replace(self, keys={k: v for k, v in self.keys.items() if k != kid})
 
-    def from_source(self, source: KeySource) -> KeySet:
+    def with_origin(self, source: KeySource) -> KeySet:
         return replace(self, origin=source)
 
 
@@ -125,7 +125,7 @@ class FileKeySource:
 
     def load(self) -> KeySet:
         try:
-            return KeySet.from_json(self.path.read_text()).from_source(self)
+            return KeySet.from_json(self.path.read_text()).with_origin(self)
         except FileNotFoundError as exc:
             raise KeyringError(f"no key file at {self.path}: run `offcoder keys generate`") from exc
 
@@ -146,7 +146,7 @@ class EnvKeySource:
         self.value = value
 
     def load(self) -> KeySet:
-        return KeySet.from_json(self.value).from_source(self)
+        return KeySet.from_json(self.value).with_origin(self)
 
     def store(self, keyset: KeySet) -> None:
         raise KeyringError(
