@@ -73,9 +73,13 @@ def purge(
     count, through = asyncio.run(run())
     days = settings.audit_retention_days
     if dry_run:
-        out.print(f"would purge {count} events older than {days} days" + (
-            f" (through seq {through})" if through is not None else ""))
+        out.print(
+            f"would purge {count} events older than {days} days"
+            + (f" (through seq {through})" if through is not None else "")
+        )
     else:
-        out.print(f"purged {count} events older than {days} days" + (
-            f" (through seq {through})" if through is not None else "")
-            + "; recorded as audit.purged")
+        out.print(
+            f"purged {count} events older than {days} days"
+            + (f" (through seq {through})" if through is not None else "")
+            + "; recorded as audit.purged"
+        )

@@ -147,8 +147,14 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 1000) -> Chai
                 # the events it points to may have been purged.
                 first_seq = seq
                 if seq == 1 and row.prev_hash is not None:
-                    return _broken(events, first_seq, last_seq, head_seq, row, "the first event "
-                                   "of the log has a prev_hash")
+                    return _broken(
+                        events,
+                        first_seq,
+                        last_seq,
+                        head_seq,
+                        row,
+                        "the first event of the log has a prev_hash",
+                    )
             else:
                 assert last_seq is not None
                 if seq != last_seq + 1:
@@ -157,11 +163,23 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 1000) -> Chai
                         if seq == last_seq + 2
                         else f"seq {last_seq + 1}..{seq - 1}"
                     )
-                    return _broken(events, first_seq, last_seq, head_seq, row,
-                                   f"{missing} missing before this event (deleted)")
+                    return _broken(
+                        events,
+                        first_seq,
+                        last_seq,
+                        head_seq,
+                        row,
+                        f"{missing} missing before this event (deleted)",
+                    )
                 if row.prev_hash != previous_hash:
-                    return _broken(events, first_seq, last_seq, head_seq, row,
-                                   f"prev_hash does not match the hash of seq {last_seq}")
+                    return _broken(
+                        events,
+                        first_seq,
+                        last_seq,
+                        head_seq,
+                        row,
+                        f"prev_hash does not match the hash of seq {last_seq}",
+                    )
             expected = event_hash(
                 canonical(
                     prev_hash=row.prev_hash,
@@ -177,8 +195,14 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 1000) -> Chai
                 )
             )
             if row.hash != expected:
-                return _broken(events, first_seq, last_seq, head_seq, row,
-                               "the stored hash does not match the event's contents (altered)")
+                return _broken(
+                    events,
+                    first_seq,
+                    last_seq,
+                    head_seq,
+                    row,
+                    "the stored hash does not match the event's contents (altered)",
+                )
             events += 1
             last_seq = seq
             previous_hash = row.hash
@@ -188,13 +212,28 @@ async def verify_chain(session: AsyncSession, *, batch_size: int = 1000) -> Chai
     # the end of the log leave the head pointing past the last row.
     if last_seq is None:
         if head_seq != 0:
-            return ChainReport(0, None, None, head_seq, BrokenLink(
-                head_seq, None, f"the log is empty but the chain head is at seq {head_seq}"))
+            return ChainReport(
+                0,
+                None,
+                None,
+                head_seq,
+                BrokenLink(
+                    head_seq, None, f"the log is empty but the chain head is at seq {head_seq}"
+                ),
+            )
     elif head_seq != last_seq or head_hash != previous_hash:
-        return ChainReport(events, first_seq, last_seq, head_seq, BrokenLink(
-            last_seq + 1, None,
-            f"the chain head is at seq {head_seq} but the last event is seq {last_seq}: "
-            "the newest events were removed"))
+        return ChainReport(
+            events,
+            first_seq,
+            last_seq,
+            head_seq,
+            BrokenLink(
+                last_seq + 1,
+                None,
+                f"the chain head is at seq {head_seq} but the last event is seq {last_seq}: "
+                "the newest events were removed",
+            ),
+        )
     return ChainReport(events, first_seq, last_seq, head_seq, None)
 
 
