@@ -125,3 +125,26 @@ async def alice(api: httpx.AsyncClient) -> SignedIn:
 @pytest.fixture
 async def bob(api: httpx.AsyncClient) -> SignedIn:
     return await sign_in(api)
+
+
+# A skipped test proves nothing: a missing service must fail the run, not quietly skip.
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped:
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped)} test(s) skipped; a skip counts as a failure here: "
+            + ", ".join(_skipped[:10]),
+            red=True,
+        )
