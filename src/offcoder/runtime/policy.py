@@ -1,0 +1,620 @@
+"""The one hardening policy (C1): it writes every sandbox's create body; the proxy checks it (C2).
+
+`container_spec` produces the Docker Engine API body of ``POST /containers/create``;
+`check_create_body` is deny-by-default: it lists every way a body departs from what
+`container_spec` can produce, and the policy proxy refuses any body with a violation.
+
+Writable paths inside a sandbox, and their caps (C1 "explicitly allowed writable paths"):
+- ``/workspace``: a per-job ext4 image of fixed size on a loop device, provisioned by the proxy
+  (`offcoder.runtime.proxy_workspace`), mounted as the named volume `workspace_volume_name`;
+  writes stop with ENOSPC at 500 MB.
+- ``/tmp``: a tmpfs of `SandboxLimits.tmp_bytes` (64 MiB), nosuid, nodev.
+- ``/dev/shm``: absent (``IpcMode: none``) by default; a tiny tmpfs if a job asks for shm.
+- ``/dev/mqueue``: Docker mounts it writable; the ``msgqueue`` ulimit of 0 makes every queue
+  creation fail (EMFILE), so nothing can be stored there.
+Everything else is the read-only root filesystem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+SANDBOX_UID = 10001
+SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
+WORKSPACE = "/workspace"
+TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp, a size-capped tmpfs
+
+LABEL_PREFIX = "dev.offcoder."
+LABEL_MANAGED = LABEL_PREFIX + "managed"
+LABEL_JOB_ID = LABEL_PREFIX + "job-id"
+LABEL_OWNER = LABEL_PREFIX + "owner"
+LABEL_NETWORK = LABEL_PREFIX + "network"
+LABEL_WORKSPACE = LABEL_PREFIX + "workspace"
+
+MiB = 1024 * 1024
+LOG_MAX_SIZE = "10m"
+LOG_MAX_BYTES = 10 * MiB
+_OWNER_TAG = re.compile(r"[0-9a-f]{32,64}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PORT_KEY = re.compile(r"([0-9]{1,5})/tcp")
+
+
+class NetworkMode(StrEnum):
+    none = "none"
+    preview = "preview"
+    egress = "egress"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-sandbox caps. The defaults are also the maxima the proxy accepts."""
+
+    memory_bytes: int = 512 * MiB  # swap is set equal: no swap beyond memory
+    nano_cpus: int = 1_000_000_000
+    pids: int = 256
+    tmp_bytes: int = 64 * MiB
+    shm_bytes: int = 0  # 0: no /dev/shm at all (IpcMode none); else a private IPC ns of this size
+    disk_bytes: int = 500 * 1000 * 1000  # the workspace image's usable size
+
+
+DEFAULT_LIMITS = SandboxLimits()
+
+
+def owner_tag(user_id: uuid.UUID, key: bytes) -> str:
+    """The owner label: a keyed hash of the user id, so the engine never holds the id itself."""
+    return hmac.new(key, user_id.bytes, hashlib.sha256).hexdigest()[:32]
+
+
+def workspace_volume_name(job_id: uuid.UUID) -> str:
+    """The only volume a sandbox may mount: the job's provisioned workspace."""
+    return f"offcoder-ws-{job_id}"
+
+
+def job_network_name(job_id: uuid.UUID) -> str:
+    """The only network a preview/egress sandbox may join: the job's own."""
+    return f"offcoder-net-{job_id}"
+
+
+def workspace_mount(job_id: uuid.UUID) -> dict[str, Any]:
+    """The HostConfig.Mounts entry for a provisioned workspace."""
+    return {
+        "Type": "volume",
+        "Source": workspace_volume_name(job_id),
+        "Target": WORKSPACE,
+        "ReadOnly": False,
+        "VolumeOptions": {"NoCopy": True},
+    }
+
+
+def _tmpfs_opts(size: int) -> str:
+    return (
+        f"rw,nosuid,nodev,size={size // MiB}m"
+        if size % MiB == 0
+        else f"rw,nosuid,nodev,size={size}"
+    )
+
+
+def container_spec(
+    *,
+    image: str,
+    command: list[str],
+    env: dict[str, str],
+    job_id: uuid.UUID,
+    owner_tag: str,
+    network: NetworkMode,
+    limits: SandboxLimits = DEFAULT_LIMITS,
+    ports: list[int] | None = None,
+    workspace_mount: dict[str, Any] | None = None,
+    network_name: str | None = None,
+) -> dict[str, Any]:
+    """The create body for one job's sandbox (C1). Raises ValueError on input it cannot honour."""
+    if not image or not command or not all(isinstance(c, str) for c in command):
+        raise ValueError("image and a non-empty command of strings are required")
+    if not _OWNER_TAG.fullmatch(owner_tag):
+        raise ValueError("owner_tag must be a hex hash (see owner_tag())")
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name) or "\x00" in value:
+            raise ValueError(f"invalid environment variable {name!r}")
+    ports = list(ports or [])
+    if ports and network is not NetworkMode.preview:
+        raise ValueError("ports are published only in preview mode")
+    for port in ports:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"invalid port {port}")
+    if network is NetworkMode.none:
+        if network_name is not None:
+            raise ValueError("network_name is only for preview/egress jobs")
+        net = "none"
+    else:
+        if network_name != job_network_name(job_id):
+            raise ValueError("a preview/egress job joins its own network, job_network_name(job_id)")
+        net = network_name
+
+    host_config: dict[str, Any] = {
+        "NetworkMode": net,
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges"],
+        "Privileged": False,
+        "PidsLimit": limits.pids,
+        "Memory": limits.memory_bytes,
+        "MemorySwap": limits.memory_bytes,
+        "NanoCpus": limits.nano_cpus,
+        "ReadonlyRootfs": True,
+        "Tmpfs": {TMP: _tmpfs_opts(limits.tmp_bytes)},
+        "Ulimits": [
+            {"Name": "core", "Soft": 0, "Hard": 0},
+            {"Name": "msgqueue", "Soft": 0, "Hard": 0},
+        ],
+        "LogConfig": {"Type": "json-file", "Config": {"max-size": LOG_MAX_SIZE, "max-file": "1"}},
+        "AutoRemove": False,
+        "RestartPolicy": {"Name": "no"},
+    }
+    if limits.shm_bytes:
+        host_config["IpcMode"] = "private"
+        host_config["ShmSize"] = limits.shm_bytes
+    else:
+        host_config["IpcMode"] = "none"
+    if workspace_mount is not None:
+        host_config["Mounts"] = [workspace_mount]
+    body: dict[str, Any] = {
+        "Image": image,
+        "Cmd": list(command),
+        "Env": [f"{k}={v}" for k, v in env.items()],
+        "User": SANDBOX_USER,
+        "WorkingDir": WORKSPACE,
+        "AttachStdin": False,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "OpenStdin": False,
+        "Tty": False,
+        "Labels": {
+            LABEL_MANAGED: "1",
+            LABEL_JOB_ID: str(job_id),
+            LABEL_OWNER: owner_tag,
+            LABEL_NETWORK: network.value,
+        },
+        "HostConfig": host_config,
+    }
+    if ports:
+        body["ExposedPorts"] = {f"{p}/tcp": {} for p in ports}
+        host_config["PortBindings"] = {
+            f"{p}/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}] for p in ports
+        }
+    return body
+
+
+# --------------------------------------------------------------------------------------------
+# The check: deny by default.
+
+# Top-level keys with a rule below; any other key must be empty (null, false, 0, "", [], {}).
+_TOP_CHECKED = {
+    "Image",
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "User",
+    "WorkingDir",
+    "Labels",
+    "HostConfig",
+    "ExposedPorts",
+    "NetworkingConfig",
+    "Volumes",
+}
+# Top-level keys that are harmless whatever their (well-typed) value.
+_TOP_HARMLESS = {
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "OpenStdin",
+    "StdinOnce",
+    "Tty",
+    "StopSignal",
+    "StopTimeout",
+    "NetworkDisabled",
+    "Hostname",
+    "Domainname",
+}
+_HOST_CHECKED = {
+    "NetworkMode",
+    "CapDrop",
+    "SecurityOpt",
+    "Privileged",
+    "PidsLimit",
+    "Memory",
+    "MemorySwap",
+    "NanoCpus",
+    "ReadonlyRootfs",
+    "Tmpfs",
+    "Ulimits",
+    "LogConfig",
+    "AutoRemove",
+    "RestartPolicy",
+    "IpcMode",
+    "ShmSize",
+    "Mounts",
+    "PortBindings",
+    "PublishAllPorts",
+    "CgroupnsMode",
+}
+# Named so that a refusal says what was asked for; all are refused when non-empty.
+_HOST_FORBIDDEN = {
+    "Binds": "bind mounts are not allowed",
+    "VolumesFrom": "VolumesFrom is not allowed",
+    "VolumeDriver": "VolumeDriver is not allowed",
+    "Devices": "devices are not allowed",
+    "DeviceRequests": "device requests (GPUs...) are not allowed",
+    "DeviceCgroupRules": "device cgroup rules are not allowed",
+    "CapAdd": "CapAdd is not allowed",
+    "PidMode": "PidMode (host or another container's PID namespace) is not allowed",
+    "UTSMode": "UTSMode is not allowed",
+    "UsernsMode": "UsernsMode is not allowed",
+    "Sysctls": "Sysctls are not allowed",
+    "OomKillDisable": "OomKillDisable is not allowed",
+    "Runtime": "a runtime other than the default runc is not allowed",
+    "ExtraHosts": "ExtraHosts is not allowed",
+    "Links": "Links are not allowed",
+    "CgroupParent": "CgroupParent is not allowed",
+    "Cgroup": "Cgroup is not allowed",
+    "GroupAdd": "GroupAdd is not allowed",
+    "Isolation": "Isolation is not allowed",
+    "MaskedPaths": "MaskedPaths overrides are not allowed",
+    "ReadonlyPaths": "ReadonlyPaths overrides are not allowed",
+    "Dns": "Dns is not allowed",
+    "DnsOptions": "DnsOptions is not allowed",
+    "DnsSearch": "DnsSearch is not allowed",
+    "ContainerIDFile": "ContainerIDFile is not allowed",
+    "OomScoreAdj": "OomScoreAdj is not allowed",
+    "MemorySwappiness": "MemorySwappiness is not allowed",
+    "KernelMemory": "KernelMemory is not allowed",
+    "CpuQuota": "CpuQuota is not allowed (NanoCpus is the CPU cap)",
+    "CpuPeriod": "CpuPeriod is not allowed (NanoCpus is the CPU cap)",
+    "CpuRealtimePeriod": "CpuRealtimePeriod is not allowed",
+    "CpuRealtimeRuntime": "CpuRealtimeRuntime is not allowed",
+    "Init": "Init is not allowed",
+    "StorageOpt": "StorageOpt is not allowed",
+}
+_ULIMITS_REQUIRED = {"core": 0, "msgqueue": 0}
+_ULIMITS_ALLOWED_MAX = {"core": 0, "msgqueue": 0, "nofile": 4096}
+_TMPFS_FLAGS = {"rw", "nosuid", "nodev", "noexec"}
+_SIZE = re.compile(r"([0-9]{1,12})([kmg]?)")
+
+
+def _empty(value: Any) -> bool:
+    """Null, false, 0 or "": what a key that is not set looks like.
+
+    Empty collections are NOT empty here: dockerd tells a nil slice from an empty one in places
+    (``"MaskedPaths": []`` unmasks /proc/kcore and friends), so an unlisted key must be absent
+    or a scalar zero.
+    """
+    return value is None or value is False or (type(value) is int and value == 0) or value == ""
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _size_bytes(text: str) -> int | None:
+    m = _SIZE.fullmatch(text.strip().lower())
+    if not m:
+        return None
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": MiB, "g": 1024 * MiB}[m.group(2)]
+
+
+def _struct_keys(obj: dict[str, Any], where: str, out: list[str]) -> None:
+    """Refuse keys that Go's case-insensitive JSON decoding could merge with another key.
+
+    dockerd decodes with encoding/json, which matches struct fields case-insensitively (with
+    Unicode folding), so ``"privileged": true`` would set Privileged. Keys are compared exactly
+    here, so two keys that fold to the same name, or a non-ASCII key, are refused outright.
+    """
+    seen: dict[str, str] = {}
+    for key in obj:
+        if not key.isascii():
+            out.append(f"{where}: non-ASCII key {key!r} is not allowed")
+        folded = key.casefold()
+        if folded in seen:
+            out.append(f"{where}: keys {seen[folded]!r} and {key!r} differ only in case")
+        seen[folded] = key
+
+
+def _parse_user(user: Any) -> tuple[int, int] | None:
+    if not isinstance(user, str):
+        return None
+    m = re.fullmatch(r"([0-9]{1,10}):([0-9]{1,10})", user)
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def check_create_body(
+    body: dict[str, Any],
+    *,
+    allowed_images: set[str] | None = None,
+    max_limits: SandboxLimits = DEFAULT_LIMITS,
+) -> list[str]:
+    """Every way `body` breaks the hardening policy; an empty list means it may be created."""
+    v: list[str] = []
+    if not isinstance(body, dict):
+        return ["the create body must be a JSON object"]
+    _struct_keys(body, "body", v)
+
+    for key, value in body.items():
+        if key not in _TOP_CHECKED and key not in _TOP_HARMLESS and not _empty(value):
+            v.append(f"{key} is not allowed")
+    for key in _TOP_HARMLESS:
+        value = body.get(key)
+        if value is not None and not isinstance(value, str | int | bool):
+            v.append(f"{key} must be a scalar")
+
+    image = body.get("Image")
+    if not isinstance(image, str) or not image:
+        v.append("Image is required")
+    elif allowed_images is not None and image not in allowed_images:
+        v.append(f"image {image!r} is not an allowed runtime image")
+    for key in ("Cmd", "Entrypoint"):
+        value = body.get(key)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(c, str) for c in value)
+        ):
+            v.append(f"{key} must be a list of strings")
+    if not body.get("Cmd"):
+        v.append("Cmd is required")
+    env = body.get("Env")
+    if env is not None and not (isinstance(env, list) and all(isinstance(e, str) for e in env)):
+        v.append("Env must be a list of strings")
+    if body.get("WorkingDir") not in (None, "", WORKSPACE):
+        v.append(f"WorkingDir must be {WORKSPACE}")
+    if body.get("Volumes") not in (None, {}):
+        v.append("Volumes (anonymous volumes) are not allowed")
+
+    uid_gid = _parse_user(body.get("User"))
+    if uid_gid is None:
+        v.append(f"User must be numeric uid:gid {SANDBOX_USER} (got {body.get('User')!r})")
+    elif uid_gid != (SANDBOX_UID, SANDBOX_UID):
+        v.append(f"User must be {SANDBOX_USER}; uid/gid 0 (root) or others are refused")
+
+    # Labels: ours, complete, well-formed; they also tell the job's id and network mode.
+    labels = body.get("Labels")
+    job_id: uuid.UUID | None = None
+    mode: str | None = None
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and isinstance(x, str) for k, x in labels.items()
+    ):
+        v.append("Labels with the dev.offcoder.* labels are required")
+        labels = {}
+    else:
+        if labels.get(LABEL_MANAGED) != "1":
+            v.append(f"label {LABEL_MANAGED}=1 is required")
+        try:
+            job_id = uuid.UUID(labels.get(LABEL_JOB_ID, ""))
+            if str(job_id) != labels[LABEL_JOB_ID]:
+                raise ValueError
+        except ValueError:
+            job_id = None
+            v.append(f"label {LABEL_JOB_ID} must be a job UUID")
+        if not _OWNER_TAG.fullmatch(labels.get(LABEL_OWNER, "")):
+            v.append(f"label {LABEL_OWNER} must be a hex hash")
+        mode = labels.get(LABEL_NETWORK)
+        if mode not in {m.value for m in NetworkMode}:
+            v.append(f"label {LABEL_NETWORK} must be one of none/preview/egress")
+            mode = None
+        known = {LABEL_MANAGED, LABEL_JOB_ID, LABEL_OWNER, LABEL_NETWORK}
+        for key in labels:
+            if key not in known:
+                v.append(f"label {key!r} is not allowed")
+
+    hc = body.get("HostConfig")
+    if not isinstance(hc, dict):
+        v.append("HostConfig is required")
+        return v
+    _struct_keys(hc, "HostConfig", v)
+    for key, value in hc.items():
+        if key in _HOST_CHECKED:
+            continue
+        if key in _HOST_FORBIDDEN:
+            if not _empty(value):
+                v.append(_HOST_FORBIDDEN[key])
+        elif not _empty(value):
+            v.append(f"HostConfig.{key} is not allowed")
+
+    if hc.get("Privileged") not in (None, False):
+        v.append("Privileged is not allowed")
+    if hc.get("CapDrop") != ["ALL"]:
+        v.append('CapDrop must be exactly ["ALL"]')
+    if hc.get("SecurityOpt") not in (
+        ["no-new-privileges"],
+        ["no-new-privileges:true"],
+        ["no-new-privileges=true"],
+    ):
+        v.append('SecurityOpt must be exactly ["no-new-privileges"] (default seccomp/AppArmor)')
+    if hc.get("ReadonlyRootfs") is not True:
+        v.append("ReadonlyRootfs must be true")
+    if hc.get("AutoRemove") not in (None, False):
+        v.append("AutoRemove must be false (the runtime removes containers itself)")
+    restart = hc.get("RestartPolicy")
+    if restart not in (None, {}) and not (
+        isinstance(restart, dict)
+        and restart.get("Name") in ("", "no")
+        and all(
+            k in ("Name", "MaximumRetryCount") and (k == "Name" or _empty(x))
+            for k, x in restart.items()
+        )
+    ):
+        v.append('RestartPolicy must be "no"')
+    if hc.get("CgroupnsMode") not in (None, "", "private"):
+        v.append("CgroupnsMode must be private")
+    if not _empty(hc.get("PublishAllPorts")):
+        v.append("PublishAllPorts is not allowed")
+
+    # Limits: present, positive, and no higher than the policy's.
+    pids = _int(hc.get("PidsLimit"))
+    if pids is None or not 0 < pids <= max_limits.pids:
+        v.append(f"PidsLimit must be between 1 and {max_limits.pids}")
+    memory = _int(hc.get("Memory"))
+    if memory is None or not 0 < memory <= max_limits.memory_bytes:
+        v.append(f"Memory must be set, at most {max_limits.memory_bytes} bytes")
+    if _int(hc.get("MemorySwap")) is None or hc.get("MemorySwap") != hc.get("Memory"):
+        v.append("MemorySwap must equal Memory (no swap)")
+    cpus = _int(hc.get("NanoCpus"))
+    if cpus is None or not 0 < cpus <= max_limits.nano_cpus:
+        v.append(f"NanoCpus must be set, at most {max_limits.nano_cpus}")
+
+    # IPC and /dev/shm.
+    ipc = hc.get("IpcMode")
+    shm = hc.get("ShmSize")
+    if ipc == "none":
+        if not _empty(shm):
+            v.append("ShmSize needs IpcMode private")
+    elif ipc == "private":
+        size = _int(shm)
+        if size is None or not 0 < size <= max(max_limits.shm_bytes, MiB):
+            v.append("IpcMode private needs a small ShmSize")
+    else:
+        v.append('IpcMode must be "none" or "private" (no host or shared IPC namespace)')
+
+    # Ulimits: core and msgqueue at 0 (no core files, no writable /dev/mqueue).
+    ulimits = hc.get("Ulimits")
+    seen_limits: dict[str, int] = {}
+    if not isinstance(ulimits, list):
+        v.append("Ulimits core=0 and msgqueue=0 are required")
+    else:
+        for item in ulimits:
+            if not isinstance(item, dict) or set(item) - {"Name", "Soft", "Hard"}:
+                v.append("malformed Ulimits entry")
+                continue
+            name, soft, hard = item.get("Name"), _int(item.get("Soft")), _int(item.get("Hard"))
+            if name not in _ULIMITS_ALLOWED_MAX or soft is None or hard is None:
+                v.append(f"ulimit {name!r} is not allowed")
+            elif not 0 <= soft <= hard <= _ULIMITS_ALLOWED_MAX[name]:
+                v.append(f"ulimit {name} must be at most {_ULIMITS_ALLOWED_MAX[name]}")
+            else:
+                seen_limits[name] = hard
+        for name, value in _ULIMITS_REQUIRED.items():
+            if seen_limits.get(name) != value:
+                v.append(f"ulimit {name}={value} is required")
+
+    # Writable paths: /tmp tmpfs only, capped.
+    tmpfs = hc.get("Tmpfs")
+    if not isinstance(tmpfs, dict) or set(tmpfs) != {TMP}:
+        v.append(f"Tmpfs must be exactly {{{TMP!r}: ...}}")
+    else:
+        opts = tmpfs[TMP]
+        parts = opts.split(",") if isinstance(opts, str) else []
+        flags = {p for p in parts if "=" not in p}
+        sizes = [p.split("=", 1)[1] for p in parts if p.startswith("size=")]
+        others = [p for p in parts if "=" in p and not p.startswith("size=")]
+        size = _size_bytes(sizes[0]) if len(sizes) == 1 else None
+        if (
+            others
+            or not flags <= _TMPFS_FLAGS
+            or not {"nosuid", "nodev"} <= flags
+            or size is None
+            or not 0 < size <= max_limits.tmp_bytes
+        ):
+            v.append(f"Tmpfs {TMP} must be rw,nosuid,nodev with size <= {max_limits.tmp_bytes}")
+
+    # Logs: bounded json-file on the host, or none.
+    log = hc.get("LogConfig")
+    if not isinstance(log, dict) or set(log) - {"Type", "Config"}:
+        v.append("LogConfig json-file (bounded) or none is required")
+    elif log.get("Type") == "none":
+        if not _empty(log.get("Config")):
+            v.append("LogConfig none takes no Config")
+    elif log.get("Type") == "json-file":
+        cfg = log.get("Config")
+        max_size = _size_bytes(str(cfg.get("max-size", ""))) if isinstance(cfg, dict) else None
+        if (
+            not isinstance(cfg, dict)
+            or set(cfg) - {"max-size", "max-file"}
+            or cfg.get("max-file") != "1"
+            or max_size is None
+            or not 0 < max_size <= LOG_MAX_BYTES
+        ):
+            v.append(f"LogConfig json-file needs max-size <= {LOG_MAX_SIZE} and max-file 1")
+    else:
+        v.append("LogConfig type must be json-file or none (no log shipping from the host)")
+
+    # Mounts: nothing, or exactly this job's provisioned workspace.
+    mounts = hc.get("Mounts")
+    if mounts not in (None, []):
+        ok = (
+            isinstance(mounts, list)
+            and len(mounts) == 1
+            and isinstance(mounts[0], dict)
+            and job_id is not None
+        )
+        if ok:
+            m = mounts[0]
+            _struct_keys(m, "Mounts[0]", v)
+            vol_opts = m.get("VolumeOptions")
+            ok = (
+                m.get("Type") == "volume"
+                and m.get("Source") == workspace_volume_name(job_id)  # type: ignore[arg-type]
+                and m.get("Target") == WORKSPACE
+                and m.get("ReadOnly") in (None, False)
+                and set(m) <= {"Type", "Source", "Target", "ReadOnly", "VolumeOptions"}
+                and (
+                    _empty(vol_opts) or (isinstance(vol_opts, dict) and set(vol_opts) <= {"NoCopy"})
+                )
+            )
+        if not ok:
+            v.append("Mounts may hold only this job's provisioned workspace volume at /workspace")
+
+    # Network: none, or the job's own network when the labels say preview/egress.
+    net = hc.get("NetworkMode")
+    if mode in (None, NetworkMode.none.value):
+        if net != "none":
+            v.append('NetworkMode must be "none"')
+    elif job_id is None or net != job_network_name(job_id):
+        v.append(f"a {mode} job may join only its own network")
+    netcfg = body.get("NetworkingConfig")
+    if netcfg not in (None, {}):
+        endpoints = netcfg.get("EndpointsConfig") if isinstance(netcfg, dict) else None
+        if (
+            not isinstance(netcfg, dict)
+            or set(netcfg) != {"EndpointsConfig"}
+            or not isinstance(endpoints, dict)
+            or set(endpoints) - {net}
+            or net == "none"
+            or not all(
+                isinstance(e, dict | type(None)) and _empty_struct(e) for e in endpoints.values()
+            )
+        ):
+            v.append("NetworkingConfig may name only the job's own network, with no settings")
+
+    # Ports: preview only, bound to 127.0.0.1, only exposed ports.
+    exposed = body.get("ExposedPorts")
+    bindings = hc.get("PortBindings")
+    if exposed not in (None, {}) or bindings not in (None, {}):
+        if mode != NetworkMode.preview.value:
+            v.append("ports are exposed only for preview jobs")
+        exposed_keys = set(exposed) if isinstance(exposed, dict) else set()
+        if not all(_PORT_KEY.fullmatch(k) for k in exposed_keys):
+            v.append("ExposedPorts must be tcp ports")
+        if bindings not in (None, {}):
+            if not isinstance(bindings, dict):
+                v.append("malformed PortBindings")
+            else:
+                for key, binds in bindings.items():
+                    if key not in exposed_keys:
+                        v.append(f"port {key} is bound but not exposed")
+                    for b in binds if isinstance(binds, list) else [None]:
+                        if (
+                            not isinstance(b, dict)
+                            or set(b) - {"HostIp", "HostPort"}
+                            or b.get("HostIp") != "127.0.0.1"
+                            or not re.fullmatch(r"|[0-9]{4,5}", str(b.get("HostPort") or ""))
+                            or (b.get("HostPort") and not 1024 <= int(b["HostPort"]) <= 65535)
+                        ):
+                            v.append(f"port {key} may be bound only on 127.0.0.1, port >= 1024")
+    return v
+
+
+def _empty_struct(obj: dict[str, Any] | None) -> bool:
+    return obj is None or all(_empty(x) for x in obj.values())
