@@ -37,8 +37,12 @@ async def write_events(db: Database, count: int, action: str = "test.event") -> 
     async with db.system_session() as session:
         for i in range(count):
             await record(
-                session, action, actor_id=None, actor_kind=ActorKind.operator,
-                target=marker, details={"i": i, "note": "ünïcode ✓", "nested": {"b": 1, "a": [2]}},
+                session,
+                action,
+                actor_id=None,
+                actor_kind=ActorKind.operator,
+                target=marker,
+                details={"i": i, "note": "ünïcode ✓", "nested": {"b": 1, "a": [2]}},
             )
     async with db.system_session() as session:
         seqs = await session.scalars(
@@ -94,10 +98,12 @@ async def test_app_role_appends_only_its_own_user_events(audit_db: ScratchDataba
         assert state == "42501"
         assert "row-level security" in message
     async with db.system_session() as session:
-        actions = (await session.scalars(
-            text("SELECT action FROM audit_events WHERE actor_id IN (:a, :m)"),
-            {"a": alice, "m": mallory},
-        )).all()
+        actions = (
+            await session.scalars(
+                text("SELECT action FROM audit_events WHERE actor_id IN (:a, :m)"),
+                {"a": alice, "m": mallory},
+            )
+        ).all()
     assert actions == ["test.own"]
     assert (await verify(db)).intact  # refused inserts leave no hole in seq
 
@@ -124,9 +130,12 @@ async def test_system_role_cannot_delete_a_recent_event(audit_db: ScratchDatabas
             await session.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": seq})
     assert "too recent to purge" in str(caught.value.orig)
     async with db.system_session() as session:
-        assert await session.scalar(
-            text("SELECT count(*) FROM audit_events WHERE seq = :s"), {"s": seq}
-        ) == 1
+        assert (
+            await session.scalar(
+                text("SELECT count(*) FROM audit_events WHERE seq = :s"), {"s": seq}
+            )
+            == 1
+        )
 
 
 @pytest.mark.db
@@ -152,8 +161,11 @@ async def test_a_caller_cannot_backdate_an_event(audit_db: ScratchDatabase) -> N
     assert abs(occurred - before) < timedelta(minutes=1)
     async with db.system_session() as session:
         expired = await session.scalar(
-            text("SELECT count(*) FROM audit_events WHERE id = :id "
-                 "AND occurred_at < now() - interval '18 months'"), {"id": event_id}
+            text(
+                "SELECT count(*) FROM audit_events WHERE id = :id "
+                "AND occurred_at < now() - interval '18 months'"
+            ),
+            {"id": event_id},
         )
     assert expired == 0
 
@@ -172,7 +184,9 @@ async def test_concurrent_appends_form_one_gapless_chain(audit_db: ScratchDataba
             session_cm = db.user_session(user_id) if as_user else db.system_session()
             async with session_cm as session:
                 await record(
-                    session, "test.concurrent", actor_id=user_id,
+                    session,
+                    "test.concurrent",
+                    actor_id=user_id,
                     actor_kind=ActorKind.user if as_user else ActorKind.system,
                     details={"i": i},
                 )
@@ -183,13 +197,15 @@ async def test_concurrent_appends_form_one_gapless_chain(audit_db: ScratchDataba
     report = await verify(db)
     assert report.intact, report.summary()
     async with db.system_session() as session:
-        seqs = (await session.scalars(
-            text("SELECT seq FROM audit_events WHERE actor_id = ANY(:u) ORDER BY seq"),
-            {"u": users},
-        )).all()
-        total, low, high = (await session.execute(
-            text("SELECT count(*), min(seq), max(seq) FROM audit_events")
-        )).one()
+        seqs = (
+            await session.scalars(
+                text("SELECT seq FROM audit_events WHERE actor_id = ANY(:u) ORDER BY seq"),
+                {"u": users},
+            )
+        ).all()
+        total, low, high = (
+            await session.execute(text("SELECT count(*), min(seq), max(seq) FROM audit_events"))
+        ).one()
     assert len(seqs) == writers * per_writer
     assert total == high - low + 1  # no gaps anywhere in the log
 
@@ -201,9 +217,11 @@ async def test_verify_names_the_altered_row(audit_db: ScratchDatabase) -> None:
     assert (await verify(db)).intact
     victim = seqs[2]
     async with db.system_session() as session:
-        victim_id, original = (await session.execute(
-            text("SELECT id, details::text FROM audit_events WHERE seq = :s"), {"s": victim}
-        )).one()
+        victim_id, original = (
+            await session.execute(
+                text("SELECT id, details::text FROM audit_events WHERE seq = :s"), {"s": victim}
+            )
+        ).one()
 
     # when someone with the owner's power edits one event behind the triggers
     with behind_the_triggers(audit_db.admin_url) as conn:
@@ -247,9 +265,11 @@ async def test_verify_reports_a_deleted_middle_row(audit_db: ScratchDatabase) ->
     seqs = await write_events(db, 5)
     victim = seqs[2]
     with behind_the_triggers(audit_db.admin_url) as conn:
-        row = conn.execute(
-            text("SELECT * FROM audit_events WHERE seq = :s"), {"s": victim}
-        ).mappings().one()
+        row = (
+            conn.execute(text("SELECT * FROM audit_events WHERE seq = :s"), {"s": victim})
+            .mappings()
+            .one()
+        )
         conn.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": victim})
 
     report = await verify(db)
@@ -275,9 +295,11 @@ async def test_verify_reports_removed_newest_events(audit_db: ScratchDatabase) -
     db = audit_db.database
     seqs = await write_events(db, 2)
     with behind_the_triggers(audit_db.admin_url) as conn:
-        row = conn.execute(
-            text("SELECT * FROM audit_events WHERE seq = :s"), {"s": seqs[-1]}
-        ).mappings().one()
+        row = (
+            conn.execute(text("SELECT * FROM audit_events WHERE seq = :s"), {"s": seqs[-1]})
+            .mappings()
+            .one()
+        )
         conn.execute(text("DELETE FROM audit_events WHERE seq = :s"), {"s": seqs[-1]})
     report = await verify(db)
     assert report.broken is not None
@@ -308,9 +330,12 @@ async def test_purge_removes_only_expired_events_and_the_chain_still_verifies(
     age_oldest_events(audit_db.admin_url, through_seq=old[-1], days=600)
     assert (await verify(db)).intact
     async with db.system_session() as session:
-        expired, total = (await session.execute(text(
-            "SELECT count(*) FILTER (WHERE seq <= :t), count(*) FROM audit_events"
-        ), {"t": old[-1]})).one()
+        expired, total = (
+            await session.execute(
+                text("SELECT count(*) FILTER (WHERE seq <= :t), count(*) FROM audit_events"),
+                {"t": old[-1]},
+            )
+        ).one()
 
     async with db.system_session() as session:
         dry = await purge_expired(session, retention_days=548, dry_run=True)
@@ -321,13 +346,17 @@ async def test_purge_removes_only_expired_events_and_the_chain_still_verifies(
     assert (done.count, done.through_seq) == (expired, old[-1])
 
     async with db.system_session() as session:
-        remaining, first = (await session.execute(
-            text("SELECT count(*), min(seq) FROM audit_events")
-        )).one()
-        purged = (await session.execute(text(
-            "SELECT actor_kind, details FROM audit_events WHERE action = 'audit.purged' "
-            "ORDER BY seq DESC LIMIT 1"
-        ))).one()
+        remaining, first = (
+            await session.execute(text("SELECT count(*), min(seq) FROM audit_events"))
+        ).one()
+        purged = (
+            await session.execute(
+                text(
+                    "SELECT actor_kind, details FROM audit_events WHERE action = 'audit.purged' "
+                    "ORDER BY seq DESC LIMIT 1"
+                )
+            )
+        ).one()
     assert remaining == total - expired + 1  # every recent event, plus audit.purged
     assert first == old[-1] + 1
     assert purged.actor_kind == "operator"
@@ -348,7 +377,11 @@ def offcoder(scratch: ScratchDatabase, *args: str) -> subprocess.CompletedProces
     env = {**os.environ, **scratch.env()}
     return subprocess.run(
         [sys.executable, "-m", "offcoder.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -367,17 +400,23 @@ async def test_audit_commands(audit_db: ScratchDatabase) -> None:
     assert dry.returncode == 0, dry.stderr
     assert "would purge" in dry.stdout
     async with db.system_session() as session:
-        assert await session.scalar(
-            text("SELECT count(*) FROM audit_events WHERE seq = :s"), {"s": old[0]}
-        ) == 1
+        assert (
+            await session.scalar(
+                text("SELECT count(*) FROM audit_events WHERE seq = :s"), {"s": old[0]}
+            )
+            == 1
+        )
 
     purged = await asyncio.to_thread(offcoder, audit_db, "audit", "purge")
     assert purged.returncode == 0, purged.stderr
     assert "purged" in purged.stdout
     async with db.system_session() as session:
-        assert await session.scalar(
-            text("SELECT count(*) FROM audit_events WHERE seq <= :s"), {"s": old[-1]}
-        ) == 0
+        assert (
+            await session.scalar(
+                text("SELECT count(*) FROM audit_events WHERE seq <= :s"), {"s": old[-1]}
+            )
+            == 0
+        )
     after = await asyncio.to_thread(offcoder, audit_db, "audit", "verify")
     assert after.returncode == 0, after.stderr
     assert f"starts at seq {old[-1] + 1}" in after.stdout.replace("\n", " ")
@@ -385,12 +424,15 @@ async def test_audit_commands(audit_db: ScratchDatabase) -> None:
     # a tampered log makes verify exit 1 naming the row
     seqs = await write_events(db, 3, "test.cli-tamper")
     with behind_the_triggers(audit_db.admin_url) as conn:
-        conn.execute(text("UPDATE audit_events SET action = 'test.innocent' WHERE seq = :s"),
-                     {"s": seqs[1]})
+        conn.execute(
+            text("UPDATE audit_events SET action = 'test.innocent' WHERE seq = :s"), {"s": seqs[1]}
+        )
     broken = await asyncio.to_thread(offcoder, audit_db, "audit", "verify")
     assert broken.returncode == 1
     assert f"seq {seqs[1]}" in broken.stderr
     with behind_the_triggers(audit_db.admin_url) as conn:
-        conn.execute(text("UPDATE audit_events SET action = 'test.cli-tamper' WHERE seq = :s"),
-                     {"s": seqs[1]})
+        conn.execute(
+            text("UPDATE audit_events SET action = 'test.cli-tamper' WHERE seq = :s"),
+            {"s": seqs[1]},
+        )
     assert (await verify(db)).intact

@@ -63,23 +63,34 @@ async def write_sealed_rows(db: Database, ring: Keyring, users: int = 3) -> Stor
             await session.flush()
             for name in ("DB_PASSWORD", "STRIPE_KEY"):
                 value = f"{name}-{uuid.uuid4()}"
-                session.add(ProjectSecret(
-                    project_id=project.id, name=name, user_id=user.id,
-                    value_enc=ring.seal_text(
-                        value, bindings.project_secret(project.id, name, user.id)
-                    ),
-                ))
+                session.add(
+                    ProjectSecret(
+                        project_id=project.id,
+                        name=name,
+                        user_id=user.id,
+                        value_enc=ring.seal_text(
+                            value, bindings.project_secret(project.id, name, user.id)
+                        ),
+                    )
+                )
                 stored[("project_secrets.value_enc", (project.id, name))] = value
             ai_value = f"sk-{uuid.uuid4()}"
-            session.add(AIKey(
-                user_id=user.id, provider="openai", last4=ai_value[-4:],
-                key_enc=ring.seal_text(ai_value, bindings.ai_key("openai", user.id)),
-            ))
+            session.add(
+                AIKey(
+                    user_id=user.id,
+                    provider="openai",
+                    last4=ai_value[-4:],
+                    key_enc=ring.seal_text(ai_value, bindings.ai_key("openai", user.id)),
+                )
+            )
             stored[("ai_keys.key_enc", (user.id, "openai"))] = ai_value
             for column in ("access_token_enc", "refresh_token_enc"):
                 token = f"{column}-{uuid.uuid4()}"
-                setattr(identity, column, ring.seal_text(
-                    token, bindings.provider_token(column, identity.id, user.id)))
+                setattr(
+                    identity,
+                    column,
+                    ring.seal_text(token, bindings.provider_token(column, identity.id, user.id)),
+                )
                 stored[(f"oauth_identities.{column}", (identity.id,))] = token
     return Stored(stored)
 
@@ -89,10 +100,12 @@ async def read_envelopes(db: Database) -> dict[tuple[str, tuple[object, ...]], b
     async with db.system_session() as session:
         for sealed in SEALED_COLUMNS:
             keys = ", ".join(sealed.key_columns)
-            rows = await session.execute(text(
-                f"SELECT {keys}, {sealed.column} FROM {sealed.table} "
-                f"WHERE {sealed.column} IS NOT NULL"
-            ))
+            rows = await session.execute(
+                text(
+                    f"SELECT {keys}, {sealed.column} FROM {sealed.table} "
+                    f"WHERE {sealed.column} IS NOT NULL"
+                )
+            )
             for row in rows:
                 found[(f"{sealed.table}.{sealed.column}", tuple(row[:-1]))] = row[-1]
     return found
@@ -104,10 +117,14 @@ async def open_all(db: Database, ring: Keyring) -> dict[tuple[str, tuple[object,
     async with db.system_session() as session:
         for sealed in SEALED_COLUMNS:
             columns = ", ".join(dict.fromkeys([*sealed.key_columns, "user_id"]))
-            rows = (await session.execute(text(
-                f"SELECT {columns}, {sealed.column} AS value FROM {sealed.table} "
-                f"WHERE {sealed.column} IS NOT NULL"
-            ))).mappings()
+            rows = (
+                await session.execute(
+                    text(
+                        f"SELECT {columns}, {sealed.column} AS value FROM {sealed.table} "
+                        f"WHERE {sealed.column} IS NOT NULL"
+                    )
+                )
+            ).mappings()
             for row in rows:
                 binding = bindings.binding_for(sealed.table, sealed.column, dict(row))
                 key = tuple(row[c] for c in sealed.key_columns)
@@ -165,9 +182,10 @@ async def test_rotation_reseals_every_value_and_old_servers_keep_up(
     assert set(remaining.keys) == {key_b}
     assert set(source.load().keys) == {key_b}
     async with db.system_session() as session:
-        details = await session.scalar(text(
-            "SELECT details FROM audit_events WHERE action = 'keys.retired' AND target = :k"
-        ), {"k": key_a})
+        details = await session.scalar(
+            text("SELECT details FROM audit_events WHERE action = 'keys.retired' AND target = :k"),
+            {"k": key_a},
+        )
     assert details == {"retired": key_a, "primary": key_b, "kept": [key_b]}
 
 
@@ -195,9 +213,7 @@ async def test_an_interrupted_rotation_loses_nothing_and_resumes(
 
     resumed = await reseal_all(db, rotating, batch_size=3)
     assert resumed.total == len(stored.plaintexts) - 3
-    assert {key_id_of(e) for e in (await read_envelopes(db)).values()} == {
-        rotating.primary_key_id
-    }
+    assert {key_id_of(e) for e in (await read_envelopes(db)).values()} == {rotating.primary_key_id}
     assert await open_all(db, rotating) == stored.plaintexts
 
 
@@ -211,9 +227,7 @@ async def test_reseal_skips_a_row_a_server_is_writing(db: Database, tmp_path: Pa
         locked = await server.scalar(select(AIKey).with_for_update())
         assert locked is not None
         # the walk does not wait for the lock: it re-seals the rest and reports what is left
-        result = await asyncio.wait_for(
-            reseal_all(db, rotating, max_passes=1), timeout=30
-        )
+        result = await asyncio.wait_for(reseal_all(db, rotating, max_passes=1), timeout=30)
     assert result.remaining["ai_keys.key_enc"] == 1
     assert (await reseal_all(db, rotating)).left == 0
 
@@ -228,7 +242,11 @@ def offcoder(
     env.pop("OFFCODER_KEYS", None)
     return subprocess.run(
         [sys.executable, "-m", "offcoder.cli", "keys", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -280,19 +298,29 @@ async def test_keys_commands(keys_db: ScratchDatabase, tmp_path: Path) -> None:
     assert set(json.loads(key_file.read_text())["keys"]) == {key_b}
 
     async with db.system_session() as session:
-        events = (await session.execute(text(
-            "SELECT action, actor_kind, details::text FROM audit_events "
-            "WHERE action IN ('keys.rotated', 'keys.retired') AND details::text LIKE :k "
-            "ORDER BY seq"), {"k": f"%{key_b}%"})).all()
+        events = (
+            await session.execute(
+                text(
+                    "SELECT action, actor_kind, details::text FROM audit_events "
+                    "WHERE action IN ('keys.rotated', 'keys.retired') AND details::text LIKE :k "
+                    "ORDER BY seq"
+                ),
+                {"k": f"%{key_b}%"},
+            )
+        ).all()
     assert [(a, k) for a, k, _ in events] == [
-        ("keys.rotated", "operator"), ("keys.rotated", "operator"), ("keys.retired", "operator")
+        ("keys.rotated", "operator"),
+        ("keys.rotated", "operator"),
+        ("keys.retired", "operator"),
     ]
     assert json.loads(events[0][2])["previous_primary"] == key_a
 
     # no key, old or new, in any output of rotate or retire, nor in the audit log
-    secrets = key_material(key_file) | {k for k in json.loads(before)["keys"].values()} | {
-        base64.b64decode(k).hex() for k in json.loads(before)["keys"].values()
-    }
+    secrets = (
+        key_material(key_file)
+        | {k for k in json.loads(before)["keys"].values()}
+        | {base64.b64decode(k).hex() for k in json.loads(before)["keys"].values()}
+    )
     for run in (rotated, rerun, primary_refused, retired, generated, refused):
         for s in secrets:
             assert s not in run.stdout + run.stderr
