@@ -7,9 +7,11 @@ created there for the run and dropped after it.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -82,9 +84,11 @@ def admin_database_url() -> Iterator[str | None]:
 
 
 @pytest.fixture(scope="session")
-def settings(state_dir: Path, oidc_issuer: str, admin_database_url: str | None) -> Settings:
+def settings(
+    state_dir: Path, oidc_issuer: str, admin_database_url: str | None
+) -> Iterator[Settings]:
     logs.configure()
-    return Settings(
+    yield Settings(
         env=Environment.test,
         state_dir=state_dir,
         database_url=admin_database_url,
@@ -95,6 +99,9 @@ def settings(state_dir: Path, oidc_issuer: str, admin_database_url: str | None) 
         redirect_uris=[REDIRECT_URI],
         db_pool_size=5,
     )
+    # Whatever logs after the session (pgserver stopping at exit) must not write to pytest's
+    # capture, which is closed by then.
+    logs.configure(stream=sys.__stderr__, level=logging.WARNING)
 
 
 @pytest.fixture(scope="session")
