@@ -78,7 +78,7 @@ test: $(STAMP)
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
 test-embedded: $(STAMP)
-	@bash scripts/ensure-services.sh embedded_postgres
+	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images
 	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS)
 
 test-external: $(STAMP)

@@ -12,7 +12,7 @@
 # to SERVICES.
 set -euo pipefail
 
-SERVICES=(postgres embedded_postgres)
+SERVICES=(postgres embedded_postgres docker runtime_images)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_PYTHON="${VENV_PYTHON:-$REPO_ROOT/.venv/bin/python}"
@@ -204,6 +204,96 @@ PY
         printf '%s\n' "$out" >&2
         return 1
     fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# docker: a Docker engine answering on its default socket (the sandbox runtime and its tests).
+# There is no systemd on these machines: as root this starts dockerd in the background with its
+# log in /var/log/offcoder-dockerd.log (or uses 'service docker start' when that works).
+
+DOCKERD_LOG=/var/log/offcoder-dockerd.log
+
+docker_answers() {
+    command -v docker >/dev/null 2>&1 || return 1
+    timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+docker_print_instructions() {
+    err "no Docker engine answers 'docker version' and this script is not running as root."
+    cat >&2 <<INSTRUCTIONS
+Either run this script as root:
+
+    sudo $REPO_ROOT/scripts/ensure-services.sh docker runtime_images
+
+or run these commands yourself:
+
+INSTRUCTIONS
+    if ! command -v dockerd >/dev/null 2>&1; then
+        printf '    sudo apt-get update && sudo apt-get install -y docker.io mmdebstrap\n' >&2
+    fi
+    cat >&2 <<INSTRUCTIONS
+    sudo service docker start || sudo sh -c 'nohup dockerd >>$DOCKERD_LOG 2>&1 &'
+    sudo usermod -aG docker "\$USER"   # then log in again, to use docker without sudo
+INSTRUCTIONS
+}
+
+ensure_docker() {
+    if is_root && ! command -v mmdebstrap >/dev/null 2>&1 && ! command -v debootstrap >/dev/null 2>&1; then
+        # `offcoder runtime images` bootstraps a Debian root filesystem with it.
+        apt_install mmdebstrap
+    fi
+    docker_answers && return 0
+
+    if ! is_root; then
+        docker_print_instructions
+        return 1
+    fi
+
+    if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+        apt_install docker.io
+    fi
+    docker_answers && return 0 # the package's own start may have worked
+
+    say "starting the Docker engine"
+    if ! { command -v service >/dev/null 2>&1 && service docker start >/dev/null 2>&1 && sleep 2 && docker_answers; }; then
+        if pidof dockerd >/dev/null 2>&1; then
+            say "a dockerd process exists but does not answer yet; waiting for it"
+        else
+            say "starting dockerd in the background (log: $DOCKERD_LOG)"
+            # setsid: its own session, so it outlives this script and the make that ran it.
+            setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+        fi
+    fi
+
+    local i
+    for ((i = 0; i < 60; i++)); do
+        docker_answers && return 0
+        sleep 1
+    done
+    err "the Docker engine does not answer after 60 s"
+    if [[ -r "$DOCKERD_LOG" ]]; then
+        printf -- '--- last lines of %s ---\n' "$DOCKERD_LOG" >&2
+        tail -n 20 "$DOCKERD_LOG" >&2 || true
+    fi
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# runtime_images: the sandbox images (offcoder/python, offcoder/node), built locally without a
+# registry by `offcoder runtime images` (a no-op when they exist and are current; the first
+# build takes a few minutes and needs root).
+
+ensure_runtime_images() {
+    local offcoder="$REPO_ROOT/.venv/bin/offcoder"
+    if [[ ! -x "$offcoder" ]]; then
+        say "runtime images not checked: $offcoder is missing (run 'make install' first)"
+        return 0
+    fi
+    docker_answers || {
+        err "runtime images: the Docker engine does not answer (see the docker service above)"
+        return 1
+    }
+    "$offcoder" runtime images
 }
 
 # ---------------------------------------------------------------------------------------------

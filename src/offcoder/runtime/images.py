@@ -164,6 +164,21 @@ rm -f /usr/sbin/policy-rc.d /etc/machine-id
 rm -rf /dev/*
 """
 
+# Runs as root inside the root filesystem (chroot) on the unpacked base. --force-unsafe-io: no
+# fsync per file (a throwaway tree; it halves the time of node's ~400 packages).
+INSTALL_SCRIPT = """\
+set -eu
+apt-get update
+apt-get -y -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-unsafe-io upgrade
+apt-get -y -o Dpkg::Options::=--force-unsafe-io install --no-install-recommends {packages}
+{check}
+"""
+
+
+def install_script(recipe: ImageRecipe) -> str:
+    return INSTALL_SCRIPT.format(packages=" ".join(recipe.packages), check=recipe.check)
+
+
 DOCKER_CHANGES: tuple[str, ...] = (
     f"USER {SANDBOX_UID}:{SANDBOX_GID}",
     "WORKDIR /workspace",
@@ -179,8 +194,7 @@ def recipe_tag(recipe: ImageRecipe) -> str:
         "suite": SUITE,
         "variant": "minbase",
         "name": recipe.name,
-        "packages": list(recipe.packages),
-        "check": recipe.check,
+        "install": install_script(recipe),
         "harden": HARDEN_SCRIPT,
         "changes": list(DOCKER_CHANGES),
         "uid": SANDBOX_UID,
@@ -386,6 +400,7 @@ class _Steps:
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=console,
+            disable=not console.is_terminal,
         )
 
     @contextlib.contextmanager
@@ -400,6 +415,9 @@ class _Steps:
             self.progress.stop_task(task)
             raise
         self.progress.update(task, completed=1)
+        if not self.console.is_terminal:  # no live display: one line per finished step
+            elapsed = self.progress.tasks[task].elapsed or 0.0
+            self.console.print(f"done in {elapsed:.0f} s: {description}", highlight=False)
 
     def run(self, argv: Sequence[str], *, stdin: IO[bytes] | None = None) -> None:
         self.log.write("$ " + " ".join(argv)[:2000] + "\n")
@@ -532,18 +550,7 @@ def _build_one(steps: _Steps, work: Path, base: Path, recipe: ImageRecipe, tag: 
             policy = rootfs / "usr/sbin/policy-rc.d"
             policy.write_text("#!/bin/sh\nexit 101\n")
             policy.chmod(0o755)
-            _chroot(
-                steps,
-                rootfs,
-                "set -eu\n"
-                "apt-get update\n"
-                "apt-get -y -o Dpkg::Options::=--force-confold upgrade\n"
-                "apt-get install -y --no-install-recommends "
-                + " ".join(recipe.packages)
-                + "\n"
-                + recipe.check
-                + "\n",
-            )
+            _chroot(steps, rootfs, install_script(recipe))
         with steps.step(f"{recipe.name}: harden (sandbox user, no setuid, tools removed)"):
             _chroot(steps, rootfs, HARDEN_SCRIPT)
         with steps.step(f"{recipe.name}: docker import {reference}"):
