@@ -1,0 +1,669 @@
+"""The policy-enforcing Docker proxy (C2): the only way the server and workers reach Docker.
+
+It listens on a unix socket, parses each request with h11 (a strict HTTP/1.1 parser), and
+forwards to the engine's unix socket only the few operations the runtime uses, rebuilt from what
+it checked (canonical path, filtered query, filtered headers, re-serialised create body): what
+dockerd receives is exactly what was checked. Everything else is answered 403 with a JSON
+``{"message": ...}`` and logged. Allowed:
+
+- ``GET|HEAD /_ping``, ``GET /version``, ``GET /images/{name}/json``
+- ``POST /containers/create``: the body must pass `policy.check_create_body`, a mounted workspace
+  must be one this proxy provisioned for that job, and the image must declare no VOLUME.
+- for containers labelled ``dev.offcoder.managed=1`` only (looked up with the engine's inspect):
+  ``POST start|wait|kill|attach`` (attach as an upgraded, hijacked stream), ``GET logs|json``,
+  ``PUT archive`` (only under /workspace, only while the container is still ``created``: C3),
+  ``DELETE`` (and the job's workspace goes with it).
+- ``GET /containers/json``, with the ``dev.offcoder.managed=1`` label filter always added.
+- ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
+
+Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
+system, events, image create/pull/push/delete, commit, archive GET/HEAD, export, update, rename,
+pause, resize, changes, top, stats, API versions below 1.40, any body where none is expected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import stat
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
+
+import h11
+import structlog
+
+from offcoder.runtime.policy import (
+    LABEL_JOB_ID,
+    LABEL_MANAGED,
+    LABEL_NETWORK,
+    WORKSPACE,
+    NetworkMode,
+    check_create_body,
+    job_network_name,
+)
+from offcoder.runtime.proxy_engine import EngineClient, EngineError, next_event
+from offcoder.runtime.proxy_workspace import WorkspaceError, Workspaces
+
+log = structlog.get_logger(__name__)
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_CREATE_BODY = 1024 * 1024
+MAX_ARCHIVE_BODY = 1024 * 1024 * 1024
+HEAD_TIMEOUT_S = 60.0
+OWNERSHIP_CACHE_S = 2.0
+MIN_API_MINOR = 40
+UPGRADE_GAP_S = 0.05
+DEFAULT_STATE_DIR = "/var/lib/offcoder/workspaces"
+
+_VERSION = re.compile(r"v1\.([0-9]{1,3})")
+_CONTAINER_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
+_CONTAINER_NAME = re.compile(r"/?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_BOOL = re.compile(r"0|1|true|false|True|False")
+_FORWARD_REQUEST_HEADERS = (b"content-type", b"user-agent", b"accept")
+_DROP_RESPONSE_HEADERS = {b"connection", b"keep-alive", b"upgrade", b"te", b"trailer"}
+
+# action -> (method, allowed query keys, request body kind, needs an upgrade)
+_CONTAINER_ACTIONS: dict[str, tuple[str, frozenset[str], str, bool]] = {
+    "start": ("POST", frozenset(), "none", False),
+    "wait": ("POST", frozenset({"condition"}), "none", False),
+    "kill": ("POST", frozenset({"signal"}), "none", False),
+    "logs": (
+        "GET",
+        frozenset({"follow", "stdout", "stderr", "since", "until", "timestamps", "tail"}),
+        "none",
+        False,
+    ),
+    "attach": (
+        "POST",
+        frozenset({"stream", "stdin", "stdout", "stderr", "logs", "detachKeys"}),
+        "none",
+        True,
+    ),
+    "json": ("GET", frozenset({"size"}), "none", False),
+    "archive": ("PUT", frozenset({"path", "noOverwriteDirNonDir", "copyUIDGID"}), "tar", False),
+}
+
+
+class Refused(Exception):
+    def __init__(self, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Route:
+    kind: str  # plain | create | list | image | container | delete | ws-provision | ws-teardown
+    version: str = ""  # "/v1.41" or ""
+    query: dict[str, str] = field(default_factory=dict)
+    body: str = "none"  # none | json | tar
+    upgrade: bool = False
+    action: str = ""
+    ref: str = ""
+    path: str = ""
+
+
+def normalize_target(target: str) -> tuple[list[str], str]:
+    """Path segments (percent-decoded once, `//` collapsed) and the raw query; Refused if odd."""
+    if "#" in target or not target.startswith("/"):
+        raise Refused("malformed request target")
+    raw_path, _, query = target.partition("?")
+    try:
+        path = unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused("malformed path encoding") from exc
+    if "%" in path or "\\" in path or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+        raise Refused("suspicious characters in path")
+    segments = [s for s in path.split("/") if s]
+    if any(s in (".", "..") for s in segments):
+        raise Refused("dot segments are not allowed in paths")
+    if ";" in query:
+        raise Refused("';' is not a query separator")
+    return segments, query
+
+
+def _query(raw: str, allowed: frozenset[str]) -> dict[str, str]:
+    pairs = parse_qsl(raw, keep_blank_values=True)
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in allowed:
+            raise Refused(f"query parameter {key!r} is not allowed here")
+        if key in out:
+            raise Refused(f"query parameter {key!r} given twice")
+        out[key] = value
+    return out
+
+
+def route(method: str, target: str) -> Route:
+    """Map a request to an allowed route, or raise Refused."""
+    segments, raw_query = normalize_target(target)
+    if segments[:2] == ["offcoder", "workspaces"] and len(segments) == 3:
+        if raw_query:
+            raise Refused("no query here")
+        try:
+            job = uuid.UUID(segments[2])
+        except ValueError as exc:
+            raise Refused("workspace id must be a job UUID") from exc
+        if method == "POST":
+            return Route("ws-provision", ref=str(job))
+        if method == "DELETE":
+            return Route("ws-teardown", ref=str(job))
+        raise Refused("method not allowed")
+    version = ""
+    if segments and re.match(r"v[0-9]", segments[0]):
+        m = _VERSION.fullmatch(segments[0])
+        if not m or int(m.group(1)) < MIN_API_MINOR:
+            raise Refused(f"API version {segments[0]} is not allowed (1.{MIN_API_MINOR}+ only)")
+        version = "/" + segments.pop(0)
+    s = segments
+    if s == ["_ping"] and method in ("GET", "HEAD") and not raw_query:
+        return Route("plain", version, path="/_ping")
+    if s == ["version"] and method == "GET" and not raw_query:
+        return Route("plain", version, path="/version")
+    if s == ["containers", "create"] and method == "POST":
+        q = _query(raw_query, frozenset({"name", "platform"}))
+        if "name" in q and not _CONTAINER_NAME.fullmatch(q["name"]):
+            raise Refused("invalid container name")
+        return Route("create", version, q, body="json", path="/containers/create")
+    if s == ["containers", "json"] and method == "GET":
+        q = _query(raw_query, frozenset({"all", "limit", "size", "filters", "trunc_cmd"}))
+        return Route("list", version, q, path="/containers/json")
+    if len(s) >= 3 and s[0] == "images" and s[-1] == "json" and method == "GET" and not raw_query:
+        ref = "/".join(s[1:-1])
+        if not _IMAGE_REF.fullmatch(ref):
+            raise Refused("invalid image reference")
+        return Route("image", version, ref=ref, path=f"/images/{quote(ref, safe='/:@')}/json")
+    if len(s) in (2, 3) and s[0] == "containers" and s[1] not in ("create", "json"):
+        if not _CONTAINER_REF.fullmatch(s[1]):
+            raise Refused("invalid container reference")
+        if len(s) == 2:
+            if method != "DELETE":
+                raise Refused("method not allowed")
+            q = _query(raw_query, frozenset({"force", "v", "link"}))
+            if q.pop("link", "0") not in ("0", "false", "False"):
+                raise Refused("link removal is not allowed")
+            return Route("delete", version, q, ref=s[1])
+        spec = _CONTAINER_ACTIONS.get(s[2])
+        if spec is None or spec[0] != method:
+            raise Refused(f"{method} /containers/{{id}}/{s[2]} is not allowed")
+        q = _query(raw_query, spec[1])
+        if s[2] == "archive":
+            q["path"] = _workspace_path(q.get("path", ""))
+        return Route("container", version, q, body=spec[2], upgrade=spec[3], action=s[2], ref=s[1])
+    raise Refused(f"{method} {'/' + '/'.join(s)} is not allowed")
+
+
+def _workspace_path(path: str) -> str:
+    if not path.startswith("/") or "\x00" in path:
+        raise Refused("archive path must be absolute")
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise Refused("archive path may not contain dot segments")
+    norm = "/" + "/".join(parts)
+    if norm != WORKSPACE and not norm.startswith(WORKSPACE + "/"):
+        raise Refused(f"archive uploads go only under {WORKSPACE}")
+    return norm
+
+
+def _no_body(headers: dict[bytes, bytes]) -> bool:
+    cl = headers.get(b"content-length")
+    return b"transfer-encoding" not in headers and (cl is None or cl.strip() == b"0")
+
+
+def _strict_json(raw: bytes) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise Refused(f"duplicate key {key!r} in the create body")
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError) as exc:
+        raise Refused(f"the create body is not valid JSON: {exc}", 400) from exc
+
+
+@dataclass
+class _Owned:
+    id: str
+    job_id: uuid.UUID | None
+    status: str
+    expires: float
+
+
+class DockerPolicyProxy:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        state_dir: Path,
+        allowed_images: set[str] | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.engine = EngineClient(upstream)
+        self.workspaces = Workspaces(self.engine, state_dir)
+        self.allowed_images = allowed_images
+        self._owned: dict[str, _Owned] = {}
+
+    # ---------------------------------------------------------------- connection handling
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        down = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(next_event(down, reader), HEAD_TIMEOUT_S)
+                except TimeoutError:
+                    return
+                if not isinstance(event, h11.Request):
+                    return
+                keep = await self._serve(down, event, reader, writer)
+                if not keep or down.our_state is not h11.DONE or down.their_state is not h11.DONE:
+                    return
+                down.start_next_cycle()
+        except h11.RemoteProtocolError as exc:
+            if down.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                with contextlib.suppress(Exception):
+                    await self._reply(down, writer, 400, f"bad request: {exc}")
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("docker proxy connection failed")
+        finally:
+            writer.close()
+
+    async def _reply(
+        self, down: h11.Connection, writer: asyncio.StreamWriter, status: int, message: str,
+        payload: Any = None,
+    ) -> None:  # fmt: skip
+        body = json.dumps(payload if payload is not None else {"message": message}).encode()
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+        ]
+        if status >= 400:
+            headers.append(("Connection", "close"))
+        writer.write(down.send(h11.Response(status_code=status, headers=headers)))
+        writer.write(down.send(h11.Data(data=body)))
+        writer.write(down.send(h11.EndOfMessage()))
+        await writer.drain()
+
+    async def _drain(self, down: h11.Connection, reader: asyncio.StreamReader) -> None:
+        """Read and drop a refused request's body (bounded), so the client sees the answer."""
+        budget = 16 * 1024 * 1024
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                while down.their_state is h11.SEND_BODY and budget > 0:
+                    event = await next_event(down, reader)
+                    if isinstance(event, h11.Data):
+                        budget -= len(event.data)
+
+    async def _serve(
+        self,
+        down: h11.Connection,
+        request: h11.Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        method = request.method.decode("ascii", "replace")
+        target = request.target.decode("ascii", "replace")
+        headers = {bytes(k): bytes(v) for k, v in request.headers}
+        try:
+            r = route(method, target)
+            if r.body == "none" and not _no_body(headers):
+                raise Refused("a request body is not allowed here")
+            if r.upgrade and headers.get(b"upgrade", b"").lower() != b"tcp":
+                raise Refused("attach needs Connection: Upgrade / Upgrade: tcp")
+            return await self._dispatch(down, r, method, headers, reader, writer)
+        except Refused as exc:
+            log.warning(
+                "docker proxy refused", method=method, path=target, status=exc.status,
+                reason=exc.message,
+            )  # fmt: skip
+            await self._drain(down, reader)
+            await self._reply(down, writer, exc.status, exc.message)
+            return False
+        except (EngineError, WorkspaceError) as exc:
+            log.error("docker proxy error", method=method, path=target, error=str(exc))
+            await self._drain(down, reader)
+            await self._reply(down, writer, 502, str(exc))
+            return False
+
+    async def _read_body(
+        self, down: h11.Connection, reader: asyncio.StreamReader, cap: int
+    ) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            event = await next_event(down, reader)
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > cap:
+                    raise Refused(f"request body over {cap} bytes", 413)
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(chunks)
+            else:
+                raise Refused("incomplete request body", 400)
+
+    # ---------------------------------------------------------------- policy decisions
+    async def _dispatch(
+        self,
+        down: h11.Connection,
+        r: Route,
+        method: str,
+        headers: dict[bytes, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        body: bytes | None = None
+        if r.kind == "ws-provision":
+            await self._read_body(down, reader, 0)
+            mount = await self.workspaces.provision(uuid.UUID(r.ref))
+            await self._reply(down, writer, 201, "", {"Mount": mount})
+            return True
+        if r.kind == "ws-teardown":
+            await self._read_body(down, reader, 0)
+            found = await self.workspaces.teardown(uuid.UUID(r.ref))
+            await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
+            return True
+        if r.kind == "create":
+            if not headers.get(b"content-type", b"").startswith(b"application/json"):
+                raise Refused("the create body must be application/json")
+            parsed = _strict_json(await self._read_body(down, reader, MAX_CREATE_BODY))
+            violations = await self._check_create(parsed)
+            if violations:
+                raise Refused("container create refused by policy: " + "; ".join(violations))
+            body = json.dumps(parsed).encode()
+            path = r.path
+        elif r.kind == "list":
+            path = r.path
+            r.query["filters"] = _managed_filter(r.query.get("filters"))
+        elif r.kind in ("container", "delete"):
+            owned = await self._owned_container(r.ref, fresh=r.action == "archive")
+            if r.action == "archive" and owned.status != "created":
+                raise Refused("files go in only before start (C3): the container is not 'created'")
+            path = f"/containers/{owned.id}" + (f"/{r.action}" if r.kind == "container" else "")
+        else:
+            path = r.path
+        if r.body != "tar" and body is None:
+            await self._read_body(down, reader, 0)
+        target = r.version + path + ("?" + urlencode(r.query) if r.query else "")
+        on_response = self._after_delete if r.kind == "delete" else None
+        return await self._forward(
+            down, method, target, headers, body, r, reader, writer, on_response
+        )
+
+    async def _check_create(self, parsed: Any) -> list[str]:
+        violations = check_create_body(parsed, allowed_images=self.allowed_images)
+        if violations:
+            return violations
+        labels = parsed["Labels"]
+        job_id = uuid.UUID(labels[LABEL_JOB_ID])
+        if parsed["HostConfig"].get("Mounts") and not await self.workspaces.is_provisioned(job_id):
+            violations.append("the workspace volume was not provisioned by this proxy for the job")
+        if labels[LABEL_NETWORK] != NetworkMode.none.value:
+            net = await self.engine.inspect("networks", job_network_name(job_id))
+            net_labels = (net or {}).get("Labels") or {}
+            if net_labels.get(LABEL_MANAGED) != "1" or net_labels.get(LABEL_JOB_ID) != str(job_id):
+                violations.append("the job's network does not exist or is not ours")
+        image = await self.engine.inspect("images", parsed["Image"])
+        if image is not None and ((image.get("Config") or {}).get("Volumes") or {}):
+            violations.append("the image declares VOLUMEs (unquota'd anonymous volumes)")
+        return violations
+
+    async def _owned_container(self, ref: str, *, fresh: bool) -> _Owned:
+        now = time.monotonic()
+        cached = self._owned.get(ref)
+        if cached is not None and cached.expires > now and not fresh:
+            return cached
+        data = await self.engine.inspect("containers", ref)
+        labels = ((data or {}).get("Config") or {}).get("Labels") or {}
+        if data is None or labels.get(LABEL_MANAGED) != "1":
+            self._owned.pop(ref, None)
+            # Same answer for "absent" and "not ours": nothing is revealed about other containers.
+            raise Refused(f"no such container managed by OffCoder: {ref}", 404)
+        try:
+            job_id: uuid.UUID | None = uuid.UUID(labels.get(LABEL_JOB_ID, ""))
+        except ValueError:
+            job_id = None
+        owned = _Owned(
+            id=str(data["Id"]),
+            job_id=job_id,
+            status=str((data.get("State") or {}).get("Status", "")),
+            expires=now + OWNERSHIP_CACHE_S,
+        )
+        self._owned[ref] = owned
+        return owned
+
+    async def _after_delete(self, ref: str, status: int) -> None:
+        """After the engine removed one of ours, and before the client hears: its workspace goes."""
+        if status != 204:
+            return
+        owned = self._owned.get(ref)
+        self._owned = {k: o for k, o in self._owned.items() if owned is None or o.id != owned.id}
+        if owned is not None and owned.job_id is not None:
+            try:
+                await self.workspaces.teardown(owned.job_id)
+            except WorkspaceError as exc:
+                log.error("workspace teardown failed", job_id=str(owned.job_id), error=str(exc))
+
+    # ---------------------------------------------------------------- forwarding
+    async def _forward(
+        self,
+        down: h11.Connection,
+        method: str,
+        target: str,
+        headers: dict[bytes, bytes],
+        body: bytes | None,
+        r: Route,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_response: Callable[[str, int], Awaitable[None]] | None = None,
+    ) -> bool:
+        up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
+        try:
+            up = h11.Connection(h11.CLIENT)
+            fwd: list[tuple[str, str]] = [("Host", "docker")]
+            for name in _FORWARD_REQUEST_HEADERS:
+                if name in headers:
+                    fwd.append((name.decode(), headers[name].decode("latin-1")))
+            if r.upgrade:
+                fwd += [("Connection", "Upgrade"), ("Upgrade", "tcp")]
+            else:
+                fwd.append(("Connection", "close"))
+            if body is not None:
+                fwd.append(("Content-Length", str(len(body))))
+            elif r.body == "tar":
+                fwd.append(("Transfer-Encoding", "chunked"))
+            else:
+                fwd.append(("Content-Length", "0"))
+            up_writer.write(up.send(h11.Request(method=method, target=target, headers=fwd)))
+            if body:
+                up_writer.write(up.send(h11.Data(data=body)))
+            elif r.body == "tar":
+                size = 0
+                while True:
+                    event = await next_event(down, reader)
+                    if isinstance(event, h11.EndOfMessage):
+                        break
+                    if not isinstance(event, h11.Data):
+                        raise Refused("incomplete request body", 400)
+                    size += len(event.data)
+                    if size > MAX_ARCHIVE_BODY:
+                        raise Refused("archive over the size cap", 413)
+                    up_writer.write(up.send(h11.Data(data=event.data)))
+                    await up_writer.drain()
+            up_writer.write(up.send(h11.EndOfMessage()))
+            await up_writer.drain()
+
+            while True:
+                event = await next_event(up, up_reader)
+                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+                    if not r.upgrade:
+                        raise EngineError("unexpected protocol switch from the engine")
+                    await self._splice(down, up, event, reader, writer, up_reader, up_writer)
+                    return False
+                if isinstance(event, h11.InformationalResponse):
+                    continue
+                if isinstance(event, h11.Response):
+                    break
+                raise EngineError("the engine closed the connection without answering")
+            if on_response is not None:
+                await on_response(r.ref, event.status_code)
+            out_headers = [
+                (k, v) for k, v in event.headers if bytes(k).lower() not in _DROP_RESPONSE_HEADERS
+            ]
+            writer.write(
+                down.send(h11.Response(status_code=event.status_code, headers=out_headers))
+            )
+            await writer.drain()
+            while True:
+                chunk = await next_event(up, up_reader)
+                if isinstance(chunk, h11.Data):
+                    writer.write(down.send(h11.Data(data=chunk.data)))
+                    await writer.drain()
+                elif isinstance(chunk, h11.EndOfMessage):
+                    writer.write(down.send(h11.EndOfMessage()))
+                    await writer.drain()
+                    return True
+                else:
+                    return False
+        finally:
+            up_writer.close()
+
+    async def _splice(
+        self,
+        down: h11.Connection,
+        up: h11.Connection,
+        switch: h11.InformationalResponse,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+    ) -> None:
+        """Attach: after the engine's 101, copy raw bytes both ways until the stream ends."""
+        keep = [(k, v) for k, v in switch.headers if bytes(k).lower() == b"content-type"]
+        headers = [*keep, (b"Connection", b"Upgrade"), (b"Upgrade", b"tcp")]
+        writer.write(down.send(h11.InformationalResponse(status_code=101, headers=headers)))
+        await writer.drain()
+        # docker-py (like other clients that take over the raw socket after the 101 head) loses
+        # stream bytes that arrive together with the head in its read buffer: let the head be
+        # read on its own first, as the engine's own flush-then-stream timing does.
+        await asyncio.sleep(UPGRADE_GAP_S)
+        writer.write(up.trailing_data[0])
+        up_writer.write(down.trailing_data[0])
+        await writer.drain()
+        await up_writer.drain()
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+                if dst.can_write_eof():
+                    dst.write_eof()
+
+        to_client = asyncio.create_task(pipe(up_reader, writer))
+        to_engine = asyncio.create_task(pipe(reader, up_writer))
+        await to_client  # the engine ends the stream when the container's output ends
+        to_engine.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await to_engine
+
+
+def _managed_filter(raw: str | None) -> str:
+    """The list filters with ``label=dev.offcoder.managed=1`` always added (labels AND)."""
+    filters: dict[str, Any] = {}
+    if raw:
+        try:
+            filters = json.loads(raw)
+        except ValueError as exc:
+            raise Refused("filters must be JSON") from exc
+        if not isinstance(filters, dict):
+            raise Refused("filters must be a JSON object")
+    labels = filters.get("label", [])
+    if isinstance(labels, dict):  # the old map form {"k=v": true}
+        labels = [k for k, on in labels.items() if on]
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise Refused("malformed label filter")
+    filters["label"] = [*labels, f"{LABEL_MANAGED}=1"]
+    return json.dumps(filters)
+
+
+# -------------------------------------------------------------------- serving
+async def start_proxy(
+    socket_path: str,
+    upstream: str,
+    *,
+    state_dir: str | Path | None = None,
+    allowed_images: set[str] | None = None,
+) -> asyncio.Server:
+    """Listen on `socket_path` (mode 0660) and return the running server."""
+    proxy = DockerPolicyProxy(
+        upstream,
+        state_dir=Path(state_dir or os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR)),
+        allowed_images=allowed_images,
+    )
+    _prepare_socket_path(Path(socket_path))
+    old = os.umask(0o117)
+    try:
+        server = await asyncio.start_unix_server(proxy.handle, path=socket_path)
+    finally:
+        os.umask(old)
+    log.info("docker proxy listening", socket=socket_path, upstream=upstream)
+    return server
+
+
+def _prepare_socket_path(sock: Path) -> None:
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    if sock.exists() or sock.is_symlink():
+        if not stat.S_ISSOCK(sock.lstat().st_mode):
+            raise RuntimeError(f"{sock} exists and is not a socket")
+        sock.unlink()
+
+
+def _allowed_images_from_env() -> set[str] | None:
+    raw = os.environ.get("OFFCODER_PROXY_ALLOWED_IMAGES", "").strip()
+    return {x.strip() for x in raw.split(",") if x.strip()} or None
+
+
+async def _serve_until_signal(socket_path: str, upstream: str) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = await start_proxy(socket_path, upstream, allowed_images=_allowed_images_from_env())
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await server.wait_closed()
+        _unlink(socket_path)
+        log.info("docker proxy stopped", socket=socket_path)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def run_proxy(socket_path: str, upstream: str) -> None:
+    """Serve the policy proxy on `socket_path` until SIGINT or SIGTERM (blocking).
+
+    Configuration from the environment: ``OFFCODER_PROXY_STATE_DIR`` (workspace images,
+    default /var/lib/offcoder/workspaces), ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated;
+    unset: any image that declares no VOLUME).
+    """
+    asyncio.run(_serve_until_signal(socket_path, upstream))

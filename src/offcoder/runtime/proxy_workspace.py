@@ -1,0 +1,154 @@
+"""Per-job workspaces with a hard 500 MB quota (C1), provisioned by the root-equivalent proxy.
+
+overlay2 on ext4 and Docker's local volumes have no size limit on these hosts, and
+``--opt size=`` needs XFS project quota. What works: a fixed-size ext4 image per job on a
+loop device, used as the named volume `workspace_volume_name(job_id)` through the local driver
+(``type=ext4, device=/dev/loopN``). Writes stop with ENOSPC at the image's usable size.
+The filesystem's root belongs to the sandbox user, so the job can write there without the image
+shipping anything. Creating loop devices needs root on the Docker host: that is why this lives
+in the proxy (already root-equivalent), which also lets the create check verify that a mounted
+workspace volume is one it provisioned for that very job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from offcoder.runtime.policy import (
+    LABEL_JOB_ID,
+    LABEL_MANAGED,
+    LABEL_WORKSPACE,
+    SANDBOX_UID,
+    workspace_mount,
+    workspace_volume_name,
+)
+from offcoder.runtime.proxy_engine import EngineClient
+
+log = structlog.get_logger(__name__)
+
+# With the mkfs options below (4 KiB blocks, no journal, no reserved blocks, the "default"
+# inode ratio), a 520 MB image leaves 500.17 MB for files: measured on this kind of host.
+IMAGE_BYTES = 520_000_000 // 4096 * 4096
+MKFS_OPTIONS = [
+    "-q", "-F", "-T", "default", "-m", "0", "-b", "4096", "-O", "^has_journal",
+    "-E", f"root_owner={SANDBOX_UID}:{SANDBOX_UID}",
+]  # fmt: skip
+
+
+class WorkspaceError(Exception):
+    """Provisioning or teardown failed; the message says why."""
+
+
+async def _run(*argv: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise WorkspaceError(f"{Path(argv[0]).name} failed: {err.decode(errors='replace').strip()}")
+    return out.decode().strip()
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise WorkspaceError(f"{name} is not installed on the Docker host")
+    return path
+
+
+class Workspaces:
+    """Provision and tear down per-job ext4 workspaces. State lives in the engine and state_dir."""
+
+    def __init__(self, engine: EngineClient, state_dir: Path) -> None:
+        self.engine = engine
+        self.state_dir = state_dir
+        self._lock = asyncio.Lock()
+
+    def image_path(self, job_id: uuid.UUID) -> Path:
+        return self.state_dir / f"{job_id}.img"
+
+    async def provision(self, job_id: uuid.UUID) -> dict[str, Any]:
+        """Create the job's workspace volume; returns the HostConfig.Mounts entry for it."""
+        name = workspace_volume_name(job_id)
+        if await self.engine.inspect("volumes", name) is not None:
+            raise WorkspaceError(f"workspace for job {job_id} already exists")
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        image = self.image_path(job_id)
+        loop_dev: str | None = None
+        try:
+            fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.ftruncate(fd, IMAGE_BYTES)
+            finally:
+                os.close(fd)
+            await _run(_tool("mkfs.ext4"), *MKFS_OPTIONS, str(image))
+            async with self._lock:  # one losetup at a time: --find then attach is not atomic
+                loop_dev = await _run(_tool("losetup"), "--find", "--show", str(image))
+            status, data = await self.engine.request(
+                "POST",
+                "/volumes/create",
+                {
+                    "Name": name,
+                    "Driver": "local",
+                    "DriverOpts": {"type": "ext4", "device": loop_dev},
+                    "Labels": {LABEL_MANAGED: "1", LABEL_WORKSPACE: "1", LABEL_JOB_ID: str(job_id)},
+                },
+            )
+            if status != 201:
+                raise WorkspaceError(f"volume create answered {status}: {data}")
+        except (OSError, WorkspaceError) as exc:
+            if loop_dev:
+                await _run(_tool("losetup"), "--detach", loop_dev)
+            image.unlink(missing_ok=True)
+            if isinstance(exc, FileExistsError):
+                raise WorkspaceError(f"workspace image for job {job_id} already exists") from exc
+            raise WorkspaceError(str(exc)) from exc
+        log.info("workspace provisioned", job_id=str(job_id), device=loop_dev)
+        return workspace_mount(job_id)
+
+    async def is_provisioned(self, job_id: uuid.UUID) -> bool:
+        """True only for a volume this proxy made for this job (labels and loop-device options)."""
+        volume = await self.engine.inspect("volumes", workspace_volume_name(job_id))
+        if volume is None:
+            return False
+        labels = volume.get("Labels") or {}
+        options = volume.get("Options") or {}
+        return (
+            volume.get("Driver") == "local"
+            and labels.get(LABEL_MANAGED) == "1"
+            and labels.get(LABEL_WORKSPACE) == "1"
+            and labels.get(LABEL_JOB_ID) == str(job_id)
+            and options.get("type") == "ext4"
+            and str(options.get("device", "")).startswith("/dev/loop")
+            and set(options) == {"type", "device"}
+        )
+
+    async def teardown(self, job_id: uuid.UUID) -> bool:
+        """Remove the volume, detach the loop device, delete the image. False if none existed."""
+        async with self._lock:
+            return await self._teardown(job_id)
+
+    async def _teardown(self, job_id: uuid.UUID) -> bool:
+        image = self.image_path(job_id)
+        status, data = await self.engine.request(
+            "DELETE", f"/volumes/{workspace_volume_name(job_id)}"
+        )
+        if status not in (204, 404):
+            raise WorkspaceError(f"volume remove answered {status}: {data}")
+        found = status == 204
+        if image.exists():
+            found = True
+            devices = await _run(_tool("losetup"), "--noheadings", "-O", "NAME", "-j", str(image))
+            for dev in devices.split():
+                await _run(_tool("losetup"), "--detach", dev)
+            image.unlink(missing_ok=True)
+        if found:
+            log.info("workspace removed", job_id=str(job_id))
+        return found

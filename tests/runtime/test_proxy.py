@@ -1,0 +1,520 @@
+"""The policy proxy (C2) against the real engine, driven with raw HTTP and with docker-py.
+
+Every refused case: 403 (or 404 for a container that is not ours) and nothing happened at the
+engine. The allowed lifecycle (C1, C3): provision → create → putArchive → start → wait → logs →
+remove, with the hardening measured inside the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+docker = pytest.importorskip("docker")
+
+from offcoder.runtime.policy import (  # noqa: E402
+    LABEL_JOB_ID,
+    NetworkMode,
+    container_spec,
+    owner_tag,
+    workspace_mount,
+    workspace_volume_name,
+)
+from offcoder.runtime.proxy import start_proxy  # noqa: E402
+from tests.runtime.test_policy import MUTATIONS  # noqa: E402
+
+ENGINE_SOCK = "/var/run/docker.sock"
+TEST_LABEL = "dev.offcoder-test.run"
+RUN_ID = uuid.uuid4().hex[:12]
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.skipif(not os.path.exists(ENGINE_SOCK), reason="no Docker engine"),
+]
+
+
+# ------------------------------------------------------------------ fixtures and helpers
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(self.path)
+
+
+def raw(
+    sock: str,
+    method: str,
+    target: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One raw HTTP request over the unix socket; (status, parsed JSON or text)."""
+    conn = UnixHTTPConnection(sock)
+    hdrs = dict(headers or {})
+    data: bytes | None = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    conn.request(method, target, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    payload = resp.read()
+    conn.close()
+    try:
+        return resp.status, json.loads(payload) if payload else None
+    except ValueError:
+        return resp.status, payload.decode(errors="replace")
+
+
+def _rootfs_tar() -> bytes:
+    """A tiny image: the host's sh and a few coreutils with their libraries, /workspace 10001."""
+    wanted: dict[str, str] = {}
+    tools = ["sh", "cat", "id", "dd", "touch", "head", "ls", "sleep", "echo", "grep", "rm", "stat"]
+    for name in tools:
+        found = shutil.which(name)
+        assert found, f"{name} is needed on the host to build the test image"
+        real = os.path.realpath(found)
+        for dest in {found, real, "/bin/" + name}:
+            wanted[dest] = real
+        ldd = subprocess.run(["ldd", real], capture_output=True, text=True, check=False).stdout
+        for tok in ldd.split():
+            if tok.startswith("/"):
+                wanted[tok] = wanted[os.path.realpath(tok)] = os.path.realpath(tok)
+    buf = io.BytesIO()
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+
+        def mkdir(name: str, uid: int = 0, mode: int = 0o755) -> None:
+            if name not in dirs:
+                dirs.add(name)
+                info = tarfile.TarInfo(name)
+                info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, mode, uid, uid
+                tf.addfile(info)
+
+        for d in ("tmp", "proc", "sys", "dev", "etc"):
+            mkdir(d, mode=0o1777 if d == "tmp" else 0o755)
+        mkdir("workspace", uid=10001)
+        for dest, src in sorted(wanted.items()):
+            parts = dest.strip("/").split("/")
+            for i in range(1, len(parts)):
+                mkdir("/".join(parts[:i]))
+            data = Path(src).read_bytes()
+            info = tarfile.TarInfo(dest.strip("/"))
+            info.size, info.mode = len(data), 0o755
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    client = docker.DockerClient(base_url="unix://" + ENGINE_SOCK)
+    yield client
+    for c in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+        c.remove(force=True)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def image(engine: Any) -> Iterator[str]:
+    tag = f"offcoder-test/sandbox:{RUN_ID}"
+    engine.api.import_image_from_data(_rootfs_tar(), repository=tag.split(":")[0], tag=RUN_ID)
+    yield tag
+    engine.images.remove(tag, force=True)
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The proxy in-process, on its own event loop in a thread."""
+    base = tmp_path_factory.mktemp("proxy")
+    sock = str(base / "docker.sock")
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        holder["server"] = await start_proxy(sock, ENGINE_SOCK, state_dir=base / "ws")
+        started.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(main(), loop).result(10)
+    assert started.wait(10)
+    yield sock
+    loop.call_soon_threadsafe(holder["server"].close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@pytest.fixture
+def jobs(engine: Any, proxy: str) -> Iterator[list[uuid.UUID]]:
+    """Job ids a test uses; their containers, volumes and workspaces go, whatever happens."""
+    made: list[uuid.UUID] = []
+    yield made
+    for job in made:
+        for c in engine.containers.list(all=True, filters={"label": f"{LABEL_JOB_ID}={job}"}):
+            c.remove(force=True)
+        raw(proxy, "DELETE", f"/offcoder/workspaces/{job}")
+        for v in engine.volumes.list(filters={"name": workspace_volume_name(job)}):
+            v.remove(force=True)
+
+
+def engine_state(engine: Any) -> tuple[Any, ...]:
+    """What a smuggled request could have changed: our containers, volumes, networks, images.
+
+    Scoped to names and labels a request of these tests could create, because other engineers'
+    work (image builds, other suites) changes the rest of the engine concurrently.
+    """
+    api = engine.api
+    ours = ("offcoder-test", "offcoder-ws-", "offcoder-net-")
+    containers = api.containers(all=True, filters={"label": "dev.offcoder.managed"})
+    containers += api.containers(all=True, filters={"label": TEST_LABEL})
+    return (
+        sorted((c["Id"], c["State"]) for c in containers),
+        sorted(v["Name"] for v in api.volumes().get("Volumes") or [] if v["Name"].startswith(ours)),
+        sorted(n["Name"] for n in api.networks() if n["Name"].startswith(ours)),
+        sorted(
+            t
+            for i in api.images(all=True)
+            for t in i.get("RepoTags") or []
+            if t.startswith(("offcoder-test", "busybox"))
+        ),
+    )
+
+
+OWNER = owner_tag(uuid.UUID(int=1), b"test-key")
+
+
+def policy_body(image: str, job: uuid.UUID, command: list[str], **kw: Any) -> dict[str, Any]:
+    return container_spec(
+        image=image,
+        command=command,
+        env={"GREETING": "hello"},
+        job_id=job,
+        owner_tag=OWNER,
+        network=NetworkMode.none,
+        **kw,
+    )
+
+
+def provision(proxy: str, job: uuid.UUID) -> dict[str, Any]:
+    status, data = raw(proxy, "POST", f"/offcoder/workspaces/{job}")
+    assert status == 201, data
+    return dict(data["Mount"])
+
+
+def project_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid = len(data), 0o644, 10001, 10001
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------ refused endpoints
+REFUSED = [
+    ("POST", "/volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/v1.41/volumes/create", {"Name": "offcoder-test-vol"}),
+    ("GET", "/volumes", None),
+    ("POST", "/networks/create", {"Name": "offcoder-test-net"}),
+    ("POST", "/v1.41/networks/create", {"Name": "offcoder-test-net"}),
+    ("GET", "/networks", None),
+    ("POST", "/containers/abc/exec", {"Cmd": ["id"]}),
+    ("POST", "/exec/abc/start", {}),
+    ("POST", "/build", None),
+    ("POST", "/images/create?fromImage=busybox&tag=latest", None),
+    ("POST", "/images/offcoder-test/x/push", None),
+    ("DELETE", "/images/offcoder-test/x", None),
+    ("POST", "/images/load", None),
+    ("GET", "/images/json", None),
+    ("POST", "/commit?container=abc", None),
+    ("GET", "/containers/abc/archive?path=/", None),
+    ("HEAD", "/containers/abc/archive?path=/", None),
+    ("GET", "/containers/abc/export", None),
+    ("POST", "/containers/abc/update", {"Memory": 0}),
+    ("POST", "/containers/abc/rename?name=x", None),
+    ("POST", "/containers/abc/pause", None),
+    ("POST", "/containers/abc/resize?h=1&w=1", None),
+    ("GET", "/containers/abc/changes", None),
+    ("GET", "/containers/abc/top", None),
+    ("GET", "/containers/abc/stats", None),
+    ("POST", "/containers/abc/restart", None),
+    ("POST", "/containers/prune", None),
+    ("GET", "/events", None),
+    ("GET", "/system/df", None),
+    ("GET", "/info", None),
+    ("POST", "/swarm/init", {}),
+    ("GET", "/services", None),
+    ("GET", "/nodes", None),
+    ("POST", "/secrets/create", {"Name": "x", "Data": ""}),
+    ("POST", "/configs/create", {"Name": "x", "Data": ""}),
+    ("GET", "/plugins", None),
+    ("POST", "/plugins/pull?remote=x", None),
+    ("POST", "/session", None),
+    ("POST", "/auth", {}),
+    # smuggling through path tricks
+    ("POST", "/containers/%2e%2e/volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/containers/..%2fvolumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/v1.41/../volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/v1.41/%2E%2E/volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "//volumes//create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/v1.41//volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/containers/create/../../volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/containers/./create/..%252f..%252fvolumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/_ping/../networks/create", {"Name": "offcoder-test-net"}),
+    ("POST", "/v1.23/volumes/create", {"Name": "offcoder-test-vol"}),
+    ("POST", "/v2/volumes/create", {"Name": "offcoder-test-vol"}),
+    ("GET", "/images/x/json/../../../volumes", None),
+    ("POST", "/containers/abc/start?x=1;y=2", None),
+    # old API versions, whose start took a HostConfig
+    ("POST", "/v1.23/containers/abc/start", {"Privileged": True}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "body"), REFUSED, ids=[f"{m} {t}" for m, t, _ in REFUSED]
+)
+def test_refused_endpoints(engine: Any, proxy: str, method: str, target: str, body: Any) -> None:
+    """C2: whitelisting by operation; nothing reaches the engine."""
+    before = engine_state(engine)
+    status, data = raw(proxy, method, target, body)
+    assert status == 403, (status, data)
+    if method != "HEAD":
+        assert "message" in data
+    assert engine_state(engine) == before
+
+
+@pytest.fixture(scope="module")
+def provisioned_job(engine: Any, proxy: str) -> Iterator[uuid.UUID]:
+    """One job with a provisioned workspace, so that only the mutation can be refused."""
+    job = uuid.uuid4()
+    provision(proxy, job)
+    yield job
+    for c in engine.containers.list(all=True, filters={"label": f"{LABEL_JOB_ID}={job}"}):
+        c.remove(force=True)
+    raw(proxy, "DELETE", f"/offcoder/workspaces/{job}")
+
+
+def test_policy_body_is_accepted(
+    engine: Any, proxy: str, image: str, provisioned_job: uuid.UUID
+) -> None:
+    """The control for the mutations below: the unmutated body is created."""
+    body = policy_body(image, provisioned_job, ["true"], workspace_mount=None)
+    body["HostConfig"]["Mounts"] = [workspace_mount(provisioned_job)]
+    status, data = raw(proxy, "POST", "/v1.41/containers/create", body)
+    assert status == 201, data
+    engine.containers.get(data["Id"]).remove()
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_refused_create_bodies(
+    engine: Any, proxy: str, image: str, provisioned_job: uuid.UUID, name: str
+) -> None:
+    """C1/C2: each policy violation in a create body is refused before dockerd sees it."""
+    body = policy_body(image, provisioned_job, ["true"], workspace_mount=None)
+    body["HostConfig"]["Mounts"] = [workspace_mount(provisioned_job)]
+    MUTATIONS[name](body)
+    before = engine_state(engine)
+    status, data = raw(proxy, "POST", "/v1.41/containers/create", body)
+    assert status in (400, 403), (status, data)
+    assert engine_state(engine) == before
+
+
+def test_create_body_tricks(engine: Any, proxy: str, image: str, jobs: list[uuid.UUID]) -> None:
+    job = uuid.uuid4()
+    jobs.append(job)
+    good = json.dumps(policy_body(image, job, ["true"]))
+    before = engine_state(engine)
+    # a duplicate key: the last one would win in Go
+    dup = good[:-1] + ', "HostConfig": {"Privileged": true}}'
+    assert raw(proxy, "POST", "/containers/create", dup.encode())[0] in (400, 403)
+    # lower-case key that Go's decoder would map onto Privileged
+    body = json.loads(good)
+    body["HostConfig"]["privileged"] = True
+    assert raw(proxy, "POST", "/containers/create", body)[0] == 403
+    # not JSON, wrong content type, oversize
+    assert raw(proxy, "POST", "/containers/create", b"{nope")[0] == 400
+    ct = {"Content-Type": "text/plain"}
+    assert raw(proxy, "POST", "/containers/create", good.encode(), ct)[0] == 403
+    big = json.loads(good)
+    big["Env"].append("PAD=" + "x" * (2 * 1024 * 1024))
+    assert raw(proxy, "POST", "/containers/create", big)[0] == 413
+    # a workspace volume the proxy did not provision (dockerd would make a plain, unlimited one)
+    body = policy_body(image, job, ["true"], workspace_mount=None)
+    body["HostConfig"]["Mounts"] = [
+        {"Type": "volume", "Source": workspace_volume_name(job), "Target": "/workspace"}
+    ]
+    assert raw(proxy, "POST", "/containers/create", body)[0] == 403
+    # a body on start
+    assert engine_state(engine) == before
+
+
+def test_not_our_container_is_untouchable(engine: Any, proxy: str, image: str) -> None:
+    """C2: a container without our label cannot be started, read, written or removed."""
+    other = engine.containers.create(image, ["sleep", "30"], labels={TEST_LABEL: RUN_ID})
+    try:
+        cid = other.id
+        tar = project_tar({"x.txt": b"x"})
+        for method, target, body in [
+            ("POST", f"/containers/{cid}/start", None),
+            ("POST", f"/v1.41/containers/{cid[:12]}/start", None),
+            ("GET", f"/containers/{cid}/json", None),
+            ("GET", f"/containers/{other.name}/json", None),
+            ("GET", f"/containers/{cid}/logs?stdout=1", None),
+            ("POST", f"/containers/{cid}/wait", None),
+            ("POST", f"/containers/{cid}/kill", None),
+            ("PUT", f"/containers/{cid}/archive?path=/workspace", tar),
+            ("DELETE", f"/containers/{cid}?force=1", None),
+        ]:
+            status, _ = raw(proxy, method, target, body, {"Content-Type": "application/x-tar"})
+            assert status == 404, (method, target, status)
+        other.reload()
+        assert other.status == "created"
+        listed = raw(proxy, "GET", "/containers/json?all=1")[1]
+        assert cid not in {c["Id"] for c in listed}
+        filt = json.dumps({"label": [f"{TEST_LABEL}={RUN_ID}"]})
+        listed = raw(proxy, "GET", "/containers/json?all=1&filters=" + quote(filt))[1]
+        assert listed == []
+    finally:
+        other.remove(force=True)
+
+
+def test_body_on_start_refused(proxy: str, engine: Any, image: str, jobs: list[uuid.UUID]) -> None:
+    """Old APIs applied a HostConfig sent with start: no body is forwarded where none belongs."""
+    job = uuid.uuid4()
+    jobs.append(job)
+    status, data = raw(proxy, "POST", "/containers/create", policy_body(image, job, ["true"]))
+    assert status == 201, data
+    status, _ = raw(proxy, "POST", f"/containers/{data['Id']}/start", {"Privileged": True})
+    assert status == 403
+    assert engine.containers.get(data["Id"]).status == "created"
+
+
+# ------------------------------------------------------------------ the allowed lifecycle
+HARDENING_PROBE = (
+    'cat /workspace/hello.txt; echo "env=$GREETING"; '
+    'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; echo "uid=$(id -u)"; '
+    "touch /rootfile 2>/dev/null && echo root-writable || echo root-readonly; "
+    "ls /dev/shm >/dev/null 2>&1 && echo shm-present || echo shm-absent; "
+    "touch /dev/mqueue/q 2>/dev/null && echo mq-writable || echo mq-refused; "
+    "dd if=/dev/zero of=/tmp/a bs=1M count=60 2>/dev/null && echo tmp-60m-ok; "
+    "dd if=/dev/zero of=/tmp/b bs=1M count=10 2>/dev/null || echo tmp-over-64m-refused; "
+    "echo to-stderr >&2"
+)
+
+
+def test_lifecycle_through_proxy_with_docker_py(
+    engine: Any, proxy: str, image: str, jobs: list[uuid.UUID]
+) -> None:
+    """C1 measured inside the sandbox; C3 putArchive before start; C2 via docker-py."""
+    job = uuid.uuid4()
+    jobs.append(job)
+    client = docker.DockerClient(base_url="unix://" + proxy)
+    try:
+        assert client.ping()
+        mount = provision(proxy, job)
+        spec = policy_body(image, job, ["sh", "-c", HARDENING_PROBE], workspace_mount=mount)
+        cid = client.api.create_container_from_config(spec)["Id"]
+        assert client.api.put_archive(cid, "/workspace", project_tar({"hello.txt": b"hi\n"}))
+        with pytest.raises(docker.errors.APIError) as refused:
+            client.api.put_archive(cid, "/etc", project_tar({"x": b"x"}))
+        assert refused.value.status_code == 403
+        client.api.start(cid)
+        assert client.api.wait(cid, timeout=60)["StatusCode"] == 0
+        # C3: no file injection once started
+        with pytest.raises(docker.errors.APIError) as late:
+            client.api.put_archive(cid, "/workspace", project_tar({"late.txt": b"x"}))
+        assert late.value.status_code == 403
+        out = client.api.logs(cid, stdout=True, stderr=False).decode()
+        err = client.api.logs(cid, stdout=False, stderr=True).decode()
+        attached = client.api.attach(cid, stdout=True, stderr=True, logs=True, stream=False)
+        streamed = b"".join(client.api.logs(cid, stream=True, follow=True)).decode()
+        info = client.api.inspect_container(cid)
+        listed = client.api.containers(all=True)
+        client.api.remove_container(cid)
+    finally:
+        client.close()
+    for line in [
+        "hi",
+        "env=hello",
+        "CapEff:\t0000000000000000",
+        "NoNewPrivs:\t1",
+        "Seccomp:\t2",
+        "uid=10001",
+        "root-readonly",
+        "shm-absent",
+        "mq-refused",
+        "tmp-60m-ok",
+        "tmp-over-64m-refused",
+    ]:
+        assert line in out.splitlines(), (line, out)
+    assert err.strip() == "to-stderr"
+    assert b"to-stderr" in attached and b"uid=10001" in attached
+    assert "uid=10001" in streamed
+    assert info["HostConfig"]["ReadonlyRootfs"] is True
+    assert cid in {c["Id"] for c in listed}
+    # removal through the proxy took the workspace with it
+    assert not engine.volumes.list(filters={"name": workspace_volume_name(job)})
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(cid)
+
+
+def test_workspace_quota_500mb(engine: Any, proxy: str, image: str, jobs: list[uuid.UUID]) -> None:
+    """C1: a 500 MB writable quota: writing past it fails with ENOSPC."""
+    job = uuid.uuid4()
+    jobs.append(job)
+    mount = provision(proxy, job)
+    script = (
+        "dd if=/dev/zero of=/workspace/fill bs=1M count=600 2>&1 | grep -o 'No space left'; "
+        'echo "size=$(stat -c %s /workspace/fill)"'
+    )
+    spec = policy_body(image, job, ["sh", "-c", script], workspace_mount=mount)
+    status, data = raw(proxy, "POST", "/containers/create", spec)
+    assert status == 201, data
+    cid = data["Id"]
+    assert raw(proxy, "POST", f"/containers/{cid}/start")[0] == 204
+    assert raw(proxy, "POST", f"/containers/{cid}/wait")[0] == 200
+    out = engine.containers.get(cid).logs().decode()
+    assert "No space left" in out
+    size = int(out.split("size=")[1].split()[0])
+    assert 480 * 1000 * 1000 <= size <= 501 * 1000 * 1000, size
+    assert raw(proxy, "DELETE", f"/containers/{cid}")[0] == 204
+    assert not engine.volumes.list(filters={"name": workspace_volume_name(job)})
+
+
+def test_chunked_create_body(engine: Any, proxy: str, image: str, jobs: list[uuid.UUID]) -> None:
+    job = uuid.uuid4()
+    jobs.append(job)
+    body = json.dumps(policy_body(image, job, ["true"])).encode()
+    conn = UnixHTTPConnection(proxy)
+    conn.request(
+        "POST",
+        "/containers/create",
+        body=iter([body[:100], body[100:]]),
+        headers={"Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 201, data
+    assert engine.containers.get(data["Id"]).labels[LABEL_JOB_ID] == str(job)
