@@ -13,10 +13,14 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
+import stat
 import subprocess
+import sys
 import tarfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,12 +39,13 @@ from offcoder.runtime.policy import (  # noqa: E402
     workspace_mount,
     workspace_volume_name,
 )
-from offcoder.runtime.proxy import start_proxy  # noqa: E402
-from tests.runtime.test_policy import MUTATIONS  # noqa: E402
+from offcoder.runtime.proxy import Refused, route, start_proxy  # noqa: E402
+from tests.runtime.test_policy import MUTATIONS, OTHER_JOB  # noqa: E402
 
 ENGINE_SOCK = "/var/run/docker.sock"
 TEST_LABEL = "dev.offcoder-test.run"
 RUN_ID = uuid.uuid4().hex[:12]
+IMAGE_TAG = f"offcoder-test/sandbox:{RUN_ID}"
 
 pytestmark = [
     pytest.mark.docker,
@@ -134,7 +139,7 @@ def engine() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def image(engine: Any) -> Iterator[str]:
-    tag = f"offcoder-test/sandbox:{RUN_ID}"
+    tag = IMAGE_TAG
     engine.api.import_image_from_data(_rootfs_tar(), repository=tag.split(":")[0], tag=RUN_ID)
     yield tag
     engine.images.remove(tag, force=True)
@@ -183,13 +188,14 @@ def engine_state(engine: Any) -> tuple[Any, ...]:
     work (image builds, other suites) changes the rest of the engine concurrently.
     """
     api = engine.api
-    ours = ("offcoder-test", "offcoder-ws-", "offcoder-net-")
-    containers = api.containers(all=True, filters={"label": "dev.offcoder.managed"})
-    containers += api.containers(all=True, filters={"label": TEST_LABEL})
+    names = ("offcoder-test", "shared", workspace_volume_name(OTHER_JOB))
+    containers = api.containers(all=True, filters={"ancestor": IMAGE_TAG})
     return (
         sorted((c["Id"], c["State"]) for c in containers),
-        sorted(v["Name"] for v in api.volumes().get("Volumes") or [] if v["Name"].startswith(ours)),
-        sorted(n["Name"] for n in api.networks() if n["Name"].startswith(ours)),
+        sorted(
+            v["Name"] for v in api.volumes().get("Volumes") or [] if v["Name"].startswith(names)
+        ),
+        sorted(n["Name"] for n in api.networks() if n["Name"].startswith(names)),
         sorted(
             t
             for i in api.images(all=True)
@@ -518,3 +524,57 @@ def test_chunked_create_body(engine: Any, proxy: str, image: str, jobs: list[uui
     conn.close()
     assert resp.status == 201, data
     assert engine.containers.get(data["Id"]).labels[LABEL_JOB_ID] == str(job)
+
+
+SMUGGLED_PATHS = [
+    "/containers/%2e%2e/volumes/create",
+    "/containers/%2E%2E/volumes/create",
+    "/v1.41/../volumes/create",
+    "/v1.41/./containers/create",
+    "/containers/create/..",
+    "/containers/%252e%252e/volumes/create",
+    "/containers/abc%2f..%2f..%2fvolumes/create",
+    "/containers/abc%00/start",
+    "/containers/abc%5c..%5cx/start",
+    "/containers/create#frag",
+    "containers/create",
+]
+
+
+@pytest.mark.parametrize("target", SMUGGLED_PATHS)
+def test_path_normalisation_refuses_tricks(target: str) -> None:
+    """Dot segments, double encoding, NUL and backslashes are refused, not resolved."""
+    with pytest.raises(Refused):
+        route("POST", target)
+
+
+def test_double_slashes_collapse_to_the_canonical_route() -> None:
+    r = route("POST", "//v1.41//containers///create")
+    assert (r.kind, r.version, r.path) == ("create", "/v1.41", "/containers/create")
+    with pytest.raises(Refused):
+        route("POST", "//v1.41//volumes//create")
+
+
+def test_run_proxy_serves_until_sigterm(tmp_path: Path) -> None:
+    """`run_proxy` (what `offcoder docker-proxy` calls) blocks, serves, and stops on SIGTERM."""
+    sock = str(tmp_path / "p.sock")
+    code = (
+        "import sys; from offcoder.runtime.proxy import run_proxy; "
+        "run_proxy(sys.argv[1], sys.argv[2])"
+    )
+    env = {**os.environ, "OFFCODER_PROXY_STATE_DIR": str(tmp_path / "ws")}
+    proc = subprocess.Popen([sys.executable, "-c", code, sock, ENGINE_SOCK], env=env)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+        assert raw(sock, "GET", "/_ping") == (200, "OK")
+        assert raw(sock, "POST", "/volumes/create", {"Name": "offcoder-test-vol"})[0] == 403
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert not os.path.exists(sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
