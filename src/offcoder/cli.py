@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -65,13 +69,59 @@ def serve(
         keep_alive.append(manager)
         settings = with_dev_provider(settings, issuer)
         console.print(f"Development sign-in provider at {issuer}")
+    if dev and not no_worker and not Path(settings.docker_proxy_socket).exists():
+        proxy_socket = settings.state_dir / "docker-proxy.sock"
+        keep_alive.append(_start_dev_proxy(proxy_socket))
+        settings = settings.model_copy(update={"docker_proxy_socket": str(proxy_socket)})
     prepared = prepare(settings)
     keep_alive.append(prepared)
-    application = create_app(build_context(settings, prepared))
+    application = create_app(build_context(settings, prepared), with_worker=not no_worker)
     if no_worker:
-        console.print("API only (--no-worker).")
+        console.print("API only (--no-worker): jobs are run by `offcoder worker`.")
     console.print(f"OffCoder listening on http://{settings.host}:{settings.port}")
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+
+
+def _start_dev_proxy(socket_path: Path) -> subprocess.Popen[bytes]:
+    """Development: run the Docker policy proxy as a child process (it needs root for loops)."""
+    socket_path.unlink(missing_ok=True)
+    child = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "offcoder.cli", "docker-proxy", "--socket", str(socket_path)]
+    )
+    for _ in range(100):
+        if socket_path.exists():
+            break
+        time.sleep(0.1)
+    console.print(f"Docker policy proxy at {socket_path}")
+    return child
+
+
+@app.command()
+def worker() -> None:
+    """Run jobs from the queue (needs the Docker policy proxy, see `docker-proxy`)."""
+    import asyncio
+    import signal
+
+    from offcoder import logs
+    from offcoder.db.bootstrap import prepare
+    from offcoder.jobs.worker import Worker
+    from offcoder.main import build_context
+
+    settings = get_settings()
+    refuse_unsafe_production(settings)
+    logs.configure(json=settings.log_json)
+    prepared = prepare(settings)
+    context = build_context(settings, prepared)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Worker(settings, context.database, context.keyring).run(stop)
+        await context.database.dispose()
+
+    asyncio.run(main())
 
 
 @app.command()
@@ -83,14 +133,31 @@ def migrate() -> None:
     console.print(f"Database {prepared.admin_url.database} is at the latest migration.")
 
 
+@app.command("docker-proxy")
+def docker_proxy(
+    socket: Annotated[
+        str, typer.Option(help="Unix socket the proxy listens on.")
+    ] = "/run/offcoder/docker.sock",
+    upstream: Annotated[
+        str, typer.Option(help="The Docker engine's unix socket.")
+    ] = "/var/run/docker.sock",
+) -> None:
+    """Serve the policy-enforcing Docker proxy (C2): the only way the server reaches Docker."""
+    from offcoder.runtime.proxy import run_proxy
+
+    run_proxy(socket, upstream)
+
+
 def _register() -> None:
     from offcoder.audit.cli import app as audit_app
     from offcoder.crypto.cli import app as keys_app
     from offcoder.dev.cli import app as dev_app
+    from offcoder.runtime.cli import app as runtime_app
 
     app.add_typer(keys_app, name="keys", help="Encryption keys: generate, rotate.")
     app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")
     app.add_typer(dev_app, name="dev", help="Development conveniences.")
+    app.add_typer(runtime_app, name="runtime", help="Sandbox runtime: images.")
 
 
 _register()

@@ -76,6 +76,18 @@ class Settings(BaseSettings):
 
     audit_retention_days: int = 548  # 18 months (O3)
 
+    # Jobs and the sandbox runtime (C1-C7). The server and workers reach Docker only through
+    # the policy proxy's socket (`offcoder docker-proxy`).
+    docker_proxy_socket: str = "/run/offcoder/docker.sock"
+    job_default_timeout_s: int = 60
+    job_max_timeout_s: int = 3600
+    job_max_log_bytes: int = 4 * 1024 * 1024
+    job_max_command_bytes: int = 16 * 1024
+    worker_concurrency: int = 4
+    worker_heartbeat_s: float = 2.0
+    worker_lost_after_s: float = 15.0
+    preview_domain: str = "preview.offcoder.localhost"
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False

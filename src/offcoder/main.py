@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -16,6 +19,7 @@ from offcoder.context import AppContext
 from offcoder.crypto.keyring import Keyring
 from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.endpoints import router as jobs_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
 from offcoder.users.endpoints import router as me_router
@@ -49,9 +53,27 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
     )
 
 
-def create_app(context: AppContext) -> FastAPI:
+def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
+    """The ASGI application; `with_worker` also runs a job worker in this process."""
     settings = context.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not with_worker:
+            yield
+            return
+        from offcoder.jobs.worker import Worker
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(Worker(settings, context.database, context.keyring).run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="OffCoder API",
         version=__version__,
         description=(
@@ -67,6 +89,7 @@ def create_app(context: AppContext) -> FastAPI:
         me_router,
         privacy_router,
         projects_router,
+        jobs_router,
         ai_router,
     )
     for router in routers:

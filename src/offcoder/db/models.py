@@ -10,6 +10,7 @@ from offcoder.auth.models import (
     RefreshToken,
 )
 from offcoder.db.base import Base
+from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.users.models import User
 
@@ -20,6 +21,8 @@ __all__ = [
     "AuthorizationRequest",
     "Base",
     "DeviceSession",
+    "Job",
+    "JobLogChunk",
     "OAuthIdentity",
     "Project",
     "ProjectFile",

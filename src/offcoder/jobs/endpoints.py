@@ -1,0 +1,89 @@
+"""Jobs: the paths of api.md (C1-C7 are kept by the worker and the runtime)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from offcoder.auth.dependencies import Context, CurrentUser, UserSession
+from offcoder.jobs import service
+from offcoder.jobs.models import Job
+from offcoder.jobs.schemas import JobAccepted, JobCreate, JobList, JobLogs, JobOut, LogChunkOut
+from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(tags=["jobs"])
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id,
+        project_id=job.project_id,
+        status=job.status,
+        image=job.image,
+        command=job.command,
+        network=job.network,
+        ports=job.ports,
+        timeout_s=job.timeout_s,
+        exit_code=job.exit_code,
+        reason=job.reason,
+        detail=job.detail,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        usage=job.usage,
+        preview_url=job.preview_url,
+    )
+
+
+@router.post("/v1/projects/{project_id}/jobs", status_code=202)
+async def submit_job(
+    project_id: uuid.UUID,
+    body: JobCreate,
+    principal: CurrentUser,
+    session: UserSession,
+    ctx: Context,
+) -> JobAccepted:
+    """Queue a command to run in a sandbox; poll the job or subscribe to its logs."""
+    job = await service.submit(session, ctx.settings, principal.user_id, project_id, body)
+    return JobAccepted(id=job.id)
+
+
+@router.get("/v1/projects/{project_id}/jobs")
+async def list_jobs(
+    project_id: uuid.UUID,
+    principal: CurrentUser,
+    session: UserSession,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> JobList:
+    rows, next_cursor = await service.list_for_project(
+        session, principal.user_id, project_id, cursor, limit
+    )
+    return JobList(items=[job_out(j) for j in rows], next_cursor=next_cursor)
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(job_id: uuid.UUID, principal: CurrentUser, session: UserSession) -> JobOut:
+    return job_out(await service.get(session, principal.user_id, job_id))
+
+
+@router.post("/v1/jobs/{job_id}/cancel", status_code=202)
+async def cancel_job(job_id: uuid.UUID, principal: CurrentUser, session: UserSession) -> JobOut:
+    """Stop the job; 409 when it has already ended."""
+    return job_out(await service.cancel(session, principal.user_id, job_id))
+
+
+@router.get("/v1/jobs/{job_id}/logs")
+async def job_logs(
+    job_id: uuid.UUID,
+    principal: CurrentUser,
+    session: UserSession,
+    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> JobLogs:
+    chunks, done = await service.logs(session, principal.user_id, job_id, after_seq)
+    return JobLogs(
+        chunks=[LogChunkOut(seq=c.seq, stream=c.stream, data=c.data) for c in chunks],
+        done=done,
+    )

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from offcoder.db.base import Base, utcnow
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    starting = "starting"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    timed_out = "timed_out"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset(
+    {JobStatus.succeeded, JobStatus.failed, JobStatus.timed_out, JobStatus.cancelled}
+)
+
+
+class Job(Base):
+    """One run of a command in a sandbox. The row is also the queue entry (status `queued`)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["project_id", "user_id"], ["projects.id", "projects.user_id"], ondelete="CASCADE"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    project_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.queued.value)
+    image: Mapped[str] = mapped_column(String(32))
+    command: Mapped[list[str]] = mapped_column(JSONB)
+    timeout_s: Mapped[int] = mapped_column(Integer)
+    network: Mapped[str] = mapped_column(String(16))
+    ports: Mapped[list[int]] = mapped_column(JSONB, default=list)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    # Why a job failed, timed out or was cancelled, in a word a client can switch on.
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    cancel_requested_at: Mapped[datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None]
+    container_id: Mapped[str | None] = mapped_column(String(80))
+    usage: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    log_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    preview_url: Mapped[str | None] = mapped_column(String(255))
+
+
+class JobLogChunk(Base):
+    """A piece of a job's output. `seq` starts at 1 and grows by 1 per chunk, per job."""
+
+    __tablename__ = "job_log_chunks"
+    __table_args__ = (ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    stream: Mapped[str] = mapped_column(String(6))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from offcoder.runtime.policy import NetworkMode
+
+# Ports a preview may publish: the usual development servers' ports, nothing privileged.
+PREVIEW_PORTS = frozenset({3000, 4000, 5000, 5173, 8000, 8080, 8888})
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    command: list[str] = Field(min_length=1, max_length=256)
+    image: str = Field(default="python", min_length=1, max_length=32)
+    timeout_s: int = Field(default=60, ge=1, le=3600)
+    network: NetworkMode = NetworkMode.none
+    ports: list[int] = Field(default_factory=list, max_length=4)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if not value[0]:
+            raise ValueError("the program name must not be empty")
+        for part in value:
+            if "\x00" in part:
+                raise ValueError("command arguments must not contain NUL")
+        if sum(len(part.encode()) for part in value) > 16 * 1024:
+            raise ValueError("the command is longer than 16 KiB")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        for port in value:
+            if port not in PREVIEW_PORTS:
+                raise ValueError(f"port {port} is not one of {sorted(PREVIEW_PORTS)}")
+        if len(set(value)) != len(value):
+            raise ValueError("ports must not repeat")
+        return value
+
+
+class JobAccepted(BaseModel):
+    id: uuid.UUID
+    status: Literal["queued"] = "queued"
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    status: str
+    image: str
+    command: list[str]
+    network: str
+    ports: list[int]
+    timeout_s: int
+    exit_code: int | None
+    reason: str | None
+    detail: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    usage: dict[str, Any]
+    preview_url: str | None
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = None
+
+
+class LogChunkOut(BaseModel):
+    seq: int
+    stream: Literal["stdout", "stderr"]
+    data: str
+
+
+class JobLogs(BaseModel):
+    chunks: list[LogChunkOut]
+    done: bool

@@ -1,0 +1,155 @@
+"""Jobs as the signed-in user sees them: submit, read, list, cancel, read logs (under RLS)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.config import Settings
+from offcoder.db.base import utcnow
+from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
+from offcoder.jobs.schemas import JobCreate
+from offcoder.problems import Conflict, InvalidInput, NotFound
+from offcoder.projects import cursor
+from offcoder.projects import service as projects
+from offcoder.projects.models import ProjectFile
+from offcoder.runtime.images import IMAGES
+from offcoder.runtime.policy import NetworkMode
+
+# Workers LISTEN here; a NOTIFY inside the submitting transaction is delivered at its commit,
+# so a worker never wakes for a job that was rolled back.
+QUEUE_CHANNEL = "offcoder_jobs"
+LOG_PAGE = 1000
+
+
+def owned_jobs(user_id: uuid.UUID) -> Select[Job]:
+    """Every read of jobs starts here: the caller's own, whatever RLS would also enforce."""
+    return select(Job).where(Job.user_id == user_id)
+
+
+async def submit(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    body: JobCreate,
+) -> Job:
+    """Validate, insert the job and wake a worker, all in the caller's transaction."""
+    await projects.get_project(session, user_id, project_id)
+    if body.image not in IMAGES:
+        raise InvalidInput(f"Unknown image {body.image!r}; available: {', '.join(sorted(IMAGES))}.")
+    if body.timeout_s > settings.job_max_timeout_s:
+        raise InvalidInput(f"timeout_s may be at most {settings.job_max_timeout_s}.")
+    if body.network is not NetworkMode.none:
+        raise InvalidInput(
+            f"Network mode {body.network.value!r} is not available on this server yet; use 'none'."
+        )
+    if body.ports:
+        raise InvalidInput("ports are published only in preview mode.")
+    has_files = await session.scalar(
+        select(func.count())
+        .select_from(ProjectFile)
+        .where(ProjectFile.user_id == user_id, ProjectFile.project_id == project_id)
+    )
+    if not has_files:
+        raise InvalidInput("The project has no files to run.")
+    job = Job(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        project_id=project_id,
+        status=JobStatus.queued.value,
+        image=body.image,
+        command=list(body.command),
+        timeout_s=body.timeout_s,
+        network=body.network.value,
+        ports=list(body.ports),
+        usage={},
+        log_bytes=0,
+        last_seq=0,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    await session.flush()
+    await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
+    return job
+
+
+async def get(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+    job = await session.scalar(owned_jobs(user_id).where(Job.id == job_id))
+    if job is None:
+        raise NotFound("job")
+    return job
+
+
+async def list_for_project(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Job], str | None]:
+    await projects.get_project(session, user_id, project_id)
+    statement = owned_jobs(user_id).where(Job.project_id == project_id)
+    if after:
+        created, job_id = cursor.decode("jobs", after, 2)
+        try:
+            key = (datetime.fromisoformat(created), uuid.UUID(job_id))
+        except ValueError as exc:
+            raise cursor.bad_cursor() from exc
+        statement = statement.where(
+            (Job.created_at < key[0]) | ((Job.created_at == key[0]) & (Job.id < key[1]))
+        )
+    rows = list(
+        await session.scalars(
+            statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+        )
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = cursor.encode("jobs", [last.created_at.isoformat(), str(last.id)])
+    return rows, next_cursor
+
+
+async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+    """A queued job ends at once; a running one is stopped by its worker (C6)."""
+    job = await session.scalar(owned_jobs(user_id).where(Job.id == job_id).with_for_update())
+    if job is None:
+        raise NotFound("job")
+    if JobStatus(job.status) in FINISHED:
+        raise Conflict(f"The job has already ended ({job.status}).")
+    now = utcnow()
+    job.cancel_requested_at = now
+    if job.status == JobStatus.queued.value:
+        job.status = JobStatus.cancelled.value
+        job.reason = "cancelled"
+        job.finished_at = now
+    await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
+    return job
+
+
+async def logs(
+    session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID, after_seq: int
+) -> tuple[list[JobLogChunk], bool]:
+    job = await get(session, user_id, job_id)
+    finished = JobStatus(job.status) in FINISHED
+    chunks = list(
+        await session.scalars(
+            select(JobLogChunk)
+            .where(
+                JobLogChunk.user_id == user_id,
+                JobLogChunk.job_id == job_id,
+                JobLogChunk.seq > after_seq,
+            )
+            .order_by(JobLogChunk.seq)
+            .limit(LOG_PAGE)
+        )
+    )
+    # Workers store every chunk before they record the final status, so a finished job whose
+    # page is not full has nothing more to come.
+    done = finished and len(chunks) < LOG_PAGE
+    return chunks, done

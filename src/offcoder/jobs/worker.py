@@ -1,0 +1,440 @@
+"""The job worker: takes queued jobs and runs each in a hardened sandbox (C1, C3, C4, C6).
+
+A job's way: claim (FOR UPDATE SKIP LOCKED on the job row, which is the queue entry) → read the
+project's files and open its secrets under the owner's RLS → provision the 500 MB workspace →
+create the container from the one hardening policy, secrets as environment variables → put the
+in-memory archive into the created, not yet started container → start → stream output in
+numbered chunks → wait, killing at the timeout, on cancel, or past the output cap → remove the
+container in every path. A worker that dies mid-job is noticed by its missing heartbeat: the job
+ends `failed` with reason `worker_lost` and the orphaned container is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from offcoder.config import Settings
+from offcoder.crypto.keyring import Keyring
+from offcoder.db.base import utcnow
+from offcoder.db.engine import Database
+from offcoder.jobs import archive
+from offcoder.jobs.models import Job, JobLogChunk, JobStatus
+from offcoder.jobs.service import QUEUE_CHANNEL
+from offcoder.projects import service as projects
+from offcoder.projects.models import ProjectFile
+from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
+from offcoder.runtime.images import IMAGES
+from offcoder.runtime.policy import WORKSPACE, NetworkMode, container_spec, owner_tag
+
+log = structlog.get_logger(__name__)
+
+CHUNK_FLUSH_S = 0.05
+CHUNK_MAX_BYTES = 16 * 1024
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class _Run:
+    job: Job
+    container_id: str | None = None
+    stop_reason: str | None = None
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        keyring: Keyring,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.keyring = keyring
+        self.worker_id = worker_id or new_worker_id()
+        self._runs: dict[uuid.UUID, _Run] = {}
+        self._wake = asyncio.Event()
+        self._owner_key = hashlib.sha256(
+            b"offcoder-owner-tag:" + keyring.primary_key_id.encode()
+        ).digest()
+        self._client: RuntimeClient | None = None
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take jobs until `stop` is set; then finish nothing new and leave running ones to end."""
+        log.info("worker started", worker_id=self.worker_id)
+        listener = asyncio.create_task(self._listen(stop))
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        tasks: set[asyncio.Task[None]] = set()
+        last_reconcile = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() - last_reconcile > 10:
+                    last_reconcile = time.monotonic()
+                    await self._reconcile_safely()
+                while len(tasks) < self.settings.worker_concurrency:
+                    job = await self._claim()
+                    if job is None:
+                        break
+                    task = asyncio.create_task(self._execute(job))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+        finally:
+            for run in self._runs.values():
+                run.stop_reason = run.stop_reason or "worker_stopped"
+                run.stopped.set()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            listener.cancel()
+            heartbeat.cancel()
+            await asyncio.gather(listener, heartbeat, return_exceptions=True)
+            if self._client is not None:
+                self._client.close()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """LISTEN for new jobs and cancellations; fall back to polling if the connection drops."""
+        import psycopg
+
+        url = self.database.system_engine.url.set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {QUEUE_CHANNEL}")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+                        for run in list(self._runs.values()):
+                            await self._check_cancel(run)
+            except Exception as exc:  # the wait loop polls meanwhile
+                log.warning("job listener reconnecting", error=str(exc))
+                await asyncio.sleep(1)
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.settings.worker_heartbeat_s)
+            if not self._runs:
+                continue
+            try:
+                async with self.database.system_session() as s:
+                    await s.execute(
+                        update(Job)
+                        .where(Job.id.in_(list(self._runs)), Job.worker_id == self.worker_id)
+                        .values(heartbeat_at=utcnow())
+                    )
+                for run in list(self._runs.values()):
+                    await self._check_cancel(run)
+            except Exception as exc:
+                log.warning("heartbeat failed", error=str(exc))
+
+    async def _check_cancel(self, run: _Run) -> None:
+        async with self.database.system_session() as s:
+            requested = await s.scalar(select(Job.cancel_requested_at).where(Job.id == run.job.id))
+        if requested is not None and run.stop_reason is None:
+            run.stop_reason = "cancelled"
+            run.stopped.set()
+
+    def _runtime(self) -> RuntimeClient:
+        if self._client is None:
+            self._client = RuntimeClient(self.settings.docker_proxy_socket)
+        return self._client
+
+    async def _claim(self) -> Job | None:
+        async with self.database.system_session() as s:
+            job = await s.scalar(
+                select(Job)
+                .where(Job.status == JobStatus.queued.value)
+                .order_by(Job.created_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if job is None:
+                return None
+            job.status = JobStatus.starting.value
+            job.worker_id = self.worker_id
+            job.heartbeat_at = utcnow()
+            return job
+
+    # ------------------------------------------------------------------ one job
+
+    async def _execute(self, job: Job) -> None:
+        run = _Run(job)
+        self._runs[job.id] = run
+        started = time.monotonic()
+        try:
+            outcome = await self._run_sandbox(run)
+        except RuntimeUnavailable as exc:
+            outcome = (JobStatus.failed, None, "runtime_unavailable", str(exc))
+        except Exception as exc:
+            log.exception("job failed in the worker", job_id=str(job.id))
+            outcome = (JobStatus.failed, None, "internal_error", type(exc).__name__)
+        finally:
+            self._runs.pop(job.id, None)
+        status, exit_code, reason, detail = outcome
+        usage = {"wall_ms": int((time.monotonic() - started) * 1000)}
+        if run.container_id is None and status is JobStatus.failed and reason is None:
+            reason = "not_started"
+        async with self.database.system_session() as s:
+            await s.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(
+                    status=status.value,
+                    exit_code=exit_code,
+                    reason=reason,
+                    detail=detail,
+                    finished_at=utcnow(),
+                    usage=usage | (job.usage or {}),
+                )
+            )
+        log.info("job ended", job_id=str(job.id), status=status.value, reason=reason)
+
+    async def _run_sandbox(self, run: _Run) -> tuple[JobStatus, int | None, str | None, str | None]:
+        job = run.job
+        client = self._runtime()
+        async with self.database.user_session(job.user_id) as s:
+            environment = await projects.secret_environment(
+                s, self.keyring, job.user_id, job.project_id
+            )
+            rows = await s.execute(
+                select(ProjectFile.path, ProjectFile.content).where(
+                    ProjectFile.user_id == job.user_id, ProjectFile.project_id == job.project_id
+                )
+            )
+            files = [(path, content) for path, content in rows]
+        packed = archive.build(files)
+        try:
+            mount = await asyncio.to_thread(client.provision_workspace, job.id)
+            spec = container_spec(
+                image=IMAGES[job.image],
+                command=list(job.command),
+                env=environment,
+                job_id=job.id,
+                owner_tag=owner_tag(job.user_id, self._owner_key),
+                network=NetworkMode(job.network),
+                workspace_mount=mount,
+            )
+            run.container_id = await asyncio.to_thread(client.create, spec)
+            del environment, spec  # the plaintexts live no longer than the create call
+            await self._set(job.id, container_id=run.container_id)
+            await asyncio.to_thread(client.put_archive, run.container_id, WORKSPACE, packed)
+            if run.stop_reason:
+                return JobStatus.cancelled, None, run.stop_reason, None
+            await asyncio.to_thread(client.start, run.container_id)
+            await self._set(job.id, status=JobStatus.running.value, started_at=utcnow())
+            return await self._supervise(run, client)
+        finally:
+            if run.container_id is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.kill, run.container_id)
+                await asyncio.to_thread(client.remove, run.container_id)
+            else:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_workspace, job.id)
+
+    async def _supervise(
+        self, run: _Run, client: RuntimeClient
+    ) -> tuple[JobStatus, int | None, str | None, str | None]:
+        job = run.job
+        assert run.container_id is not None
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+        readers = [
+            threading.Thread(
+                target=self._read_stream,
+                args=(client, run.container_id, name, loop, chunks),
+                daemon=True,
+            )
+            for name in ("stdout", "stderr")
+        ]
+        for reader in readers:
+            reader.start()
+        writer = asyncio.create_task(self._store_logs(run, chunks, len(readers)))
+        waiter = asyncio.create_task(asyncio.to_thread(client.wait, run.container_id))
+        stopper = asyncio.create_task(run.stopped.wait())
+        done, _ = await asyncio.wait(
+            {waiter, stopper}, timeout=job.timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            run.stop_reason = run.stop_reason or "timeout"
+            await asyncio.to_thread(client.kill, run.container_id)
+        stopper.cancel()
+        exit_code = await waiter
+        await writer
+        state = (await asyncio.to_thread(client.inspect, run.container_id)).get("State", {})
+        if state.get("OOMKilled"):
+            job.usage = {"oom_killed": True}
+        if run.stop_reason == "timeout":
+            return JobStatus.timed_out, exit_code, "timeout", f"killed after {job.timeout_s} s"
+        if run.stop_reason == "cancelled":
+            return JobStatus.cancelled, exit_code, "cancelled", None
+        if run.stop_reason == "output_limit":
+            return (
+                JobStatus.failed,
+                exit_code,
+                "output_limit",
+                (f"output passed {self.settings.job_max_log_bytes} bytes"),
+            )
+        if run.stop_reason is not None:
+            return JobStatus.failed, exit_code, run.stop_reason, None
+        if exit_code == 0:
+            return JobStatus.succeeded, 0, None, None
+        reason = "oom_killed" if state.get("OOMKilled") else "exit_code"
+        return JobStatus.failed, exit_code, reason, f"exited with {exit_code}"
+
+    @staticmethod
+    def _read_stream(
+        client: RuntimeClient,
+        container_id: str,
+        name: str,
+        loop: asyncio.AbstractEventLoop,
+        out: asyncio.Queue[tuple[str, bytes] | None],
+    ) -> None:
+        try:
+            for piece in client.stream(container_id, stdout=name == "stdout"):
+                loop.call_soon_threadsafe(out.put_nowait, (name, piece))
+        except Exception as exc:
+            log.warning("log stream ended early", stream=name, error=str(exc))
+        finally:
+            loop.call_soon_threadsafe(out.put_nowait, None)
+
+    async def _store_logs(
+        self, run: _Run, chunks: asyncio.Queue[tuple[str, bytes] | None], producers: int
+    ) -> None:
+        """Number and store output in small batches; stop the job past the output cap."""
+        job = run.job
+        seq, stored_bytes, open_producers = 0, 0, producers
+        cap = self.settings.job_max_log_bytes
+        while open_producers:
+            batch: list[tuple[str, bytes]] = []
+            item = await chunks.get()
+            deadline = time.monotonic() + CHUNK_FLUSH_S
+            while True:
+                if item is None:
+                    open_producers -= 1
+                else:
+                    batch.append(item)
+                if not open_producers or time.monotonic() >= deadline:
+                    break
+                try:
+                    item = await asyncio.wait_for(chunks.get(), deadline - time.monotonic())
+                except TimeoutError:
+                    break
+            rows = []
+            for stream, data in batch:
+                if stored_bytes >= cap:
+                    break
+                data = data[: cap - stored_bytes]
+                stored_bytes += len(data)
+                for start in range(0, len(data), CHUNK_MAX_BYTES):
+                    seq += 1
+                    text_data = data[start : start + CHUNK_MAX_BYTES].decode(
+                        "utf-8", errors="replace"
+                    )
+                    rows.append(
+                        {
+                            "job_id": job.id,
+                            "seq": seq,
+                            "user_id": job.user_id,
+                            "stream": stream,
+                            "data": text_data,
+                            "created_at": utcnow(),
+                        }
+                    )
+            if rows:
+                async with self.database.system_session() as s:
+                    await s.execute(insert(JobLogChunk).values(rows).on_conflict_do_nothing())
+                    await s.execute(
+                        update(Job)
+                        .where(Job.id == job.id)
+                        .values(last_seq=seq, log_bytes=stored_bytes)
+                    )
+            if stored_bytes >= cap and run.stop_reason is None:
+                run.stop_reason = "output_limit"
+                run.stopped.set()
+
+    async def _set(self, job_id: uuid.UUID, **values: Any) -> None:
+        async with self.database.system_session() as s:
+            await s.execute(update(Job).where(Job.id == job_id).values(**values))
+
+    # ------------------------------------------------------------------ recovery
+
+    async def _reconcile_safely(self) -> None:
+        try:
+            await self.reconcile()
+        except Exception as exc:
+            log.warning("reconcile failed", error=str(exc))
+
+    async def reconcile(self) -> None:
+        """End jobs whose worker stopped beating; remove every container of ours with no live job.
+
+        Containers are listed before the live jobs are read: a container exists only once its
+        job was claimed, so a job started meanwhile is always seen as live.
+        """
+        client = self._runtime()
+        containers = await asyncio.to_thread(client.managed_containers)
+        lost_before = utcnow() - timedelta(seconds=self.settings.worker_lost_after_s)
+        async with self.database.system_session() as s:
+            await s.execute(
+                update(Job)
+                .where(
+                    Job.status.in_([JobStatus.starting.value, JobStatus.running.value]),
+                    Job.heartbeat_at < lost_before,
+                )
+                .values(
+                    status=JobStatus.failed.value,
+                    reason="worker_lost",
+                    detail="the worker running this job stopped",
+                    finished_at=utcnow(),
+                )
+            )
+            live = set(
+                await s.scalars(
+                    select(Job.id).where(
+                        Job.status.in_([JobStatus.starting.value, JobStatus.running.value])
+                    )
+                )
+            )
+        for container in containers:
+            job_label = (container.get("Labels") or {}).get("dev.offcoder.job-id", "")
+            try:
+                job_id = uuid.UUID(job_label)
+            except ValueError:
+                job_id = None
+            if job_id is None or job_id not in live:
+                log.warning(
+                    "removing orphaned sandbox", container=container["Id"][:12], job_id=job_label
+                )
+                await asyncio.to_thread(client.remove, container["Id"])
+
+
+async def run_worker(
+    settings: Settings, database: Database, keyring: Keyring, stop: asyncio.Event
+) -> None:
+    await Worker(settings, database, keyring).run(stop)
+
+
+__all__ = ["Worker", "run_worker", "text"]

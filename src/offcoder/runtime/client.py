@@ -1,0 +1,96 @@
+"""The runtime's view of Docker: the policy proxy's socket, never the engine's (C2)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import docker
+import httpx
+from docker.errors import DockerException, NotFound
+
+
+class RuntimeUnavailable(Exception):
+    """The proxy or the engine behind it cannot be reached."""
+
+
+class RuntimeClient:
+    """Blocking calls (docker-py); the worker runs them in threads."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        try:
+            self.docker = docker.DockerClient(
+                base_url=f"unix://{socket_path}", version="1.41", timeout=60
+            )
+        except DockerException as exc:
+            raise RuntimeUnavailable(f"the Docker proxy at {socket_path} is not reachable") from exc
+        self._http = httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), timeout=120)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.docker.ping())
+        except DockerException:
+            return False
+
+    def provision_workspace(self, job_id: uuid.UUID) -> dict[str, Any]:
+        """A fresh per-job workspace with its 500 MB quota, made by the proxy."""
+        response = self._http.post(f"http://proxy/offcoder/workspaces/{job_id}")
+        if response.status_code != 201:
+            raise RuntimeUnavailable(f"workspace provisioning failed: {response.text[:300]}")
+        mount: dict[str, Any] = response.json()["Mount"]
+        return mount
+
+    def teardown_workspace(self, job_id: uuid.UUID) -> None:
+        self._http.delete(f"http://proxy/offcoder/workspaces/{job_id}")
+
+    def create(self, spec: dict[str, Any]) -> str:
+        api = self.docker.api
+        response = api._post_json(api._url("/containers/create"), data=spec)
+        result: dict[str, Any] = api._result(response, True)
+        return str(result["Id"])
+
+    def put_archive(self, container_id: str, path: str, archive: bytes) -> None:
+        if not self.docker.api.put_archive(container_id, path, archive):
+            raise RuntimeUnavailable("the engine refused the project archive")
+
+    def start(self, container_id: str) -> None:
+        self.docker.api.start(container_id)
+
+    def wait(self, container_id: str) -> int:
+        result = self.docker.api.wait(container_id, timeout=None)
+        return int(result.get("StatusCode", -1))
+
+    def kill(self, container_id: str) -> None:
+        try:
+            self.docker.api.kill(container_id)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            # Already stopped is fine: the point is that it is not running.
+            if "is not running" not in str(exc):
+                raise
+
+    def inspect(self, container_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.docker.api.inspect_container(container_id)
+        return result
+
+    def remove(self, container_id: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.docker.api.remove_container(container_id, force=True)
+
+    def stream(self, container_id: str, *, stdout: bool) -> Any:
+        return self.docker.api.logs(
+            container_id, stdout=stdout, stderr=not stdout, stream=True, follow=True
+        )
+
+    def managed_containers(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.docker.api.containers(
+            all=True, filters={"label": "dev.offcoder.managed=1"}
+        )
+        return found
+
+    def close(self) -> None:
+        self._http.close()
+        self.docker.close()

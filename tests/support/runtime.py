@@ -1,0 +1,99 @@
+"""The real runtime for job tests: the Docker policy proxy on a private socket, and a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import httpx
+
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.worker import Worker
+from offcoder.main import build_context, create_app
+
+TEST_SERVER = "http://testserver"
+
+
+@contextmanager
+def docker_proxy(directory: Path) -> Iterator[str]:
+    socket_path = directory / "docker-proxy.sock"
+    socket_path.unlink(missing_ok=True)
+    log = (directory / "docker-proxy.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "offcoder.cli", "docker-proxy", "--socket", str(socket_path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((directory / "docker-proxy.log").read_text()[-3000:])
+            time.sleep(0.1)
+        yield str(socket_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@asynccontextmanager
+async def runtime_app(
+    settings: Settings, prepared: PreparedDatabase, proxy_socket: str, **overrides: object
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
+    """An API client and a running worker sharing one context, on the test database."""
+    ctx = build_context(
+        settings.model_copy(update={"docker_proxy_socket": proxy_socket, **overrides}), prepared
+    )
+    worker = Worker(ctx.settings, ctx.database, ctx.keyring)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    transport = httpx.ASGITransport(app=create_app(ctx))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=TEST_SERVER) as client:
+            yield client, ctx, worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        await ctx.database.dispose()
+
+
+async def wait_for_end(
+    api: httpx.AsyncClient, headers: dict[str, str], job_id: str, timeout: float = 90
+) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = (await api.get(f"/v1/jobs/{job_id}", headers=headers)).json()
+        if job["status"] in {"succeeded", "failed", "timed_out", "cancelled"}:
+            return job  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"job still {job['status']}"
+        await asyncio.sleep(0.1)
+
+
+async def all_logs(
+    api: httpx.AsyncClient, headers: dict[str, str], job_id: str
+) -> list[dict[str, object]]:
+    chunks: list[dict[str, object]] = []
+    after = 0
+    while True:
+        page = (
+            await api.get(f"/v1/jobs/{job_id}/logs", params={"after_seq": after}, headers=headers)
+        ).json()
+        chunks.extend(page["chunks"])
+        if page["chunks"]:
+            after = page["chunks"][-1]["seq"]
+        if page["done"] and not page["chunks"]:
+            return chunks
+        if page["done"]:
+            continue
+        await asyncio.sleep(0.1)
