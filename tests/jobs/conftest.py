@@ -21,7 +21,9 @@ def proxy_socket(state_dir: Path) -> Iterator[str]:
         yield socket_path
 
 
-@pytest.fixture(scope="session")
+# Module scope: a test module that needs to control which worker runs its jobs (the crash
+# test) does not share the queue with this worker.
+@pytest.fixture(scope="module")
 async def runtime(
     settings: Settings, prepared: PreparedDatabase, proxy_socket: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:

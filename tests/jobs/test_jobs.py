@@ -245,3 +245,20 @@ async def test_bad_submissions_are_clear_errors(runtime: Runtime) -> None:
     ).status_code == 404
     listing = (await api.get(url, headers=user.headers)).json()
     assert job["id"] in [j["id"] for j in listing["items"]]
+
+
+async def test_usage_records_wall_time_cpu_time_and_peak_memory(runtime: Runtime) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    program = (
+        b"import time\nblock = bytearray(120 * 1024 * 1024)\n"
+        b"end = time.time() + 2.5\nwhile time.time() < end:\n    pass\n"
+    )
+    project = await project_with(api, user, {"main.py": program})
+    job = await run(api, user, project, ["python3", "main.py"])
+    usage = job["usage"]
+    assert isinstance(usage, dict)
+    assert job["status"] == "succeeded", job
+    assert usage["wall_ms"] >= 2500
+    assert usage["cpu_ms"] >= 1000
+    assert usage["peak_memory_bytes"] >= 100 * 1024 * 1024

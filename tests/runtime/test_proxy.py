@@ -262,7 +262,6 @@ REFUSED = [
     ("POST", "/containers/abc/resize?h=1&w=1", None),
     ("GET", "/containers/abc/changes", None),
     ("GET", "/containers/abc/top", None),
-    ("GET", "/containers/abc/stats", None),
     ("POST", "/containers/abc/restart", None),
     ("POST", "/containers/prune", None),
     ("GET", "/events", None),

@@ -273,6 +273,7 @@ class Worker:
         for reader in readers:
             reader.start()
         writer = asyncio.create_task(self._store_logs(run, chunks, len(readers)))
+        sampler = asyncio.create_task(self._sample_usage(run, client))
         waiter = asyncio.create_task(asyncio.to_thread(client.wait, run.container_id))
         stopper = asyncio.create_task(run.stopped.wait())
         done, _ = await asyncio.wait(
@@ -283,10 +284,12 @@ class Worker:
             await asyncio.to_thread(client.kill, run.container_id)
         stopper.cancel()
         exit_code = await waiter
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
         await writer
         state = (await asyncio.to_thread(client.inspect, run.container_id)).get("State", {})
         if state.get("OOMKilled"):
-            job.usage = {"oom_killed": True}
+            job.usage = job.usage | {"oom_killed": True}
         if run.stop_reason == "timeout":
             return JobStatus.timed_out, exit_code, "timeout", f"killed after {job.timeout_s} s"
         if run.stop_reason == "cancelled":
@@ -304,6 +307,19 @@ class Worker:
             return JobStatus.succeeded, 0, None, None
         reason = "oom_killed" if state.get("OOMKilled") else "exit_code"
         return JobStatus.failed, exit_code, reason, f"exited with {exit_code}"
+
+    async def _sample_usage(self, run: _Run, client: RuntimeClient) -> None:
+        """CPU time and peak memory, sampled while the sandbox runs (cgroup counters vanish
+        with the container, so the last sample before exit is what is recorded)."""
+        assert run.container_id is not None
+        while True:
+            cpu_ns, peak = await asyncio.to_thread(client.usage, run.container_id)
+            if cpu_ns is not None:
+                run.job.usage = run.job.usage | {"cpu_ms": cpu_ns // 1_000_000}
+            if peak is not None:
+                previous = int(run.job.usage.get("peak_memory_bytes", 0))
+                run.job.usage = run.job.usage | {"peak_memory_bytes": max(previous, peak)}
+            await asyncio.sleep(0.5)
 
     @staticmethod
     def _read_stream(

@@ -85,6 +85,17 @@ class RuntimeClient:
             container_id, stdout=stdout, stderr=not stdout, stream=True, follow=True
         )
 
+    def usage(self, container_id: str) -> tuple[int | None, int | None]:
+        """(CPU time in ns, peak memory in bytes so far) of a running sandbox, or Nones."""
+        try:
+            stats = self.docker.api.stats(container_id, stream=False, one_shot=True)
+        except DockerException:
+            return None, None
+        cpu = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+        memory = stats.get("memory_stats") or {}
+        peak = memory.get("max_usage") or memory.get("usage")
+        return (int(cpu) if cpu else None), (int(peak) if peak else None)
+
     def managed_containers(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = self.docker.api.containers(
             all=True, filters={"label": "dev.offcoder.managed=1"}

@@ -18,7 +18,7 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
 
 Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
 system, events, image create/pull/push/delete, commit, archive GET/HEAD, export, update, rename,
-pause, resize, changes, top, stats, API versions below 1.40, any body where none is expected.
+pause, resize, changes, top, API versions below 1.40, any body where none is expected.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ _CONTAINER_ACTIONS: dict[str, tuple[str, frozenset[str], str, bool]] = {
         True,
     ),
     "json": ("GET", frozenset({"size"}), "none", False),
+    # Read-only resource usage of our own sandboxes: the worker meters CPU time and peak memory.
+    "stats": ("GET", frozenset({"stream", "one-shot"}), "none", False),
     "archive": ("PUT", frozenset({"path", "noOverwriteDirNonDir", "copyUIDGID"}), "tar", False),
 }
 
