@@ -34,6 +34,7 @@ def job_out(job: Job) -> JobOut:
         finished_at=job.finished_at,
         usage=job.usage,
         preview_url=job.preview_url,
+        published_ports=job.published_ports or {},
     )
 
 

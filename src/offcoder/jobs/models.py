@@ -65,6 +65,8 @@ class Job(Base):
     log_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     preview_url: Mapped[str | None] = mapped_column(String(255))
+    # Preview mode: container port -> the 127.0.0.1 port the engine published it on.
+    published_ports: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict)
 
 
 class JobLogChunk(Base):

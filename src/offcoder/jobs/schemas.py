@@ -65,6 +65,7 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     usage: dict[str, Any]
     preview_url: str | None
+    published_ports: dict[str, int]
 
 
 class JobList(BaseModel):

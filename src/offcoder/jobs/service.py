@@ -18,6 +18,7 @@ from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.runtime.images import IMAGES
 from offcoder.runtime.policy import NetworkMode
+from offcoder.users.models import User
 
 # Workers LISTEN here; a NOTIFY inside the submitting transaction is delivered at its commit,
 # so a worker never wakes for a job that was rolled back.
@@ -43,11 +44,17 @@ async def submit(
         raise InvalidInput(f"Unknown image {body.image!r}; available: {', '.join(sorted(IMAGES))}.")
     if body.timeout_s > settings.job_max_timeout_s:
         raise InvalidInput(f"timeout_s may be at most {settings.job_max_timeout_s}.")
-    if body.network is not NetworkMode.none:
-        raise InvalidInput(
-            f"Network mode {body.network.value!r} is not available on this server yet; use 'none'."
-        )
-    if body.ports:
+    if body.network is NetworkMode.egress:
+        raise InvalidInput("Network mode 'egress' is not available on this server yet.")
+    if body.network is NetworkMode.preview:
+        if not body.ports:
+            raise InvalidInput("A preview publishes at least one port: give `ports`.")
+        handle = await session.scalar(select(User.handle).where(User.id == user_id))
+        if not handle:
+            raise InvalidInput(
+                "Previews are served at <handle>-<project>; choose a handle first (PATCH /v1/me)."
+            )
+    elif body.ports:
         raise InvalidInput("ports are published only in preview mode.")
     has_files = await session.scalar(
         select(func.count())

@@ -36,10 +36,11 @@ from offcoder.jobs import archive
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
 from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.projects import service as projects
-from offcoder.projects.models import ProjectFile
+from offcoder.projects.models import Project, ProjectFile
 from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
 from offcoder.runtime.images import IMAGES
 from offcoder.runtime.policy import WORKSPACE, NetworkMode, container_spec, owner_tag
+from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
 
@@ -225,17 +226,25 @@ class Worker:
                 )
             )
             files = [(path, content) for path, content in rows]
+            handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
+            slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
         packed = archive.build(files)
+        mode = NetworkMode(job.network)
         try:
             mount = await asyncio.to_thread(client.provision_workspace, job.id)
+            network_name = None
+            if mode is not NetworkMode.none:
+                network_name = await asyncio.to_thread(client.provision_network, job.id, mode.value)
             spec = container_spec(
                 image=IMAGES[job.image],
                 command=list(job.command),
                 env=environment,
                 job_id=job.id,
                 owner_tag=owner_tag(job.user_id, self._owner_key),
-                network=NetworkMode(job.network),
+                network=mode,
                 workspace_mount=mount,
+                ports=list(job.ports),
+                network_name=network_name,
             )
             run.container_id = await asyncio.to_thread(client.create, spec)
             del environment, spec  # the plaintexts live no longer than the create call
@@ -244,7 +253,11 @@ class Worker:
             if run.stop_reason:
                 return JobStatus.cancelled, None, run.stop_reason, None
             await asyncio.to_thread(client.start, run.container_id)
-            await self._set(job.id, status=JobStatus.running.value, started_at=utcnow())
+            running: dict[str, Any] = {"status": JobStatus.running.value, "started_at": utcnow()}
+            if mode is NetworkMode.preview:
+                running["published_ports"] = await self._published(client, run.container_id)
+                running["preview_url"] = f"https://{handle}-{slug}.{self.settings.preview_domain}"
+            await self._set(job.id, **running)
             return await self._supervise(run, client)
         finally:
             if run.container_id is not None:
@@ -254,6 +267,19 @@ class Worker:
             else:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(client.teardown_workspace, job.id)
+                if mode is not NetworkMode.none:
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(client.teardown_network, job.id)
+
+    @staticmethod
+    async def _published(client: RuntimeClient, container_id: str) -> dict[str, int]:
+        ports = (await asyncio.to_thread(client.inspect, container_id)).get("NetworkSettings", {})
+        published: dict[str, int] = {}
+        for key, bindings in (ports.get("Ports") or {}).items():
+            for binding in bindings or []:
+                if binding.get("HostIp") == "127.0.0.1" and binding.get("HostPort"):
+                    published[key.split("/")[0]] = int(binding["HostPort"])
+        return published
 
     async def _supervise(
         self, run: _Run, client: RuntimeClient

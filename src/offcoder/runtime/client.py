@@ -45,6 +45,18 @@ class RuntimeClient:
     def teardown_workspace(self, job_id: uuid.UUID) -> None:
         self._http.delete(f"http://proxy/offcoder/workspaces/{job_id}")
 
+    def provision_network(self, job_id: uuid.UUID, mode: str) -> str:
+        """The job's own network (preview/egress), made by the proxy with fixed options."""
+        response = self._http.post(
+            f"http://proxy/offcoder/networks/{job_id}", params={"mode": mode}
+        )
+        if response.status_code != 201:
+            raise RuntimeUnavailable(f"network provisioning failed: {response.text[:300]}")
+        return str(response.json()["Network"])
+
+    def teardown_network(self, job_id: uuid.UUID) -> None:
+        self._http.delete(f"http://proxy/offcoder/networks/{job_id}")
+
     def create(self, spec: dict[str, Any]) -> str:
         api = self.docker.api
         response = api._post_json(api._url("/containers/create"), data=spec)

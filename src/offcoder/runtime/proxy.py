@@ -15,6 +15,8 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
   ``DELETE`` (and the job's workspace goes with it).
 - ``GET /containers/json``, with the ``dev.offcoder.managed=1`` label filter always added.
 - ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
+- ``POST /offcoder/networks/{job_id}?mode=preview|egress``, ``DELETE`` the same: the job's own
+  network, created by the proxy with fixed options (``proxy_network.py``).
 
 Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
 system, events, image create/pull/push/delete, commit, archive GET/HEAD, export, update, rename,
@@ -51,6 +53,7 @@ from offcoder.runtime.policy import (
     job_network_name,
 )
 from offcoder.runtime.proxy_engine import EngineClient, EngineError, next_event
+from offcoder.runtime.proxy_network import JobNetworks, NetworkError
 from offcoder.runtime.proxy_workspace import WorkspaceError, Workspaces
 
 log = structlog.get_logger(__name__)
@@ -105,7 +108,7 @@ class Refused(Exception):
 
 @dataclass
 class Route:
-    kind: str  # plain | create | list | image | container | delete | ws-provision | ws-teardown
+    kind: str  # plain | create | list | image | container | delete | ws-* | net-*
     version: str = ""  # "/v1.41" or ""
     query: dict[str, str] = field(default_factory=dict)
     body: str = "none"  # none | json | tar
@@ -160,6 +163,19 @@ def route(method: str, target: str) -> Route:
             return Route("ws-provision", ref=str(job))
         if method == "DELETE":
             return Route("ws-teardown", ref=str(job))
+        raise Refused("method not allowed")
+    if segments[:2] == ["offcoder", "networks"] and len(segments) == 3:
+        try:
+            job = uuid.UUID(segments[2])
+        except ValueError as exc:
+            raise Refused("network id must be a job UUID") from exc
+        if method == "POST":
+            q = _query(raw_query, frozenset({"mode"}))
+            if q.get("mode") not in (NetworkMode.preview.value, NetworkMode.egress.value):
+                raise Refused("mode must be preview or egress")
+            return Route("net-provision", query=q, ref=str(job))
+        if method == "DELETE" and not raw_query:
+            return Route("net-teardown", ref=str(job))
         raise Refused("method not allowed")
     version = ""
     if segments and re.match(r"v[0-9]", segments[0]):
@@ -256,6 +272,7 @@ class DockerPolicyProxy:
         self.upstream = upstream
         self.engine = EngineClient(upstream)
         self.workspaces = Workspaces(self.engine, state_dir)
+        self.networks = JobNetworks(self.engine)
         self.allowed_images = allowed_images
         self._owned: dict[str, _Owned] = {}
 
@@ -380,6 +397,16 @@ class DockerPolicyProxy:
             found = await self.workspaces.teardown(uuid.UUID(r.ref))
             await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
             return True
+        if r.kind == "net-provision":
+            await self._read_body(down, reader, 0)
+            name = await self.networks.provision(uuid.UUID(r.ref), NetworkMode(r.query["mode"]))
+            await self._reply(down, writer, 201, "", {"Network": name})
+            return True
+        if r.kind == "net-teardown":
+            await self._read_body(down, reader, 0)
+            found = await self.networks.teardown(uuid.UUID(r.ref))
+            await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
+            return True
         if r.kind == "create":
             if not headers.get(b"content-type", b"").startswith(b"application/json"):
                 raise Refused("the create body must be application/json")
@@ -460,6 +487,10 @@ class DockerPolicyProxy:
                 await self.workspaces.teardown(owned.job_id)
             except WorkspaceError as exc:
                 log.error("workspace teardown failed", job_id=str(owned.job_id), error=str(exc))
+            try:
+                await self.networks.teardown(owned.job_id)
+            except (NetworkError, OSError) as exc:
+                log.error("network teardown failed", job_id=str(owned.job_id), error=str(exc))
 
     # ---------------------------------------------------------------- forwarding
     async def _forward(

@@ -46,6 +46,12 @@ def upgrade(roles: Any) -> None:
         sa.Column("log_bytes", sa.BigInteger(), nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("preview_url", sa.String(length=255), nullable=True),
+        sa.Column(
+            "published_ports",
+            postgresql.JSONB(astext_type=sa.Text()),
+            nullable=False,
+            server_default="{}",
+        ),
         sa.ForeignKeyConstraint(
             ["project_id", "user_id"],
             ["projects.id", "projects.user_id"],
