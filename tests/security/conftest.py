@@ -1,0 +1,205 @@
+"""The sandbox attack suite's runtime: the real policy proxy, the API and a worker (C1, C6).
+
+Every attack is a real job: a hostile ``main.py`` in a project, submitted through the API, run
+by the worker in the hardened sandbox through the policy proxy. A program reports what it
+achieved on a last line ``REPORT {json}``; `Sandbox.assert_healthy` then checks the host: the
+API answers, the engine holds no container or workspace volume of the job, its workspace image
+is gone, and a next trivial job runs fine.
+
+Network rule of this suite: a test touches only loopback (its own servers on 127.0.0.1) and the
+sandboxes it creates; never any other address, not even to show it is blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.worker import Worker
+from offcoder.runtime.proxy import DEFAULT_STATE_DIR
+from tests.support.runtime import all_logs, docker_proxy, runtime_app, wait_for_end
+from tests.support.signin import SignedIn, sign_in
+
+pytestmark = pytest.mark.docker
+
+JOB_TIMEOUT_S = 30
+LOG_CAP = 256 * 1024
+JOB_ID_LABEL = "dev.offcoder.job-id"
+
+# A value only the host's test processes (pytest, the worker in it, the proxy it starts) hold in
+# their environment: a sandbox that can read a host process's environment would find it.
+HOST_CANARY_NAME = "OFFCODER_SANDBOX_SUITE_CANARY"
+HOST_CANARY = f"host-canary-{secrets.token_hex(12)}"
+
+
+@pytest.fixture(scope="session")
+def sandbox_proxy_socket(state_dir: Path) -> Iterator[str]:
+    """The policy proxy for this suite, on its own socket (tests/jobs may run one beside it)."""
+    os.environ[HOST_CANARY_NAME] = HOST_CANARY  # inherited by the proxy, held by the worker
+    directory = state_dir / "sandbox-suite"
+    directory.mkdir(exist_ok=True)
+    with docker_proxy(directory) as socket_path:
+        yield socket_path
+
+
+@dataclass
+class Result:
+    job: dict[str, Any]
+    stdout: str
+    stderr: str
+    chunks: list[dict[str, Any]]
+
+    @property
+    def id(self) -> str:
+        return str(self.job["id"])
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The program's last ``REPORT {json}`` line."""
+        lines = [ln for ln in self.stdout.splitlines() if ln.startswith("REPORT ")]
+        assert lines, f"no REPORT line; job={self.job} stdout={self.stdout[-2000:]!r}"
+        value: dict[str, Any] = json.loads(lines[-1][len("REPORT ") :])
+        return value
+
+
+def engine_leftovers(job_id: str) -> dict[str, list[str]]:
+    """What the engine still holds of a job, asked of the engine itself (not the proxy)."""
+    engine = docker.from_env()
+    try:
+        label = {"label": f"{JOB_ID_LABEL}={job_id}"}
+        # The low-level list: the high-level one inspects each container, racing removals.
+        containers = [
+            f"{c['Id'][:12]}:{c['State']}" for c in engine.api.containers(all=True, filters=label)
+        ]
+        volumes = [str(v.name) for v in engine.volumes.list(filters=label)]
+    finally:
+        engine.close()
+    state = os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR)
+    image = Path(state) / f"{job_id}.img"
+    loops = subprocess.run(
+        ["losetup", "--noheadings", "-O", "NAME", "-j", str(image)],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return {
+        "containers": containers,
+        "volumes": volumes,
+        "images": [str(image)] if image.exists() else [],
+        "loops": loops,
+    }
+
+
+class Sandbox:
+    """Run hostile programs as jobs and check the host afterwards."""
+
+    def __init__(self, api: httpx.AsyncClient, ctx: AppContext) -> None:
+        self.api = api
+        self.ctx = ctx
+
+    async def user(self) -> SignedIn:
+        return await sign_in(self.api)
+
+    async def project(self, user: SignedIn, files: dict[str, bytes]) -> str:
+        created = await self.api.post("/v1/projects", headers=user.headers, json={"name": "atk"})
+        assert created.status_code == 201, created.text
+        project_id = str(created.json()["id"])
+        for path, content in files.items():
+            put = await self.api.put(
+                f"/v1/projects/{project_id}/files/{path}", headers=user.headers, content=content
+            )
+            assert put.status_code == 200, put.text
+        return project_id
+
+    async def submit(
+        self,
+        user: SignedIn,
+        project_id: str,
+        command: list[str] | None = None,
+        timeout_s: int = JOB_TIMEOUT_S,
+    ) -> str:
+        submitted = await self.api.post(
+            f"/v1/projects/{project_id}/jobs",
+            headers=user.headers,
+            json={"command": command or ["python3", "main.py"], "timeout_s": timeout_s},
+        )
+        assert submitted.status_code == 202, submitted.text
+        return str(submitted.json()["id"])
+
+    async def finish(self, user: SignedIn, job_id: str) -> Result:
+        job = await wait_for_end(self.api, user.headers, job_id, timeout=JOB_TIMEOUT_S + 60)
+        chunks = await all_logs(self.api, user.headers, job_id)
+        return Result(
+            job=job,
+            stdout="".join(str(c["data"]) for c in chunks if c["stream"] == "stdout"),
+            stderr="".join(str(c["data"]) for c in chunks if c["stream"] == "stderr"),
+            chunks=chunks,
+        )
+
+    async def run(
+        self,
+        program: str,
+        *,
+        user: SignedIn | None = None,
+        command: list[str] | None = None,
+        timeout_s: int = JOB_TIMEOUT_S,
+        files: dict[str, bytes] | None = None,
+    ) -> Result:
+        """One job running `program` as main.py, to its end."""
+        user = user or await self.user()
+        project = await self.project(user, {"main.py": program.encode(), **(files or {})})
+        return await self.finish(user, await self.submit(user, project, command, timeout_s))
+
+    async def assert_gone(self, *results: Result, wait_s: float = 10.0) -> None:
+        """No container, volume, workspace image or loop device of these jobs is left."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        for result in results:
+            while True:
+                left = await asyncio.to_thread(engine_leftovers, result.id)
+                if not any(left.values()):
+                    break
+                assert asyncio.get_running_loop().time() < deadline, (
+                    f"job {result.id} ({result.job['status']}) left {left}"
+                )
+                await asyncio.sleep(0.2)
+
+    async def assert_healthy(self, *results: Result) -> None:
+        """The host after an attack: API answers, nothing of the jobs left, a next job runs."""
+        ready = await self.api.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        await self.assert_gone(*results)
+        after = await self.run("print('still fine')\n")
+        assert (after.job["status"], after.stdout) == ("succeeded", "still fine\n"), after.job
+        await self.assert_gone(after)
+        host = subprocess.run(["true"], check=False, timeout=10)  # the host can still fork
+        assert host.returncode == 0
+
+
+@pytest.fixture(scope="module")
+async def sandbox_runtime(
+    settings: Settings, prepared: PreparedDatabase, sandbox_proxy_socket: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
+    async with runtime_app(
+        settings, prepared, sandbox_proxy_socket, job_max_log_bytes=LOG_CAP
+    ) as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def sandbox(sandbox_runtime: tuple[httpx.AsyncClient, AppContext, Worker]) -> Sandbox:
+    api, ctx, _ = sandbox_runtime
+    return Sandbox(api, ctx)

@@ -1,0 +1,197 @@
+"""Resource attacks: fork bombs, memory bombs, filling the disk, /tmp, /dev/shm and /dev/mqueue.
+
+Each runs as a real job (API → worker → policy proxy → hardened sandbox) and must be contained
+by the sandbox's caps (C1), with the host healthy afterwards and the sandbox gone (C6).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.security.conftest import Sandbox
+
+pytestmark = pytest.mark.docker
+
+MiB = 1024 * 1024
+
+COUNTED_FORK_BOMB = """
+import errno, json, os, signal
+kids, error = [], None
+for _ in range(1000):
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        error = errno.errorcode.get(exc.errno, str(exc.errno))
+        break
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.kill(pid, signal.SIGKILL)
+for pid in kids:
+    os.waitpid(pid, 0)
+print("REPORT", json.dumps({"forked": len(kids), "error": error}))
+"""
+
+
+@pytest.mark.promise("C1")
+async def test_fork_bomb_stops_at_the_pids_limit(sandbox: Sandbox) -> None:
+    """PidsLimit 256: the program gets at most 255 children besides itself, then EAGAIN."""
+    result = await sandbox.run(COUNTED_FORK_BOMB)
+    assert result.job["status"] == "succeeded", result.job
+    report = result.report
+    assert report["error"] == "EAGAIN", report
+    assert 100 < report["forked"] <= 255, report
+    await sandbox.assert_healthy(result)
+
+
+WILD_FORK_BOMB = """
+import os, subprocess, time
+subprocess.Popen(["sh", "-c", "f(){ f|f& };f"], stderr=subprocess.DEVNULL)
+seen = 0
+end = time.monotonic() + 3
+while time.monotonic() < end:
+    seen = max(seen, sum(name.isdigit() for name in os.listdir("/proc")))
+    time.sleep(0.05)
+print("REPORT", '{"max_processes": %d}' % seen, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.promise("C1")
+async def test_a_real_fork_bomb_is_contained_and_killed_at_the_timeout(sandbox: Sandbox) -> None:
+    """A shell fork bomb keeps forking until the timeout: never more than 256 tasks, then the
+    whole sandbox is killed and removed; the host still forks and runs the next job."""
+    result = await sandbox.run(WILD_FORK_BOMB, timeout_s=6)
+    assert (result.job["status"], result.job["reason"]) == ("timed_out", "timeout"), result.job
+    assert 20 < result.report["max_processes"] <= 256, result.report
+    await sandbox.assert_healthy(result)
+
+
+MEMORY_BOMB = """
+import sys
+blocks = []
+for step in range(1, 49):  # up to 1.5 GiB, 32 MiB at a time, every page touched
+    blocks.append(b"\\x01" * (32 * 1024 * 1024))
+    print("allocated_mib", step * 32, flush=True)
+print("REPORT {\\"survived\\": true}")
+"""
+
+
+@pytest.mark.promise("C1")
+async def test_memory_bomb_is_oom_killed_at_the_memory_cap(sandbox: Sandbox) -> None:
+    """Memory cap 512 MiB, swap = memory: the allocating process is OOM-killed below 512 MiB,
+    the job fails with reason oom_killed."""
+    result = await sandbox.run(MEMORY_BOMB)
+    allocated = [int(line.split()[1]) for line in result.stdout.splitlines() if "allocated" in line]
+    assert "survived" not in result.stdout, result.stdout[-300:]
+    assert allocated and 128 <= max(allocated) < 512, allocated
+    assert (result.job["status"], result.job["reason"]) == ("failed", "oom_killed"), result.job
+    await sandbox.assert_healthy(result)
+
+
+CHILD_MEMORY_BOMB = """
+import json, subprocess, sys
+bomb = BOMB
+child = subprocess.run([sys.executable, "-c", bomb], capture_output=True, text=True)
+lines = [int(x.split()[1]) for x in child.stdout.splitlines() if x.startswith("allocated")]
+print("REPORT", json.dumps({"returncode": child.returncode, "max_mib": max(lines or [0])}))
+""".replace("BOMB", repr(MEMORY_BOMB))
+
+
+@pytest.mark.promise("C1")
+async def test_memory_bomb_in_a_child_is_killed_and_recorded(sandbox: Sandbox) -> None:
+    """The cap holds for any process of the sandbox: a child allocating without bound is
+    SIGKILLed below 512 MiB while its parent lives on; the job's usage records the OOM kill."""
+    result = await sandbox.run(CHILD_MEMORY_BOMB)
+    assert result.job["status"] == "succeeded", result.job
+    report = result.report
+    assert report["returncode"] == -9, report
+    assert 128 <= report["max_mib"] < 512, report
+    assert result.job["usage"].get("oom_killed") is True, result.job["usage"]
+    await sandbox.assert_healthy(result)
+
+
+FILL = """
+import errno, json, os, sys
+path, limit = sys.argv[1], int(sys.argv[2])
+written, error = 0, None
+chunk = b"\\xa5" * (4 * 1024 * 1024)
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+try:
+    while written < limit:
+        written += os.write(fd, chunk)
+    os.fsync(fd)
+except OSError as exc:
+    error = errno.errorcode.get(exc.errno, str(exc.errno))
+finally:
+    os.close(fd)
+print("REPORT", json.dumps({"written": written, "error": error}))
+"""
+
+
+@pytest.mark.promise("C1")
+async def test_filling_the_workspace_stops_at_500_mb(sandbox: Sandbox) -> None:
+    """The workspace is the 500 MB quota: writing 700 MB stops with ENOSPC around 500 MB."""
+    result = await sandbox.run(FILL, command=["python3", "main.py", "/workspace/fill", "700000000"])
+    assert result.job["status"] == "succeeded", (result.job, result.stderr[-500:])
+    report = result.report
+    assert report["error"] == "ENOSPC", report
+    assert 400e6 < report["written"] < 520e6, report
+    await sandbox.assert_healthy(result)
+
+
+@pytest.mark.promise("C1")
+async def test_filling_tmp_stops_at_64_mib(sandbox: Sandbox) -> None:
+    """/tmp is a tmpfs of 64 MiB: writing 200 MiB stops with ENOSPC at 64 MiB."""
+    result = await sandbox.run(FILL, command=["python3", "main.py", "/tmp/fill", str(200 * MiB)])
+    assert result.job["status"] == "succeeded", (result.job, result.stderr[-500:])
+    report = result.report
+    assert report["error"] == "ENOSPC", report
+    assert 56 * MiB <= report["written"] <= 64 * MiB, report
+    await sandbox.assert_healthy(result)
+
+
+SHM_AND_MQUEUE = """
+import ctypes, errno, json, os
+def err(exc):
+    return errno.errorcode.get(exc.errno, str(exc.errno))
+out = {"shm_exists": os.path.exists("/dev/shm"), "shm_write": None}
+if out["shm_exists"]:
+    try:
+        with open("/dev/shm/fill", "wb") as f:
+            f.write(b"\\x01" * (4 * 1024 * 1024))
+        out["shm_write"] = "OK"
+    except OSError as exc:
+        out["shm_write"] = err(exc)
+try:
+    open("/dev/mqueue/q", "w").close()
+    out["mqueue_file"] = "OK"
+except OSError as exc:
+    out["mqueue_file"] = err(exc)
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+rt.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+fd = rt.mq_open(b"/offcoder-q", os.O_CREAT | os.O_RDWR, 0o600, None)
+out["mq_open"] = "OK" if fd >= 0 else errno.errorcode.get(ctypes.get_errno())
+try:
+    open("/dev/x", "w").close()
+    out["dev_write"] = "OK"
+except OSError as exc:
+    out["dev_write"] = err(exc)
+print("REPORT", json.dumps(out))
+"""
+
+
+@pytest.mark.promise("C1")
+async def test_dev_shm_is_absent_and_dev_mqueue_stores_nothing(sandbox: Sandbox) -> None:
+    """No /dev/shm (IpcMode none) or only a tiny one; no POSIX message queue can be created
+    (msgqueue ulimit 0), so neither is a way around the 500 MB and 64 MiB caps."""
+    result = await sandbox.run(SHM_AND_MQUEUE)
+    assert result.job["status"] == "succeeded", (result.job, result.stderr[-500:])
+    report = result.report
+    assert report["shm_exists"] is False or report["shm_write"] in ("ENOSPC", "EACCES"), report
+    assert report["mqueue_file"] in ("EMFILE", "EACCES", "EROFS", "ENOENT"), report
+    assert report["mq_open"] in ("EMFILE", "EACCES", "ENOSYS", "ENOENT"), report
+    assert report["dev_write"] in ("EACCES", "EROFS"), report
+    await sandbox.assert_healthy(result)
