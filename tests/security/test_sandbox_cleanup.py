@@ -12,9 +12,10 @@ import json
 import secrets
 from pathlib import Path
 
+import docker
 import pytest
 
-from tests.security.conftest import Result, Sandbox
+from tests.security.conftest import JOB_ID_LABEL, Result, Sandbox
 
 pytestmark = pytest.mark.docker
 
@@ -141,3 +142,40 @@ async def test_twelve_jobs_of_three_users_at_once_stay_apart_and_leave_nothing(
         assert report["procs"] == ["1"], report
     assert len(marks) == 12  # twelve distinct sandboxes
     await sandbox.assert_healthy(*results)
+
+
+SLEEPER = """
+import time
+print("up", flush=True)
+time.sleep(25)
+"""
+
+
+@pytest.mark.promise("C6")
+async def test_a_sandbox_removed_behind_the_workers_back_leaves_no_workspace(
+    sandbox: Sandbox,
+) -> None:
+    """The engine loses a running sandbox (an operator's `docker rm -f`, another reconciler):
+    the job still ends, and its workspace (volume, loop device, 500 MB image) goes with it
+    instead of staying on the host for ever. Found leaking: the worker tears the workspace down
+    only through its own successful container DELETE."""
+    user = await sandbox.user()
+    project = await sandbox.project(user, {"main.py": SLEEPER.encode()})
+    job_id = await sandbox.submit(user, project, timeout_s=25)
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await sandbox.api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()[
+        "status"
+    ] != "running":
+        assert asyncio.get_running_loop().time() < deadline, "the job never started"
+        await asyncio.sleep(0.05)
+    engine = docker.from_env()
+    try:
+        found = engine.api.containers(all=True, filters={"label": f"{JOB_ID_LABEL}={job_id}"})
+        assert len(found) == 1, found
+        engine.api.remove_container(found[0]["Id"], force=True)
+    finally:
+        engine.close()
+    result = await sandbox.finish(user, job_id)
+    assert result.job["status"] in ("failed", "timed_out"), result.job
+    await sandbox.assert_gone(result)
+    await sandbox.assert_healthy(result)
