@@ -5,6 +5,7 @@
 #                       then the data-layer tests (-m db) on the machine's PostgreSQL
 #   make test-embedded  only the first half          make test-external  only the second half
 #   make lint           ruff check, ruff format --check, mypy
+#   make bench          job latency/throughput: raw Docker vs API + worker (root, a Docker engine)
 #   make install        create .venv and install the package with its dev extras (alias: venv)
 #   make clean          remove .venv and caches
 #
@@ -26,10 +27,10 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install run test test-embedded test-external lint clean
+.PHONY: help venv install run test test-embedded test-external lint bench clean
 
 help:
-	@sed -n '3,12s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------------------------------------
 # Virtual environment. The stamp is rebuilt when pyproject.toml changes (or the venv is gone).
@@ -95,6 +96,10 @@ lint: $(STAMP)
 	echo "== mypy"; \
 	$(BIN)/mypy || status=1; \
 	exit $$status
+
+# The job benchmark (bench/jobs.py; figures in docs/performance.md). Not a test: ~3-5 minutes.
+bench: $(STAMP)
+	$(BIN)/python bench/jobs.py
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -1,0 +1,915 @@
+"""Job latency and throughput: the raw Docker lifecycle against OffCoder's API + worker.
+
+Run with ``make bench`` (``.venv/bin/python bench/jobs.py``); needs root (the proxy makes loop
+devices), a Docker engine on /var/run/docker.sock and the runtime image offcoder/python:current.
+
+One run sets up what the job tests set up (tests/conftest.py, tests/support/runtime.py):
+an embedded PostgreSQL (pgserver) in a temporary directory migrated by
+`offcoder.db.bootstrap.prepare`, the local OIDC provider on loopback, the Docker policy proxy as
+a subprocess on a temporary socket, the API (`create_app(build_context(...))`) served
+in-process through httpx's ASGITransport, and one `Worker` in the same event loop (as
+``offcoder serve`` embeds it). Then, for concurrency 1, 2 and 4 (JOBS_PER_LEVEL jobs each):
+
+- raw-volume: docker-py straight on the engine socket, the `container_spec` hardening, a plain
+  local named volume as /workspace (no size quota): volume create, create, put_archive, start,
+  wait, logs, remove, volume remove. The lower bound of any sandbox with a workspace.
+- raw-quota: the same, but the workspace is the 500 MB-quota ext4 image the proxy provisions
+  (``POST /offcoder/workspaces/{job_id}``, ``DELETE`` after); every container call still goes
+  straight to the engine. This is the raw lifecycle "with the same hardening" (C1 includes the
+  quota), and the baseline the targets are judged against.
+- ours: ``POST /v1/projects/{id}/jobs``, then ``GET /v1/jobs/{id}/logs`` every 10 ms until the
+  first chunk, then ``GET /v1/jobs/{id}`` every 10 ms until the job has ended. The worker's DB
+  timestamps (created_at, started_at, finished_at, first log chunk) are read afterwards too.
+
+The worker path is instrumented in-process (wrappers around `RuntimeClient` and two `Worker`
+methods; nothing in src/ changes) to say where its time goes, and the workspace provisioning
+(mkfs.ext4, losetup, the proxy's endpoint) and the proxy's per-request cost are measured alone.
+
+Deviations from production, all stated in docs/performance.md: the raw containers carry every
+label of `container_spec` except ``dev.offcoder.managed`` (so that no worker's reconciler, ours
+or another one sharing the engine, removes them mid-run); the bench's worker does not run its
+10 s reconcile pass (it would remove other users' sandboxes on a shared engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # tests.support is reused; run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+import docker  # noqa: E402
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from tests.support.runtime import docker_proxy  # noqa: E402
+from tests.support.signin import REDIRECT_URI, sign_in  # noqa: E402
+
+from offcoder import logs  # noqa: E402
+from offcoder.config import Environment, Settings  # noqa: E402
+from offcoder.db.bootstrap import prepare  # noqa: E402
+from offcoder.jobs import archive  # noqa: E402
+from offcoder.jobs.worker import Worker  # noqa: E402
+from offcoder.main import build_context, create_app  # noqa: E402
+from offcoder.runtime.client import RuntimeClient  # noqa: E402
+from offcoder.runtime.images import IMAGES  # noqa: E402
+from offcoder.runtime.policy import (  # noqa: E402
+    LABEL_JOB_ID,
+    LABEL_MANAGED,
+    WORKSPACE,
+    NetworkMode,
+    container_spec,
+)
+from offcoder.runtime.proxy_workspace import IMAGE_BYTES, MKFS_OPTIONS  # noqa: E402
+
+ENGINE_SOCKET = "/var/run/docker.sock"
+API_BASE = "http://bench"
+IMAGE = IMAGES["python"]
+MAIN_PY = b"print('hello from the benchmark')\n"
+EXPECTED = "hello from the benchmark\n"
+COMMAND = ["python3", "main.py"]
+BENCH_OWNER = "b" * 32  # owner label of the raw containers (any hex hash passes the policy)
+POLL_S = 0.010
+LEVELS = (1, 2, 4)
+TARGET_LATENCY = 1.2  # ours p50 / raw p50 at most
+TARGET_THROUGHPUT = 0.9  # ours jobs/s / raw jobs/s at least
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def guard_network() -> None:
+    """Only loopback (and unix sockets): the bench never reaches another address."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            if host != "localhost" and not (host.startswith("127.") or host == "::1"):
+                raise OSError(f"bench tried to reach {host}: only loopback is allowed")
+        return real_connect(self, address)
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+
+
+def pct(values: list[float], q: float) -> float:
+    """Percentile with linear interpolation (q in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.0f}"
+
+
+@dataclass
+class Level:
+    mode: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    first_line: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    truncated: bool = False
+    job_ids: list[uuid.UUID] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.wall_s if self.wall_s else float("nan")
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.at
+
+
+# ------------------------------------------------------------------------------- raw path
+
+
+class RawRunner:
+    """The lifecycle with docker-py straight on the engine, one client per thread."""
+
+    def __init__(self, proxy_socket: str) -> None:
+        self.proxy_socket = proxy_socket
+        self.packed = archive.build([("main.py", MAIN_PY)])
+        self._local = threading.local()
+
+    def _clients(self) -> tuple[Any, httpx.Client]:
+        if not hasattr(self._local, "api"):
+            self._local.api = docker.APIClient(base_url=f"unix://{ENGINE_SOCKET}", version="1.41")
+            self._local.proxy = httpx.Client(
+                transport=httpx.HTTPTransport(uds=self.proxy_socket), timeout=120
+            )
+        return self._local.api, self._local.proxy
+
+    def job(self, mode: str) -> tuple[float, dict[str, float]]:
+        api, proxy = self._clients()
+        job_id = uuid.uuid4()
+        volume = f"offcoder-bench-{job_id}"
+        marks: list[tuple[str, float]] = []
+        t0 = time.perf_counter()
+        container_id: str | None = None
+        provisioned = False
+        try:
+            if mode == "raw-quota":
+                response = proxy.post(f"http://proxy/offcoder/workspaces/{job_id}")
+                response.raise_for_status()
+                provisioned = True
+                mount = response.json()["Mount"]
+            else:
+                api.create_volume(volume)
+                provisioned = True
+                mount = {
+                    "Type": "volume",
+                    "Source": volume,
+                    "Target": WORKSPACE,
+                    "ReadOnly": False,
+                    "VolumeOptions": {"NoCopy": True},
+                }
+            marks.append(("workspace", time.perf_counter()))
+            spec = container_spec(
+                image=IMAGE,
+                command=COMMAND,
+                env={},
+                job_id=job_id,
+                owner_tag=BENCH_OWNER,
+                network=NetworkMode.none,
+                workspace_mount=mount,
+            )
+            del spec["Labels"][LABEL_MANAGED]  # see the module docstring
+            container_id = api._result(
+                api._post_json(api._url("/containers/create"), data=spec), True
+            )["Id"]
+            marks.append(("create", time.perf_counter()))
+            if not api.put_archive(container_id, WORKSPACE, self.packed):
+                raise RuntimeError("put_archive refused")
+            marks.append(("put_archive", time.perf_counter()))
+            api.start(container_id)
+            marks.append(("start", time.perf_counter()))
+            status = api.wait(container_id)["StatusCode"]
+            marks.append(("wait", time.perf_counter()))
+            out = api.logs(container_id, stdout=True, stderr=False).decode()
+            marks.append(("logs", time.perf_counter()))
+            if status != 0 or out != EXPECTED:
+                raise RuntimeError(f"raw job exited {status} with {out!r}")
+        finally:
+            if container_id is not None:
+                api.remove_container(container_id, force=True)
+                marks.append(("remove", time.perf_counter()))
+            if provisioned:
+                if mode == "raw-quota":
+                    proxy.delete(f"http://proxy/offcoder/workspaces/{job_id}")
+                else:
+                    api.remove_volume(volume)
+                marks.append(("workspace_teardown", time.perf_counter()))
+        phases, previous = {}, t0
+        for name, at in marks:
+            phases[name] = at - previous
+            previous = at
+        return previous - t0, phases
+
+    def close(self) -> None:
+        pass
+
+
+async def run_raw(runner: RawRunner, mode: str, concurrency: int, jobs: int, dl: Deadline) -> Level:
+    level = Level(mode, concurrency)
+    loop = asyncio.get_running_loop()
+    remaining = list(range(jobs))
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=mode) as pool:
+
+        async def lane() -> None:
+            while remaining:
+                if dl.passed():
+                    level.truncated = True
+                    return
+                remaining.pop()
+                try:
+                    total, phases = await loop.run_in_executor(pool, runner.job, mode)
+                except Exception as exc:
+                    level.failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                    continue
+                level.latencies.append(total)
+                for name, value in phases.items():
+                    level.phases[name].append(value)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(concurrency)))
+        level.wall_s = time.perf_counter() - started
+    return level
+
+
+# ------------------------------------------------------------------------------- our path
+
+
+class Probe:
+    """In-process timing of the worker path: wrappers around RuntimeClient and Worker methods.
+
+    Timestamps are time.perf_counter() in this process; the client, the API and the worker
+    share it, so they compare directly.
+    """
+
+    CLIENT_METHODS = (
+        "provision_workspace",
+        "create",
+        "put_archive",
+        "start",
+        "wait",
+        "inspect",
+        "kill",
+        "remove",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.events: dict[uuid.UUID, list[tuple[str, float, float]]] = defaultdict(list)
+        self.container_job: dict[str, uuid.UUID] = {}
+        self.first_piece: dict[uuid.UUID, float] = {}
+        self.claimed: dict[uuid.UUID, float] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, name: str, args: tuple[Any, ...]) -> uuid.UUID | None:
+        if not args:
+            return None
+        first = args[0]
+        if name == "provision_workspace":
+            return first  # type: ignore[no-any-return]
+        if name == "create":
+            return uuid.UUID(first["Labels"][LABEL_JOB_ID])
+        return self.container_job.get(first)
+
+    def install(self, worker: Worker) -> None:
+        probe = self
+        for name in self.CLIENT_METHODS:
+            original = getattr(RuntimeClient, name)
+
+            def wrapped(
+                self: RuntimeClient, *args: Any, _name: str = name, _orig: Any = original, **kw: Any
+            ) -> Any:
+                start = time.perf_counter()
+                try:
+                    result = _orig(self, *args, **kw)
+                finally:
+                    end = time.perf_counter()
+                    key = probe._key(_name, args)
+                    if key is not None:
+                        with probe._lock:
+                            probe.events[key].append((_name, start, end))
+                if _name == "create":
+                    probe.container_job[result] = uuid.UUID(args[0]["Labels"][LABEL_JOB_ID])
+                return result
+
+            setattr(RuntimeClient, name, wrapped)
+
+        original_stream = RuntimeClient.stream
+
+        def stream(self: RuntimeClient, container_id: str, *, stdout: bool) -> Any:
+            key = probe.container_job.get(container_id)
+            for piece in original_stream(self, container_id, stdout=stdout):
+                if key is not None and stdout:
+                    probe.first_piece.setdefault(key, time.perf_counter())
+                yield piece
+
+        RuntimeClient.stream = stream  # type: ignore[method-assign]
+
+        claim = worker._claim
+
+        async def timed_claim() -> Any:
+            job = await claim()
+            if job is not None:
+                probe.claimed[job.id] = time.perf_counter()
+            return job
+
+        worker._claim = timed_claim  # type: ignore[method-assign]
+
+        async def no_reconcile() -> None:  # see the module docstring
+            return None
+
+        worker._reconcile_safely = no_reconcile  # type: ignore[method-assign]
+
+    def first(self, job_id: uuid.UUID, name: str) -> tuple[float, float] | None:
+        for event, start, end in self.events.get(job_id, []):
+            if event == name:
+                return start, end
+        return None
+
+    def all_of(self, job_id: uuid.UUID, name: str) -> list[tuple[float, float]]:
+        return [(s, e) for event, s, e in self.events.get(job_id, []) if event == name]
+
+
+@dataclass
+class Ours:
+    api: httpx.AsyncClient
+    headers: dict[str, str]
+    project_id: str
+    probe: Probe
+    submitted: dict[uuid.UUID, float] = field(default_factory=dict)
+    accepted: dict[uuid.UUID, float] = field(default_factory=dict)
+    first_seen: dict[uuid.UUID, float] = field(default_factory=dict)
+    ended: dict[uuid.UUID, float] = field(default_factory=dict)
+
+    db: Any = None  # a psycopg AsyncConnection for the "ours-dbwait" path
+
+    async def job(self, via_db: bool = False) -> tuple[uuid.UUID, float, float]:
+        t0 = time.perf_counter()
+        response = await self.api.post(
+            f"/v1/projects/{self.project_id}/jobs", headers=self.headers, json={"command": COMMAND}
+        )
+        t_accepted = time.perf_counter()
+        if response.status_code != 202:
+            raise RuntimeError(f"submit answered {response.status_code}: {response.text[:200]}")
+        job_id = uuid.UUID(response.json()["id"])
+        self.submitted[job_id], self.accepted[job_id] = t0, t_accepted
+        if via_db:
+            return await self._wait_in_db(job_id, t0)
+        while True:  # first log line
+            page = await self.api.get(f"/v1/jobs/{job_id}/logs", headers=self.headers)
+            body = page.json()
+            if body["chunks"]:
+                t_first = time.perf_counter()
+                break
+            if body["done"]:
+                raise RuntimeError(f"job {job_id} ended with no output")
+            await asyncio.sleep(POLL_S)
+        while True:  # exit status known
+            job = (await self.api.get(f"/v1/jobs/{job_id}", headers=self.headers)).json()
+            if job["status"] in {"succeeded", "failed", "timed_out", "cancelled"}:
+                t_end = time.perf_counter()
+                break
+            await asyncio.sleep(POLL_S)
+        self.first_seen[job_id], self.ended[job_id] = t_first, t_end
+        if job["status"] != "succeeded" or body["chunks"][0]["data"] != EXPECTED:
+            raise RuntimeError(
+                f"job {job_id} {job['status']} ({job.get('reason')}): {body['chunks'][:1]}"
+            )
+        return job_id, t_end - t0, t_first - t0
+
+    async def _wait_in_db(self, job_id: uuid.UUID, t0: float) -> tuple[uuid.UUID, float, float]:
+        """The same ends, watched with one indexed query every 10 ms instead of two API calls."""
+        t_first: float | None = None
+        while True:
+            cursor = await self.db.execute(
+                "SELECT status, reason, EXISTS (SELECT 1 FROM job_log_chunks c"
+                " WHERE c.job_id = j.id) FROM jobs j WHERE j.id = %s",
+                (job_id,),
+            )
+            status, reason, has_chunk = await cursor.fetchone()
+            now = time.perf_counter()
+            if has_chunk and t_first is None:
+                t_first = now
+            if status in {"succeeded", "failed", "timed_out", "cancelled"}:
+                break
+            await asyncio.sleep(POLL_S)
+        self.first_seen[job_id], self.ended[job_id] = t_first or now, now
+        if status != "succeeded":
+            raise RuntimeError(f"job {job_id} {status} ({reason})")
+        return job_id, now - t0, (t_first or now) - t0
+
+
+async def run_ours(
+    ours: Ours, concurrency: int, jobs: int, dl: Deadline, *, via_db: bool = False
+) -> Level:
+    level = Level("ours-dbwait" if via_db else "ours", concurrency)
+    remaining = list(range(jobs))
+
+    async def lane() -> None:
+        while remaining:
+            if dl.passed():
+                level.truncated = True
+                return
+            remaining.pop()
+            try:
+                job_id, total, first = await ours.job(via_db)
+            except Exception as exc:
+                level.failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            level.job_ids.append(job_id)
+            level.latencies.append(total)
+            level.first_line.append(first)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    level.wall_s = time.perf_counter() - started
+    return level
+
+
+async def db_figures(ctx: Any, job_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """The worker's own timestamps: server-side submit→start/end/first chunk, and the span."""
+    if not job_ids:
+        return {}
+    async with ctx.database.system_session() as s:
+        rows = (
+            await s.execute(
+                text(
+                    "SELECT j.created_at, j.started_at, j.finished_at,"
+                    " (SELECT min(c.created_at) FROM job_log_chunks c WHERE c.job_id = j.id)"
+                    " FROM jobs j WHERE j.id = ANY(:ids)"
+                ),
+                {"ids": job_ids},
+            )
+        ).all()
+    to_end = [(f - c).total_seconds() for c, _, f, _ in rows if f]
+    to_start = [(st - c).total_seconds() for c, st, _, _ in rows if st]
+    to_chunk = [(ch - c).total_seconds() for c, _, _, ch in rows if ch]
+    span = (max(f for _, _, f, _ in rows) - min(c for c, _, _, _ in rows)).total_seconds()
+    return {
+        "to_end": to_end,
+        "to_start": to_start,
+        "to_chunk": to_chunk,
+        "rate": len(rows) / span if span > 0 else float("nan"),
+    }
+
+
+def breakdown(ours: Ours, probe: Probe, job_ids: list[uuid.UUID]) -> dict[str, list[float]]:
+    """Per-job phases of our path, from the client's and the worker's perf_counter marks."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for jid in job_ids:
+        t0, t_acc, t_end = ours.submitted[jid], ours.accepted[jid], ours.ended[jid]
+        claimed = probe.claimed.get(jid)
+        prov = probe.first(jid, "provision_workspace")
+        create = probe.first(jid, "create")
+        put = probe.first(jid, "put_archive")
+        start = probe.first(jid, "start")
+        wait = probe.first(jid, "wait")
+        inspect = probe.all_of(jid, "inspect")
+        kill = probe.first(jid, "kill")
+        remove = probe.first(jid, "remove")
+        usage = probe.all_of(jid, "usage")
+        if not all((claimed, prov, create, put, start, wait, kill, remove)):
+            continue
+        out["POST /jobs round trip (API: auth, RLS checks, insert, NOTIFY, commit)"].append(
+            t_acc - t0
+        )
+        out["submit -> claimed (NOTIFY wake-up + claim transaction)"].append(claimed - t0)
+        out["claimed -> provision call (files + secrets under RLS, archive)"].append(
+            prov[0] - claimed
+        )
+        out["provision_workspace (proxy: mkfs + losetup + volume create)"].append(prov[1] - prov[0])
+        out["create (proxy: policy check + 2 inspects + forward)"].append(create[1] - create[0])
+        out["create -> put_archive call (DB: container_id)"].append(put[0] - create[1])
+        out["put_archive (proxy: fresh ownership inspect + forward)"].append(put[1] - put[0])
+        out["start (proxy: forward)"].append(start[1] - start[0])
+        out["start -> wait returned (DB: running; the program runs)"].append(wait[1] - start[1])
+        if jid in probe.first_piece:
+            out["start returned -> first stdout piece in the worker"].append(
+                probe.first_piece[jid] - start[1]
+            )
+        out["wait returned -> kill call (log writer flush, inspect)"].append(kill[0] - wait[1])
+        out["kill (already exited; proxy round trip)"].append(kill[1] - kill[0])
+        out["remove (proxy: engine remove + workspace teardown)"].append(remove[1] - remove[0])
+        out["remove returned -> client sees the end (final UPDATE, 10 ms poll)"].append(
+            t_end - remove[1]
+        )
+        out["  (stats samples during the job, count)"].append(float(len(usage)))
+        out["  (stats sample duration, each)"].extend(e - s for s, e in usage)
+        out["  (post-wait inspect)"].extend(e - s for s, e in inspect)
+    return out
+
+
+# ------------------------------------------------------------------------------- pieces alone
+
+
+def measure_pieces(proxy_socket: str, n: int) -> dict[str, list[float]]:
+    """Workspace provisioning and the proxy's per-request cost, measured on their own."""
+    out: dict[str, list[float]] = defaultdict(list)
+    mkfs, losetup = (
+        shutil.which("mkfs.ext4", path="/usr/sbin:/sbin:/usr/bin"),
+        shutil.which("losetup", path="/usr/sbin:/sbin:/usr/bin"),
+    )
+    with tempfile.TemporaryDirectory(prefix="offcoder-bench-img-") as d:
+        for i in range(n if mkfs and losetup else 0):
+            image = Path(d) / f"{i}.img"
+            with image.open("wb") as f:
+                f.truncate(IMAGE_BYTES)
+            t0 = time.perf_counter()
+            subprocess.run([mkfs, *MKFS_OPTIONS, str(image)], check=True)  # noqa: S603
+            t1 = time.perf_counter()
+            dev = (
+                subprocess.run(  # noqa: S603
+                    [losetup, "--find", "--show", str(image)], check=True, capture_output=True
+                )
+                .stdout.decode()
+                .strip()
+            )
+            t2 = time.perf_counter()
+            subprocess.run([losetup, "--detach", dev], check=True)  # noqa: S603
+            t3 = time.perf_counter()
+            image.unlink()
+            out["mkfs.ext4 of the 520 MB image"].append(t1 - t0)
+            out["losetup --find --show"].append(t2 - t1)
+            out["losetup --detach"].append(t3 - t2)
+    with httpx.Client(transport=httpx.HTTPTransport(uds=proxy_socket), timeout=60) as proxy:
+        for _ in range(n):
+            job_id = uuid.uuid4()
+            t0 = time.perf_counter()
+            proxy.post(f"http://proxy/offcoder/workspaces/{job_id}").raise_for_status()
+            t1 = time.perf_counter()
+            proxy.delete(f"http://proxy/offcoder/workspaces/{job_id}").raise_for_status()
+            t2 = time.perf_counter()
+            out["proxy POST /offcoder/workspaces (provision)"].append(t1 - t0)
+            out["proxy DELETE /offcoder/workspaces (teardown)"].append(t2 - t1)
+        with httpx.Client(transport=httpx.HTTPTransport(uds=ENGINE_SOCKET), timeout=60) as engine:
+            for _ in range(n * 5):
+                t0 = time.perf_counter()
+                engine.get("http://docker/v1.41/_ping").raise_for_status()
+                t1 = time.perf_counter()
+                proxy.get("http://docker/v1.41/_ping").raise_for_status()
+                t2 = time.perf_counter()
+                out["GET /_ping straight to the engine"].append(t1 - t0)
+                out["GET /_ping through the proxy"].append(t2 - t1)
+    return out
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by each component, read from /proc through psutil.
+
+    Short-lived processes (containerd shims, runc) are not counted where they are not reaped by
+    a measured parent; the machine-wide busy time is printed for scale (other users' load on a
+    shared engine is in it).
+    """
+
+    def __init__(self, proxy_socket: str, postmaster_pid: int | None) -> None:
+        self.procs: dict[str, list[psutil.Process]] = defaultdict(list)
+        self.procs["bench process (API + worker)"].append(psutil.Process())
+        for proc in psutil.process_iter(["cmdline", "name"]):
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if proxy_socket in cmd and "docker-proxy" in cmd:
+                self.procs["docker proxy"].append(proc)
+            elif proc.info["name"] == "dockerd":
+                self.procs["dockerd (shared: all users)"].append(proc)
+            elif proc.info["name"] == "containerd":
+                self.procs["containerd (shared)"].append(proc)
+        if postmaster_pid:
+            self.postmaster: psutil.Process | None = psutil.Process(postmaster_pid)
+        else:
+            self.postmaster = None
+
+    @staticmethod
+    def _cpu(proc: psutil.Process, children: bool) -> float:
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        own = t.user + t.system
+        return own + (t.children_user + t.children_system if children else 0.0)
+
+    def snapshot(self) -> dict[str, float]:
+        out = {
+            name: sum(self._cpu(p, name != "bench process (API + worker)") for p in procs)
+            for name, procs in self.procs.items()
+        }
+        if self.postmaster is not None:
+            total = self._cpu(self.postmaster, True)
+            with contextlib.suppress(psutil.Error):
+                total += sum(self._cpu(c, False) for c in self.postmaster.children())
+            out["postgres (the bench's)"] = total
+        busy = psutil.cpu_times()
+        out["whole machine (busy, all users)"] = sum(busy) - busy.idle - busy.iowait
+        return out
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before.get(k, 0.0) for k in after}
+
+
+# ------------------------------------------------------------------------------- set-up
+
+
+@contextlib.contextmanager
+def oidc_provider() -> Iterator[str]:
+    from oidc_provider_mock import run_server_in_thread
+
+    with run_server_in_thread(require_nonce=True) as server:
+        yield f"http://localhost:{server.server_port}"
+
+
+@contextlib.asynccontextmanager
+async def stack(state_dir: Path, issuer: str, proxy_socket: str) -> AsyncIterator[Any]:
+    settings = Settings(
+        env=Environment.test,
+        state_dir=state_dir,
+        public_url=API_BASE,
+        oidc_issuer=issuer,
+        oidc_client_id="offcoder-bench",
+        oidc_client_secret="bench-client-secret",  # type: ignore[arg-type]  # noqa: S106
+        redirect_uris=[REDIRECT_URI],
+        docker_proxy_socket=proxy_socket,
+    )
+    prepared = await asyncio.to_thread(prepare, settings)
+    ctx = build_context(settings, prepared)
+    worker = Worker(ctx.settings, ctx.database, ctx.keyring)
+    probe = Probe()
+    probe.install(worker)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    transport = httpx.ASGITransport(app=create_app(ctx))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=API_BASE) as api:
+            yield api, ctx, worker, probe, prepared
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        await ctx.database.dispose()
+        if prepared.embedded is not None:  # stop PostgreSQL before its directory goes
+            prepared.embedded.cleanup()
+
+
+def leftovers() -> list[str]:
+    """Bench containers or workspace volumes still on the engine after the run."""
+    client = docker.APIClient(base_url=f"unix://{ENGINE_SOCKET}", version="1.41")
+    try:
+        found = [
+            c["Id"][:12]
+            for c in client.containers(all=True, filters={"label": f"{LABEL_JOB_ID}"})
+            if (c.get("Labels") or {}).get("dev.offcoder.owner") == BENCH_OWNER
+        ]
+        volumes = client.volumes(filters={"name": "offcoder-bench-"}).get("Volumes") or []
+        return found + [v["Name"] for v in volumes]
+    finally:
+        client.close()
+
+
+def engine_activity() -> str:
+    client = docker.APIClient(base_url=f"unix://{ENGINE_SOCKET}", version="1.41")
+    try:
+        running = len(client.containers())
+        return f"{running} container(s) running on the engine (others' included)"
+    finally:
+        client.close()
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def table(title: str, rows: dict[str, list[float]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'':72} {'n':>4} {'p50 ms':>7} {'p90 ms':>7}")
+    for name, values in rows.items():
+        if name.endswith("count)"):
+            print(f"  {name:72} {len(values):4d} {statistics.median(values):7.1f}")
+        else:
+            print(f"  {name:72} {len(values):4d} {ms(pct(values, 50))} {ms(pct(values, 90))}")
+
+
+def quiet() -> None:
+    """Errors only on stderr: the figures stay readable."""
+    logs.configure(stream=sys.__stderr__, level=logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def latency_row(label: str, values: list[float]) -> None:
+    print(f"  {label:44} {len(values):3d} {ms(pct(values, 50))} {ms(pct(values, 90))}")
+
+
+async def main(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("bench/jobs.py needs root: the Docker proxy makes loop devices for workspaces")
+        return 2
+    guard_network()
+    quiet()
+    dl = Deadline(args.max_seconds)
+    print(
+        f"== OffCoder job benchmark: {args.jobs} jobs per path and level, levels {LEVELS}, "
+        f"cap {args.max_seconds:.0f} s"
+    )
+    print(f"   host: {os.cpu_count()} CPUs, {platform.platform()}; image {IMAGE}")
+    print(
+        f"   API in-process (httpx ASGITransport), one Worker in the same event loop "
+        f"(worker_concurrency {Settings.model_fields['worker_concurrency'].default})"
+    )
+    print(f"   before: {engine_activity()}")
+    results: dict[tuple[str, int], Level] = {}
+    modes = ("raw-volume", "raw-quota", "ours", "ours-dbwait")
+    with contextlib.ExitStack() as stack_:
+        tmp = Path(stack_.enter_context(tempfile.TemporaryDirectory(prefix="offcoder-bench-")))
+        os.environ["OFFCODER_PROXY_STATE_DIR"] = str(tmp / "workspaces")
+        issuer = stack_.enter_context(oidc_provider())
+        quiet()
+        proxy_socket = stack_.enter_context(docker_proxy(tmp))
+        t_setup = time.perf_counter()
+        async with stack(tmp, issuer, proxy_socket) as (api, ctx, _worker, probe, prepared):
+            user = await sign_in(api)
+            project = (
+                await api.post("/v1/projects", headers=user.headers, json={"name": "bench"})
+            ).json()
+            put = await api.put(
+                f"/v1/projects/{project['id']}/files/main.py", headers=user.headers, content=MAIN_PY
+            )
+            put.raise_for_status()
+            print(
+                f"   set-up (PostgreSQL, migrations, proxy, sign-in): "
+                f"{time.perf_counter() - t_setup:.1f} s"
+            )
+            ours = Ours(api, user.headers, str(project["id"]), probe)
+            url = ctx.database.system_engine.url.set(drivername="postgresql")
+            ours.db = await psycopg.AsyncConnection.connect(
+                url.render_as_string(hide_password=False), autocommit=True
+            )
+            raw = RawRunner(proxy_socket)
+            embedded = prepared.embedded
+            meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
+            cpu: dict[tuple[str, int], dict[str, float]] = {}
+            runners: dict[str, Callable[[int, int, Deadline], Awaitable[Level]]] = {
+                "raw-volume": lambda c, n, d: run_raw(raw, "raw-volume", c, n, d),
+                "raw-quota": lambda c, n, d: run_raw(raw, "raw-quota", c, n, d),
+                "ours": lambda c, n, d: run_ours(ours, c, n, d),
+                "ours-dbwait": lambda c, n, d: run_ours(ours, c, n, d, via_db=True),
+            }
+            try:
+                # Warm-up: the image in the page cache, the pools open, code paths hot.
+                for mode in modes:
+                    await runners[mode](1, 2, Deadline(120))
+                # The paths interleaved per level, so that drift hits all of them alike.
+                for c in LEVELS:
+                    for mode in modes:
+                        before = meter.snapshot()
+                        level = await runners[mode](c, args.jobs, dl)
+                        cpu[(mode, c)] = CpuMeter.delta(before, meter.snapshot())
+                        results[(mode, c)] = level
+                        note = " (TRUNCATED by the time cap)" if level.truncated else ""
+                        print(
+                            f"   {mode:11} c={c}: {level.done:2d} jobs in {level.wall_s:5.1f} s, "
+                            f"{len(level.failures)} failed{note}"
+                        )
+                        for failure in level.failures[:3]:
+                            print(f"      failure: {failure}")
+            finally:
+                await ours.db.close()
+            db = {
+                (m, c): await db_figures(ctx, results[(m, c)].job_ids)
+                for m in ("ours", "ours-dbwait")
+                for c in LEVELS
+            }
+            phases = {
+                m: breakdown(ours, probe, results[(m, 1)].job_ids) for m in ("ours", "ours-dbwait")
+            }
+            print(f"   after: {engine_activity()}")
+            pieces = await asyncio.to_thread(measure_pieces, proxy_socket, args.pieces)
+            last = results[("ours", 1)].job_ids[-1]
+            for path, label in (
+                (f"/v1/jobs/{last}", "GET /v1/jobs/{id} (idle stack, in-process)"),
+                (f"/v1/jobs/{last}/logs", "GET /v1/jobs/{id}/logs (idle stack)"),
+            ):
+                for _ in range(args.pieces * 5):
+                    t0 = time.perf_counter()
+                    (await api.get(path, headers=user.headers)).raise_for_status()
+                    pieces[label].append(time.perf_counter() - t0)
+        stray = leftovers()
+
+    # ---------------------------------------------------------------- the figures
+    r1, q1, o1, w1 = (results[(m, 1)] for m in modes)
+    print(f"\nLatency at concurrency 1 (ms){'':19} n     p50     p90")
+    latency_row("raw-volume  volume create .. volume remove", r1.latencies)
+    latency_row("raw-quota   provision .. teardown", q1.latencies)
+    latency_row("ours        submit -> ended (GET job /10 ms)", o1.latencies)
+    latency_row("ours        submit -> first line (GET logs)", o1.first_line)
+    latency_row("ours-dbwait submit -> ended (SQL /10 ms)", w1.latencies)
+    latency_row("ours-dbwait submit -> first chunk stored", w1.first_line)
+    for m in ("ours", "ours-dbwait"):
+        d1 = db[(m, 1)]
+        if d1:
+            latency_row(f"{m:11} DB created_at -> finished_at", d1["to_end"])
+            latency_row(f"{m:11} DB created_at -> started_at", d1["to_start"])
+            latency_row(f"{m:11} DB created_at -> 1st chunk", d1["to_chunk"])
+    raw50, raw90 = pct(q1.latencies, 50), pct(q1.latencies, 90)
+    ratio50, ratio90 = pct(o1.latencies, 50) / raw50, pct(o1.latencies, 90) / raw90
+    print(
+        f"  ratio ours/raw-quota: p50 {ratio50:.2f}x, p90 {ratio90:.2f}x; "
+        f"ours-dbwait/raw-quota p50 {pct(w1.latencies, 50) / raw50:.2f}x; "
+        f"ours/raw-volume p50 {pct(o1.latencies, 50) / pct(r1.latencies, 50):.2f}x"
+    )
+
+    print("\nThroughput (jobs/s)")
+    print(
+        f"  {'c':>2} {'raw-volume':>11} {'raw-quota':>10} {'ours':>8} {'ours-dbwait':>12} "
+        f"{'ours/raw-quota':>15} {'dbwait/raw-q':>13}   p50 ms: raw-q   ours  dbwait"
+    )
+    throughput: dict[int, float] = {}
+    for c in LEVELS:
+        rv, rq, oo, ow = (results[(m, c)] for m in modes)
+        throughput[c] = oo.rate / rq.rate
+        print(
+            f"  {c:2d} {rv.rate:11.2f} {rq.rate:10.2f} {oo.rate:8.2f} {ow.rate:12.2f} "
+            f"{throughput[c]:14.2f}x {ow.rate / rq.rate:12.2f}x   "
+            f"{ms(pct(rq.latencies, 50))} {ms(pct(oo.latencies, 50))} "
+            f"{ms(pct(ow.latencies, 50))}"
+        )
+
+    for c in (1, LEVELS[-1]):
+        print(f"\nCPU ms per job at concurrency {c}, by component")
+        print(f"  {'':34}" + "".join(f"{m:>13}" for m in modes))
+        for name in cpu[(modes[0], c)]:
+            cells = "".join(
+                f"{1000 * cpu[(m, c)][name] / max(results[(m, c)].done, 1):13.0f}" for m in modes
+            )
+            print(f"  {name:34}{cells}")
+
+    table("Raw-quota phases at concurrency 1", dict(q1.phases))
+    table("Raw-volume phases at concurrency 1", dict(r1.phases))
+    for m in ("ours", "ours-dbwait"):
+        table(f"{m} at concurrency 1, where the time goes (worker probes)", phases[m])
+    table("Pieces measured alone", pieces)
+
+    latency_ok = ratio50 <= TARGET_LATENCY
+    worst = min(throughput.values())
+    throughput_ok = worst >= TARGET_THROUGHPUT
+    failures = sum(len(level.failures) for level in results.values())
+    truncated = any(level.truncated for level in results.values())
+    print("\nTargets (ours, as a client polling the API sees it, against raw-quota):")
+    print(
+        f"  p50 within {TARGET_LATENCY}x of raw:        {ratio50:.2f}x  "
+        f"{'PASS' if latency_ok else 'MISS'}"
+    )
+    print(
+        f"  throughput within {TARGET_THROUGHPUT}x of raw: worst level {worst:.2f}x  "
+        f"{'PASS' if throughput_ok else 'MISS'}"
+    )
+    print(
+        f"  failed jobs: {failures}; truncated by the cap: {truncated}; "
+        f"left on the engine: {stray or 'nothing'}"
+    )
+    return 0 if failures == 0 and not stray else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=20, help="jobs per path and level (20)")
+    parser.add_argument("--max-seconds", type=float, default=300, help="cap on the levels (300)")
+    parser.add_argument("--pieces", type=int, default=10, help="repeats of the pieces alone (10)")
+    sys.exit(asyncio.run(main(parser.parse_args())))
