@@ -689,8 +689,23 @@ async def stack(state_dir: Path, issuer: str, proxy_socket: str) -> AsyncIterato
             prepared.embedded.cleanup()
 
 
-def leftovers() -> list[str]:
-    """Bench containers or workspace volumes still on the engine after the run."""
+def leftovers(tmp: Path) -> list[str]:
+    """Bench containers, volumes or loop devices still there after the run (loops detached).
+
+    A sandbox removed behind the proxy's back (another deployment's reconciler on a shared
+    engine) leaves its workspace's loop device attached: those are reported and detached here.
+    """
+    loops: list[str] = []
+    losetup = shutil.which("losetup", path="/usr/sbin:/sbin:/usr/bin")
+    if losetup:
+        listing = subprocess.run(  # noqa: S603
+            [losetup, "--noheadings", "-O", "NAME,BACK-FILE"], capture_output=True, text=True
+        ).stdout
+        for line in listing.splitlines():
+            dev, _, backing = line.strip().partition(" ")
+            if backing.strip().startswith(str(tmp)):
+                subprocess.run([losetup, "--detach", dev], check=False)  # noqa: S603
+                loops.append(f"{dev} (detached now)")
     client = docker.APIClient(base_url=f"unix://{ENGINE_SOCKET}", version="1.41")
     try:
         found = [
@@ -699,7 +714,7 @@ def leftovers() -> list[str]:
             if (c.get("Labels") or {}).get("dev.offcoder.owner") == BENCH_OWNER
         ]
         volumes = client.volumes(filters={"name": "offcoder-bench-"}).get("Volumes") or []
-        return found + [v["Name"] for v in volumes]
+        return found + [v["Name"] for v in volumes] + loops
     finally:
         client.close()
 
@@ -830,7 +845,7 @@ async def main(args: argparse.Namespace) -> int:
                     t0 = time.perf_counter()
                     (await api.get(path, headers=user.headers)).raise_for_status()
                     pieces[label].append(time.perf_counter() - t0)
-        stray = leftovers()
+        stray = leftovers(tmp)
 
     # ---------------------------------------------------------------- the figures
     r1, q1, o1, w1 = (results[(m, 1)] for m in modes)
