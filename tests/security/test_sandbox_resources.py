@@ -195,3 +195,52 @@ async def test_dev_shm_is_absent_and_dev_mqueue_stores_nothing(sandbox: Sandbox)
     assert report["mq_open"] in ("EMFILE", "EACCES", "ENOSYS", "ENOENT"), report
     assert report["dev_write"] in ("EACCES", "EROFS"), report
     await sandbox.assert_healthy(result)
+
+
+CPU_HOG = """
+import json, os, time
+def read(path):
+    try:
+        return open(path).read().strip()
+    except OSError as exc:
+        return "error " + str(exc.errno)
+wall0, t0 = time.monotonic(), os.times()
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+wall, t1 = time.monotonic() - wall0, os.times()
+cpu = (t1.children_user - t0.children_user) + (t1.children_system - t0.children_system)
+print("REPORT", json.dumps({
+    "cores_used": cpu / wall,
+    "cfs_quota_us": read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+    "cfs_period_us": read("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    "memory_limit": read("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    "memsw_limit": read("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+    "pids_max": read("/sys/fs/cgroup/pids/pids.max"),
+}))
+"""
+
+
+@pytest.mark.promise("C1")
+async def test_cpu_is_capped_at_one_core(sandbox: Sandbox) -> None:
+    """Three busy processes for 2 s get about one core between them (NanoCpus 1e9: a CFS quota
+    of one period per period), whatever the host has; the sandbox's own cgroup shows the caps."""
+    result = await sandbox.run(CPU_HOG)
+    assert result.job["status"] == "succeeded", (result.job, result.stderr[-500:])
+    report = result.report
+    assert report["cores_used"] <= 1.15, report
+    assert int(report["cfs_quota_us"]) == int(report["cfs_period_us"]), report
+    assert int(report["memory_limit"]) == 512 * MiB, report
+    assert report["memsw_limit"] in (str(512 * MiB), "error 2"), (
+        report
+    )  # no swap accounting: ENOENT
+    assert report["pids_max"] == "256", report
+    await sandbox.assert_healthy(result)
