@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = 2.0
     worker_lost_after_s: float = 15.0
     preview_domain: str = "preview.offcoder.localhost"
+    # Egress mode (C5): the host names an egress job may reach through its filtering gateway
+    # (exact names, or "*.suffix"; at most 32), and ports allowed besides 80 and 443.
+    egress_allow_hosts: list[str] = Field(
+        default_factory=lambda: ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]
+    )
+    egress_extra_ports: list[int] = Field(default_factory=list)
 
     host: str = "127.0.0.1"
     port: int = 8000

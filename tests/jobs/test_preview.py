@@ -120,7 +120,7 @@ async def test_preview_needs_a_handle_and_allowed_ports(runtime: Runtime) -> Non
         {"command": ["ls"], "network": "preview"},
         {"command": ["ls"], "network": "preview", "ports": [22]},
         {"command": ["ls"], "network": "none", "ports": [8000]},
-        {"command": ["ls"], "network": "egress"},
+        {"command": ["ls"], "network": "egress", "ports": [8000]},
     ):
         response = await api.post(url, headers=user.headers, json=body)
         assert response.status_code == 422, (body, response.text)

@@ -44,8 +44,8 @@ async def submit(
         raise InvalidInput(f"Unknown image {body.image!r}; available: {', '.join(sorted(IMAGES))}.")
     if body.timeout_s > settings.job_max_timeout_s:
         raise InvalidInput(f"timeout_s may be at most {settings.job_max_timeout_s}.")
-    if body.network is NetworkMode.egress:
-        raise InvalidInput("Network mode 'egress' is not available on this server yet.")
+    if body.network is NetworkMode.egress and not settings.egress_allow_hosts:
+        raise InvalidInput("Network mode 'egress' is not enabled on this server.")
     if body.network is NetworkMode.preview:
         if not body.ports:
             raise InvalidInput("A preview publishes at least one port: give `ports`.")

@@ -40,12 +40,15 @@ from offcoder.projects.models import Project, ProjectFile
 from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
 from offcoder.runtime.images import IMAGES
 from offcoder.runtime.policy import WORKSPACE, NetworkMode, container_spec, owner_tag
+from offcoder.runtime.proxy_gateway import GATEWAY_URL
 from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
 
 CHUNK_FLUSH_S = 0.05
 CHUNK_MAX_BYTES = 16 * 1024
+# An egress job's proxy variables, all pointing at its gateway (C5).
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 
 
 def new_worker_id() -> str:
@@ -235,6 +238,15 @@ class Worker:
             network_name = None
             if mode is not NetworkMode.none:
                 network_name = await asyncio.to_thread(client.provision_network, job.id, mode.value)
+            if mode is NetworkMode.egress:
+                await asyncio.to_thread(
+                    client.provision_gateway,
+                    job.id,
+                    list(self.settings.egress_allow_hosts),
+                    list(self.settings.egress_extra_ports),
+                )
+                # Ours win: the gateway is the only way out (secret names cannot be these).
+                environment = environment | {name: GATEWAY_URL for name in PROXY_VARIABLES}
             spec = container_spec(
                 image=IMAGES[job.image],
                 command=list(job.command),
@@ -267,6 +279,9 @@ class Worker:
             else:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(client.teardown_workspace, job.id)
+                if mode is NetworkMode.egress:
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(client.teardown_gateway, job.id)
                 if mode is not NetworkMode.none:
                     with contextlib.suppress(Exception):
                         await asyncio.to_thread(client.teardown_network, job.id)

@@ -57,6 +57,21 @@ class RuntimeClient:
     def teardown_network(self, job_id: uuid.UUID) -> None:
         self._http.delete(f"http://proxy/offcoder/networks/{job_id}")
 
+    def provision_gateway(
+        self, job_id: uuid.UUID, allow_hosts: list[str], extra_ports: list[int]
+    ) -> str:
+        """An egress job's filtering gateway (C5), made by the proxy; answers its name."""
+        response = self._http.post(
+            f"http://proxy/offcoder/gateways/{job_id}",
+            json={"AllowHosts": list(allow_hosts), "ExtraPorts": list(extra_ports)},
+        )
+        if response.status_code != 201:
+            raise RuntimeUnavailable(f"egress gateway provisioning failed: {response.text[:300]}")
+        return str(response.json()["Gateway"])
+
+    def teardown_gateway(self, job_id: uuid.UUID) -> None:
+        self._http.delete(f"http://proxy/offcoder/gateways/{job_id}")
+
     def create(self, spec: dict[str, Any]) -> str:
         api = self.docker.api
         response = api._post_json(api._url("/containers/create"), data=spec)

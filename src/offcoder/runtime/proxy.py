@@ -17,6 +17,10 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
 - ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
 - ``POST /offcoder/networks/{job_id}?mode=preview|egress``, ``DELETE`` the same: the job's own
   network, created by the proxy with fixed options (``proxy_network.py``).
+- ``POST /offcoder/gateways/{job_id}`` with ``{"AllowHosts": [...], "ExtraPorts": [...]}``,
+  ``DELETE`` the same: an egress job's filtering gateway container, created by the proxy with
+  fixed hardened settings (``proxy_gateway.py``). Gateways are not reachable through the
+  container routes above; removing the job's container removes its gateway first.
 
 Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
 system, events, image create/pull/push/delete, commit, archive GET/HEAD, export, update, rename,
@@ -53,6 +57,18 @@ from offcoder.runtime.policy import (
     job_network_name,
 )
 from offcoder.runtime.proxy_engine import EngineClient, EngineError, next_event
+from offcoder.runtime.proxy_gateway import (
+    DEFAULT_GATEWAY_IMAGE,
+    LABEL_ROLE,
+    GatewayError,
+    Gateways,
+)
+from offcoder.runtime.proxy_gateway import (
+    MAX_BODY as MAX_GATEWAY_BODY,
+)
+from offcoder.runtime.proxy_gateway import (
+    parse_request as parse_gateway_request,
+)
 from offcoder.runtime.proxy_network import JobNetworks, NetworkError
 from offcoder.runtime.proxy_workspace import WorkspaceError, Workspaces
 
@@ -164,6 +180,18 @@ def route(method: str, target: str) -> Route:
         if method == "DELETE":
             return Route("ws-teardown", ref=str(job))
         raise Refused("method not allowed")
+    if segments[:2] == ["offcoder", "gateways"] and len(segments) == 3:
+        if raw_query:
+            raise Refused("no query here")
+        try:
+            job = uuid.UUID(segments[2])
+        except ValueError as exc:
+            raise Refused("gateway id must be a job UUID") from exc
+        if method == "POST":
+            return Route("gw-provision", body="json", ref=str(job))
+        if method == "DELETE":
+            return Route("gw-teardown", ref=str(job))
+        raise Refused("method not allowed")
     if segments[:2] == ["offcoder", "networks"] and len(segments) == 3:
         try:
             job = uuid.UUID(segments[2])
@@ -268,11 +296,16 @@ class DockerPolicyProxy:
         *,
         state_dir: Path,
         allowed_images: set[str] | None = None,
+        gateway_image: str = DEFAULT_GATEWAY_IMAGE,
+        egress_allow_private: bool = False,
     ) -> None:
         self.upstream = upstream
         self.engine = EngineClient(upstream)
         self.workspaces = Workspaces(self.engine, state_dir)
         self.networks = JobNetworks(self.engine)
+        self.gateways = Gateways(
+            self.engine, image=gateway_image, allow_private=egress_allow_private
+        )
         self.allowed_images = allowed_images
         self._owned: dict[str, _Owned] = {}
 
@@ -353,7 +386,12 @@ class DockerPolicyProxy:
             await self._drain(down, reader)
             await self._reply(down, writer, exc.status, exc.message)
             return False
-        except (EngineError, WorkspaceError) as exc:
+        except GatewayError as exc:
+            log.error("docker proxy gateway error", method=method, path=target, error=str(exc))
+            await self._drain(down, reader)
+            await self._reply(down, writer, exc.status if exc.status < 500 else 502, str(exc))
+            return False
+        except (EngineError, WorkspaceError, NetworkError) as exc:
             log.error("docker proxy error", method=method, path=target, error=str(exc))
             await self._drain(down, reader)
             await self._reply(down, writer, 502, str(exc))
@@ -395,6 +433,20 @@ class DockerPolicyProxy:
         if r.kind == "ws-teardown":
             await self._read_body(down, reader, 0)
             found = await self.workspaces.teardown(uuid.UUID(r.ref))
+            await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
+            return True
+        if r.kind == "gw-provision":
+            if not headers.get(b"content-type", b"").startswith(b"application/json"):
+                raise Refused("the gateway body must be application/json")
+            allow, ports = parse_gateway_request(
+                await self._read_body(down, reader, MAX_GATEWAY_BODY)
+            )
+            name = await self.gateways.provision(uuid.UUID(r.ref), allow, ports)
+            await self._reply(down, writer, 201, "", {"Gateway": name})
+            return True
+        if r.kind == "gw-teardown":
+            await self._read_body(down, reader, 0)
+            found = await self.gateways.teardown(uuid.UUID(r.ref))
             await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
             return True
         if r.kind == "net-provision":
@@ -459,7 +511,8 @@ class DockerPolicyProxy:
             return cached
         data = await self.engine.inspect("containers", ref)
         labels = ((data or {}).get("Config") or {}).get("Labels") or {}
-        if data is None or labels.get(LABEL_MANAGED) != "1":
+        if data is None or labels.get(LABEL_MANAGED) != "1" or LABEL_ROLE in labels:
+            # Gateways are the proxy's own: managed only through /offcoder/gateways.
             self._owned.pop(ref, None)
             # Same answer for "absent" and "not ours": nothing is revealed about other containers.
             raise Refused(f"no such container managed by OffCoder: {ref}", 404)
@@ -483,6 +536,10 @@ class DockerPolicyProxy:
         owned = self._owned.get(ref)
         self._owned = {k: o for k, o in self._owned.items() if owned is None or o.id != owned.id}
         if owned is not None and owned.job_id is not None:
+            try:  # first: a network with a container attached cannot be removed
+                await self.gateways.teardown(owned.job_id)
+            except (GatewayError, EngineError, OSError) as exc:
+                log.error("gateway teardown failed", job_id=str(owned.job_id), error=str(exc))
             try:
                 await self.workspaces.teardown(owned.job_id)
             except WorkspaceError as exc:
@@ -648,6 +705,8 @@ async def start_proxy(
         upstream,
         state_dir=Path(state_dir or os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR)),
         allowed_images=allowed_images,
+        gateway_image=os.environ.get("OFFCODER_PROXY_GATEWAY_IMAGE", DEFAULT_GATEWAY_IMAGE),
+        egress_allow_private=os.environ.get("OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE") == "1",
     )
     _prepare_socket_path(Path(socket_path))
     old = os.umask(0o117)
@@ -697,6 +756,8 @@ def run_proxy(socket_path: str, upstream: str) -> None:
 
     Configuration from the environment: ``OFFCODER_PROXY_STATE_DIR`` (workspace images,
     default /var/lib/offcoder/workspaces), ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated;
-    unset: any image that declares no VOLUME).
+    unset: any image that declares no VOLUME), ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress
+    gateway's image, default offcoder/python:current), ``OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE=1``
+    (tests only: egress gateways may reach private addresses, where the test servers live).
     """
     asyncio.run(_serve_until_signal(socket_path, upstream))

@@ -6,7 +6,8 @@ caller can choose a driver, a parent interface, a subnet of the host's, or turn 
 - preview: a bridge of its own with inter-container traffic off and no IP masquerade (so no
   route to the outside world), published ports bound to 127.0.0.1 only.
 - egress: an internal bridge (no route out at all); the only way out is the filtering HTTP(S)
-  proxy attached to the same network.
+  gateway attached to the same network (``proxy_gateway.py``). Inter-container traffic is on
+  here, as the job must reach its gateway; the job and its gateway are all there is on it.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ class NetworkError(Exception):
 def network_body(job_id: uuid.UUID, mode: NetworkMode) -> dict[str, Any]:
     if mode is NetworkMode.none:
         raise NetworkError("a job in network mode none has no network")
+    egress = mode is NetworkMode.egress
     return {
         "Name": job_network_name(job_id),
         "Driver": "bridge",
         "CheckDuplicate": True,
-        "Internal": mode is NetworkMode.egress,
+        "Internal": egress,
         "Attachable": False,
         "EnableIPv6": False,
         "Options": {
-            "com.docker.network.bridge.enable_icc": "false",
+            # egress: the job must reach its gateway on this network, and nothing else is on it.
+            "com.docker.network.bridge.enable_icc": "true" if egress else "false",
             "com.docker.network.bridge.enable_ip_masquerade": "false",
             "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1",
         },
