@@ -161,8 +161,17 @@ def test_gateway_container_is_hardened() -> None:
 # ------------------------------------------------------------------ the server, on loopback
 @pytest.fixture
 async def gateway(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[int, list[str]]]:
-    """A gateway on 127.0.0.1 whose name lookups are faked (and recorded): no real DNS."""
+    """A gateway on 127.0.0.1 whose name lookups are faked (and recorded): no real DNS, and
+    whose upstream connections are faked too: even with the filter broken, the metadata address
+    a fake name resolves to is never contacted (the attempt is recorded and fails the test)."""
     looked_up: list[str] = []
+    connects: list[tuple[str, int]] = []
+
+    async def no_upstream(address: str, port: int) -> Any:
+        connects.append((address, port))
+        raise gw.Refusal(502, "test: no upstream connections")
+
+    monkeypatch.setattr(gw, "_open", no_upstream)
     fake = {"allowed.offcoder.test": "127.0.0.1", "meta.offcoder.test": "169.254.169.254"}
 
     async def getaddrinfo(host: str, port: int, **_: Any) -> list[Any]:
@@ -182,6 +191,7 @@ async def gateway(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[int, l
     port = server.sockets[0].getsockname()[1]
     try:
         yield port, looked_up
+        assert connects == [], f"the gateway tried to connect: {connects}"
     finally:
         server.close()
         await server.wait_closed()
