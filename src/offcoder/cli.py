@@ -79,7 +79,17 @@ def serve(
     if no_worker:
         console.print("API only (--no-worker): jobs are run by `offcoder worker`.")
     console.print(f"OffCoder listening on http://{settings.host}:{settings.port}")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    try:
+        uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        # Children (the development Docker proxy) end with the server, never outlive it.
+        for child in keep_alive:
+            if isinstance(child, subprocess.Popen):
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
 
 
 def _start_dev_proxy(socket_path: Path) -> subprocess.Popen[bytes]:

@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from docker.errors import NotFound
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
@@ -276,15 +277,19 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(client.kill, run.container_id)
                 await asyncio.to_thread(client.remove, run.container_id)
-            else:
+            # Always, not only when no container was made: the proxy tears the job's workspace
+            # and network down after a container DELETE it forwarded with 204, but not when the
+            # container was already gone (removed by an operator, the engine, or another
+            # reconciler); the volume, its loop device and 500 MB image stayed for ever (C6).
+            # Each teardown is idempotent (404 / nothing found is fine).
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.teardown_workspace, job.id)
+            if mode is NetworkMode.egress:
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(client.teardown_workspace, job.id)
-                if mode is NetworkMode.egress:
-                    with contextlib.suppress(Exception):
-                        await asyncio.to_thread(client.teardown_gateway, job.id)
-                if mode is not NetworkMode.none:
-                    with contextlib.suppress(Exception):
-                        await asyncio.to_thread(client.teardown_network, job.id)
+                    await asyncio.to_thread(client.teardown_gateway, job.id)
+            if mode is not NetworkMode.none:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_network, job.id)
 
     @staticmethod
     async def _published(client: RuntimeClient, container_id: str) -> dict[str, int]:
@@ -328,7 +333,15 @@ class Worker:
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         await writer
-        state = (await asyncio.to_thread(client.inspect, run.container_id)).get("State", {})
+        try:
+            state = (await asyncio.to_thread(client.inspect, run.container_id)).get("State", {})
+        except NotFound:
+            return (
+                JobStatus.failed,
+                exit_code,
+                "sandbox_lost",
+                "the sandbox was removed while the job ran",
+            )
         if state.get("OOMKilled"):
             job.usage = job.usage | {"oom_killed": True}
         if run.stop_reason == "timeout":
@@ -446,13 +459,22 @@ class Worker:
             log.warning("reconcile failed", error=str(exc))
 
     async def reconcile(self) -> None:
-        """End jobs whose worker stopped beating; remove every container of ours with no live job.
+        """End jobs whose worker stopped beating; remove our sandboxes whose job is over.
 
         Containers are listed before the live jobs are read: a container exists only once its
-        job was claimed, so a job started meanwhile is always seen as live.
+        job was claimed, so a job started meanwhile is always seen as live. Only containers of
+        jobs this database knows are touched: another deployment sharing the engine (a staging
+        server, a second test run) keeps its sandboxes. A sandbox whose job row is gone
+        altogether (an erased account mid-job) is left for a per-deployment label to catch.
         """
         client = self._runtime()
         containers = await asyncio.to_thread(client.managed_containers)
+        labelled: dict[str, uuid.UUID] = {}
+        for container in containers:
+            with contextlib.suppress(ValueError):
+                labelled[container["Id"]] = uuid.UUID(
+                    (container.get("Labels") or {}).get("dev.offcoder.job-id", "")
+                )
         lost_before = utcnow() - timedelta(seconds=self.settings.worker_lost_after_s)
         async with self.database.system_session() as s:
             await s.execute(
@@ -468,24 +490,22 @@ class Worker:
                     finished_at=utcnow(),
                 )
             )
-            live = set(
+            ended = set(
                 await s.scalars(
                     select(Job.id).where(
-                        Job.status.in_([JobStatus.starting.value, JobStatus.running.value])
+                        Job.id.in_(set(labelled.values())),
+                        Job.status.not_in([JobStatus.starting.value, JobStatus.running.value]),
                     )
                 )
             )
-        for container in containers:
-            job_label = (container.get("Labels") or {}).get("dev.offcoder.job-id", "")
-            try:
-                job_id = uuid.UUID(job_label)
-            except ValueError:
-                job_id = None
-            if job_id is None or job_id not in live:
+        for container_id, job_id in labelled.items():
+            if job_id in ended:
                 log.warning(
-                    "removing orphaned sandbox", container=container["Id"][:12], job_id=job_label
+                    "removing orphaned sandbox", container=container_id[:12], job_id=str(job_id)
                 )
-                await asyncio.to_thread(client.remove, container["Id"])
+                await asyncio.to_thread(client.remove, container_id)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_workspace, job_id)
 
 
 async def run_worker(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import time
 import uuid
 from typing import Any
 
@@ -104,8 +104,21 @@ class RuntimeClient:
         return result
 
     def remove(self, container_id: str) -> None:
-        with contextlib.suppress(NotFound):
+        try:
             self.docker.api.remove_container(container_id, force=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            # Another remover got there first (a reconciler): wait until it is gone.
+            if "already in progress" not in str(exc):
+                raise
+            for _ in range(100):
+                try:
+                    self.docker.api.inspect_container(container_id)
+                except NotFound:
+                    return
+                time.sleep(0.1)
+            raise
 
     def stream(self, container_id: str, *, stdout: bool) -> Any:
         return self.docker.api.logs(
