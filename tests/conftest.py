@@ -113,7 +113,7 @@ def prepared(settings: Settings) -> PreparedDatabase:
 async def context(settings: Settings, prepared: PreparedDatabase) -> AsyncIterator[AppContext]:
     ctx = build_context(settings, prepared)
     yield ctx
-    await ctx.database.dispose()
+    await ctx.close()
 
 
 @pytest.fixture(scope="session")

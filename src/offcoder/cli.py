@@ -129,7 +129,7 @@ def worker() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await Worker(settings, context.database, context.keyring).run(stop)
-        await context.database.dispose()
+        await context.close()
 
     asyncio.run(main())
 

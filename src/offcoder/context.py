@@ -1,4 +1,5 @@
-"""What a running server holds: settings, the database, the keyring, the token signer."""
+"""What a running server holds: settings, the database, the keyring, the token signer, the
+job events listener."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from offcoder.auth.tokens import TokenSigner
 from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
+from offcoder.jobs.events import JobEvents
 
 
 @dataclass
@@ -19,7 +21,12 @@ class AppContext:
     database: Database
     keyring: Keyring
     signer: TokenSigner
+    events: JobEvents
     providers: dict[str, OIDCProvider] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.events.close()
+        await self.database.dispose()
 
 
 def get_context(request: Request) -> AppContext:

@@ -20,6 +20,7 @@ from offcoder.crypto.keyring import Keyring
 from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.endpoints import router as jobs_router
+from offcoder.jobs.events import JobEvents
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
 from offcoder.users.endpoints import router as me_router
@@ -44,11 +45,13 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
             settings.oidc_client_id,
             settings.oidc_client_secret.get_secret_value(),
         )
+    database = prepared.open(settings.db_pool_size)
     return AppContext(
         settings=settings,
-        database=prepared.open(settings.db_pool_size),
+        database=database,
         keyring=Keyring(key_source(settings).load()),
         signer=TokenSigner(load_signing_key(settings), settings),
+        events=JobEvents(database.app_engine.url),
         providers=providers,
     )
 
@@ -60,7 +63,10 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if not with_worker:
-            yield
+            try:
+                yield
+            finally:
+                await context.events.close()
             return
         from offcoder.jobs.worker import Worker
 
@@ -71,6 +77,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         finally:
             stop.set()
             await task
+            await context.events.close()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -100,4 +100,4 @@ async def app_with(
         async with httpx.AsyncClient(transport=transport, base_url=TEST_SERVER) as client:
             yield client
     finally:
-        await ctx.database.dispose()
+        await ctx.close()

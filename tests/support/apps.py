@@ -26,4 +26,4 @@ async def app_with(
         async with httpx.AsyncClient(transport=transport, base_url=TEST_SERVER) as client:
             yield client, ctx
     finally:
-        await ctx.database.dispose()
+        await ctx.close()

@@ -65,7 +65,7 @@ async def runtime_app(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=60)
-        await ctx.database.dispose()
+        await ctx.close()
 
 
 async def wait_for_end(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -53,10 +54,9 @@ class Principal:
     mfa: bool
 
 
-async def user_transaction(
-    claims: Annotated[AccessClaims, Depends(access_claims)],
-    ctx: Annotated[AppContext, Depends(get_context)],
-) -> AsyncIterator[AsyncSession]:
+@asynccontextmanager
+async def live_user_session(ctx: AppContext, claims: AccessClaims) -> AsyncIterator[AsyncSession]:
+    """The caller's RLS transaction, opened only while their device session is live."""
     async with ctx.database.user_session(claims.user_id) as session:
         device = await service.live_session(session, claims.session_id)
         if device is None:
@@ -64,6 +64,14 @@ async def user_transaction(
         now = utcnow()
         if now - device.last_used_at > LAST_USED_RESOLUTION:
             device.last_used_at = now
+        yield session
+
+
+async def user_transaction(
+    claims: Annotated[AccessClaims, Depends(access_claims)],
+    ctx: Annotated[AppContext, Depends(get_context)],
+) -> AsyncIterator[AsyncSession]:
+    async with live_user_session(ctx, claims) as session:
         yield session
 
 
@@ -81,3 +89,8 @@ async def current_principal(
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
 Context = Annotated[AppContext, Depends(get_context)]
+
+
+# For requests that wait (long-polls): the token is checked here, and the endpoint opens its own
+# short transactions with `live_user_session`, so no pooled connection is held while it waits.
+Claims = Annotated[AccessClaims, Depends(access_claims)]

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from offcoder.auth.dependencies import Context, CurrentUser, UserSession
+from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
 from offcoder.jobs import service
-from offcoder.jobs.models import Job
+from offcoder.jobs.models import FINISHED, Job, JobStatus
 from offcoder.jobs.schemas import JobAccepted, JobCreate, JobList, JobLogs, JobOut, LogChunkOut
+from offcoder.jobs.service import MAX_WAIT_S
 from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(tags=["jobs"])
@@ -66,8 +67,24 @@ async def list_jobs(
 
 
 @router.get("/v1/jobs/{job_id}")
-async def get_job(job_id: uuid.UUID, principal: CurrentUser, session: UserSession) -> JobOut:
-    return job_out(await service.get(session, principal.user_id, job_id))
+async def get_job(
+    job_id: uuid.UUID,
+    claims: Claims,
+    ctx: Context,
+    wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0,
+    seen_status: Annotated[JobStatus | None, Query()] = None,
+) -> JobOut:
+    """The job. With `wait_s`, the answer is held (up to that many seconds) until the job's
+    status differs from `seen_status`, or, without `seen_status`, until the job has ended."""
+
+    async def read() -> tuple[Job, bool]:
+        async with live_user_session(ctx, claims) as session:
+            job = await service.get(session, claims.user_id, job_id)
+        if seen_status is None:
+            return job, JobStatus(job.status) in FINISHED
+        return job, job.status != seen_status.value
+
+    return job_out(await service.long_poll(ctx.events, job_id, wait_s, read))
 
 
 @router.post("/v1/jobs/{job_id}/cancel", status_code=202)
@@ -79,12 +96,21 @@ async def cancel_job(job_id: uuid.UUID, principal: CurrentUser, session: UserSes
 @router.get("/v1/jobs/{job_id}/logs")
 async def job_logs(
     job_id: uuid.UUID,
-    principal: CurrentUser,
-    session: UserSession,
+    claims: Claims,
+    ctx: Context,
     after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0,
 ) -> JobLogs:
-    chunks, done = await service.logs(session, principal.user_id, job_id, after_seq)
-    return JobLogs(
-        chunks=[LogChunkOut(seq=c.seq, stream=c.stream, data=c.data) for c in chunks],
-        done=done,
-    )
+    """Stored output after `after_seq`, in order. With `wait_s`, an empty page is held (up to
+    that many seconds) until output arrives or the job ends."""
+
+    async def read() -> tuple[JobLogs, bool]:
+        async with live_user_session(ctx, claims) as session:
+            chunks, done = await service.logs(session, claims.user_id, job_id, after_seq)
+        page = JobLogs(
+            chunks=[LogChunkOut(seq=c.seq, stream=c.stream, data=c.data) for c in chunks],
+            done=done,
+        )
+        return page, bool(chunks) or done
+
+    return await service.long_poll(ctx.events, job_id, wait_s, read)

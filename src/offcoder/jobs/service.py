@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
+from offcoder.jobs import events
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
 from offcoder.jobs.schemas import JobCreate
 from offcoder.problems import Conflict, InvalidInput, NotFound
@@ -24,6 +30,8 @@ from offcoder.users.models import User
 # so a worker never wakes for a job that was rolled back.
 QUEUE_CHANNEL = "offcoder_jobs"
 LOG_PAGE = 1000
+# The longest a GET may be held waiting for a job to change (long-poll).
+MAX_WAIT_S = 30.0
 
 
 def owned_jobs(user_id: uuid.UUID) -> Select[Job]:
@@ -135,6 +143,7 @@ async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -
         job.status = JobStatus.cancelled.value
         job.reason = "cancelled"
         job.finished_at = now
+        await events.announce(session, job.id, "status")
     await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
     return job
 
@@ -160,3 +169,32 @@ async def logs(
     # page is not full has nothing more to come.
     done = finished and len(chunks) < LOG_PAGE
     return chunks, done
+
+
+T = TypeVar("T")
+
+
+async def long_poll(
+    job_events: events.JobEvents,
+    job_id: uuid.UUID,
+    wait_s: float,
+    read: Callable[[], Awaitable[tuple[T, bool]]],
+) -> T:
+    """Reread with `read` until it says ready or `wait_s` has passed, woken by the job's events.
+
+    Each reread is its own short transaction (no connection is held while waiting) and goes
+    through the caller's RLS, so what the signal said is never trusted, only what is read.
+    """
+    if wait_s <= 0:
+        value, _ = await read()
+        return value
+    deadline = time.monotonic() + wait_s
+    with job_events.watch(job_id) as changed:
+        while True:
+            changed.clear()
+            value, ready = await read()
+            remaining = deadline - time.monotonic()
+            if ready or remaining <= 0:
+                return value
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, events.SAFETY_REREAD_S))

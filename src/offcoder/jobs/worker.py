@@ -34,6 +34,7 @@ from offcoder.crypto.keyring import Keyring
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.jobs import archive
+from offcoder.jobs.events import announce
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
 from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.projects import service as projects
@@ -61,6 +62,7 @@ class _Run:
     job: Job
     container_id: str | None = None
     stop_reason: str | None = None
+    exited: bool = False
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -181,6 +183,7 @@ class Worker:
             job.status = JobStatus.starting.value
             job.worker_id = self.worker_id
             job.heartbeat_at = utcnow()
+            await announce(s, job.id, "status")
             return job
 
     # ------------------------------------------------------------------ one job
@@ -215,11 +218,42 @@ class Worker:
                     usage=usage | (job.usage or {}),
                 )
             )
+            await announce(s, job.id, "status")
         log.info("job ended", job_id=str(job.id), status=status.value, reason=reason)
 
     async def _run_sandbox(self, run: _Run) -> tuple[JobStatus, int | None, str | None, str | None]:
         job = run.job
         client = self._runtime()
+        mode = NetworkMode(job.network)
+        # The workspace (mkfs, loop device, volume) is made while the project is read: neither
+        # needs the other, and this is the worker's longest serial step before `create`.
+        provisioning = asyncio.create_task(asyncio.to_thread(client.provision_workspace, job.id))
+        try:
+            return await self._provision_and_run(run, client, mode, provisioning)
+        finally:
+            # Always, not only when no container was made: the proxy tears the job's workspace
+            # and network down after a container DELETE it forwarded with 204, but not when the
+            # container was already gone (removed by an operator, the engine, or another
+            # reconciler); the volume, its loop device and 500 MB image stayed for ever (C6).
+            # Each teardown is idempotent (404 / nothing found is fine).
+            await asyncio.gather(provisioning, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.teardown_workspace, job.id)
+            if mode is NetworkMode.egress:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_gateway, job.id)
+            if mode is not NetworkMode.none:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_network, job.id)
+
+    async def _provision_and_run(
+        self,
+        run: _Run,
+        client: RuntimeClient,
+        mode: NetworkMode,
+        provisioning: asyncio.Task[dict[str, Any]],
+    ) -> tuple[JobStatus, int | None, str | None, str | None]:
+        job = run.job
         async with self.database.user_session(job.user_id) as s:
             environment = await projects.secret_environment(
                 s, self.keyring, job.user_id, job.project_id
@@ -233,9 +267,8 @@ class Worker:
             handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
             slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
         packed = archive.build(files)
-        mode = NetworkMode(job.network)
         try:
-            mount = await asyncio.to_thread(client.provision_workspace, job.id)
+            mount = await provisioning
             network_name = None
             if mode is not NetworkMode.none:
                 network_name = await asyncio.to_thread(client.provision_network, job.id, mode.value)
@@ -261,8 +294,10 @@ class Worker:
             )
             run.container_id = await asyncio.to_thread(client.create, spec)
             del environment, spec  # the plaintexts live no longer than the create call
-            await self._set(job.id, container_id=run.container_id)
-            await asyncio.to_thread(client.put_archive, run.container_id, WORKSPACE, packed)
+            await asyncio.gather(
+                self._set(job.id, container_id=run.container_id),
+                asyncio.to_thread(client.put_archive, run.container_id, WORKSPACE, packed),
+            )
             if run.stop_reason:
                 return JobStatus.cancelled, None, run.stop_reason, None
             await asyncio.to_thread(client.start, run.container_id)
@@ -274,22 +309,10 @@ class Worker:
             return await self._supervise(run, client)
         finally:
             if run.container_id is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(client.kill, run.container_id)
+                if not run.exited:  # an exited sandbox has nothing left to kill
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(client.kill, run.container_id)
                 await asyncio.to_thread(client.remove, run.container_id)
-            # Always, not only when no container was made: the proxy tears the job's workspace
-            # and network down after a container DELETE it forwarded with 204, but not when the
-            # container was already gone (removed by an operator, the engine, or another
-            # reconciler); the volume, its loop device and 500 MB image stayed for ever (C6).
-            # Each teardown is idempotent (404 / nothing found is fine).
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(client.teardown_workspace, job.id)
-            if mode is NetworkMode.egress:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(client.teardown_gateway, job.id)
-            if mode is not NetworkMode.none:
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(client.teardown_network, job.id)
 
     @staticmethod
     async def _published(client: RuntimeClient, container_id: str) -> dict[str, int]:
@@ -330,11 +353,13 @@ class Worker:
             await asyncio.to_thread(client.kill, run.container_id)
         stopper.cancel()
         exit_code = await waiter
+        run.exited = True
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
-        await writer
+        inspecting = asyncio.create_task(asyncio.to_thread(client.inspect, run.container_id))
+        await writer  # the last output drains while the engine answers the inspect
         try:
-            state = (await asyncio.to_thread(client.inspect, run.container_id)).get("State", {})
+            state = (await inspecting).get("State", {})
         except NotFound:
             return (
                 JobStatus.failed,
@@ -442,6 +467,7 @@ class Worker:
                         .where(Job.id == job.id)
                         .values(last_seq=seq, log_bytes=stored_bytes)
                     )
+                    await announce(s, job.id, "log")
             if stored_bytes >= cap and run.stop_reason is None:
                 run.stop_reason = "output_limit"
                 run.stopped.set()
@@ -449,6 +475,8 @@ class Worker:
     async def _set(self, job_id: uuid.UUID, **values: Any) -> None:
         async with self.database.system_session() as s:
             await s.execute(update(Job).where(Job.id == job_id).values(**values))
+            if "status" in values:
+                await announce(s, job_id, "status")
 
     # ------------------------------------------------------------------ recovery
 
@@ -477,7 +505,7 @@ class Worker:
                 )
         lost_before = utcnow() - timedelta(seconds=self.settings.worker_lost_after_s)
         async with self.database.system_session() as s:
-            await s.execute(
+            lost = await s.scalars(
                 update(Job)
                 .where(
                     Job.status.in_([JobStatus.starting.value, JobStatus.running.value]),
@@ -489,7 +517,10 @@ class Worker:
                     detail="the worker running this job stopped",
                     finished_at=utcnow(),
                 )
+                .returning(Job.id)
             )
+            for lost_job in list(lost):
+                await announce(s, lost_job, "status")
             ended = set(
                 await s.scalars(
                     select(Job.id).where(

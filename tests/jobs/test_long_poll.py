@@ -1,0 +1,134 @@
+"""Waiting for a job without polling it: `wait_s` on the job and on its logs, woken by the worker's
+NOTIFY at commit, with no database connection held while waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+
+import httpx
+import pytest
+
+from offcoder.context import AppContext
+from offcoder.jobs.worker import Worker
+from tests.jobs.test_jobs import project_with
+from tests.support.signin import SignedIn, sign_in
+
+pytestmark = pytest.mark.docker
+
+Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
+
+# Sleeps, then prints, then sleeps again: the output and the end each come well after submit.
+SLOW = b"import time\ntime.sleep(1.5)\nprint('late line', flush=True)\ntime.sleep(1.0)\n"
+
+
+async def submit(api: httpx.AsyncClient, user: SignedIn, project_id: str) -> str:
+    response = await api.post(
+        f"/v1/projects/{project_id}/jobs",
+        headers=user.headers,
+        json={"command": ["python3", "main.py"]},
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def test_waiting_on_a_job_returns_as_it_ends(runtime: Runtime) -> None:
+    api, ctx, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
+
+    # Held while the job runs; the app pool lends no connection to a waiting request.
+    waiting = asyncio.create_task(
+        api.get(f"/v1/jobs/{job_id}", params={"wait_s": 25}, headers=user.headers)
+    )
+    await asyncio.sleep(1.0)
+    assert not waiting.done()
+    assert ctx.database.app_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+    response = await waiting
+    answered = time.time()
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["status"] == "succeeded", job
+    # Woken by the worker's signal, not by the 5 s safety reread or the 25 s limit.
+    ended = datetime.fromisoformat(job["finished_at"]).timestamp()
+    assert answered - ended < 2.0, answered - ended
+
+
+async def test_waiting_on_the_logs_returns_with_the_first_output(runtime: Runtime) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
+    started = time.monotonic()
+    page = await api.get(
+        f"/v1/jobs/{job_id}/logs", params={"after_seq": 0, "wait_s": 25}, headers=user.headers
+    )
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert [c["data"] for c in body["chunks"]] == ["late line\n"]
+    assert body["done"] is False  # the job still sleeps after printing
+    assert time.monotonic() - started < 20
+
+    # Past the last chunk, the wait ends with the job: an empty, final page.
+    last = body["chunks"][-1]["seq"]
+    tail = await api.get(
+        f"/v1/jobs/{job_id}/logs", params={"after_seq": last, "wait_s": 25}, headers=user.headers
+    )
+    assert tail.json() == {"chunks": [], "done": True}
+
+
+async def test_seen_status_returns_on_the_first_change(runtime: Runtime) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
+    seen = "queued"
+    statuses = [seen]
+    while seen not in {"succeeded", "failed", "timed_out", "cancelled"}:
+        response = await api.get(
+            f"/v1/jobs/{job_id}",
+            params={"wait_s": 25, "seen_status": seen},
+            headers=user.headers,
+        )
+        assert response.status_code == 200, response.text
+        seen = response.json()["status"]
+        assert seen != statuses[-1]
+        statuses.append(seen)
+    # Each change seen once, in order (`starting` may pass between two rereads).
+    assert statuses[0] == "queued" and statuses[-1] == "succeeded", statuses
+    assert "running" in statuses, statuses
+
+
+async def test_waiting_changes_nothing_about_who_sees_what(runtime: Runtime) -> None:
+    api, _, _ = runtime
+    alice, bob = await sign_in(api), await sign_in(api)
+    job_id = await submit(api, alice, await project_with(api, alice, {"main.py": SLOW}))
+    started = time.monotonic()
+    for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/logs"):
+        response = await api.get(path, params={"wait_s": 25}, headers=bob.headers)
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert time.monotonic() - started < 2  # refused at once, not after the wait
+    for bad in ({"wait_s": 31}, {"wait_s": -1}, {"seen_status": "asleep"}):
+        response = await api.get(f"/v1/jobs/{job_id}", params=bad, headers=alice.headers)
+        assert response.status_code == 422, (bad, response.text)
+    anonymous = await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 5})
+    assert anonymous.status_code == 401
+    finished = await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 25}, headers=alice.headers)
+    assert finished.json()["status"] == "succeeded"
+
+
+async def test_a_session_ended_while_waiting_is_refused_at_the_next_reread(
+    runtime: Runtime,
+) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
+    waiting = asyncio.create_task(
+        api.get(f"/v1/jobs/{job_id}", params={"wait_s": 25}, headers=user.headers)
+    )
+    await asyncio.sleep(0.3)
+    logout = await api.post("/v1/auth/logout", headers=user.headers)
+    assert logout.status_code in (200, 204), logout.text
+    response = await waiting
+    assert response.status_code == 401, response.text
