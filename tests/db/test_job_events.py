@@ -17,27 +17,33 @@ async def test_a_signal_arrives_at_commit_and_never_after_a_rollback(context: Ap
     events = JobEvents(context.database.app_engine.url)
     job, other = uuid.uuid4(), uuid.uuid4()
     received: list[str] = []
+    heard = asyncio.Event()
+
+    def hear(kind: str) -> None:
+        received.append(kind)
+        heard.set()
+
     try:
-        unregister = events.listen(job, received.append)
+        unregister = events.listen(job, hear)
         async with asyncio.timeout(10):
             await events.wait_ready()
         received.clear()  # the "reconnect" wake-up sent when the LISTEN starts
+        heard.clear()
 
-        class Abort(Exception):
-            pass
-
-        with pytest.raises(Abort):
+        async def rolled_back() -> None:
             async with context.database.system_session() as s:
                 await announce(s, job, "log")
-                raise Abort
+                raise LookupError
+
+        with pytest.raises(LookupError):
+            await rolled_back()
         async with context.database.system_session() as s:
             await announce(s, other, "status")  # someone else's job: not ours to hear
             await announce(s, job, "status")
             await asyncio.sleep(0.3)
             assert received == []  # not before the commit
         async with asyncio.timeout(5):
-            while not received:
-                await asyncio.sleep(0.02)
+            await heard.wait()
         await asyncio.sleep(0.3)
         assert received == ["status"]
 
