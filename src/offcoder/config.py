@@ -94,9 +94,28 @@ class Settings(BaseSettings):
     )
     egress_extra_ports: list[int] = Field(default_factory=list)
 
+    # Live logs over Socket.IO (D2). Browsers may connect only from these origins (default: the
+    # origin of public_url). With REDIS_URL, python-socketio's Redis manager links the replicas.
+    web_origins: list[str] = Field(default_factory=list)
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "OFFCODER_REDIS_URL")
+    )
+    live_max_subscriptions: int = 16  # open job subscriptions per connection
+    live_subscribes_per_minute: int = 60  # job:subscribe calls per connection
+    live_max_queued_packets: int = 512  # unsent packets before a subscriber counts as behind
+    live_behind_grace_s: float = 10.0  # how long a subscriber may stay behind before it is cut
+    live_session_check_s: float = 15.0  # how often an open connection's session is re-checked
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False
+
+    @property
+    def allowed_web_origins(self) -> list[str]:
+        if self.web_origins:
+            return [origin.rstrip("/") for origin in self.web_origins]
+        scheme, _, rest = self.public_url.partition("://")
+        return [f"{scheme}://{rest.split('/', 1)[0]}"]
 
     @property
     def issuer(self) -> str:

@@ -12,7 +12,7 @@ from offcoder.auth.tokens import TokenSigner
 from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
-from offcoder.jobs.events import JobEvents
+from offcoder.events import JobEvents
 
 
 @dataclass

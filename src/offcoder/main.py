@@ -19,8 +19,8 @@ from offcoder.context import AppContext
 from offcoder.crypto.keyring import Keyring
 from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.events import JobEvents
 from offcoder.jobs.endpoints import router as jobs_router
-from offcoder.jobs.events import JobEvents
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
 from offcoder.users.endpoints import router as me_router
@@ -106,6 +106,13 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         if method == "PUT" and FILE_PATH.match(path):
             return settings.max_file_bytes
         return settings.max_json_body_bytes
+
+    # Live logs (D2): Socket.IO in the same app, so one process serves both.
+    from offcoder.live import LiveLogs
+
+    live = LiveLogs(context)
+    app.state.live = live
+    app.mount("/socket.io", live.asgi())
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from offcoder.context import AppContext
-from offcoder.jobs.events import JobEvents, announce
+from offcoder.events import JobEvents, announce
 
 pytestmark = pytest.mark.db
 

@@ -34,6 +34,7 @@ from offcoder.auth.tokens import CODE_PREFIX, REFRESH_PREFIX, digest, new_opaque
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.db.base import utcnow
+from offcoder.events import announce_session_ended
 from offcoder.problems import Problem
 from offcoder.users.models import User
 
@@ -359,6 +360,7 @@ async def end_device_session(
         return
     device.ended_at = utcnow()
     device.end_reason = reason.value
+    await announce_session_ended(session, device.id)  # open live-log connections drop (D2)
     await record(
         session,
         f"auth.session.{reason.value}",

@@ -13,9 +13,9 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from offcoder import events
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
-from offcoder.jobs import events
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
 from offcoder.jobs.schemas import JobCreate
 from offcoder.problems import Conflict, InvalidInput, NotFound

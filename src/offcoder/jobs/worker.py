@@ -33,8 +33,8 @@ from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
+from offcoder.events import announce
 from offcoder.jobs import archive
-from offcoder.jobs.events import announce
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
 from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.projects import service as projects

@@ -1,4 +1,6 @@
-"""Job events: a worker's "this job changed" signal, fanned out to whoever waits in this process.
+"""Signals between processes over PostgreSQL NOTIFY: "this job changed" and "this session ended".
+
+Job events: a worker's "this job changed" signal, fanned out to whoever waits in this process.
 
 A worker announces a job's status changes and each stored log batch with `NOTIFY` inside the
 transaction that writes them, so PostgreSQL delivers the signal only at commit: a listener that
@@ -11,6 +13,9 @@ Every API process holds one `JobEvents`: one listening connection, shared by all
 any worker on any host reaches every replica without another broker. A lost connection wakes
 every waiter (they reread) and is reopened; waiters also reread on their own every few seconds,
 so a missed signal costs latency, never a hang.
+
+Session events: ending a device session (logout, revocation, refresh-token reuse) announces it in
+the same transaction, and every process drops that session's open Socket.IO connections.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 log = structlog.get_logger(__name__)
 
 EVENTS_CHANNEL = "offcoder_job_events"
+SESSIONS_CHANNEL = "offcoder_session_ended"
 # How long a waiter trusts the signal alone before rereading anyway.
 SAFETY_REREAD_S = 5.0
 RECONNECT_DELAY_S = 1.0
@@ -43,12 +49,18 @@ async def announce(session: AsyncSession, job_id: uuid.UUID, kind: str) -> None:
     await session.execute(select(func.pg_notify(EVENTS_CHANNEL, f"{job_id}:{kind}")))
 
 
+async def announce_session_ended(session: AsyncSession, session_id: uuid.UUID) -> None:
+    """Queue "this device session ended" in `session`'s transaction (delivered at commit)."""
+    await session.execute(select(func.pg_notify(SESSIONS_CHANNEL, str(session_id))))
+
+
 class JobEvents:
     """One LISTEN connection per process, dispatching job signals to registered listeners."""
 
     def __init__(self, url: URL) -> None:
         self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._listeners: dict[uuid.UUID, set[Listener]] = {}
+        self._session_listeners: dict[uuid.UUID, set[Callable[[], None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -69,6 +81,22 @@ class JobEvents:
                 listeners.discard(listener)
                 if not listeners:
                     del self._listeners[job_id]
+
+        return unregister
+
+    def on_session_ended(
+        self, session_id: uuid.UUID, listener: Callable[[], None]
+    ) -> Callable[[], None]:
+        """Call `listener()` when device session `session_id` ends; returns the unregister."""
+        self._ensure_started()
+        self._session_listeners.setdefault(session_id, set()).add(listener)
+
+        def unregister() -> None:
+            listeners = self._session_listeners.get(session_id)
+            if listeners is not None:
+                listeners.discard(listener)
+                if not listeners:
+                    del self._session_listeners[session_id]
 
         return unregister
 
@@ -110,11 +138,15 @@ class JobEvents:
                     self._conninfo, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    await conn.execute(f"LISTEN {SESSIONS_CHANNEL}")
                     self._ready.set()
                     # Whatever happened while we were not listening, waiters reread now.
                     self._dispatch_all("reconnect")
                     async for notice in conn.notifies():
-                        self._dispatch(notice.payload)
+                        if notice.channel == SESSIONS_CHANNEL:
+                            self._session_ended(notice.payload)
+                        else:
+                            self._dispatch(notice.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -131,6 +163,17 @@ class JobEvents:
             return
         for listener in list(self._listeners.get(job_id, ())):
             self._call(listener, kind)
+
+    def _session_ended(self, payload: str) -> None:
+        try:
+            session_id = uuid.UUID(payload)
+        except ValueError:
+            return
+        for listener in list(self._session_listeners.get(session_id, ())):
+            try:
+                listener()
+            except Exception as exc:
+                log.warning("session listener failed", error=str(exc))
 
     def _dispatch_all(self, kind: str) -> None:
         for listeners in list(self._listeners.values()):

@@ -1,0 +1,300 @@
+"""Live job logs over Socket.IO at `/socket.io` (D2; the contract is in docs/api.md).
+
+A connection authenticates at connect with an access token (`auth: {"token": ...}`) whose device
+session is live; browsers must come from an allowed web origin. Each `job:subscribe` checks, under
+the caller's row-level security, that the job is theirs: another user's job and an unknown one get
+the same `{"ok": false, "error": "not_found"}` and nothing is joined.
+
+A subscription is a cursor over the job's stored chunks, not a room: it sends the backlog after
+`after_seq`, then, on each of the job's events (the worker's NOTIFY at commit, see
+`offcoder.events`), rereads what follows the last `seq` it sent. One reader per subscription
+means the switch from backlog to live can neither skip nor repeat a chunk, a client resuming
+with `after_seq` continues exactly where it left, and every replica serves its own clients from
+the shared database, whichever worker runs the job.
+
+A slow client stalls only its own subscriptions: the worker writes to PostgreSQL and never waits
+for a reader. Before each packet the subscription looks at the connection's unsent queue; while
+it is over `live_max_queued_packets` it waits, and past `live_behind_grace_s` the client gets
+`job:behind {"job_id","seq"}` (the last seq sent) and the subscription ends, to be resumed with
+`after_seq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+import structlog
+
+from offcoder.auth import service as auth_service
+from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
+from offcoder.context import AppContext
+from offcoder.events import SAFETY_REREAD_S
+from offcoder.jobs import service as jobs
+from offcoder.jobs.models import FINISHED, JobStatus
+from offcoder.problems import NotFound
+
+log = structlog.get_logger(__name__)
+
+# Socket.IO packets from clients are small (a subscribe is ~100 bytes): anything larger is refused
+# by the engine before it is parsed.
+MAX_CLIENT_PACKET_BYTES = 16 * 1024
+BEHIND_POLL_S = 0.05
+
+
+class Behind(Exception):
+    """The client has not read what was sent to it for too long."""
+
+
+@dataclass
+class Connection:
+    claims: AccessClaims
+    subscriptions: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
+    subscribe_times: list[float] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    unregister_session: Any = None
+
+
+def _error(code: str) -> dict[str, Any]:
+    return {"ok": False, "error": code}
+
+
+class LiveLogs:
+    """The Socket.IO server of one API process."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=settings.allowed_web_origins,
+            client_manager=manager,
+            max_http_buffer_size=MAX_CLIENT_PACKET_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.connections: dict[str, Connection] = {}
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+        self.sio.on("job:subscribe", self._subscribe)
+        self.sio.on("job:unsubscribe", self._unsubscribe)
+        self.sio.on("*", self._unknown)
+
+    def asgi(self) -> socketio.ASGIApp:
+        """The ASGI app to mount at `/socket.io` (every path below it is the engine's)."""
+        return socketio.ASGIApp(self.sio, socketio_path=None)
+
+    # ------------------------------------------------------------------ connection
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        try:
+            claims = self.ctx.signer.verify(token)
+        except InvalidAccessToken as exc:
+            log.info("live connection refused", reason=str(exc))
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized") from exc
+        if not await self._session_is_live(claims):
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        connection = Connection(claims)
+        self.connections[sid] = connection
+
+        def ended() -> None:
+            task = asyncio.get_running_loop().create_task(self._drop(sid, "session_ended"))
+            connection.tasks.append(task)
+
+        connection.unregister_session = self.ctx.events.on_session_ended(claims.session_id, ended)
+        connection.tasks.append(asyncio.get_running_loop().create_task(self._watch_session(sid)))
+
+    async def _session_is_live(self, claims: AccessClaims) -> bool:
+        async with self.ctx.database.user_session(claims.user_id) as session:
+            return await auth_service.live_session(session, claims.session_id) is not None
+
+    async def _watch_session(self, sid: str) -> None:
+        """Also re-check now and then: a session can expire, or end while signals were lost."""
+        while sid in self.connections:
+            await asyncio.sleep(self.ctx.settings.live_session_check_s)
+            connection = self.connections.get(sid)
+            if connection is None:
+                return
+            try:
+                live = await self._session_is_live(connection.claims)
+            except Exception as exc:
+                log.warning("live session check failed", error=str(exc))
+                continue
+            if not live:
+                await self._drop(sid, "session_ended")
+                return
+
+    async def _drop(self, sid: str, reason: str) -> None:
+        if sid in self.connections:
+            log.info("live connection dropped", reason=reason)
+            await self.sio.disconnect(sid, ignore_queue=True)
+
+    async def _disconnect(self, sid: str, *_: Any) -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is None:
+            return
+        if connection.unregister_session is not None:
+            connection.unregister_session()
+        current = asyncio.current_task()
+        for task in [*connection.subscriptions.values(), *connection.tasks]:
+            if task is not current:
+                task.cancel()
+
+    async def _unknown(self, event: str, sid: str, *_: Any) -> dict[str, Any]:
+        return _error("unknown_event")
+
+    # ------------------------------------------------------------------ subscribe
+
+    async def _subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        connection = self.connections.get(sid)
+        if connection is None:
+            return _error("not_connected")
+        settings = self.ctx.settings
+        now = time.monotonic()
+        recent = [t for t in connection.subscribe_times if now - t < 60]
+        if len(recent) >= settings.live_subscribes_per_minute:
+            connection.subscribe_times = recent
+            return _error("rate_limited")
+        connection.subscribe_times = [*recent, now]
+        parsed = _parse_subscribe(data)
+        if parsed is None:
+            return _error("invalid")
+        job_id, after_seq = parsed
+        if (
+            job_id not in connection.subscriptions
+            and len(connection.subscriptions) >= settings.live_max_subscriptions
+        ):
+            return _error("too_many_subscriptions")
+        claims = connection.claims
+        try:
+            async with self.ctx.database.user_session(claims.user_id) as session:
+                if await auth_service.live_session(session, claims.session_id) is None:
+                    await self._drop(sid, "session_ended")
+                    return _error("unauthorized")
+                await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
+        except NotFound:
+            return _error("not_found")
+        previous = connection.subscriptions.pop(job_id, None)
+        if previous is not None:
+            previous.cancel()
+        task = asyncio.get_running_loop().create_task(self._follow(sid, job_id, after_seq))
+        connection.subscriptions[job_id] = task
+        task.add_done_callback(lambda t: _forget(connection, job_id, t))
+        return {"ok": True}
+
+    async def _unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        connection = self.connections.get(sid)
+        job = data.get("job_id") if isinstance(data, dict) else None
+        try:
+            job_id = uuid.UUID(job) if isinstance(job, str) else None
+        except ValueError:
+            job_id = None
+        if connection is None or job_id is None:
+            return _error("invalid")
+        task = connection.subscriptions.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+        return {"ok": True}
+
+    # ------------------------------------------------------------------ following a job
+
+    async def _follow(self, sid: str, job_id: uuid.UUID, after_seq: int) -> None:
+        connection = self.connections.get(sid)
+        if connection is None:
+            return
+        user_id = connection.claims.user_id
+        last_seq, last_status = after_seq, None
+        try:
+            with self.ctx.events.watch(job_id) as changed:
+                while True:
+                    changed.clear()
+                    async with self.ctx.database.user_session(user_id) as session:
+                        job = await jobs.get(session, user_id, job_id)
+                        chunks, done = await jobs.logs(session, user_id, job_id, last_seq)
+                    status = JobStatus(job.status)
+                    if status not in FINISHED and status is not last_status:
+                        await self._send(sid, "job:status", _status(job_id, status, None))
+                        last_status = status
+                    for chunk in chunks:
+                        payload = {
+                            "job_id": str(job_id),
+                            "seq": chunk.seq,
+                            "stream": chunk.stream,
+                            "data": chunk.data,
+                        }
+                        await self._send(sid, "job:log", payload)
+                        last_seq = chunk.seq
+                    if done:
+                        await self._send(sid, "job:status", _status(job_id, status, job.exit_code))
+                        return
+                    if len(chunks) >= jobs.LOG_PAGE:
+                        continue  # more backlog: read on without waiting
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), SAFETY_REREAD_S)
+        except NotFound:
+            return  # the job is gone (its account was erased)
+        except Behind:
+            with contextlib.suppress(Exception):
+                await self.sio.emit(
+                    "job:behind",
+                    {"job_id": str(job_id), "seq": last_seq},
+                    to=sid,
+                    ignore_queue=True,
+                )
+
+    async def _send(self, sid: str, event: str, payload: dict[str, Any]) -> None:
+        """Emit to this process's client, first waiting while its unsent queue is too long."""
+        limit = self.ctx.settings.live_max_queued_packets
+        deadline: float | None = None
+        while self._queued(sid) > limit:
+            now = time.monotonic()
+            deadline = deadline or now + self.ctx.settings.live_behind_grace_s
+            if now >= deadline:
+                raise Behind
+            await asyncio.sleep(BEHIND_POLL_S)
+        await self.sio.emit(event, payload, to=sid, ignore_queue=True)
+
+    def _queued(self, sid: str) -> int:
+        try:
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        except Exception:
+            return 0
+        if socket is None:
+            return 0
+        queue = getattr(socket, "queue", None)
+        return queue.qsize() if queue is not None else 0
+
+
+def _status(job_id: uuid.UUID, status: JobStatus, exit_code: int | None) -> dict[str, Any]:
+    return {"job_id": str(job_id), "status": status.value, "exit_code": exit_code}
+
+
+def _parse_subscribe(data: Any) -> tuple[uuid.UUID, int] | None:
+    if not isinstance(data, dict) or set(data) - {"job_id", "after_seq"}:
+        return None
+    job, after = data.get("job_id"), data.get("after_seq", 0)
+    if not isinstance(job, str) or len(job) > 64:
+        return None
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= 2**62:
+        return None
+    try:
+        return uuid.UUID(job), after
+    except ValueError:
+        return None
+
+
+def _forget(connection: Connection, job_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+    if connection.subscriptions.get(job_id) is task:
+        del connection.subscriptions[job_id]
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("live subscription failed", error=str(task.exception()))

@@ -1,0 +1,292 @@
+"""Live logs over Socket.IO (D2): who may connect, who may subscribe, and every chunk exactly once.
+
+A real uvicorn serves the app on loopback; the python-socketio client speaks the protocol; jobs
+run in real sandboxes through the module's worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+
+from offcoder.context import AppContext
+from offcoder.jobs.worker import Worker
+from offcoder.main import create_app
+from tests.jobs.test_jobs import project_with
+from tests.support.served import served
+from tests.support.signin import SignedIn, sign_in
+
+pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
+
+Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
+ENDED = {"succeeded", "failed", "timed_out", "cancelled"}
+
+# Prints numbered lines for about three seconds: long enough to subscribe in the middle.
+TICKER = (
+    b"import sys, time\n"
+    b"n = int(sys.argv[1])\n"
+    b"for i in range(n):\n"
+    b"    print(f'line {i}', flush=True)\n"
+    b"    time.sleep(3 / n)\n"
+)
+
+
+@pytest.fixture(scope="module")
+async def base_url(runtime: Runtime) -> AsyncIterator[str]:
+    _, ctx, _ = runtime
+    async with served(create_app(ctx)) as url:
+        yield url
+
+
+class Watcher:
+    """A Socket.IO client that records what it receives."""
+
+    def __init__(self) -> None:
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.logs: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.behind: list[dict[str, Any]] = []
+        self.ended = asyncio.Event()
+        self.disconnected = asyncio.Event()
+        self._log_arrived = asyncio.Event()
+        self.client.on("job:log", self._log)
+        self.client.on("job:status", self._status)
+        self.client.on("job:behind", self.behind.append)
+        self.client.on("disconnect", lambda *_: self.disconnected.set())
+
+    def _log(self, data: dict[str, Any]) -> None:
+        self.logs.append(data)
+        self._log_arrived.set()
+
+    async def has(self, count: int) -> None:
+        while len(self.logs) < count:
+            self._log_arrived.clear()
+            await self._log_arrived.wait()
+
+    def _status(self, data: dict[str, Any]) -> None:
+        self.statuses.append(data)
+        if data["status"] in ENDED:
+            self.ended.set()
+
+    async def connect(self, url: str, token: str | None, **kw: Any) -> None:
+        auth = {"token": token} if token is not None else None
+        await self.client.connect(url, auth=auth, transports=["websocket"], **kw)
+
+    async def subscribe(self, job_id: str, after_seq: int = 0) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.client.call(
+            "job:subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=10
+        )
+        return answer
+
+    def lines(self) -> str:
+        return "".join(str(c["data"]) for c in self.logs)
+
+
+async def submit(
+    api: httpx.AsyncClient, user: SignedIn, files: dict[str, bytes], cmd: list[str]
+) -> str:
+    project = await project_with(api, user, files)
+    response = await api.post(
+        f"/v1/projects/{project}/jobs", headers=user.headers, json={"command": cmd}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def wait_running_with_output(api: httpx.AsyncClient, user: SignedIn, job_id: str) -> None:
+    page = await api.get(f"/v1/jobs/{job_id}/logs", params={"wait_s": 30}, headers=user.headers)
+    assert page.json()["chunks"], page.text
+
+
+def expected_ticker(n: int) -> str:
+    return "".join(f"line {i}\n" for i in range(n))
+
+
+async def test_subscribing_mid_run_gets_every_chunk_once_in_order(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "150"])
+    await wait_running_with_output(api, user, job_id)  # the job is printing: switch mid-stream
+
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        assert await watcher.subscribe(job_id) == {"ok": True}
+        async with asyncio.timeout(60):
+            await watcher.ended.wait()
+    finally:
+        await watcher.client.disconnect()
+    seqs = [c["seq"] for c in watcher.logs]
+    assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate, in order
+    assert {c["job_id"] for c in watcher.logs} == {job_id}
+    assert watcher.lines() == expected_ticker(150)
+    assert watcher.statuses[-1] == {"job_id": job_id, "status": "succeeded", "exit_code": 0}
+    assert [s["status"] for s in watcher.statuses].count("succeeded") == 1
+
+
+async def test_a_reconnecting_client_resumes_after_its_last_seq(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "120"])
+    await wait_running_with_output(api, user, job_id)
+
+    first = Watcher()
+    await first.connect(base_url, user.access_token)
+    assert await first.subscribe(job_id) == {"ok": True}
+    async with asyncio.timeout(30):
+        await first.has(5)
+    await first.client.disconnect()
+    await asyncio.sleep(0.5)  # the job prints on meanwhile
+    resume_at = first.logs[-1]["seq"]
+
+    second = Watcher()
+    await second.connect(base_url, user.access_token)
+    try:
+        assert await second.subscribe(job_id, after_seq=resume_at) == {"ok": True}
+        async with asyncio.timeout(60):
+            await second.ended.wait()
+    finally:
+        await second.client.disconnect()
+    assert second.logs[0]["seq"] == resume_at + 1
+    seqs = [c["seq"] for c in first.logs if c["seq"] <= resume_at] + [c["seq"] for c in second.logs]
+    assert seqs == list(range(1, len(seqs) + 1))
+    text = "".join(str(c["data"]) for c in first.logs if c["seq"] <= resume_at) + second.lines()
+    assert text == expected_ticker(120)
+
+
+async def test_a_finished_job_gives_its_backlog_then_one_status(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "10"])
+    ended = await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 30}, headers=user.headers)
+    assert ended.json()["status"] == "succeeded"
+
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        assert await watcher.subscribe(job_id) == {"ok": True}
+        async with asyncio.timeout(20):
+            await watcher.ended.wait()
+        await asyncio.sleep(0.3)
+    finally:
+        await watcher.client.disconnect()
+    assert watcher.lines() == expected_ticker(10)
+    assert watcher.statuses == [{"job_id": job_id, "status": "succeeded", "exit_code": 0}]
+
+
+async def test_another_users_job_an_unknown_one_and_garbage_join_nothing(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, _, _ = runtime
+    alice, bob = await sign_in(api), await sign_in(api)
+    job_id = await submit(api, alice, {"main.py": TICKER}, ["python3", "main.py", "20"])
+
+    watcher = Watcher()
+    await watcher.connect(base_url, bob.access_token)
+    try:
+        # Bob asks for Alice's job: the same answer as for a job that does not exist.
+        assert await watcher.subscribe(job_id) == {"ok": False, "error": "not_found"}
+        assert await watcher.subscribe(str(uuid.uuid4())) == {"ok": False, "error": "not_found"}
+        for garbage in (
+            None,
+            "not a dict",
+            ["a", "list"],
+            {"job_id": "not-a-uuid"},
+            {"job_id": job_id, "after_seq": -1},
+            {"job_id": job_id, "after_seq": "1"},
+            {"job_id": job_id, "after_seq": True},
+            {"job_id": job_id, "extra": 1},
+            {"job_id": "x" * 5000},
+        ):
+            answer = await watcher.client.call("job:subscribe", garbage, timeout=10)
+            assert answer == {"ok": False, "error": "invalid"}, garbage
+        unknown = await watcher.client.call("job:explode", {"x": 1}, timeout=10)
+        assert unknown == {"ok": False, "error": "unknown_event"}
+        # Alice's job ends; Bob's connection never saw any of it.
+        await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 30}, headers=alice.headers)
+        await asyncio.sleep(0.5)
+        assert watcher.logs == [] and watcher.statuses == []
+        # And the connection still serves Bob's own job.
+        own = await submit(api, bob, {"main.py": TICKER}, ["python3", "main.py", "3"])
+        assert await watcher.subscribe(own) == {"ok": True}
+        async with asyncio.timeout(60):
+            await watcher.ended.wait()
+        assert watcher.lines() == expected_ticker(3)
+    finally:
+        await watcher.client.disconnect()
+
+
+async def test_connections_without_a_good_token_or_from_a_foreign_origin_are_refused(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, ctx, _ = runtime
+    user = await sign_in(api)
+    refused = [None, "", "not.a.token", user.refresh_token, user.access_token + "x"]
+    for token in refused:
+        watcher = Watcher()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await watcher.connect(base_url, token)
+        assert not watcher.client.connected
+    foreign = Watcher()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await foreign.connect(
+            base_url, user.access_token, headers={"Origin": "https://evil.example"}
+        )
+    own_origin = Watcher()
+    await own_origin.connect(
+        base_url, user.access_token, headers={"Origin": ctx.settings.allowed_web_origins[0]}
+    )
+    assert own_origin.client.connected
+    await own_origin.client.disconnect()
+
+    ended = await sign_in(api)
+    assert (await api.post("/v1/auth/logout", headers=ended.headers)).status_code == 204
+    late = Watcher()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await late.connect(base_url, ended.access_token)
+
+
+async def test_an_open_connection_is_dropped_when_its_session_ends(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    await asyncio.sleep(0.3)
+    assert (await api.post("/v1/auth/logout", headers=user.headers)).status_code == 204
+    async with asyncio.timeout(5):  # the session-ended signal, not the 15 s re-check
+        await watcher.disconnected.wait()
+
+
+async def test_subscribe_floods_are_rate_limited_and_the_server_serves_on(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, ctx, _ = runtime
+    user = await sign_in(api)
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "3"])
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        limit = ctx.settings.live_subscribes_per_minute
+        answers = [await watcher.subscribe(job_id) for _ in range(limit + 5)]
+        assert answers[:limit] == [{"ok": True}] * limit
+        assert answers[limit:] == [{"ok": False, "error": "rate_limited"}] * 5
+        other = Watcher()
+        await other.connect(base_url, user.access_token)
+        assert await other.subscribe(job_id) == {"ok": True}
+        await other.client.disconnect()
+    finally:
+        await watcher.client.disconnect()
