@@ -6,6 +6,7 @@
 #   make test-embedded  only the first half          make test-external  only the second half
 #   make lint           ruff check, ruff format --check, mypy
 #   make bench          job latency/throughput: raw Docker vs API + worker (root, a Docker engine)
+#   make bench-live     live log delivery to 1/10/100 Socket.IO subscribers vs raw python-socketio
 #   make install        create .venv and install the package with its dev extras (alias: venv)
 #   make clean          remove .venv and caches
 #
@@ -27,7 +28,7 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install run test test-embedded test-external lint bench clean
+.PHONY: help venv install run test test-embedded test-external lint bench bench-live clean
 
 help:
 	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -79,7 +80,7 @@ test: $(STAMP)
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
 test-embedded: $(STAMP)
-	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images
+	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images redis
 	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS)
 
 test-external: $(STAMP)
@@ -100,6 +101,11 @@ lint: $(STAMP)
 # The job benchmark (bench/jobs.py; figures in docs/performance.md). Not a test: ~3-5 minutes.
 bench: $(STAMP)
 	$(BIN)/python bench/jobs.py
+
+# Live log delivery: our Socket.IO subscriptions vs a raw python-socketio broadcast (~2 minutes).
+bench-live: $(STAMP)
+	@bash scripts/ensure-services.sh docker runtime_images
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -12,7 +12,7 @@
 # to SERVICES.
 set -euo pipefail
 
-SERVICES=(postgres embedded_postgres docker runtime_images)
+SERVICES=(postgres embedded_postgres docker runtime_images redis)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_PYTHON="${VENV_PYTHON:-$REPO_ROOT/.venv/bin/python}"
@@ -294,6 +294,45 @@ ensure_runtime_images() {
         return 1
     }
     "$offcoder" runtime images
+}
+
+# ---------------------------------------------------------------------------------------------
+# redis: a Redis on 127.0.0.1:6379 for the Socket.IO replica test (python-socketio's Redis
+# manager). The machine's service if it answers; otherwise, as root, the redis-server package,
+# started as its service or, where no init system runs, as a daemon bound to loopback.
+
+REDIS_PORT=6379
+
+redis_answers() {
+    "$VENV_PYTHON" - "$REDIS_PORT" <<'PY' >/dev/null 2>&1
+import socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
+    s.sendall(b"PING\r\n")
+    assert s.recv(16).startswith(b"+PONG")
+PY
+}
+
+ensure_redis() {
+    redis_answers && return 0
+    if ! is_root; then
+        err "no Redis answers on 127.0.0.1:$REDIS_PORT. Run:"
+        err "    sudo apt-get update && sudo apt-get install -y redis-server"
+        err "    sudo service redis-server start"
+        return 1
+    fi
+    command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+    service redis-server start >/dev/null 2>&1 || true
+    if ! redis_answers; then
+        say "starting redis-server as a daemon on 127.0.0.1:$REDIS_PORT"
+        redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
+            --appendonly no >/dev/null
+    fi
+    for _ in $(seq 1 50); do
+        redis_answers && return 0
+        sleep 0.1
+    done
+    err "redis-server did not answer on 127.0.0.1:$REDIS_PORT"
+    return 1
 }
 
 # ---------------------------------------------------------------------------------------------

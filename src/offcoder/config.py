@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "OFFCODER_REDIS_URL")
     )
+    socketio_channel: str = "offcoder-socketio"  # the Redis channel of the Socket.IO manager
     live_max_subscriptions: int = 16  # open job subscriptions per connection
     live_subscribes_per_minute: int = 60  # job:subscribe calls per connection
     live_max_queued_packets: int = 512  # unsent packets before a subscriber counts as behind

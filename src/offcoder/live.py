@@ -22,6 +22,7 @@ it is over `live_max_queued_packets` it waits, and past `live_behind_grace_s` th
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 import uuid
@@ -45,6 +46,8 @@ log = structlog.get_logger(__name__)
 # by the engine before it is parsed.
 MAX_CLIENT_PACKET_BYTES = 16 * 1024
 BEHIND_POLL_S = 0.05
+# Chunks (each up to 16 KiB) a job's feed keeps in memory for its subscribers in this process.
+FEED_MEMORY = 2048
 
 
 class Behind(Exception):
@@ -70,7 +73,11 @@ class LiveLogs:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         settings = ctx.settings
-        manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+        manager = (
+            socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+            if settings.redis_url
+            else None
+        )
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=settings.allowed_web_origins,
@@ -80,6 +87,7 @@ class LiveLogs:
             engineio_logger=False,
         )
         self.connections: dict[str, Connection] = {}
+        self.feeds: dict[uuid.UUID, JobFeed] = {}
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("job:subscribe", self._subscribe)
@@ -212,34 +220,33 @@ class LiveLogs:
         if connection is None:
             return
         user_id = connection.claims.user_id
+        feed = self._feed(job_id, user_id)
         last_seq, last_status = after_seq, None
         try:
-            with self.ctx.events.watch(job_id) as changed:
-                while True:
-                    changed.clear()
+            while True:
+                version = feed.version
+                chunks = feed.after(last_seq)
+                if chunks is None:  # before the feed's memory: the backlog, from the database
                     async with self.ctx.database.user_session(user_id) as session:
-                        job = await jobs.get(session, user_id, job_id)
-                        chunks, done = await jobs.logs(session, user_id, job_id, last_seq)
-                    status = JobStatus(job.status)
-                    if status not in FINISHED and status is not last_status:
-                        await self._send(sid, "job:status", _status(job_id, status, None))
-                        last_status = status
-                    for chunk in chunks:
-                        payload = {
-                            "job_id": str(job_id),
-                            "seq": chunk.seq,
-                            "stream": chunk.stream,
-                            "data": chunk.data,
-                        }
-                        await self._send(sid, "job:log", payload)
-                        last_seq = chunk.seq
-                    if done:
-                        await self._send(sid, "job:status", _status(job_id, status, job.exit_code))
-                        return
-                    if len(chunks) >= jobs.LOG_PAGE:
-                        continue  # more backlog: read on without waiting
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(changed.wait(), SAFETY_REREAD_S)
+                        rows, _ = await jobs.logs(session, user_id, job_id, last_seq)
+                    chunks = [(c.seq, c.stream, c.data) for c in rows]
+                status, exit_code = feed.status, feed.exit_code
+                if status is not None and status not in FINISHED and status is not last_status:
+                    await self._send(sid, "job:status", _status(job_id, status, None))
+                    last_status = status
+                for seq, stream, data in chunks:
+                    payload = {"job_id": str(job_id), "seq": seq, "stream": stream, "data": data}
+                    await self._send(sid, "job:log", payload)
+                    last_seq = seq
+                if feed.failed is not None:
+                    raise feed.failed
+                if status in FINISHED and feed.complete and last_seq >= feed.last_seq:
+                    assert status is not None
+                    await self._send(sid, "job:status", _status(job_id, status, exit_code))
+                    return
+                if chunks:
+                    continue  # more may be waiting (a backlog page, or the feed moved on)
+                await feed.changed(version)
         except NotFound:
             return  # the job is gone (its account was erased)
         except Behind:
@@ -250,6 +257,20 @@ class LiveLogs:
                     to=sid,
                     ignore_queue=True,
                 )
+        finally:
+            feed.subscribers -= 1
+            if feed.subscribers == 0:
+                feed.stop()
+                self.feeds.pop(job_id, None)
+
+    def _feed(self, job_id: uuid.UUID, user_id: uuid.UUID) -> JobFeed:
+        feed = self.feeds.get(job_id)
+        if feed is None or feed.stopped:
+            feed = JobFeed(self.ctx, job_id, user_id)
+            self.feeds[job_id] = feed
+            feed.start()
+        feed.subscribers += 1
+        return feed
 
     async def _send(self, sid: str, event: str, payload: dict[str, Any]) -> None:
         """Emit to this process's client, first waiting while its unsent queue is too long."""
@@ -273,6 +294,91 @@ class LiveLogs:
             return 0
         queue = getattr(socket, "queue", None)
         return queue.qsize() if queue is not None else 0
+
+
+class JobFeed:
+    """One reader per job in this process, shared by all its subscriptions here.
+
+    On each of the job's events it reads, once and under the owner's RLS (every subscriber of a
+    job is its owner: `job:subscribe` checked), the chunks after the last one it read, and keeps
+    the most recent `FEED_MEMORY` in memory. Subscriptions take from that memory while their
+    cursor is inside it and read the database themselves otherwise (backlog), so a hundred
+    subscribers cost one query per log batch, and no cursor can skip or repeat a chunk.
+    """
+
+    def __init__(self, ctx: AppContext, job_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        self.ctx, self.job_id, self.user_id = ctx, job_id, user_id
+        self.memory: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=FEED_MEMORY)
+        self.last_seq = 0  # the last seq read into memory
+        self.status: JobStatus | None = None
+        self.exit_code: int | None = None
+        self.complete = False  # the job has ended and every chunk has been read
+        self._more = False  # the last read filled a page: read on without waiting
+        self.failed: BaseException | None = None
+        self.subscribers = 0
+        self.stopped = False
+        self.version = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def after(self, seq: int) -> list[tuple[int, str, str]] | None:
+        """The chunks in memory after `seq`; None when `seq` is older than the memory."""
+        if not self.memory:
+            return [] if seq >= self.last_seq else None
+        first = self.memory[0][0]
+        if seq + 1 < first:
+            return None
+        return [c for c in self.memory if c[0] > seq] if seq < self.last_seq else []
+
+    async def changed(self, version: int) -> None:
+        """Return once the feed moved past `version` (or after the safety reread interval)."""
+        if self.version != version:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), SAFETY_REREAD_S)
+
+    def _bump(self) -> None:
+        self.version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _run(self) -> None:
+        try:
+            with self.ctx.events.watch(self.job_id) as signal:
+                while not self.complete:
+                    signal.clear()
+                    await self._read()
+                    self._bump()
+                    if self.complete:
+                        return
+                    if self._more:
+                        continue
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(signal.wait(), SAFETY_REREAD_S)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # handed to the subscriptions, which end with it
+            self.failed = exc
+            self._bump()
+
+    async def _read(self) -> None:
+        async with self.ctx.database.user_session(self.user_id) as session:
+            job = await jobs.get(session, self.user_id, self.job_id)
+            rows, done = await jobs.logs(session, self.user_id, self.job_id, self.last_seq)
+        for chunk in rows:
+            self.memory.append((chunk.seq, chunk.stream, chunk.data))
+            self.last_seq = chunk.seq
+        self.status, self.exit_code = JobStatus(job.status), job.exit_code
+        self._more = len(rows) >= jobs.LOG_PAGE
+        self.complete = done
 
 
 def _status(job_id: uuid.UUID, status: JobStatus, exit_code: int | None) -> dict[str, Any]:

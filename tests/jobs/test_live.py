@@ -7,6 +7,8 @@ run in real sandboxes through the module's worker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -290,3 +292,48 @@ async def test_subscribe_floods_are_rate_limited_and_the_server_serves_on(
         await other.client.disconnect()
     finally:
         await watcher.client.disconnect()
+
+
+async def test_a_client_that_stops_reading_is_told_and_stalls_no_one(runtime: Runtime) -> None:
+    """A raw Engine.IO long-polling client subscribes and then never polls: its packets queue on
+    the server. Past the (here small) queue limit and grace it gets `job:behind` with the last
+    seq sent, while a reading client on the same server receives the whole job in time."""
+    api, ctx, _ = runtime
+    strict = dataclasses.replace(
+        ctx,
+        settings=ctx.settings.model_copy(
+            update={"live_max_queued_packets": 5, "live_behind_grace_s": 1.0}
+        ),
+    )
+    user = await sign_in(api)
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "150"])
+    async with served(create_app(strict)) as url, httpx.AsyncClient(base_url=url) as http:
+        opened = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+        assert opened.status_code == 200, opened.text
+        sid = json.loads(opened.text[1:])["sid"]
+        poll = {"EIO": "4", "transport": "polling", "sid": sid}
+        auth = "40" + json.dumps({"token": user.access_token})
+        assert (await http.post("/socket.io/", params=poll, content=auth)).status_code == 200
+        connected = await http.get("/socket.io/", params=poll)
+        assert connected.text.startswith("40"), connected.text
+        subscribe = "421" + json.dumps(["job:subscribe", {"job_id": job_id, "after_seq": 0}])
+        assert (await http.post("/socket.io/", params=poll, content=subscribe)).status_code == 200
+
+        reader = Watcher()
+        await reader.connect(url, user.access_token)
+        try:
+            assert await reader.subscribe(job_id) == {"ok": True}
+            async with asyncio.timeout(60):
+                await reader.ended.wait()
+        finally:
+            await reader.client.disconnect()
+        assert reader.lines() == expected_ticker(150)  # not held back by the stuck client
+
+        packets = (await http.get("/socket.io/", params=poll)).text.split("\x1e")
+        assert packets[0] == '431[{"ok":true}]', packets[:3]
+        events = [json.loads(p[2:]) for p in packets[1:] if p.startswith("42")]
+        logs = [data for name, data in events if name == "job:log"]
+        behind = [data for name, data in events if name == "job:behind"]
+        assert behind == [{"job_id": job_id, "seq": logs[-1]["seq"]}], events[-3:]
+        assert 1 <= len(logs) <= 10  # about the queue limit, then nothing more
+        assert [c["seq"] for c in logs] == list(range(1, len(logs) + 1))

@@ -48,7 +48,8 @@ async def test_binary_flood_on_both_streams_is_capped_and_killed(sandbox: Sandbo
     result = await sandbox.run(BINARY_FLOOD)
     assert (result.job["status"], result.job["reason"]) == ("failed", "output_limit"), result.job
     stored = sum(len(str(c["data"]).encode()) for c in result.chunks)
-    assert result.stdout  # (whether stderr got in before the cap is up to scheduling)
+    # Output was stored (from which stream first is up to the two readers' scheduling).
+    assert result.stdout or result.stderr
     assert LOG_CAP // 2 <= stored <= LOG_CAP + 3 * len(result.chunks), (
         f"{stored} bytes of log served for a cap of {LOG_CAP}"
     )
