@@ -28,7 +28,7 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install run test test-embedded test-external lint bench bench-live clean
+.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live clean
 
 help:
 	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -64,12 +64,32 @@ $(STAMP): pyproject.toml
 
 # ---------------------------------------------------------------------------------------------
 
-run: $(STAMP)
+# The web console's browser libraries, from the npm registry (assets/package-lock.json).
+ASSETS := src/offcoder/console/static/vendor/socket.io.min.js
+
+assets: $(ASSETS)
+
+$(ASSETS): assets/package.json assets/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "== npm missing: installing Debian's npm"; \
+	    apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y npm; \
+	  else \
+	    echo "error: npm is needed to install the web console's browser libraries. Run:" >&2; \
+	    echo "    sudo apt-get update && sudo apt-get install -y npm" >&2; exit 1; \
+	  fi; \
+	fi
+	@echo "== npm ci (assets/): the web console's browser libraries"
+	@cd assets && npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p $(dir $(ASSETS))
+	@cp assets/node_modules/socket.io-client/dist/socket.io.min.js $(ASSETS)
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/offcoder $(ARGS)
 
 # Both halves always run; the target fails if either does (pytest's exit code 5, "no tests
 # collected", is a failure too).
-test: $(STAMP)
+test: $(STAMP) $(ASSETS)
 	@bash scripts/ensure-services.sh
 	@embedded=0; external=0; \
 	echo "== pytest: whole suite on the embedded PostgreSQL"; \
@@ -79,8 +99,8 @@ test: $(STAMP)
 	echo "== test results: embedded PostgreSQL exit $$embedded, external PostgreSQL exit $$external"; \
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
-test-embedded: $(STAMP)
-	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images redis
+test-embedded: $(STAMP) $(ASSETS)
+	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images redis chromium
 	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS)
 
 test-external: $(STAMP)

@@ -12,7 +12,7 @@
 # to SERVICES.
 set -euo pipefail
 
-SERVICES=(postgres embedded_postgres docker runtime_images redis)
+SERVICES=(postgres embedded_postgres docker runtime_images redis chromium)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_PYTHON="${VENV_PYTHON:-$REPO_ROOT/.venv/bin/python}"
@@ -333,6 +333,22 @@ ensure_redis() {
     done
     err "redis-server did not answer on 127.0.0.1:$REDIS_PORT"
     return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# chromium: the browser the web console's end-to-end tests drive with Playwright (Debian's
+# `chromium` package, launched by its path; Playwright never downloads a browser here).
+
+ensure_chromium() {
+    if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+        return 0
+    fi
+    if ! is_root; then
+        err "Chromium is missing. Run:"
+        err "    sudo apt-get update && sudo apt-get install -y chromium"
+        return 1
+    fi
+    apt_install chromium
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     @property
+    def console_callback_url(self) -> str:
+        """Where sign-in hands the web console its one-time code (always allowed)."""
+        return self.public_url.rstrip("/") + "/console/callback"
+
+    @property
     def allowed_web_origins(self) -> list[str]:
         if self.web_origins:
             return [origin.rstrip("/") for origin in self.web_origins]

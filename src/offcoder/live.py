@@ -34,6 +34,7 @@ import structlog
 
 from offcoder.auth import service as auth_service
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
+from offcoder.console.session import ACCESS_COOKIE
 from offcoder.context import AppContext
 from offcoder.events import SAFETY_REREAD_S
 from offcoder.jobs import service as jobs
@@ -102,6 +103,10 @@ class LiveLogs:
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
+        if token is None and auth is None:
+            # The web console's pages hold their token in an HttpOnly cookie; a browser only
+            # sends it from an allowed origin (checked by the engine before this handler).
+            token = _cookie(environ, ACCESS_COOKIE)
         if not isinstance(token, str) or not token:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         try:
@@ -379,6 +384,18 @@ class JobFeed:
         self.status, self.exit_code = JobStatus(job.status), job.exit_code
         self._more = len(rows) >= jobs.LOG_PAGE
         self.complete = done
+
+
+def _cookie(environ: dict[str, Any], name: str) -> str | None:
+    from http.cookies import CookieError, SimpleCookie
+
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(str(environ.get("HTTP_COOKIE", "")))
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
 
 
 def _status(job_id: uuid.UUID, status: JobStatus, exit_code: int | None) -> dict[str, Any]:

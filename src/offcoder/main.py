@@ -102,6 +102,10 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     for router in routers:
         app.include_router(router)
 
+    from offcoder.console.endpoints import install as install_console
+
+    install_console(app)  # after problems.install: its error pages wrap the API's handler
+
     def body_limit(path: str, method: str) -> int:
         if method == "PUT" and FILE_PATH.match(path):
             return settings.max_file_bytes

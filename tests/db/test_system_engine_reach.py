@@ -17,6 +17,8 @@ PACKAGE = Path(offcoder.__file__).parent
 ALLOWED = {
     "db/engine.py": "defines it",
     "auth/endpoints.py": "sign-in and token exchange run before anyone is known",
+    "console/endpoints.py": "the web console's sign-in callback (the same identity core)",
+    "console/session.py": "the web console rotates its refresh token before anyone is known",
     "audit/cli.py": "operator command",
     "audit/verify.py": "operator command",
     "audit/purge.py": "operator command",

@@ -105,7 +105,7 @@ async def begin_sign_in(
     device_name: str,
 ) -> str:
     """Remember the client's request and return the provider's authorization URL."""
-    if redirect_uri not in ctx.settings.redirect_uris:
+    if redirect_uri not in (*ctx.settings.redirect_uris, ctx.settings.console_callback_url):
         raise Problem(400, "redirect-uri-not-allowed", "redirect_uri is not on the allow-list.")
     if code_challenge_method != "S256":
         raise Problem(

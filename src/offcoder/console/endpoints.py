@@ -1,0 +1,417 @@
+"""The web console: server-rendered pages over the same services as the API (D1 applies: every
+read and write runs in the signed-in user's RLS transaction)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from offcoder.audit.service import ActorKind
+from offcoder.auth import service as auth_service
+from offcoder.auth.dependencies import live_user_session
+from offcoder.auth.service import EndReason
+from offcoder.console import session as cookies
+from offcoder.console.session import Browser
+from offcoder.context import AppContext, get_context
+from offcoder.jobs import service as jobs
+from offcoder.jobs.schemas import JobCreate
+from offcoder.problems import Problem, Unauthorized
+from offcoder.projects import service as projects
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+# Pages load only our own scripts and styles, and talk only to us (Socket.IO included).
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+MAX_EDITOR_BYTES = 512 * 1024
+
+
+class SignInNeeded(Exception):
+    pass
+
+
+def page(
+    request: Request,
+    ctx: AppContext,
+    name: str,
+    context: dict[str, Any],
+    browser: Browser | None = None,
+    status_code: int = 200,
+) -> Response:
+    response = HTMLResponse("")
+    token = cookies.csrf_token(request, response, ctx)
+    rendered = templates.TemplateResponse(
+        request,
+        name,
+        {"csrf": token, "csrf_field": cookies.CSRF_FIELD, "signed_in": browser is not None}
+        | context,
+        status_code=status_code,
+    )
+    for key, value in response.headers.items():
+        if key.lower() == "set-cookie":
+            rendered.headers.append("set-cookie", value)
+    return finish(rendered, ctx, browser)
+
+
+def finish(response: Response, ctx: AppContext, browser: Browser | None) -> Response:
+    response.headers["content-security-policy"] = CSP
+    if browser is not None and browser.renewed is not None:
+        cookies.store_tokens(response, ctx, browser.renewed)
+    return response
+
+
+def go(url: str, ctx: AppContext, browser: Browser | None = None) -> Response:
+    return finish(RedirectResponse(url, status_code=303), ctx, browser)
+
+
+async def require(request: Request, ctx: AppContext) -> Browser:
+    browser = await cookies.signed_in(request, ctx)
+    if browser is None:
+        raise SignInNeeded
+    return browser
+
+
+def check_csrf(request: Request, submitted: str | None) -> None:
+    if not cookies.csrf_ok(request, submitted):
+        raise Problem(403, "csrf", "The form is stale or did not come from this site; reload it.")
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    ctx = get_context(request)
+    browser = await cookies.signed_in(request, ctx)
+    if browser is not None:
+        return go("/console/projects", ctx, browser)
+    providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
+    return page(request, ctx, "signin.html", {"providers": providers, "error": None})
+
+
+@router.get("/signin/{provider}")
+async def signin(request: Request, provider: str) -> Response:
+    ctx = get_context(request)
+    if provider not in ctx.providers:
+        return page(
+            request,
+            ctx,
+            "signin.html",
+            {"providers": [], "error": "That sign-in provider is not enabled."},
+            status_code=404,
+        )
+    verifier = secrets.token_urlsafe(48)
+    state = secrets.token_urlsafe(16)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = urlencode(
+        {
+            "redirect_uri": ctx.settings.console_callback_url,
+            "state": state,
+            "code_challenge": challenge.decode(),
+            "code_challenge_method": "S256",
+            "device_name": "Web console",
+        }
+    )
+    response = go(f"/v1/auth/{quote(provider)}/authorize?{query}", ctx)
+    # state and verifier are URL-safe base64: a dot joins them without cookie quoting.
+    cookies.set_cookie(response, ctx, cookies.SIGNIN_COOKIE, f"{state}.{verifier}", 600)
+    return response
+
+
+@router.get("/callback")
+async def callback(
+    request: Request, state: str = "", code: str | None = None, error: str | None = None
+) -> Response:
+    ctx = get_context(request)
+    started, _, verifier = request.cookies.get(cookies.SIGNIN_COOKIE, "").partition(".")
+    failure = None
+    if error or not code:
+        failure = "Sign-in was cancelled or refused by the provider."
+    elif not started or not verifier or not secrets.compare_digest(started, state):
+        failure = "This sign-in did not start in this browser; start again."
+    if failure is None:
+        ip = request.client.host if request.client else None
+        async with ctx.database.system_session() as session:
+            outcome = await auth_service.exchange_code(session, ctx, str(code), verifier, ip)
+        if isinstance(outcome, auth_service.GrantError):
+            failure = "The sign-in code was not accepted; start again."
+        else:
+            response = go("/console/projects", ctx)
+            cookies.store_tokens(response, ctx, outcome.as_response())
+            response.delete_cookie(cookies.SIGNIN_COOKIE, path="/")
+            return response
+    providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
+    return page(
+        request, ctx, "signin.html", {"providers": providers, "error": failure}, status_code=400
+    )
+
+
+@router.post("/signout")
+async def signout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
+    ctx = get_context(request)
+    check_csrf(request, csrf)
+    browser = await cookies.signed_in(request, ctx)
+    if browser is not None:
+        async with ctx.database.user_session(browser.claims.user_id) as session:
+            device = await auth_service.live_session(session, browser.claims.session_id)
+            if device is not None:
+                await auth_service.end_device_session(
+                    session,
+                    device,
+                    EndReason.logout,
+                    actor_kind=ActorKind.user,
+                    actor_id=browser.claims.user_id,
+                )
+    response = go("/console", ctx)
+    cookies.clear_session(response)
+    return response
+
+
+# ------------------------------------------------------------------ projects
+
+
+@router.get("/projects", response_class=HTMLResponse)
+async def project_list(request: Request) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    async with live_user_session(ctx, browser.claims) as session:
+        rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
+    return page(request, ctx, "projects.html", {"projects": rows, "error": None}, browser)
+
+
+@router.post("/projects")
+async def project_create(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    check_csrf(request, csrf)
+    try:
+        async with live_user_session(ctx, browser.claims) as session:
+            project = await projects.create_project(session, browser.claims.user_id, name)
+    except Problem as exc:
+        async with live_user_session(ctx, browser.claims) as session:
+            rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
+        return page(
+            request,
+            ctx,
+            "projects.html",
+            {"projects": rows, "error": exc.detail},
+            browser,
+            status_code=exc.status,
+        )
+    return go(f"/console/projects/{project.id}", ctx, browser)
+
+
+async def project_page(
+    request: Request,
+    ctx: AppContext,
+    browser: Browser,
+    project_id: uuid.UUID,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    user = browser.claims.user_id
+    async with live_user_session(ctx, browser.claims) as session:
+        project = await projects.get_project(session, user, project_id)
+        files, _ = await projects.list_files(session, user, project_id, None, 200)
+        secrets_, _ = await projects.list_secrets(session, user, project_id, None, 200)
+        history, _ = await jobs.list_for_project(session, user, project_id, None, 20)
+    return page(
+        request,
+        ctx,
+        "project.html",
+        {
+            "project": project,
+            "files": files,
+            "secrets": secrets_,
+            "jobs": history,
+            "error": error,
+        },
+        browser,
+        status_code=status_code,
+    )
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+async def project_view(request: Request, project_id: uuid.UUID) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    return await project_page(request, ctx, browser, project_id)
+
+
+@router.get("/projects/{project_id}/edit", response_class=HTMLResponse)
+async def file_edit(request: Request, project_id: uuid.UUID, path: str = "main.py") -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    user = browser.claims.user_id
+    content = ""
+    async with live_user_session(ctx, browser.claims) as session:
+        project = await projects.get_project(session, user, project_id)
+        try:
+            stored = await projects.read_file(session, user, project_id, path)
+            content = bytes(stored.content).decode("utf-8", errors="replace")
+        except Problem as exc:
+            if exc.status != 404:
+                raise
+    return page(
+        request,
+        ctx,
+        "editor.html",
+        {"project": project, "path": path, "content": content, "error": None},
+        browser,
+    )
+
+
+@router.post("/projects/{project_id}/files")
+async def file_save(
+    request: Request,
+    project_id: uuid.UUID,
+    path: Annotated[str, Form(max_length=1024)],
+    content: Annotated[str, Form(max_length=MAX_EDITOR_BYTES)] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    check_csrf(request, csrf)
+    user = browser.claims.user_id
+    try:
+        async with live_user_session(ctx, browser.claims) as session:
+            await projects.put_file(
+                session,
+                user,
+                project_id,
+                path,
+                content.replace("\r\n", "\n").encode(),
+                max_project_bytes=ctx.settings.max_project_bytes,
+            )
+    except Problem as exc:
+        if exc.status == 404:
+            raise
+        async with live_user_session(ctx, browser.claims) as session:
+            project = await projects.get_project(session, user, project_id)
+        return page(
+            request,
+            ctx,
+            "editor.html",
+            {"project": project, "path": path, "content": content, "error": exc.detail},
+            browser,
+            status_code=exc.status,
+        )
+    return go(f"/console/projects/{project_id}", ctx, browser)
+
+
+@router.post("/projects/{project_id}/secrets")
+async def secret_save(
+    request: Request,
+    project_id: uuid.UUID,
+    name: Annotated[str, Form(max_length=256)],
+    value: Annotated[str, Form(max_length=70_000)],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    check_csrf(request, csrf)
+    try:
+        async with live_user_session(ctx, browser.claims) as session:
+            await projects.put_secret(
+                session, ctx.keyring, browser.claims.user_id, project_id, name, value
+            )
+    except Problem as exc:
+        if exc.status == 404:
+            raise
+        return await project_page(
+            request, ctx, browser, project_id, error=exc.detail, status_code=exc.status
+        )
+    return go(f"/console/projects/{project_id}", ctx, browser)
+
+
+@router.post("/projects/{project_id}/run")
+async def run(
+    request: Request,
+    project_id: uuid.UUID,
+    command: Annotated[str, Form(max_length=16 * 1024)],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    check_csrf(request, csrf)
+    try:
+        body = JobCreate(command=command.split())
+        async with live_user_session(ctx, browser.claims) as session:
+            job = await jobs.submit(session, ctx.settings, browser.claims.user_id, project_id, body)
+    except ValidationError:
+        return await project_page(
+            request, ctx, browser, project_id, error="Give a command to run.", status_code=422
+        )
+    except Problem as exc:
+        if exc.status == 404:
+            raise
+        return await project_page(
+            request, ctx, browser, project_id, error=exc.detail, status_code=exc.status
+        )
+    return go(f"/console/jobs/{job.id}", ctx, browser)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_view(request: Request, job_id: uuid.UUID) -> Response:
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    async with live_user_session(ctx, browser.claims) as session:
+        job = await jobs.get(session, browser.claims.user_id, job_id)
+    return page(request, ctx, "job.html", {"job": job}, browser)
+
+
+def install(app: Any) -> None:
+    """The console's router, its static files and what turns errors into pages."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console")
+
+    async def sign_in_needed(request: Request, _: Exception) -> Response:
+        response = RedirectResponse("/console", status_code=303)
+        cookies.clear_session(response)
+        return response
+
+    app.add_exception_handler(SignInNeeded, sign_in_needed)
+
+    # Errors under /console are pages; everywhere else they stay problem+json.
+    api_handler = app.exception_handlers[Problem]
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        if not request.url.path.startswith("/console"):
+            return await api_handler(request, exc)  # type: ignore[no-any-return]
+        if isinstance(exc, Unauthorized):
+            return await sign_in_needed(request, exc)
+        ctx = get_context(request)
+        browser = await cookies.signed_in(request, ctx)
+        return page(
+            request,
+            ctx,
+            "error.html",
+            {"status": exc.status, "title": exc.title, "detail": exc.detail},
+            browser,
+            status_code=exc.status,
+        )
+
+    app.add_exception_handler(Problem, on_problem)

@@ -1,0 +1,105 @@
+"""The web console's browser session: tokens in cookies, CSRF on every form.
+
+The console is one more client of the identity core: it signs in through the same broker
+(`/v1/auth/{provider}/authorize`, PKCE, a one-time code) and holds the access and refresh tokens of
+its own device session in `HttpOnly`, `SameSite=Lax` cookies (`Secure` unless the server is plain
+HTTP outside production). An expired access token is rotated with the refresh token on the next
+page, with the same reuse detection as any client (A4).
+
+CSRF: every state-changing form carries the value of a random per-browser cookie (double submit),
+compared in constant time; with `SameSite=Lax` session cookies a cross-site POST carries neither.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Request, Response
+
+from offcoder.auth import service as auth_service
+from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
+from offcoder.context import AppContext
+
+ACCESS_COOKIE = "oc_access"
+REFRESH_COOKIE = "oc_refresh"
+CSRF_COOKIE = "oc_csrf"
+SIGNIN_COOKIE = "oc_signin"
+CSRF_FIELD = "csrf"
+
+
+def secure_cookies(ctx: AppContext) -> bool:
+    return ctx.settings.is_production or ctx.settings.public_url.startswith("https://")
+
+
+def set_cookie(response: Response, ctx: AppContext, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        secure=secure_cookies(ctx),
+        samesite="lax",
+    )
+
+
+def clear_session(response: Response) -> None:
+    for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+        response.delete_cookie(name, path="/")
+
+
+def store_tokens(response: Response, ctx: AppContext, issued: dict[str, object]) -> None:
+    settings = ctx.settings
+    set_cookie(
+        response, ctx, ACCESS_COOKIE, str(issued["access_token"]), settings.access_token_ttl_s
+    )
+    set_cookie(
+        response, ctx, REFRESH_COOKIE, str(issued["refresh_token"]), settings.refresh_token_ttl_s
+    )
+
+
+def csrf_token(request: Request, response: Response, ctx: AppContext) -> str:
+    """This browser's CSRF token (made, and set as a cookie, on first use)."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if not token or len(token) != 43:
+        token = secrets.token_urlsafe(32)
+        set_cookie(response, ctx, CSRF_COOKIE, token, 30 * 24 * 3600)
+    return token
+
+
+def csrf_ok(request: Request, submitted: str | None) -> bool:
+    expected = request.cookies.get(CSRF_COOKIE)
+    return bool(expected and submitted) and hmac.compare_digest(
+        str(expected).encode(), str(submitted).encode()
+    )
+
+
+@dataclass
+class Browser:
+    """Who is signed in in this browser, and cookies to set on the answer (after a rotation)."""
+
+    claims: AccessClaims
+    access_token: str
+    renewed: dict[str, object] | None = None
+
+
+async def signed_in(request: Request, ctx: AppContext) -> Browser | None:
+    """The console user, rotating an expired access token with the refresh token once."""
+    access = request.cookies.get(ACCESS_COOKIE)
+    if access:
+        try:
+            return Browser(ctx.signer.verify(access), access)
+        except InvalidAccessToken:
+            pass
+    refresh = request.cookies.get(REFRESH_COOKIE)
+    if not refresh:
+        return None
+    async with ctx.database.system_session() as session:
+        outcome = await auth_service.refresh(session, ctx, refresh)
+    if isinstance(outcome, auth_service.GrantError):
+        return None
+    issued = outcome.as_response()
+    token = str(issued["access_token"])
+    return Browser(ctx.signer.verify(token), token, renewed=issued)
