@@ -1,4 +1,5 @@
-"""The `offcoder` command: serve, migrate, keys, audit, dev."""
+"""The `offcoder` command: serve, worker, migrate, keys, audit, dev, runtime; and the terminal
+client: login, projects, push, run."""
 
 from __future__ import annotations
 
@@ -168,6 +169,10 @@ def _register() -> None:
     app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")
     app.add_typer(dev_app, name="dev", help="Development conveniences.")
     app.add_typer(runtime_app, name="runtime", help="Sandbox runtime: images.")
+
+    from offcoder import client
+
+    client.register(app)  # the terminal client: login, projects, push, run
 
 
 _register()

@@ -57,6 +57,14 @@ async def test_authorize_sends_state_nonce_and_pkce_to_the_provider(api: httpx.A
     [
         {"redirect_uri": "https://evil.test/steal"},
         {"redirect_uri": REDIRECT_URI + "/../x"},
+        # Loopback redirects (RFC 8252, the CLI) only on a loopback literal and our exact path:
+        {"redirect_uri": "http://127.0.0.2:8123/offcoder-cli/callback"},
+        {"redirect_uri": "http://localhost:8123/offcoder-cli/callback"},
+        {"redirect_uri": "http://evil.test:8123/offcoder-cli/callback"},
+        {"redirect_uri": "http://127.0.0.1:8123/offcoder-cli/callback/x"},
+        {"redirect_uri": "http://127.0.0.1:8123/other"},
+        {"redirect_uri": "https://127.0.0.1:8123/offcoder-cli/callback"},
+        {"redirect_uri": "http://127.0.0.1:8123@evil.test/offcoder-cli/callback"},
         {"code_challenge_method": "plain"},
         {"code_challenge": "short"},
     ],
@@ -67,6 +75,19 @@ async def test_authorize_refuses_bad_requests_without_redirecting(
     response = await api.get("/v1/auth/oidc/authorize", params=authorize_params(**override))
     assert response.status_code == 400
     assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["http://127.0.0.1:49152/offcoder-cli/callback", "http://[::1]:8080/offcoder-cli/callback"],
+)
+async def test_a_loopback_redirect_for_native_clients_is_accepted(
+    api: httpx.AsyncClient, redirect_uri: str
+) -> None:
+    response = await api.get(
+        "/v1/auth/oidc/authorize", params=authorize_params(redirect_uri=redirect_uri)
+    )
+    assert response.status_code == 302, response.text
 
 
 async def test_unknown_provider_is_404(api: httpx.AsyncClient) -> None:

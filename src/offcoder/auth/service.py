@@ -80,6 +80,11 @@ def pkce_challenge(verifier: str) -> str:
     )
 
 
+# Native apps (the `offcoder login` CLI) receive the code on a loopback port of their choosing
+# (RFC 8252 section 7.3): any port, this exact path, IPv4 or IPv6 loopback literal only.
+LOOPBACK_REDIRECT = re.compile(r"http://(127\.0\.0\.1|\[::1\]):[0-9]{1,5}/offcoder-cli/callback")
+
+
 def callback_url(ctx: AppContext, provider: str) -> str:
     return f"{ctx.settings.public_url.rstrip('/')}/v1/auth/{provider}/callback"
 
@@ -105,7 +110,10 @@ async def begin_sign_in(
     device_name: str,
 ) -> str:
     """Remember the client's request and return the provider's authorization URL."""
-    if redirect_uri not in (*ctx.settings.redirect_uris, ctx.settings.console_callback_url):
+    if redirect_uri not in (
+        *ctx.settings.redirect_uris,
+        ctx.settings.console_callback_url,
+    ) and not LOOPBACK_REDIRECT.fullmatch(redirect_uri):
         raise Problem(400, "redirect-uri-not-allowed", "redirect_uri is not on the allow-list.")
     if code_challenge_method != "S256":
         raise Problem(

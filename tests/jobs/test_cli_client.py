@@ -1,0 +1,154 @@
+"""The terminal client against a running server: `offcoder login` (loopback redirect, PKCE),
+`projects`, `push` and `run` (live output, the job's exit code, Ctrl-C cancels the job)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from offcoder.context import AppContext
+from offcoder.jobs.worker import Worker
+from offcoder.main import create_app
+from tests.support.served import free_port, served
+from tests.support.signin import provider_consent
+
+pytestmark = pytest.mark.docker
+
+Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
+CLI = [sys.executable, "-m", "offcoder.cli"]
+
+
+@pytest.fixture(scope="module")
+async def server(runtime: Runtime) -> AsyncIterator[str]:
+    _, ctx, _ = runtime
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"public_url": url}))
+    async with served(create_app(local), port=port):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli-config") / "offcoder"
+
+
+async def cli(config: Path, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+    env = {**os.environ, "OFFCODER_CONFIG_DIR": str(config), "COLUMNS": "200"}
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def login(server: str, config: Path, subject: str) -> None:
+    env = {**os.environ, "OFFCODER_CONFIG_DIR": str(config)}
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "login", "--server", server, "--no-browser",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    address = ""
+    async with asyncio.timeout(30):
+        while not address.startswith(f"{server}/v1/auth/"):
+            address = (await process.stdout.readline()).decode().strip()
+    async with httpx.AsyncClient() as browser:
+        to_provider = await browser.get(address)  # our broker: 302 to the provider
+        assert to_provider.status_code == 302, to_provider.text
+        back = await provider_consent(to_provider.headers["location"], subject)
+        to_cli = await browser.get(back)  # our callback: 302 to the CLI's loopback listener
+        assert to_cli.status_code == 302, to_cli.text
+        assert to_cli.headers["location"].startswith("http://127.0.0.1:")
+        landed = await browser.get(to_cli.headers["location"])
+        assert "Signed in" in landed.text
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+
+
+async def test_login_push_and_run_with_the_jobs_exit_code(
+    server: str, config_dir: Path, tmp_path: Path
+) -> None:
+    await login(server, config_dir, "cli-user@example.test")
+    credentials = config_dir / "credentials.json"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
+
+    code, out, err = await cli(config_dir, "projects", "create", "From terminal")
+    assert code == 0, err
+    code, out, err = await cli(config_dir, "projects", "list")
+    assert code == 0 and "From terminal" in out, (out, err)
+
+    source = tmp_path / "src"
+    (source / "lib").mkdir(parents=True)
+    (source / "lib" / "greet.py").write_text("def greet(name):\n    return f'hi {name}'\n")
+    (source / "main.py").write_text(
+        "import sys, time\nfrom lib.greet import greet\n"
+        "print(greet('phone'), flush=True)\n"
+        "print('to stderr', file=sys.stderr, flush=True)\n"
+        "sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)\n"
+    )
+    (source / ".git").mkdir()
+    (source / ".git" / "config").write_text("not uploaded")
+    code, out, err = await cli(config_dir, "push", str(source), "From terminal")
+    assert code == 0, err
+    assert "2 of 2 files uploaded" in err
+
+    code, out, err = await cli(config_dir, "run", "From terminal", "--", "python3", "main.py")
+    assert (code, out) == (0, "hi phone\n"), err
+    assert "to stderr" in err
+    code, out, err = await cli(config_dir, "run", "From terminal", "--", "python3", "main.py", "7")
+    assert code == 7 and out == "hi phone\n", err
+
+
+async def test_ctrl_c_cancels_the_running_job(
+    server: str, config_dir: Path, tmp_path: Path
+) -> None:
+    await login(server, config_dir, "cli-cancel@example.test")
+    assert (await cli(config_dir, "projects", "create", "Long one"))[0] == 0
+    source = tmp_path / "long"
+    source.mkdir()
+    (source / "main.py").write_text(
+        "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('never')\n"
+    )
+    assert (await cli(config_dir, "push", str(source), "Long one"))[0] == 0
+    env = {**os.environ, "OFFCODER_CONFIG_DIR": str(config_dir)}
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "run", "Long one", "--", "python3", "main.py",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        assert (await process.stdout.readline()).decode() == "started\n"
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130, stderr.decode()
+
+    # The job itself was cancelled, not merely left behind.
+    import json
+
+    token = json.loads((config_dir / "credentials.json").read_text())["access_token"]
+    async with httpx.AsyncClient(base_url=server) as api:
+        headers = {"authorization": f"Bearer {token}"}
+        projects = (await api.get("/v1/projects", headers=headers)).json()["items"]
+        long_one = next(p for p in projects if p["name"] == "Long one")
+        jobs = (await api.get(f"/v1/projects/{long_one['id']}/jobs", headers=headers)).json()
+        job_id = jobs["items"][0]["id"]
+        ended = await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 30}, headers=headers)
+        assert ended.json()["status"] == "cancelled", ended.json()
+
+
+async def test_without_login_the_client_says_what_to_do(tmp_path: Path) -> None:
+    code, _, err = await cli(tmp_path / "nothing", "projects", "list")
+    assert code == 2
+    assert "offcoder login" in err
