@@ -337,3 +337,46 @@ async def test_a_client_that_stops_reading_is_told_and_stalls_no_one(runtime: Ru
         assert behind == [{"job_id": job_id, "seq": logs[-1]["seq"]}], events[-3:]
         assert 1 <= len(logs) <= 10  # about the queue limit, then nothing more
         assert [c["seq"] for c in logs] == list(range(1, len(logs) + 1))
+
+
+async def test_garbage_packets_and_huge_payloads_are_refused_and_others_served(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, _, _ = runtime
+    user = await sign_in(api)
+    async with httpx.AsyncClient(base_url=base_url) as http:
+
+        async def fresh_session() -> dict[str, str]:
+            opened = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+            assert opened.status_code == 200, opened.text
+            return {"EIO": "4", "transport": "polling", "sid": json.loads(opened.text[1:])["sid"]}
+
+        junk: list[bytes] = [
+            b"42[garbage",
+            b"4Z",
+            b"\x00\xff\xfe binary",
+            b'42["job:subscribe",' + b"[" * 5000 + b"]" * 5000 + b"]",
+            b"40" + json.dumps({"token": "x" * 100}).encode() + b"\x1e42[1,2,3]",
+            b"42" + json.dumps(["job:subscribe", {"job_id": "a" * 1_000_000}]).encode(),
+        ]
+        for body in junk:
+            poll = await fresh_session()
+            response = await http.post("/socket.io/", params=poll, content=body)
+            # Refused (400 or 413) or accepted and ignored; never a server error.
+            assert response.status_code in (200, 400, 413), (body[:40], response.status_code)
+        oversized = await http.post(
+            "/socket.io/", params=await fresh_session(), content=b"4" + b"x" * 200_000
+        )
+        assert oversized.status_code in (400, 413)
+
+    # Everyone else is still served: a normal client connects and follows a job.
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "3"])
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        assert await watcher.subscribe(job_id) == {"ok": True}
+        async with asyncio.timeout(60):
+            await watcher.ended.wait()
+        assert watcher.lines() == expected_ticker(3)
+    finally:
+        await watcher.client.disconnect()

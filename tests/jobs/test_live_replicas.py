@@ -95,6 +95,12 @@ def cluster(
                     pass
                 assert time.monotonic() < deadline, f"{url} did not start"
                 time.sleep(0.2)
+        worker_log = state_dir / "replica-2.log"
+        while "worker started" not in worker_log.read_text():
+            if processes[2].poll() is not None:
+                raise RuntimeError(worker_log.read_text()[-3000:])
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.2)
         yield urls
     finally:
         for process in processes:

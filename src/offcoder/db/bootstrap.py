@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 from offcoder.config import Settings
 from offcoder.db.embedded import start_embedded
@@ -110,14 +111,34 @@ def migrate(admin_url: URL, roles: RoleNames, revision: str = "head") -> None:
     command.upgrade(alembic_config(admin_url, roles), revision)
 
 
+# Held while roles are aligned and migrations run: several processes starting at once (replicas,
+# a separate worker) would otherwise race on the same DDL ("tuple concurrently updated", or two
+# Alembic runs applying one revision) and all but one crash at start.
+SETUP_LOCK_KEY = 0x0FFC0DE5
+
+
+def setup(admin_url: URL, roles: RoleNames, password: str) -> None:
+    """Create or align the roles and migrate, one process at a time."""
+    engine = create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": SETUP_LOCK_KEY})
+            try:
+                ensure_roles(admin_url, roles, password)
+                migrate(admin_url, roles)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SETUP_LOCK_KEY})
+    finally:
+        engine.dispose()
+
+
 def prepare(settings: Settings, *, run_migrations: bool = True) -> PreparedDatabase:
     """Start or reach the database, create the roles, migrate; return the connection URLs."""
     admin_url, embedded = admin_url_for(settings)
     roles = RoleNames.from_prefix(settings.db_role_prefix)
     password = role_password(settings)
     if run_migrations:
-        ensure_roles(admin_url, roles, password)
-        migrate(admin_url, roles)
+        setup(admin_url, roles, password)
     app_url = (
         async_url(settings.database_app_url)
         if settings.database_app_url
