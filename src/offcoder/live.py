@@ -34,7 +34,7 @@ import structlog
 
 from offcoder.auth import service as auth_service
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
-from offcoder.console.session import ACCESS_COOKIE
+from offcoder.console.session import ACCESS_COOKIE, cookie_name
 from offcoder.context import AppContext
 from offcoder.events import SAFETY_REREAD_S
 from offcoder.jobs import service as jobs
@@ -106,7 +106,7 @@ class LiveLogs:
         if token is None and auth is None:
             # The web console's pages hold their token in an HttpOnly cookie; a browser only
             # sends it from an allowed origin (checked by the engine before this handler).
-            token = _cookie(environ, ACCESS_COOKIE)
+            token = _cookie(environ, cookie_name(self.ctx, ACCESS_COOKIE))
         if not isinstance(token, str) or not token:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -122,6 +123,25 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
     assert forged.status == 403
     await page.reload()
     await expect(page.locator("#secrets")).not_to_contain_text("FORGED")
+
+    # With the right token but sent from another site's page: refused too.
+    token = next(c["value"] for c in await context.cookies() if c["name"] == "oc_csrf")
+    foreign = await page.request.post(
+        f"{project_url}/secrets",
+        form={"name": "FOREIGN", "value": "x", "csrf": token},
+        headers={"Origin": "https://evil.example"},
+        max_redirects=0,
+    )
+    assert foreign.status == 403
+
+    # An expired access token is rotated once per request, even when the page is an error:
+    # rotating twice would look like refresh-token theft and end the session (A4).
+    await context.add_cookies([{"name": "oc_access", "value": "expired", "url": console}])
+    missing = await page.goto(f"{console}/console/jobs/{uuid.uuid4()}")
+    assert missing is not None and missing.status == 404
+    await page.goto(f"{console}/console/projects")
+    await expect(page).to_have_url(f"{console}/console/projects")
+    await expect(page.locator("#projects")).to_contain_text("Hello phone")
 
     # Another person, in another browser context, can open neither.
     other_context, other = await signed_in_page(browser, console, "eve@example.test")

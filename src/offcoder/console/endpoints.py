@@ -69,6 +69,9 @@ def page(
 
 def finish(response: Response, ctx: AppContext, browser: Browser | None) -> Response:
     response.headers["content-security-policy"] = CSP
+    # Same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on our own
+    # form posts, and the CSRF check refuses any Origin that is not ours (null included).
+    response.headers["referrer-policy"] = "same-origin"
     if browser is not None and browser.renewed is not None:
         cookies.store_tokens(response, ctx, browser.renewed)
     return response
@@ -86,7 +89,7 @@ async def require(request: Request, ctx: AppContext) -> Browser:
 
 
 def check_csrf(request: Request, submitted: str | None) -> None:
-    if not cookies.csrf_ok(request, submitted):
+    if not cookies.csrf_ok(request, get_context(request), submitted):
         raise Problem(403, "csrf", "The form is stale or did not come from this site; reload it.")
 
 
@@ -138,7 +141,9 @@ async def callback(
     request: Request, state: str = "", code: str | None = None, error: str | None = None
 ) -> Response:
     ctx = get_context(request)
-    started, _, verifier = request.cookies.get(cookies.SIGNIN_COOKIE, "").partition(".")
+    started, _, verifier = (
+        cookies.read_cookie(request, ctx, cookies.SIGNIN_COOKIE) or ""
+    ).partition(".")
     failure = None
     if error or not code:
         failure = "Sign-in was cancelled or refused by the provider."
@@ -153,7 +158,7 @@ async def callback(
         else:
             response = go("/console/projects", ctx)
             cookies.store_tokens(response, ctx, outcome.as_response())
-            response.delete_cookie(cookies.SIGNIN_COOKIE, path="/")
+            cookies.delete_cookie(response, ctx, cookies.SIGNIN_COOKIE)
             return response
     providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
     return page(
@@ -178,7 +183,7 @@ async def signout(request: Request, csrf: Annotated[str | None, Form()] = None) 
                     actor_id=browser.claims.user_id,
                 )
     response = go("/console", ctx)
-    cookies.clear_session(response)
+    cookies.clear_session(response, ctx)
     return response
 
 
@@ -389,7 +394,7 @@ def install(app: Any) -> None:
 
     async def sign_in_needed(request: Request, _: Exception) -> Response:
         response = RedirectResponse("/console", status_code=303)
-        cookies.clear_session(response)
+        cookies.clear_session(response, get_context(request))
         return response
 
     app.add_exception_handler(SignInNeeded, sign_in_needed)

@@ -33,9 +33,23 @@ def secure_cookies(ctx: AppContext) -> bool:
     return ctx.settings.is_production or ctx.settings.public_url.startswith("https://")
 
 
-def set_cookie(response: Response, ctx: AppContext, name: str, value: str, max_age: int) -> None:
+def cookie_name(ctx: AppContext, base: str) -> str:
+    """`__Host-` when Secure: such a cookie cannot be set by a sibling subdomain (a preview
+    under the same registrable domain) nor scoped to another path."""
+    return f"__Host-{base}" if secure_cookies(ctx) else base
+
+
+def read_cookie(request: Request, ctx: AppContext, base: str) -> str | None:
+    return request.cookies.get(cookie_name(ctx, base))
+
+
+def delete_cookie(response: Response, ctx: AppContext, base: str) -> None:
+    response.delete_cookie(cookie_name(ctx, base), path="/", secure=secure_cookies(ctx))
+
+
+def set_cookie(response: Response, ctx: AppContext, base: str, value: str, max_age: int) -> None:
     response.set_cookie(
-        name,
+        cookie_name(ctx, base),
         value,
         max_age=max_age,
         path="/",
@@ -45,9 +59,9 @@ def set_cookie(response: Response, ctx: AppContext, name: str, value: str, max_a
     )
 
 
-def clear_session(response: Response) -> None:
-    for name in (ACCESS_COOKIE, REFRESH_COOKIE):
-        response.delete_cookie(name, path="/")
+def clear_session(response: Response, ctx: AppContext) -> None:
+    for base in (ACCESS_COOKIE, REFRESH_COOKIE):
+        delete_cookie(response, ctx, base)
 
 
 def store_tokens(response: Response, ctx: AppContext, issued: dict[str, object]) -> None:
@@ -62,15 +76,19 @@ def store_tokens(response: Response, ctx: AppContext, issued: dict[str, object])
 
 def csrf_token(request: Request, response: Response, ctx: AppContext) -> str:
     """This browser's CSRF token (made, and set as a cookie, on first use)."""
-    token = request.cookies.get(CSRF_COOKIE)
+    token = read_cookie(request, ctx, CSRF_COOKIE)
     if not token or len(token) != 43:
         token = secrets.token_urlsafe(32)
         set_cookie(response, ctx, CSRF_COOKIE, token, 30 * 24 * 3600)
     return token
 
 
-def csrf_ok(request: Request, submitted: str | None) -> bool:
-    expected = request.cookies.get(CSRF_COOKIE)
+def csrf_ok(request: Request, ctx: AppContext, submitted: str | None) -> bool:
+    """The form's token matches this browser's cookie, and a browser-sent Origin is ours."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") not in ctx.settings.allowed_web_origins:
+        return False
+    expected = read_cookie(request, ctx, CSRF_COOKIE)
     return bool(expected and submitted) and hmac.compare_digest(
         str(expected).encode(), str(submitted).encode()
     )
@@ -86,14 +104,28 @@ class Browser:
 
 
 async def signed_in(request: Request, ctx: AppContext) -> Browser | None:
-    """The console user, rotating an expired access token with the refresh token once."""
-    access = request.cookies.get(ACCESS_COOKIE)
+    """The console user, rotating an expired access token with the refresh token once.
+
+    Remembered for the request: presenting the same refresh token twice (a page that fails
+    after rotating, rendered again as an error page) would look like token theft and end the
+    session (A4).
+    """
+    if hasattr(request.state, "console_browser"):
+        known: Browser | None = request.state.console_browser
+        return known
+    browser = await _signed_in(request, ctx)
+    request.state.console_browser = browser
+    return browser
+
+
+async def _signed_in(request: Request, ctx: AppContext) -> Browser | None:
+    access = read_cookie(request, ctx, ACCESS_COOKIE)
     if access:
         try:
             return Browser(ctx.signer.verify(access), access)
         except InvalidAccessToken:
             pass
-    refresh = request.cookies.get(REFRESH_COOKIE)
+    refresh = read_cookie(request, ctx, REFRESH_COOKIE)
     if not refresh:
         return None
     async with ctx.database.system_session() as session:
