@@ -358,16 +358,19 @@ async def test_garbage_packets_and_huge_payloads_are_refused_and_others_served(
             b'42["job:subscribe",' + b"[" * 5000 + b"]" * 5000 + b"]",
             b"40" + json.dumps({"token": "x" * 100}).encode() + b"\x1e42[1,2,3]",
             b"42" + json.dumps(["job:subscribe", {"job_id": "a" * 1_000_000}]).encode(),
+            b"4" + b"x" * 200_000,
         ]
         for body in junk:
             poll = await fresh_session()
-            response = await http.post("/socket.io/", params=poll, content=body)
+            try:
+                response = await http.post("/socket.io/", params=poll, content=body, timeout=5)
+            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.WriteError):
+                # A body over the engine's 16 KiB limit is refused without being read: the
+                # client may see no answer at all. What matters is below: nobody else notices.
+                assert len(body) > 16 * 1024, body[:40]
+                continue
             # Refused (400 or 413) or accepted and ignored; never a server error.
             assert response.status_code in (200, 400, 413), (body[:40], response.status_code)
-        oversized = await http.post(
-            "/socket.io/", params=await fresh_session(), content=b"4" + b"x" * 200_000
-        )
-        assert oversized.status_code in (400, 413)
 
     # Everyone else is still served: a normal client connects and follows a job.
     job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "3"])
