@@ -18,17 +18,19 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import threading
 import uuid
 import webbrowser
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -65,13 +67,18 @@ def credentials_path() -> Path:
 def save_credentials(data: dict[str, Any]) -> None:
     directory = config_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = credentials_path()
-    temporary = path.with_suffix(".tmp")
-    # Created 0600 from the first byte (no window in which another user could read it).
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-    os.replace(temporary, path)
+    os.chmod(directory, 0o700)  # also when it existed with a looser mode
+    # mkstemp: a fresh file created 0600 from the first byte (no window in which another user
+    # could read it, no file of someone else's reused), then renamed over the old one.
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".credentials-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(temporary, credentials_path())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def load_credentials() -> dict[str, Any]:
@@ -136,7 +143,7 @@ def fail(response: httpx.Response) -> None:
         message = body.get("detail") or body.get("title") or response.text
     except ValueError:
         message = response.text
-    err.print(f"[red]{response.status_code}:[/] {message}")
+    err.print(f"[red]{response.status_code}:[/] {escape(str(message))}")
     raise typer.Exit(1)
 
 
@@ -171,6 +178,9 @@ def login(
 ) -> None:
     """Sign in through the browser; the tokens are kept in your config directory (0600)."""
     server = server.rstrip("/")
+    host = urlsplit(server).hostname or ""
+    if server.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+        err.print("[yellow]Warning: plain http to a remote server sends your tokens in clear.[/]")
     with httpx.Client(base_url=server, timeout=30) as http:
         try:
             listed = http.get("/v1/auth/providers").json()["items"]
@@ -192,6 +202,9 @@ def login(
     class Callback(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
+            if done.is_set():  # only the first answer counts
+                self.send_error(409)
+                return
             if url.path != "/offcoder-cli/callback":
                 self.send_error(404)
                 return
@@ -327,13 +340,13 @@ def push(
             progress.update(task, description=relative)
             response = api.request(
                 "PUT",
-                f"/v1/projects/{target['id']}/files/{relative}",
+                f"/v1/projects/{target['id']}/files/{quote(relative, safe='/')}",
                 content=path.read_bytes(),
             )
             if response.status_code >= 400:
                 failures += 1
                 progress.console.print(
-                    f"[red]{relative}: {response.status_code}[/] {response.text}"
+                    f"[red]{escape(relative)}: {response.status_code}[/] {escape(response.text)}"
                 )
             progress.advance(task, path.stat().st_size)
     err.print(f"{len(paths) - failures} of {len(paths)} files uploaded to {target['name']}")

@@ -98,11 +98,25 @@ async def test_login_push_and_run_with_the_jobs_exit_code(
         "print('to stderr', file=sys.stderr, flush=True)\n"
         "sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)\n"
     )
+    (source / "notes 100% #1?.txt").write_text("odd but valid name")
     (source / ".git").mkdir()
     (source / ".git" / "config").write_text("not uploaded")
     code, out, err = await cli(config_dir, "push", str(source), "From terminal")
     assert code == 0, err
-    assert "2 of 2 files uploaded" in err
+    assert "3 of 3 files uploaded" in err
+    import json
+
+    token = json.loads(credentials.read_text())["access_token"]
+    async with httpx.AsyncClient(base_url=server) as api:
+        headers = {"authorization": f"Bearer {token}"}
+        projects = (await api.get("/v1/projects", headers=headers)).json()["items"]
+        project = next(p for p in projects if p["name"] == "From terminal")
+        files = (await api.get(f"/v1/projects/{project['id']}/files", headers=headers)).json()
+    assert sorted(f["path"] for f in files["items"]) == [
+        "lib/greet.py",
+        "main.py",
+        "notes 100% #1?.txt",
+    ]
 
     code, out, err = await cli(config_dir, "run", "From terminal", "--", "python3", "main.py")
     assert (code, out) == (0, "hi phone\n"), err
@@ -114,7 +128,9 @@ async def test_login_push_and_run_with_the_jobs_exit_code(
 async def test_ctrl_c_cancels_the_running_job(
     server: str, config_dir: Path, tmp_path: Path
 ) -> None:
+    config_dir.chmod(0o755)  # a config directory someone loosened
     await login(server, config_dir, "cli-cancel@example.test")
+    assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
     assert (await cli(config_dir, "projects", "create", "Long one"))[0] == 0
     source = tmp_path / "long"
     source.mkdir()
