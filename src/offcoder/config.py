@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     )
     socketio_channel: str = "offcoder-socketio"  # the Redis channel of the Socket.IO manager
     live_max_subscriptions: int = 16  # open job subscriptions per connection
+    live_max_connections_per_user: int = 20  # open Socket.IO connections per user, per process
+    max_waiting_requests_per_user: int = 10  # long-polls (wait_s) held per user, per process
     live_subscribes_per_minute: int = 60  # job:subscribe calls per connection
     live_max_queued_packets: int = 512  # unsent packets before a subscriber counts as behind
     live_behind_grace_s: float = 10.0  # how long a subscriber may stay behind before it is cut

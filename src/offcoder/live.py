@@ -49,6 +49,7 @@ MAX_CLIENT_PACKET_BYTES = 16 * 1024
 BEHIND_POLL_S = 0.05
 # Chunks (each up to 16 KiB) a job's feed keeps in memory for its subscribers in this process.
 FEED_MEMORY = 2048
+FEED_READ_ATTEMPTS = 4
 
 
 class Behind(Exception):
@@ -60,6 +61,7 @@ class Connection:
     claims: AccessClaims
     subscriptions: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
     subscribe_times: list[float] = field(default_factory=list)
+    pending: int = 0  # subscribes between their cap check and their task (they await the DB)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     unregister_session: Any = None
 
@@ -116,6 +118,9 @@ class LiveLogs:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized") from exc
         if not await self._session_is_live(claims):
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        open_here = sum(c.claims.user_id == claims.user_id for c in self.connections.values())
+        if open_here >= self.ctx.settings.live_max_connections_per_user:
+            raise socketio.exceptions.ConnectionRefusedError("too_many_connections")
         connection = Connection(claims)
         self.connections[sid] = connection
 
@@ -184,10 +189,12 @@ class LiveLogs:
         job_id, after_seq = parsed
         if (
             job_id not in connection.subscriptions
-            and len(connection.subscriptions) >= settings.live_max_subscriptions
+            and len(connection.subscriptions) + connection.pending
+            >= settings.live_max_subscriptions
         ):
             return _error("too_many_subscriptions")
         claims = connection.claims
+        connection.pending += 1  # handlers run concurrently: hold the slot across the await
         try:
             async with self.ctx.database.user_session(claims.user_id) as session:
                 if await auth_service.live_session(session, claims.session_id) is None:
@@ -196,6 +203,10 @@ class LiveLogs:
                 await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
         except NotFound:
             return _error("not_found")
+        finally:
+            connection.pending -= 1
+        if sid not in self.connections:
+            return _error("not_connected")
         previous = connection.subscriptions.pop(job_id, None)
         if previous is not None:
             previous.cancel()
@@ -244,7 +255,9 @@ class LiveLogs:
                     await self._send(sid, "job:log", payload)
                     last_seq = seq
                 if feed.failed is not None:
-                    raise feed.failed
+                    if isinstance(feed.failed, NotFound):
+                        raise feed.failed
+                    raise Behind  # the client resumes after last_seq on a fresh feed
                 if status in FINISHED and feed.complete and last_seq >= feed.last_seq:
                     assert status is not None
                     await self._send(sid, "job:status", _status(job_id, status, exit_code))
@@ -372,9 +385,24 @@ class JobFeed:
             raise
         except BaseException as exc:  # handed to the subscriptions, which end with it
             self.failed = exc
+            self.stopped = True  # a new subscribe starts a fresh feed
             self._bump()
 
     async def _read(self) -> None:
+        """One read, retried a few times over a passing database error before giving up."""
+        for attempt in range(FEED_READ_ATTEMPTS):
+            try:
+                await self._read_once()
+                return
+            except NotFound:
+                raise
+            except Exception as exc:
+                if attempt == FEED_READ_ATTEMPTS - 1:
+                    raise
+                log.warning("live feed read failed, retrying", error=str(exc))
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _read_once(self) -> None:
         async with self.ctx.database.user_session(self.user_id) as session:
             job = await jobs.get(session, self.user_id, self.job_id)
             rows, done = await jobs.logs(session, self.user_id, self.job_id, self.last_seq)

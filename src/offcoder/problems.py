@@ -71,6 +71,11 @@ class PayloadTooLarge(Problem):
         super().__init__(413, "payload-too-large", detail)
 
 
+class TooManyRequests(Problem):
+    def __init__(self, detail: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(429, "rate-limited", detail, headers={"retry-after": str(retry_after_s)})
+
+
 class InvalidInput(Problem):
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         extra: dict[str, Any] = {"errors": errors} if errors else {}

@@ -383,3 +383,27 @@ async def test_garbage_packets_and_huge_payloads_are_refused_and_others_served(
         assert watcher.lines() == expected_ticker(3)
     finally:
         await watcher.client.disconnect()
+
+
+async def test_connections_are_capped_per_user(runtime: Runtime, base_url: str) -> None:
+    api, ctx, _ = runtime
+    user, other = await sign_in(api), await sign_in(api)
+    cap = ctx.settings.live_max_connections_per_user
+    watchers = [Watcher() for _ in range(cap)]
+    try:
+        await asyncio.gather(*(w.connect(base_url, user.access_token) for w in watchers))
+        extra = Watcher()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await extra.connect(base_url, user.access_token)
+        someone_else = Watcher()
+        await someone_else.connect(base_url, other.access_token)  # not counted against them
+        await someone_else.client.disconnect()
+        await watchers[0].client.disconnect()  # a freed slot can be used again
+        await asyncio.sleep(0.3)
+        again = Watcher()
+        await again.connect(base_url, user.access_token)
+        await again.client.disconnect()
+    finally:
+        for watcher in watchers:
+            if watcher.client.connected:
+                await watcher.client.disconnect()

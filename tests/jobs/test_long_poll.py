@@ -132,3 +132,28 @@ async def test_a_session_ended_while_waiting_is_refused_at_the_next_reread(
     assert logout.status_code in (200, 204), logout.text
     response = await waiting
     assert response.status_code == 401, response.text
+
+
+async def test_waiting_requests_are_capped_per_user(runtime: Runtime) -> None:
+    api, ctx, _ = runtime
+    user, other = await sign_in(api), await sign_in(api)
+    job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
+    cap = ctx.settings.max_waiting_requests_per_user
+    held = [
+        asyncio.create_task(
+            api.get(f"/v1/jobs/{job_id}", params={"wait_s": 20}, headers=user.headers)
+        )
+        for _ in range(cap)
+    ]
+    await asyncio.sleep(0.5)
+    refused = await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 20}, headers=user.headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.headers["retry-after"]
+    # Without waiting, and for someone else, nothing changes.
+    assert (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).status_code == 200
+    other_job = await submit(api, other, await project_with(api, other, {"main.py": SLOW}))
+    waited = await api.get(f"/v1/jobs/{other_job}", params={"wait_s": 20}, headers=other.headers)
+    assert waited.status_code == 200
+    for answer in await asyncio.gather(*held):
+        assert answer.status_code == 200

@@ -84,7 +84,16 @@ async def get_job(
             return job, JobStatus(job.status) in FINISHED
         return job, job.status != seen_status.value
 
-    return job_out(await service.long_poll(ctx.events, job_id, wait_s, read))
+    return job_out(
+        await service.long_poll(
+            ctx.events,
+            job_id,
+            wait_s,
+            read,
+            user_id=claims.user_id,
+            max_waiting=ctx.settings.max_waiting_requests_per_user,
+        )
+    )
 
 
 @router.post("/v1/jobs/{job_id}/cancel", status_code=202)
@@ -113,4 +122,11 @@ async def job_logs(
         )
         return page, bool(chunks) or done
 
-    return await service.long_poll(ctx.events, job_id, wait_s, read)
+    return await service.long_poll(
+        ctx.events,
+        job_id,
+        wait_s,
+        read,
+        user_id=claims.user_id,
+        max_waiting=ctx.settings.max_waiting_requests_per_user,
+    )

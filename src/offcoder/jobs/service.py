@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +20,7 @@ from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
 from offcoder.jobs.schemas import JobCreate
-from offcoder.problems import Conflict, InvalidInput, NotFound
+from offcoder.problems import Conflict, InvalidInput, NotFound, TooManyRequests
 from offcoder.projects import cursor
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
@@ -174,11 +176,18 @@ async def logs(
 T = TypeVar("T")
 
 
+# Long-polls held right now in this process, per user (bounded: each one rereads now and then).
+_waiting: collections.Counter[uuid.UUID] = collections.Counter()
+
+
 async def long_poll(
     job_events: events.JobEvents,
     job_id: uuid.UUID,
     wait_s: float,
     read: Callable[[], Awaitable[tuple[T, bool]]],
+    *,
+    user_id: uuid.UUID,
+    max_waiting: int,
 ) -> T:
     """Reread with `read` until it says ready or `wait_s` has passed, woken by the job's events.
 
@@ -188,13 +197,25 @@ async def long_poll(
     if wait_s <= 0:
         value, _ = await read()
         return value
+    if _waiting[user_id] >= max_waiting:
+        raise TooManyRequests(
+            f"At most {max_waiting} waiting requests at once; retry without wait_s or later."
+        )
     deadline = time.monotonic() + wait_s
-    with job_events.watch(job_id) as changed:
-        while True:
-            changed.clear()
-            value, ready = await read()
-            remaining = deadline - time.monotonic()
-            if ready or remaining <= 0:
-                return value
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(remaining, events.SAFETY_REREAD_S))
+    _waiting[user_id] += 1
+    try:
+        with job_events.watch(job_id) as changed:
+            while True:
+                changed.clear()
+                value, ready = await read()
+                remaining = deadline - time.monotonic()
+                if ready or remaining <= 0:
+                    return value
+                # Jittered, so that waiters woken together (a LISTEN reconnect) spread out.
+                safety = events.SAFETY_REREAD_S * random.uniform(0.8, 1.2)  # noqa: S311
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(remaining, safety))
+    finally:
+        _waiting[user_id] -= 1
+        if _waiting[user_id] <= 0:
+            del _waiting[user_id]
