@@ -11,17 +11,22 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from offcoder.audit.service import ActorKind
-from offcoder.auth import service
-from offcoder.auth.dependencies import Context, CurrentUser, UserSession
+from offcoder.auth import mfa, service
+from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
 from offcoder.auth.oidc import OIDCProvider, ProviderError
 from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
     DeviceSessionList,
     DeviceSessionOut,
+    MfaToken,
+    MfaVerification,
     Provider,
     ProviderList,
+    RecoveryCodes,
     RefreshTokenGrant,
     TokenResponse,
+    TotpCode,
+    TotpEnrolment,
 )
 from offcoder.auth.service import EndReason, GrantError
 from offcoder.context import AppContext
@@ -213,3 +218,43 @@ async def end_session(
         session, device, EndReason.revoked, actor_kind=ActorKind.user, actor_id=principal.user_id
     )
     return Response(status_code=204)
+
+
+# --- second factor (A5) -----------------------------------------------------------------------
+# Each runs in its own transaction and raises a refusal only after it commits, so that failed
+# attempts are counted and audited even though the answer is an error.
+
+
+@router.post("/mfa/totp", status_code=201)
+async def mfa_enrol(claims: Claims, ctx: Context) -> TotpEnrolment:
+    """Start TOTP enrolment: a new secret for your authenticator app (shown once)."""
+    async with live_user_session(ctx, claims) as session:
+        enrolment = await mfa.enrol(session, ctx, claims.user_id)
+    return TotpEnrolment(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+
+
+@router.post("/mfa/totp/confirm")
+async def mfa_confirm(body: TotpCode, claims: Claims, ctx: Context) -> RecoveryCodes:
+    """The first code from the app turns the factor on; the answer holds the recovery codes."""
+    async with live_user_session(ctx, claims) as session:
+        outcome = await mfa.confirm(session, ctx, claims.user_id, body.code)
+    if isinstance(outcome, Problem):
+        raise outcome
+    return RecoveryCodes(recovery_codes=outcome)
+
+
+@router.post("/mfa/verify")
+async def mfa_verify(body: MfaVerification, claims: Claims, ctx: Context) -> MfaToken:
+    """Prove the second factor for this device session: an access token with `amr: ["mfa"]`."""
+    async with live_user_session(ctx, claims) as session:
+        outcome = await mfa.verify(
+            session,
+            ctx,
+            claims.user_id,
+            claims.session_id,
+            code=body.code,
+            recovery_code=body.recovery_code,
+        )
+    if isinstance(outcome, Problem):
+        raise outcome
+    return MfaToken(access_token=outcome, expires_in=ctx.settings.access_token_ttl_s)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class AuthorizationCodeGrant(BaseModel):
@@ -52,3 +52,41 @@ class DeviceSessionOut(BaseModel):
 class DeviceSessionList(BaseModel):
     items: list[DeviceSessionOut]
     next_cursor: str | None = None
+
+
+class TotpEnrolment(BaseModel):
+    """Shown once: the secret for an authenticator app, and the same as an otpauth:// URI."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class TotpCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class RecoveryCodes(BaseModel):
+    """Shown once; each works once. Keep them somewhere safe."""
+
+    recovery_codes: list[str]
+
+
+class MfaVerification(BaseModel):
+    """A current TOTP code, or one of the recovery codes."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
+    recovery_code: str | None = Field(default=None, min_length=10, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> MfaVerification:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("give exactly one of code and recovery_code")
+        return self
+
+
+class MfaToken(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
+    expires_in: int

@@ -25,6 +25,10 @@ def provider_token(column: str, identity_id: uuid.UUID, user_id: uuid.UUID) -> B
     return Binding("oauth_identities", column, str(identity_id), user_id)
 
 
+def mfa_totp_secret(user_id: uuid.UUID) -> Binding:
+    return Binding("mfa_totp", "secret_enc", str(user_id), user_id)
+
+
 @dataclass(frozen=True)
 class SealedColumn:
     """A column of sealed values: its table, primary key columns and how to bind a row."""
@@ -39,6 +43,7 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn("ai_keys", "key_enc", ("user_id", "provider")),
     SealedColumn("oauth_identities", "access_token_enc", ("id",)),
     SealedColumn("oauth_identities", "refresh_token_enc", ("id",)),
+    SealedColumn("mfa_totp", "secret_enc", ("user_id",)),
 )
 
 
@@ -56,4 +61,6 @@ def binding_for(table: str, column: str, row: dict[str, object]) -> Binding:
         identity_id = row["id"]
         assert isinstance(identity_id, uuid.UUID)
         return provider_token(column, identity_id, user_id)
+    if table == "mfa_totp":
+        return mfa_totp_secret(user_id)
     raise KeyError(f"{table}.{column} is not a sealed column")

@@ -6,6 +6,8 @@ from offcoder.auth.models import (
     AuthorizationCode,
     AuthorizationRequest,
     DeviceSession,
+    MfaRecoveryCode,
+    MfaTotp,
     OAuthIdentity,
     RefreshToken,
 )
@@ -23,6 +25,8 @@ __all__ = [
     "DeviceSession",
     "Job",
     "JobLogChunk",
+    "MfaRecoveryCode",
+    "MfaTotp",
     "OAuthIdentity",
     "Project",
     "ProjectFile",

@@ -73,10 +73,19 @@ class AIKeyExport(BaseModel):
     updated_at: datetime
 
 
+class MfaExport(BaseModel):
+    """The second factor as held: its state and times, never the secret or the codes."""
+
+    totp: str  # "off", "pending" (enrolled, not confirmed) or "on"
+    confirmed_at: datetime | None = None
+    recovery_codes_left: int = 0
+
+
 class DataExport(BaseModel):
     exported_at: datetime
     account: AccountExport
     identities: list[IdentityExport]
     device_sessions: list[DeviceSessionExport]
+    mfa: MfaExport
     projects: list[ProjectExport]
     ai_keys: list[AIKeyExport]

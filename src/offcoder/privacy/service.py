@@ -9,10 +9,12 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.ai import repository as ai_repository
 from offcoder.audit.service import ActorKind, record
+from offcoder.auth.models import MfaRecoveryCode, MfaTotp
 from offcoder.db.base import utcnow
 from offcoder.privacy import repository
 from offcoder.privacy.schemas import (
@@ -22,6 +24,7 @@ from offcoder.privacy.schemas import (
     DeviceSessionExport,
     FileExport,
     IdentityExport,
+    MfaExport,
     ProjectExport,
     SecretNameExport,
 )
@@ -85,6 +88,7 @@ async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
             )
             for d in await repository.device_sessions(session, user_id)
         ],
+        mfa=await _mfa(session, user_id),
         projects=[
             ProjectExport(
                 id=p.id,
@@ -112,3 +116,19 @@ async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
         target=f"user:{user_id}",
     )
     return document
+
+
+async def _mfa(session: AsyncSession, user_id: uuid.UUID) -> MfaExport:
+    factor = await session.get(MfaTotp, user_id)
+    if factor is None:
+        return MfaExport(totp="off")
+    left = await session.scalar(
+        select(func.count())
+        .select_from(MfaRecoveryCode)
+        .where(MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.used_at.is_(None))
+    )
+    return MfaExport(
+        totp="on" if factor.confirmed_at else "pending",
+        confirmed_at=factor.confirmed_at,
+        recovery_codes_left=int(left or 0),
+    )
