@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from offcoder.auth.oidc import OIDCProvider
 from offcoder.config import Settings
+from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.support.apps import app_with
 from tests.support.signin import REDIRECT_URI, one_time_code, pkce_pair, provider_consent, sign_in
@@ -162,3 +165,27 @@ async def test_same_subject_signs_in_to_the_same_account(api: httpx.AsyncClient)
 async def test_no_password_anywhere_in_the_api(api: httpx.AsyncClient) -> None:
     schema = (await api.get("/openapi.json")).text.lower()
     assert "password" not in schema and "passwd" not in schema
+
+
+@pytest.mark.promise("A1")
+async def test_no_password_column_in_the_database(context: AppContext) -> None:
+    async with context.database.system_session() as s:
+        columns = (
+            await s.execute(
+                text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public'"
+                )
+            )
+        ).all()
+    assert columns, "the catalog query found nothing"
+    found = [c for c in columns if re.search(r"pass(word|wd|phrase)|pwd", c[1], re.I)]
+    assert found == []
+
+
+@pytest.mark.promise("A6")
+async def test_no_biometric_data_is_accepted_anywhere(api: httpx.AsyncClient) -> None:
+    """The lock screen is the device's: no endpoint or field takes fingerprints or faces."""
+    schema = (await api.get("/openapi.json")).text.lower()
+    for word in ("biometric", "fingerprint", "faceid", "face_id", "touchid", "touch_id"):
+        assert word not in schema, word
