@@ -171,6 +171,9 @@ def _register() -> None:
     app.add_typer(runtime_app, name="runtime", help="Sandbox runtime: images.")
 
     from offcoder import client
+    from offcoder.admin.cli import app as admin_app
+
+    app.add_typer(admin_app, name="admin", help="Admin roles: grant, revoke (operator).")
 
     client.register(app)  # the terminal client: login, projects, push, run
 

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     live_behind_grace_s: float = 10.0  # how long a subscriber may stay behind before it is cut
     live_session_check_s: float = 15.0  # how often an open connection's session is re-checked
 
+    # Admin sessions (O4): a second factor proved at most this long ago, and recent use.
+    admin_mfa_max_age_s: int = 3600
+    admin_idle_s: int = 15 * 60
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False

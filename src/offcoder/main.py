@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from offcoder import __version__, problems
+from offcoder.admin.endpoints import router as admin_router
 from offcoder.ai.endpoints import router as ai_router
 from offcoder.auth.endpoints import router as auth_router
 from offcoder.auth.oidc import OIDCProvider
@@ -98,6 +99,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         projects_router,
         jobs_router,
         ai_router,
+        admin_router,
     )
     for router in routers:
         app.include_router(router)

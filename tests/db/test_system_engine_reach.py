@@ -19,6 +19,8 @@ ALLOWED = {
     "auth/endpoints.py": "sign-in and token exchange run before anyone is known",
     "console/endpoints.py": "the web console's sign-in callback (the same identity core)",
     "console/session.py": "the web console rotates its refresh token before anyone is known",
+    "admin/endpoints.py": "the admin API reads across users (behind role + MFA, audited)",
+    "admin/cli.py": "operator command (admin roles)",
     "audit/cli.py": "operator command",
     "audit/verify.py": "operator command",
     "audit/purge.py": "operator command",

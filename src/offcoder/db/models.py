@@ -3,6 +3,7 @@
 from offcoder.ai.models import AIKey
 from offcoder.audit.models import AuditEvent
 from offcoder.auth.models import (
+    AdminRole,
     AuthorizationCode,
     AuthorizationRequest,
     DeviceSession,
@@ -18,6 +19,7 @@ from offcoder.users.models import User
 
 __all__ = [
     "AIKey",
+    "AdminRole",
     "AuditEvent",
     "AuthorizationCode",
     "AuthorizationRequest",
