@@ -61,7 +61,30 @@ class Settings(BaseSettings):
         default_factory=lambda: ["offcoder://auth/callback", "http://127.0.0.1:8000/auth/done"]
     )
 
-    # The generic OpenID Connect provider (the five named providers come later).
+    # The five named providers (A1): each is on when its client id and secret are set. The base
+    # URLs are settings so that tests (and GitHub Enterprise / self-managed GitLab) point them
+    # elsewhere.
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_issuer: str = "https://accounts.google.com"
+    gitlab_client_id: str | None = None
+    gitlab_client_secret: SecretStr | None = None
+    gitlab_issuer: str = "https://gitlab.com"
+    linkedin_client_id: str | None = None
+    linkedin_client_secret: SecretStr | None = None
+    linkedin_issuer: str = "https://www.linkedin.com/oauth"
+    github_client_id: str | None = None
+    github_client_secret: SecretStr | None = None
+    github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"  # noqa: S105 - a URL
+    github_api_url: str = "https://api.github.com"
+    bitbucket_client_id: str | None = None
+    bitbucket_client_secret: SecretStr | None = None
+    bitbucket_authorize_url: str = "https://bitbucket.org/site/oauth2/authorize"
+    bitbucket_token_url: str = "https://bitbucket.org/site/oauth2/access_token"  # noqa: S105
+    bitbucket_api_url: str = "https://api.bitbucket.org/2.0"
+
+    # A generic OpenID Connect provider (any other issuer; the development provider uses it).
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from offcoder.auth.oidc import OIDCProvider
+from offcoder.auth.oidc import IdentityProvider
 from offcoder.auth.tokens import TokenSigner
 from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
@@ -22,7 +22,7 @@ class AppContext:
     keyring: Keyring
     signer: TokenSigner
     events: JobEvents
-    providers: dict[str, OIDCProvider] = field(default_factory=dict)
+    providers: dict[str, IdentityProvider] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.events.close()

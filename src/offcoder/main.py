@@ -13,7 +13,8 @@ from offcoder import __version__, problems
 from offcoder.admin.endpoints import router as admin_router
 from offcoder.ai.endpoints import router as ai_router
 from offcoder.auth.endpoints import router as auth_router
-from offcoder.auth.oidc import OIDCProvider
+from offcoder.auth.oauth2 import BitbucketProvider, GitHubProvider
+from offcoder.auth.oidc import IdentityProvider, OIDCProvider
 from offcoder.auth.tokens import TokenSigner, load_signing_key
 from offcoder.config import Settings
 from offcoder.context import AppContext
@@ -35,9 +36,36 @@ from offcoder.web.middleware import (
 FILE_PATH = re.compile(r"^/v1/projects/[^/]+/files/.+")
 
 
-def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
-    """Everything a server process holds, built once at start."""
-    providers: dict[str, OIDCProvider] = {}
+def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
+    """Every sign-in provider whose client id and secret are configured (A1)."""
+    providers: dict[str, IdentityProvider] = {}
+    for name, display, issuer in (
+        ("google", "Google", settings.google_issuer),
+        ("gitlab", "GitLab", settings.gitlab_issuer),
+        ("linkedin", "LinkedIn", settings.linkedin_issuer),
+    ):
+        client_id = getattr(settings, f"{name}_client_id")
+        secret = getattr(settings, f"{name}_client_secret")
+        if client_id and secret:
+            providers[name] = OIDCProvider(
+                name, display, issuer, client_id, secret.get_secret_value()
+            )
+    for name, display, kind in (
+        ("github", "GitHub", GitHubProvider),
+        ("bitbucket", "Bitbucket", BitbucketProvider),
+    ):
+        client_id = getattr(settings, f"{name}_client_id")
+        secret = getattr(settings, f"{name}_client_secret")
+        if client_id and secret:
+            providers[name] = kind(
+                name,
+                display,
+                authorize_url=getattr(settings, f"{name}_authorize_url"),
+                token_url=getattr(settings, f"{name}_token_url"),
+                api_url=getattr(settings, f"{name}_api_url"),
+                client_id=client_id,
+                client_secret=secret.get_secret_value(),
+            )
     if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
         providers["oidc"] = OIDCProvider(
             "oidc",
@@ -46,6 +74,12 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
             settings.oidc_client_id,
             settings.oidc_client_secret.get_secret_value(),
         )
+    return providers
+
+
+def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
+    """Everything a server process holds, built once at start."""
+    providers = identity_providers(settings)
     database = prepared.open(settings.db_pool_size)
     return AppContext(
         settings=settings,

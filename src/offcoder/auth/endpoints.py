@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from offcoder.audit.service import ActorKind
 from offcoder.auth import mfa, service
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
-from offcoder.auth.oidc import OIDCProvider, ProviderError
+from offcoder.auth.oidc import IdentityProvider, ProviderError
 from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
     DeviceSessionList,
@@ -35,7 +35,7 @@ from offcoder.problems import NotFound, Problem
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-def _provider(ctx: AppContext, name: str) -> OIDCProvider:
+def _provider(ctx: AppContext, name: str) -> IdentityProvider:
     provider = ctx.providers.get(name)
     if provider is None:
         raise NotFound("sign-in provider")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
@@ -33,6 +33,21 @@ class ProviderIdentity:
     name: str | None
     access_token: str | None
     refresh_token: str | None
+
+
+class IdentityProvider(Protocol):
+    """What the sign-in broker needs of a provider (OpenID Connect or plain OAuth 2.0)."""
+
+    name: str
+    display_name: str
+
+    async def authorization_url(
+        self, *, state: str, nonce: str, code_verifier: str, redirect_uri: str
+    ) -> str: ...
+
+    async def exchange(
+        self, *, code: str, code_verifier: str, redirect_uri: str, nonce: str
+    ) -> ProviderIdentity: ...
 
 
 class OIDCProvider:

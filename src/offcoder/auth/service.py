@@ -29,7 +29,7 @@ from offcoder.auth.models import (
     OAuthIdentity,
     RefreshToken,
 )
-from offcoder.auth.oidc import OIDCProvider, ProviderIdentity
+from offcoder.auth.oidc import IdentityProvider, ProviderIdentity
 from offcoder.auth.tokens import CODE_PREFIX, REFRESH_PREFIX, digest, new_opaque
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
@@ -101,7 +101,7 @@ def with_query(url: str, params: dict[str, str]) -> str:
 async def begin_sign_in(
     session: AsyncSession,
     ctx: AppContext,
-    provider: OIDCProvider,
+    provider: IdentityProvider,
     *,
     redirect_uri: str,
     client_state: str,
@@ -153,7 +153,7 @@ async def begin_sign_in(
 
 
 async def take_authorization_request(
-    session: AsyncSession, provider: OIDCProvider, state: str
+    session: AsyncSession, provider: IdentityProvider, state: str
 ) -> AuthorizationRequest:
     """The pending request this callback answers; refused if unknown, used, stale or mixed up."""
     pending = await session.scalar(
@@ -173,7 +173,7 @@ async def take_authorization_request(
 async def finish_sign_in(
     session: AsyncSession,
     ctx: AppContext,
-    provider: OIDCProvider,
+    provider: IdentityProvider,
     pending: AuthorizationRequest,
     code: str,
 ) -> str:

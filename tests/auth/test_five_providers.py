@@ -1,0 +1,181 @@
+"""The five named providers (A1), each through its real protocol against a local stand-in:
+Google, GitLab and LinkedIn as OpenID Connect (the local OIDC provider), GitHub and Bitbucket as
+OAuth 2.0 with their user and e-mail APIs (tests/support/oauth_standins.py)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from offcoder.config import Settings
+from offcoder.db.bootstrap import PreparedDatabase
+from tests.support.apps import app_with
+from tests.support.oauth_standins import (
+    StandIn,
+    bitbucket_account,
+    github_account,
+    running,
+)
+from tests.support.signin import REDIRECT_URI, pkce_pair, provider_consent
+
+pytestmark = pytest.mark.promise("A1")
+
+OIDC_NAMED = ("google", "gitlab", "linkedin")
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[StandIn]:
+    stand_in = StandIn("github")
+    stand_in.accounts = {
+        "octo": github_account(583231, "octocat", "octo@example.test", verified=True),
+        "shy": github_account(990001, "shy", "shy@example.test", verified=False),
+    }
+    with running(stand_in):
+        yield stand_in
+
+
+@pytest.fixture(scope="module")
+def bitbucket() -> Iterator[StandIn]:
+    stand_in = StandIn("bitbucket")
+    stand_in.accounts = {
+        "bucky": bitbucket_account(str(uuid.uuid4()), "bucky", "bucky@example.test", True),
+    }
+    with running(stand_in):
+        yield stand_in
+
+
+@pytest.fixture
+async def five(
+    settings: Settings,
+    prepared: PreparedDatabase,
+    oidc_issuer: str,
+    github: StandIn,
+    bitbucket: StandIn,
+) -> AsyncIterator[httpx.AsyncClient]:
+    named: dict[str, Any] = {}
+    for name in OIDC_NAMED:
+        named |= {
+            f"{name}_client_id": "offcoder-test",
+            f"{name}_client_secret": SecretStr("test-client-secret"),
+            f"{name}_issuer": oidc_issuer,
+        }
+    async with app_with(settings, prepared, **named, **github.settings, **bitbucket.settings) as (
+        api,
+        _,
+    ):
+        yield api
+
+
+async def start(api: httpx.AsyncClient, provider: str) -> tuple[str, str]:
+    """Begin a sign-in with `provider`; returns the provider's URL and our PKCE verifier."""
+    verifier, challenge = pkce_pair()
+    response = await api.get(
+        f"/v1/auth/{provider}/authorize",
+        params={
+            "redirect_uri": REDIRECT_URI,
+            "state": "app-state",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "device_name": "phone",
+        },
+    )
+    assert response.status_code == 302, response.text
+    return response.headers["location"], verifier
+
+
+async def at_provider(location: str, provider: str, who: str) -> str:
+    """The person signs in at the provider; returns where the provider sends the browser."""
+    if provider in OIDC_NAMED:
+        return await provider_consent(location, who)
+    async with httpx.AsyncClient() as browser:
+        answer = await browser.get(location + "&as=" + who)
+    assert answer.status_code == 302, answer.text
+    return answer.headers["location"]
+
+
+async def sign_in_with(api: httpx.AsyncClient, provider: str, who: str) -> dict[str, Any]:
+    location, verifier = await start(api, provider)
+    back = urlsplit(await at_provider(location, provider, who))
+    assert back.path == f"/v1/auth/{provider}/callback"
+    landing = await api.get(f"{back.path}?{back.query}")
+    assert landing.status_code == 302, landing.text
+    query = parse_qs(urlsplit(landing.headers["location"]).query)
+    assert "code" in query, query
+    issued = await api.post(
+        "/v1/auth/token",
+        json={
+            "grant_type": "authorization_code",
+            "code": query["code"][0],
+            "code_verifier": verifier,
+        },
+    )
+    assert issued.status_code == 200, issued.text
+    headers = {"authorization": f"Bearer {issued.json()['access_token']}"}
+    me: dict[str, Any] = (await api.get("/v1/me", headers=headers)).json()
+    return me
+
+
+async def test_all_five_are_offered(five: httpx.AsyncClient) -> None:
+    names = {p["name"] for p in (await five.get("/v1/auth/providers")).json()["items"]}
+    assert {"google", "gitlab", "linkedin", "github", "bitbucket"} <= names
+
+
+@pytest.mark.parametrize("provider", OIDC_NAMED)
+async def test_the_openid_connect_providers_sign_in(five: httpx.AsyncClient, provider: str) -> None:
+    location, _ = await start(five, provider)
+    query = parse_qs(urlsplit(location).query)
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"]
+    who = f"{provider}-{secrets.token_hex(4)}@example.test"
+    me = await sign_in_with(five, provider, who)
+    assert me["id"]
+
+
+async def test_github_signs_in_by_account_id_with_the_verified_primary_email(
+    five: httpx.AsyncClient, github: StandIn
+) -> None:
+    me = await sign_in_with(five, "github", "octo")
+    assert me["email"] == "octo@example.test" and me["email_verified"] is True
+    # The login name changes; the numeric id does not: still the same account.
+    github.accounts["octo"]["user"]["login"] = "octo-renamed"
+    assert (await sign_in_with(five, "github", "octo"))["id"] == me["id"]
+
+
+async def test_an_unverified_github_email_is_not_taken_as_verified(
+    five: httpx.AsyncClient,
+) -> None:
+    me = await sign_in_with(five, "github", "shy")
+    assert me["email_verified"] is False
+
+
+async def test_bitbucket_signs_in_with_its_confirmed_email(five: httpx.AsyncClient) -> None:
+    me = await sign_in_with(five, "bitbucket", "bucky")
+    assert me["email"] == "bucky@example.test" and me["email_verified"] is True
+
+
+async def test_an_answer_for_another_provider_is_refused(five: httpx.AsyncClient) -> None:
+    """Mix-up defence (RFC 9700 4.4): GitHub's state presented at Bitbucket's callback."""
+    location, _ = await start(five, "github")
+    back = urlsplit(await at_provider(location, "github", "octo"))
+    mixed = await five.get(f"/v1/auth/bitbucket/callback?{back.query}")
+    assert mixed.status_code == 400
+    assert mixed.json()["type"].endswith("/invalid-state")
+
+
+async def test_a_failing_provider_api_signs_nobody_in(
+    five: httpx.AsyncClient, github: StandIn
+) -> None:
+    github.accounts["ghost"] = github_account(777, "ghost", "ghost@example.test", True)
+    location, _ = await start(five, "github")
+    back = urlsplit(await at_provider(location, "github", "ghost"))
+    del github.accounts["ghost"]  # the user API now answers 401 for its token
+    landing = await five.get(f"{back.path}?{back.query}")
+    assert landing.status_code == 302
+    query = parse_qs(urlsplit(landing.headers["location"]).query)
+    assert query.get("error") == ["server_error"] and "code" not in query
