@@ -5,72 +5,21 @@ OAuth 2.0 with their user and e-mail APIs (tests/support/oauth_standins.py)."""
 from __future__ import annotations
 
 import secrets
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from offcoder.config import Settings
-from offcoder.db.bootstrap import PreparedDatabase
-from tests.support.apps import app_with
 from tests.support.oauth_standins import (
     StandIn,
-    bitbucket_account,
     github_account,
-    running,
 )
 from tests.support.signin import REDIRECT_URI, pkce_pair, provider_consent
 
 pytestmark = pytest.mark.promise("A1")
 
 OIDC_NAMED = ("google", "gitlab", "linkedin")
-
-
-@pytest.fixture(scope="module")
-def github() -> Iterator[StandIn]:
-    stand_in = StandIn("github")
-    stand_in.accounts = {
-        "octo": github_account(583231, "octocat", "octo@example.test", verified=True),
-        "shy": github_account(990001, "shy", "shy@example.test", verified=False),
-    }
-    with running(stand_in):
-        yield stand_in
-
-
-@pytest.fixture(scope="module")
-def bitbucket() -> Iterator[StandIn]:
-    stand_in = StandIn("bitbucket")
-    stand_in.accounts = {
-        "bucky": bitbucket_account(str(uuid.uuid4()), "bucky", "bucky@example.test", True),
-    }
-    with running(stand_in):
-        yield stand_in
-
-
-@pytest.fixture
-async def five(
-    settings: Settings,
-    prepared: PreparedDatabase,
-    oidc_issuer: str,
-    github: StandIn,
-    bitbucket: StandIn,
-) -> AsyncIterator[httpx.AsyncClient]:
-    named: dict[str, Any] = {}
-    for name in OIDC_NAMED:
-        named |= {
-            f"{name}_client_id": "offcoder-test",
-            f"{name}_client_secret": SecretStr("test-client-secret"),
-            f"{name}_issuer": oidc_issuer,
-        }
-    async with app_with(settings, prepared, **named, **github.settings, **bitbucket.settings) as (
-        api,
-        _,
-    ):
-        yield api
 
 
 async def start(api: httpx.AsyncClient, provider: str) -> tuple[str, str]:
@@ -119,6 +68,7 @@ async def sign_in_with(api: httpx.AsyncClient, provider: str, who: str) -> dict[
     assert issued.status_code == 200, issued.text
     headers = {"authorization": f"Bearer {issued.json()['access_token']}"}
     me: dict[str, Any] = (await api.get("/v1/me", headers=headers)).json()
+    me["_headers"] = headers  # for further calls as this user
     return me
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
@@ -207,14 +207,45 @@ async def finish_sign_in(
 async def _user_for_identity(
     session: AsyncSession, ctx: AppContext, provider: str, identity: ProviderIdentity
 ) -> User:
-    """Users are found by (provider, subject), never by e-mail: no silent merge (A2)."""
+    """Users are found by (provider, subject). A new identity joins an existing account only
+    when both sides have verified the e-mail (A2): the provider asserts it verified now, and the
+    account's e-mail was verified when it was recorded. Anything less makes a separate account:
+    an account opened with an unverified address (a pre-hijack attempt) never captures a later,
+    verified sign-in for that address."""
     row = await session.scalar(
         select(OAuthIdentity)
         .where(OAuthIdentity.provider == provider, OAuthIdentity.subject == identity.subject)
         .with_for_update()
     )
     now = utcnow()
-    if row is None:
+    linked: User | None = None
+    if row is None and identity.email and identity.email_verified:
+        candidates = list(
+            await session.scalars(
+                select(User).where(
+                    func.lower(User.email) == identity.email.lower(),
+                    User.email_verified_at.is_not(None),
+                )
+            )
+        )
+        # Exactly one account may claim the address; two would make the choice a guess.
+        linked = candidates[0] if len(candidates) == 1 else None
+    if row is None and linked is not None:
+        user = linked
+        row = OAuthIdentity(
+            id=uuid.uuid4(), user_id=user.id, provider=provider, subject=identity.subject
+        )
+        session.add(row)
+        await session.flush()
+        await record(
+            session,
+            "auth.identity.linked",
+            actor_id=user.id,
+            actor_kind=ActorKind.user,
+            target=f"user:{user.id}",
+            details={"provider": provider, "by": "verified_email"},
+        )
+    elif row is None:
         user = User(
             id=uuid.uuid4(),
             display_name=identity.name,
