@@ -168,9 +168,9 @@ def bitbucket_account(uuid_text: str, name: str, email: str, confirmed: bool) ->
 
 
 @contextmanager
-def running(stand_in: StandIn) -> Iterator[StandIn]:
-    """Serve `stand_in` on a free loopback port in a thread of its own."""
-    config = uvicorn.Config(stand_in.app(), host="127.0.0.1", port=0, log_level="warning")
+def running_app(app: Any) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port in a thread of its own; yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
@@ -181,9 +181,16 @@ def running(stand_in: StandIn) -> Iterator[StandIn]:
             raise RuntimeError("stand-in did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    stand_in.base_url = f"http://127.0.0.1:{port}"
     try:
-        yield stand_in
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def running(stand_in: StandIn) -> Iterator[StandIn]:
+    """Serve `stand_in` on a free loopback port in a thread of its own."""
+    with running_app(stand_in.app()) as base_url:
+        stand_in.base_url = base_url
+        yield stand_in
