@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from offcoder import __version__, problems
 from offcoder.admin.endpoints import router as admin_router
 from offcoder.ai.endpoints import router as ai_router
+from offcoder.auth.endpoints import link_router
 from offcoder.auth.endpoints import router as auth_router
 from offcoder.auth.oauth2 import BitbucketProvider, GitHubProvider
 from offcoder.auth.oidc import IdentityProvider, OIDCProvider
@@ -134,6 +135,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         jobs_router,
         ai_router,
         admin_router,
+        link_router,
     )
     for router in routers:
         app.include_router(router)

@@ -18,6 +18,8 @@ from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
     DeviceSessionList,
     DeviceSessionOut,
+    LinkStart,
+    LinkUrl,
     MfaToken,
     MfaVerification,
     Provider,
@@ -258,3 +260,33 @@ async def mfa_verify(body: MfaVerification, claims: Claims, ctx: Context) -> Mfa
     if isinstance(outcome, Problem):
         raise outcome
     return MfaToken(access_token=outcome, expires_in=ctx.settings.access_token_ttl_s)
+
+
+# --- linking another provider from a signed-in session (A2) -----------------------------------
+
+link_router = APIRouter(prefix="/v1/me", tags=["me"])
+
+
+@link_router.post("/identities/{provider}")
+async def start_link(
+    provider: str, body: LinkStart, principal: CurrentUser, ctx: Context
+) -> LinkUrl:
+    """Link another provider to your account: sign in there; the identity joins this account
+    (refused with `error=identity_in_use` if another account already signs in with it)."""
+    chosen = _provider(ctx, provider)
+    try:
+        async with ctx.database.system_session() as session:
+            url = await service.begin_sign_in(
+                session,
+                ctx,
+                chosen,
+                redirect_uri=body.redirect_uri,
+                client_state=body.state,
+                code_challenge=body.code_challenge,
+                code_challenge_method=body.code_challenge_method,
+                device_name="link",
+                link_user_id=principal.user_id,
+            )
+    except ProviderError as exc:
+        raise Problem(502, "provider-unavailable", str(exc)) from exc
+    return LinkUrl(authorize_url=url)

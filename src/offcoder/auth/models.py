@@ -85,6 +85,10 @@ class AuthorizationRequest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # Set when a signed-in user links another provider: the identity joins this user.
+    link_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE")
+    )
 
 
 class AuthorizationCode(Base):

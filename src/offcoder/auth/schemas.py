@@ -90,3 +90,19 @@ class MfaToken(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name
     expires_in: int
+
+
+class LinkStart(BaseModel):
+    """Start linking another provider to the signed-in account (the client then opens the URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+    redirect_uri: str = Field(max_length=2048)
+    state: str = Field(min_length=1, max_length=512)
+    code_challenge: str = Field(max_length=128)
+    code_challenge_method: str = Field(default="S256", max_length=16)
+
+
+class LinkUrl(BaseModel):
+    """Where to send the browser; it comes back to redirect_uri with `linked=<provider>`."""
+
+    authorize_url: str

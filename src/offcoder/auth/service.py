@@ -108,8 +108,13 @@ async def begin_sign_in(
     code_challenge: str,
     code_challenge_method: str,
     device_name: str,
+    link_user_id: uuid.UUID | None = None,
 ) -> str:
-    """Remember the client's request and return the provider's authorization URL."""
+    """Remember the client's request and return the provider's authorization URL.
+
+    With `link_user_id` (a signed-in user linking another provider), the identity that comes
+    back joins that user instead of signing anyone in.
+    """
     if redirect_uri not in (
         *ctx.settings.redirect_uris,
         ctx.settings.console_callback_url,
@@ -142,6 +147,7 @@ async def begin_sign_in(
             device_name=device_name,
             created_at=now,
             expires_at=now + timedelta(seconds=ctx.settings.auth_request_ttl_s),
+            link_user_id=link_user_id,
         )
     )
     return await provider.authorization_url(
@@ -184,6 +190,14 @@ async def finish_sign_in(
         redirect_uri=callback_url(ctx, provider.name),
         nonce=pending.nonce,
     )
+    if pending.link_user_id is not None:
+        outcome = await _link_identity(session, ctx, provider.name, identity, pending.link_user_id)
+        return with_query(
+            pending.client_redirect_uri,
+            {outcome: provider.name, "state": pending.client_state}
+            if outcome == "linked"
+            else {"error": outcome, "state": pending.client_state},
+        )
     user = await _user_for_identity(session, ctx, provider.name, identity)
     one_time = new_opaque(CODE_PREFIX)
     now = utcnow()
@@ -202,6 +216,58 @@ async def finish_sign_in(
     return with_query(
         pending.client_redirect_uri, {"code": one_time, "state": pending.client_state}
     )
+
+
+async def _link_identity(
+    session: AsyncSession,
+    ctx: AppContext,
+    provider: str,
+    identity: ProviderIdentity,
+    user_id: uuid.UUID,
+) -> str:
+    """Attach a provider identity to a signed-in user: "linked", or the reason it was not."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return "access_denied"
+    row = await session.scalar(
+        select(OAuthIdentity)
+        .where(OAuthIdentity.provider == provider, OAuthIdentity.subject == identity.subject)
+        .with_for_update()
+    )
+    if row is not None and row.user_id != user_id:
+        # Another account signs in with it: moving it would be a silent takeover.
+        return "identity_in_use"
+    if row is None:
+        row = OAuthIdentity(
+            id=uuid.uuid4(), user_id=user_id, provider=provider, subject=identity.subject
+        )
+        session.add(row)
+        await session.flush()
+        await record(
+            session,
+            "auth.identity.linked",
+            actor_id=user_id,
+            actor_kind=ActorKind.user,
+            target=f"user:{user_id}",
+            details={"provider": provider, "by": "session"},
+        )
+    _store_identity(ctx, row, identity, user)
+    return "linked"
+
+
+def _store_identity(
+    ctx: AppContext, row: OAuthIdentity, identity: ProviderIdentity, user: User
+) -> None:
+    """What the provider said now, its tokens sealed with the keyring (R2)."""
+    row.email = identity.email
+    row.email_verified = identity.email_verified
+    for attribute, column in (
+        ("access_token", "access_token_enc"),
+        ("refresh_token", "refresh_token_enc"),
+    ):
+        value = getattr(identity, attribute)
+        binding = bindings.provider_token(column, row.id, user.id)
+        setattr(row, column, ctx.keyring.seal_text(value, binding) if value else None)
 
 
 async def _user_for_identity(
@@ -263,15 +329,7 @@ async def _user_for_identity(
         found = await session.get(User, row.user_id)
         assert found is not None
         user = found
-    row.email = identity.email
-    row.email_verified = identity.email_verified
-    for attribute, column in (
-        ("access_token", "access_token_enc"),
-        ("refresh_token", "refresh_token_enc"),
-    ):
-        value = getattr(identity, attribute)
-        binding = bindings.provider_token(column, row.id, user.id)
-        setattr(row, column, ctx.keyring.seal_text(value, binding) if value else None)
+    _store_identity(ctx, row, identity, user)
     return user
 
 
