@@ -69,6 +69,7 @@ async def sign_in_with(api: httpx.AsyncClient, provider: str, who: str) -> dict[
     headers = {"authorization": f"Bearer {issued.json()['access_token']}"}
     me: dict[str, Any] = (await api.get("/v1/me", headers=headers)).json()
     me["_headers"] = headers  # for further calls as this user
+    me["_tokens"] = issued.json()
     return me
 
 
@@ -129,3 +130,31 @@ async def test_a_failing_provider_api_signs_nobody_in(
     assert landing.status_code == 302
     query = parse_qs(urlsplit(landing.headers["location"]).query)
     assert query.get("error") == ["server_error"] and "code" not in query
+
+
+@pytest.mark.parametrize("provider", [*OIDC_NAMED, "github", "bitbucket"])
+async def test_rotation_and_reuse_detection_hold_for_every_provider(
+    five: httpx.AsyncClient, provider: str
+) -> None:
+    """A4 whatever the provider: a refresh rotates; presenting the old token again ends the
+    device session, and its newest access token with it."""
+    who = (
+        "octo"
+        if provider == "github"
+        else "bucky"
+        if provider == "bitbucket"
+        else (f"{provider}-{secrets.token_hex(4)}@example.test")
+    )
+    me = await sign_in_with(five, provider, who)
+    old = me["_tokens"]["refresh_token"]
+    rotated = await five.post(
+        "/v1/auth/token", json={"grant_type": "refresh_token", "refresh_token": old}
+    )
+    assert rotated.status_code == 200, rotated.text
+    newest = {"authorization": f"Bearer {rotated.json()['access_token']}"}
+    assert (await five.get("/v1/me", headers=newest)).status_code == 200
+    reused = await five.post(
+        "/v1/auth/token", json={"grant_type": "refresh_token", "refresh_token": old}
+    )
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert (await five.get("/v1/me", headers=newest)).status_code == 401
