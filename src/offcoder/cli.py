@@ -97,7 +97,10 @@ def _start_dev_proxy(socket_path: Path) -> subprocess.Popen[bytes]:
     """Development: run the Docker policy proxy as a child process (it needs root for loops)."""
     socket_path.unlink(missing_ok=True)
     child = subprocess.Popen(  # noqa: S603 - our own command
-        [sys.executable, "-m", "offcoder.cli", "docker-proxy", "--socket", str(socket_path)]
+        [
+            *(sys.executable, "-m", "offcoder.cli", "docker-proxy"),
+            *("--socket", str(socket_path), "--parent-pid", str(os.getpid())),
+        ]
     )
     for _ in range(100):
         if socket_path.exists():
@@ -152,11 +155,31 @@ def docker_proxy(
     upstream: Annotated[
         str, typer.Option(help="The Docker engine's unix socket.")
     ] = "/var/run/docker.sock",
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this process is gone (serve --dev's child)."),
+    ] = None,
 ) -> None:
     """Serve the policy-enforcing Docker proxy (C2): the only way the server reaches Docker."""
     from offcoder.runtime.proxy import run_proxy
 
+    if parent_pid is not None:
+        _exit_with_parent(parent_pid)
     run_proxy(socket, upstream)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A child of `serve --dev` must not outlive it, even when the server is killed outright
+    (SIGKILL leaves it no chance to stop its children): once reparented, stop as on SIGTERM."""
+    import signal
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _register() -> None:
