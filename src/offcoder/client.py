@@ -11,9 +11,7 @@ long-polling log endpoint and exits with the job's exit code; Ctrl-C cancels the
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -33,6 +31,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
+
+from offcoder.auth.pkce import pkce_challenge
 
 projects_app = typer.Typer(help="Your projects: list, create.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -226,13 +226,13 @@ def login(
     threading.Thread(target=listener.serve_forever, daemon=True).start()
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(16)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    challenge = pkce_challenge(verifier)
     redirect_uri = f"http://127.0.0.1:{port}/offcoder-cli/callback"
     query = urlencode(
         {
             "redirect_uri": redirect_uri,
             "state": state,
-            "code_challenge": challenge.decode(),
+            "code_challenge": challenge,
             "code_challenge_method": "S256",
             "device_name": device_name,
         }

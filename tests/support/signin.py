@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from offcoder.auth.pkce import pkce_challenge
 
 REDIRECT_URI = "offcoder://auth/callback"
 
@@ -27,8 +27,8 @@ class SignedIn:
 
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-    return verifier, challenge.decode()
+    challenge = pkce_challenge(verifier)
+    return verifier, challenge
 
 
 async def provider_consent(authorize_url: str, subject: str) -> str:

@@ -6,8 +6,6 @@ endpoint; session listing and logout run as the signed-in user under RLS.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -30,6 +28,7 @@ from offcoder.auth.models import (
     RefreshToken,
 )
 from offcoder.auth.oidc import IdentityProvider, ProviderIdentity
+from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.tokens import CODE_PREFIX, REFRESH_PREFIX, digest, new_opaque
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
@@ -72,12 +71,6 @@ class IssuedTokens:
             "refresh_token": self.refresh_token,
             "session_id": str(self.session_id),
         }
-
-
-def pkce_challenge(verifier: str) -> str:
-    return (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
 
 
 # Native apps (the `offcoder login` CLI) receive the code on a loopback port of their choosing

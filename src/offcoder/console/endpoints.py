@@ -3,8 +3,6 @@ read and write runs in the signed-in user's RLS transaction)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ from pydantic import ValidationError
 from offcoder.audit.service import ActorKind
 from offcoder.auth import service as auth_service
 from offcoder.auth.dependencies import live_user_session
+from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.service import EndReason
 from offcoder.console import session as cookies
 from offcoder.console.session import Browser
@@ -120,12 +119,12 @@ async def signin(request: Request, provider: str) -> Response:
         )
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(16)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    challenge = pkce_challenge(verifier)
     query = urlencode(
         {
             "redirect_uri": ctx.settings.console_callback_url,
             "state": state,
-            "code_challenge": challenge.decode(),
+            "code_challenge": challenge,
             "code_challenge_method": "S256",
             "device_name": "Web console",
         }

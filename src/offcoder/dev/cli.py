@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 from typing import Annotated
@@ -11,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import typer
+
+from offcoder.auth.pkce import pkce_challenge
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,7 +25,7 @@ def token(
 ) -> None:
     """Run the whole sign-in (PKCE, provider consent, code exchange) and print the tokens."""
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    challenge = pkce_challenge(verifier)
     state = secrets.token_urlsafe(8)
     with httpx.Client(base_url=server, follow_redirects=False, timeout=15) as api:
         start = api.get(
@@ -33,7 +33,7 @@ def token(
             params={
                 "redirect_uri": REDIRECT_URI,
                 "state": state,
-                "code_challenge": challenge.decode(),
+                "code_challenge": challenge,
                 "code_challenge_method": "S256",
                 "device_name": device_name,
             },
