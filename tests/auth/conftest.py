@@ -13,9 +13,13 @@ from pydantic import SecretStr
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.support.apps import app_with
-from tests.support.oauth_standins import StandIn, bitbucket_account, github_account, running
-
-OIDC_NAMED = ("google", "gitlab", "linkedin")
+from tests.support.oauth_standins import (
+    OIDC_NAMED,
+    StandIn,
+    bitbucket_account,
+    github_account,
+    running,
+)
 
 
 @pytest.fixture(scope="module")

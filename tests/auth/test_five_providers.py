@@ -12,14 +12,13 @@ import httpx
 import pytest
 
 from tests.support.oauth_standins import (
+    OIDC_NAMED,
     StandIn,
     github_account,
 )
 from tests.support.signin import REDIRECT_URI, pkce_pair, provider_consent
 
 pytestmark = pytest.mark.promise("A1")
-
-OIDC_NAMED = ("google", "gitlab", "linkedin")
 
 
 async def start(api: httpx.AsyncClient, provider: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,12 @@ import socketio
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.jobs.test_live import TICKER, Watcher, expected_ticker
+from tests.support.served import free_port
 from tests.support.signin import sign_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

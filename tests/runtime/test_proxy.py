@@ -47,10 +47,7 @@ TEST_LABEL = "dev.offcoder-test.run"
 RUN_ID = uuid.uuid4().hex[:12]
 IMAGE_TAG = f"offcoder-test/sandbox:{RUN_ID}"
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.skipif(not os.path.exists(ENGINE_SOCK), reason="no Docker engine"),
-]
+pytestmark = pytest.mark.docker
 
 
 # ------------------------------------------------------------------ fixtures and helpers

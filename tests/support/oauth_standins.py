@@ -28,6 +28,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 CLIENT_ID = "standin-client"
+# The named providers that speak OpenID Connect (their stand-in is the local OIDC provider).
+OIDC_NAMED = ("google", "gitlab", "linkedin")
 CLIENT_SECRET = "standin-secret"
 
 

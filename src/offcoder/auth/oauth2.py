@@ -12,6 +12,7 @@ servers speaking each provider's protocol, through this same code.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import httpx
@@ -20,7 +21,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from offcoder.auth.oidc import ProviderError, ProviderIdentity
 
 
-class OAuth2Provider:
+class OAuth2Provider(abc.ABC):
     """The flow shared by GitHub and Bitbucket; subclasses read the identity from their API."""
 
     scope = ""
@@ -102,10 +103,11 @@ class OAuth2Provider:
     def _api_headers(self) -> dict[str, str]:
         return {"Accept": "application/json"}
 
+    @abc.abstractmethod
     async def _identity(
         self, client: AsyncOAuth2Client
     ) -> tuple[str, str | None, str | None, bool]:
-        raise NotImplementedError
+        """(subject, display name, primary e-mail, whether the provider verified it)."""
 
 
 class GitHubProvider(OAuth2Provider):
