@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.dependencies import CurrentUser, UserSession
-from offcoder.auth.models import OAuthIdentity
+from offcoder.privacy import repository as privacy_repository
 from offcoder.problems import Conflict, NotFound
 from offcoder.users import service
 from offcoder.users.models import User
@@ -47,11 +47,7 @@ async def erase_me(principal: CurrentUser, session: UserSession) -> Response:
 @router.get("/identities")
 async def my_identities(principal: CurrentUser, session: UserSession) -> IdentityList:
     """The provider accounts you sign in with."""
-    rows = await session.scalars(
-        select(OAuthIdentity)
-        .where(OAuthIdentity.user_id == principal.user_id)
-        .order_by(OAuthIdentity.created_at)
-    )
+    rows = await privacy_repository.identities(session, principal.user_id)
     return IdentityList(
         items=[
             IdentityOut(
@@ -73,11 +69,7 @@ async def unlink_identity(
     """Stop signing in with one provider account; never the last one (409)."""
     # The user row is the lock: two unlinks at once cannot each leave the other's identity last.
     await session.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
-    rows = list(
-        await session.scalars(
-            select(OAuthIdentity).where(OAuthIdentity.user_id == principal.user_id)
-        )
-    )
+    rows = await privacy_repository.identities(session, principal.user_id)
     target = next((r for r in rows if r.id == identity_id), None)
     if target is None:
         raise NotFound("identity")
