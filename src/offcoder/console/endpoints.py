@@ -87,6 +87,14 @@ async def require(request: Request, ctx: AppContext) -> Browser:
     return browser
 
 
+async def form_user(request: Request, csrf: str | None) -> tuple[AppContext, Browser]:
+    """The signed-in user posting a form from our own pages (else a sign-in redirect or 403)."""
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    check_csrf(request, csrf)
+    return ctx, browser
+
+
 def check_csrf(request: Request, submitted: str | None) -> None:
     if not cookies.csrf_ok(request, get_context(request), submitted):
         raise Problem(403, "csrf", "The form is stale or did not come from this site; reload it.")
@@ -204,9 +212,7 @@ async def project_create(
     name: Annotated[str, Form(max_length=200)] = "",
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    check_csrf(request, csrf)
+    ctx, browser = await form_user(request, csrf)
     try:
         async with live_user_session(ctx, browser.claims) as session:
             project = await projects.create_project(session, browser.claims.user_id, name)
@@ -293,9 +299,7 @@ async def file_save(
     content: Annotated[str, Form(max_length=MAX_EDITOR_BYTES)] = "",
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    check_csrf(request, csrf)
+    ctx, browser = await form_user(request, csrf)
     user = browser.claims.user_id
     try:
         async with live_user_session(ctx, browser.claims) as session:
@@ -331,9 +335,7 @@ async def secret_save(
     value: Annotated[str, Form(max_length=70_000)],
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    check_csrf(request, csrf)
+    ctx, browser = await form_user(request, csrf)
     try:
         async with live_user_session(ctx, browser.claims) as session:
             await projects.put_secret(
@@ -355,9 +357,7 @@ async def run(
     command: Annotated[str, Form(max_length=16 * 1024)],
     csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    check_csrf(request, csrf)
+    ctx, browser = await form_user(request, csrf)
     try:
         body = JobCreate(command=command.split())
         async with live_user_session(ctx, browser.claims) as session:
