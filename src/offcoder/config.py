@@ -136,6 +136,31 @@ class Settings(BaseSettings):
     admin_mfa_max_age_s: int = 3600
     admin_idle_s: int = 15 * 60
 
+    # Wallet and payments (P1-P4). Amounts are integers of the currency's minor unit.
+    currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR", "GBP", "INR"])
+    default_currency: str = "USD"  # the currency of a wallet made before its first top-up
+    topup_min: int = 100
+    topup_max: int = 1_000_000
+    ledger_max_attempts: int = 30  # optimistic-locking retries before a 409 ledger-busy
+    # What a job costs, per currency, in minor units per minute of sandbox time (started
+    # minutes are charged by the second). A currency absent here runs jobs free.
+    job_price_per_minute: dict[str, int] = Field(default_factory=dict)
+    # Plans a user may subscribe to through Stripe: plan name -> Stripe price id.
+    stripe_plans: dict[str, str] = Field(default_factory=dict)
+    # Stripe: on when the secret key is set. The base URL is a setting for tests and proxies.
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_tolerance_s: int = 300
+    # Razorpay (India): on when the key id and secret are set.
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    razorpay_api_base: str = "https://api.razorpay.com/v1"
+    razorpay_currencies: list[str] = Field(default_factory=lambda: ["INR"])
+    # Where the hosted checkout sends the customer back (default: the console's wallet page).
+    checkout_return_url: str | None = None
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False
@@ -151,6 +176,10 @@ class Settings(BaseSettings):
             return [origin.rstrip("/") for origin in self.web_origins]
         scheme, _, rest = self.public_url.partition("://")
         return [f"{scheme}://{rest.split('/', 1)[0]}"]
+
+    @property
+    def checkout_return(self) -> str:
+        return self.checkout_return_url or self.public_url.rstrip("/") + "/console/wallet"
 
     @property
     def issuer(self) -> str:

@@ -1,5 +1,5 @@
 """What a running server holds: settings, the database, the keyring, the token signer, the
-job events listener."""
+job events listener, the sign-in and payment providers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
 from offcoder.events import JobEvents
+from offcoder.payments.providers import PaymentProvider
 
 
 @dataclass
@@ -23,6 +24,7 @@ class AppContext:
     signer: TokenSigner
     events: JobEvents
     providers: dict[str, IdentityProvider] = field(default_factory=dict)
+    payments: dict[str, PaymentProvider] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.events.close()

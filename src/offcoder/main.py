@@ -24,9 +24,13 @@ from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.events import JobEvents
 from offcoder.jobs.endpoints import router as jobs_router
+from offcoder.payments import providers as payment_providers
+from offcoder.payments.admin import router as payments_admin_router
+from offcoder.payments.webhooks import router as webhooks_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
 from offcoder.users.endpoints import router as me_router
+from offcoder.wallet.endpoints import router as wallet_router
 from offcoder.web.endpoints import router as service_router
 from offcoder.web.middleware import (
     BodyLimitMiddleware,
@@ -89,6 +93,7 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
         signer=TokenSigner(load_signing_key(settings), settings),
         events=JobEvents(database.app_engine.url),
         providers=providers,
+        payments=payment_providers.configured(settings),
     )
 
 
@@ -134,7 +139,10 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         projects_router,
         jobs_router,
         ai_router,
+        wallet_router,
+        webhooks_router,
         admin_router,
+        payments_admin_router,
         link_router,
     )
     for router in routers:

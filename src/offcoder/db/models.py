@@ -14,8 +14,10 @@ from offcoder.auth.models import (
 )
 from offcoder.db.base import Base
 from offcoder.jobs.models import Job, JobLogChunk
+from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.users.models import User
+from offcoder.wallet.models import LedgerEntry, LedgerTransaction, Wallet
 
 __all__ = [
     "AIKey",
@@ -27,12 +29,19 @@ __all__ = [
     "DeviceSession",
     "Job",
     "JobLogChunk",
+    "LedgerEntry",
+    "LedgerTransaction",
     "MfaRecoveryCode",
     "MfaTotp",
     "OAuthIdentity",
+    "PaymentEvent",
     "Project",
     "ProjectFile",
     "ProjectSecret",
     "RefreshToken",
+    "Refund",
+    "Topup",
     "User",
+    "UserPlan",
+    "Wallet",
 ]

@@ -67,6 +67,12 @@ class Job(Base):
     preview_url: Mapped[str | None] = mapped_column(String(255))
     # Preview mode: container port -> the 127.0.0.1 port the engine published it on.
     published_ports: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict)
+    # Charging: the price and reservation taken at submit (so a price change later does not
+    # touch a job already accepted), and what the job cost once settled.
+    charge_currency: Mapped[str | None] = mapped_column(String(3))
+    price_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    charged_amount: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class JobLogChunk(Base):

@@ -27,6 +27,7 @@ from offcoder.projects.models import ProjectFile
 from offcoder.runtime.images import IMAGES
 from offcoder.runtime.policy import NetworkMode
 from offcoder.users.models import User
+from offcoder.wallet import service as wallet
 
 # Workers LISTEN here; a NOTIFY inside the submitting transaction is delivered at its commit,
 # so a worker never wakes for a job that was rolled back.
@@ -88,6 +89,8 @@ async def submit(
         last_seq=0,
         created_at=utcnow(),
     )
+    # The job's greatest cost is held in the same transaction: no job without its reservation.
+    await wallet.reserve_for_job(session, settings, user_id, job)
     session.add(job)
     await session.flush()
     await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
@@ -145,6 +148,7 @@ async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -
         job.status = JobStatus.cancelled.value
         job.reason = "cancelled"
         job.finished_at = now
+        await wallet.settle_job(session, job, None)  # never ran: the whole hold comes back
         await events.announce(session, job.id, "status")
     await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
     return job

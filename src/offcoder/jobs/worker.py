@@ -37,6 +37,7 @@ from offcoder.events import announce
 from offcoder.jobs import archive
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
 from offcoder.jobs.service import QUEUE_CHANNEL
+from offcoder.payments import tasks as payment_tasks
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
 from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
@@ -44,10 +45,14 @@ from offcoder.runtime.images import IMAGES
 from offcoder.runtime.policy import WORKSPACE, NetworkMode, container_spec, owner_tag
 from offcoder.runtime.proxy_gateway import GATEWAY_URL
 from offcoder.users.models import User
+from offcoder.wallet import service as wallet
 
 log = structlog.get_logger(__name__)
 
+# Endings that are ours, not the job's: such a job is charged nothing.
+OUR_FAULT = frozenset({"internal_error", "runtime_unavailable", "worker_stopped", "not_started"})
 CHUNK_FLUSH_S = 0.05
+PAYMENT_SWEEP_S = 5.0
 CHUNK_MAX_BYTES = 16 * 1024
 # An egress job's proxy variables, all pointing at its gateway (C5).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
@@ -94,12 +99,15 @@ class Worker:
         listener = asyncio.create_task(self._listen(stop))
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         tasks: set[asyncio.Task[None]] = set()
-        last_reconcile = 0.0
+        last_reconcile = last_payments = 0.0
         try:
             while not stop.is_set():
                 if time.monotonic() - last_reconcile > 10:
                     last_reconcile = time.monotonic()
                     await self._reconcile_safely()
+                if time.monotonic() - last_payments > PAYMENT_SWEEP_S:
+                    last_payments = time.monotonic()
+                    await self._sweep_payments()
                 while len(tasks) < self.settings.worker_concurrency:
                     job = await self._claim()
                     if job is None:
@@ -205,7 +213,10 @@ class Worker:
         usage = {"wall_ms": int((time.monotonic() - started) * 1000)}
         if run.container_id is None and status is JobStatus.failed and reason is None:
             reason = "not_started"
+        # Charged by the sandbox time it had; nothing when it never ran or failed by our fault.
+        charged = run.container_id is not None and reason not in OUR_FAULT
         async with self.database.system_session() as s:
+            cost = await wallet.settle_job(s, job, usage["wall_ms"] if charged else None)
             await s.execute(
                 update(Job)
                 .where(Job.id == job.id)
@@ -216,6 +227,7 @@ class Worker:
                     detail=detail,
                     finished_at=utcnow(),
                     usage=usage | (job.usage or {}),
+                    charged_amount=cost if job.reserved_amount else None,
                 )
             )
             await announce(s, job.id, "status")
@@ -480,6 +492,14 @@ class Worker:
 
     # ------------------------------------------------------------------ recovery
 
+    async def _sweep_payments(self) -> None:
+        """Provider events stored but not yet handled (the API process that stored one died
+        before handling it): the worker is their second chance (P2)."""
+        try:
+            await payment_tasks.handle_pending(self.database)
+        except Exception as exc:
+            log.warning("payment event sweep failed", error=str(exc))
+
     async def _reconcile_safely(self) -> None:
         try:
             await self.reconcile()
@@ -521,6 +541,10 @@ class Worker:
             )
             for lost_job in list(lost):
                 await announce(s, lost_job, "status")
+                # The worker died, not the job's fault: its whole hold goes back.
+                lost_row = await s.get(Job, lost_job)
+                if lost_row is not None:
+                    await wallet.settle_job(s, lost_row, None)
             ended = set(
                 await s.scalars(
                     select(Job.id).where(

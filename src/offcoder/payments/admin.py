@@ -1,0 +1,226 @@
+"""Admin money actions (O3, O4): refunds through the provider, credit and plan grants, the
+provider events that moved no money. Finance role and a recent second factor; every action in
+the audit log, in the same transaction as its effect."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from sqlalchemy import select
+
+from offcoder.admin.roles import Admin, Role, require
+from offcoder.audit.service import ActorKind, record
+from offcoder.auth.dependencies import Context
+from offcoder.db.base import utcnow
+from offcoder.payments import service
+from offcoder.payments.models import PaymentEvent, Refund, RefundStatus
+from offcoder.payments.providers import ProviderRefused
+from offcoder.problems import NotFound
+from offcoder.users.models import User
+from offcoder.wallet.schemas import (
+    GrantCreate,
+    PaymentEventList,
+    PaymentEventOut,
+    PlanGrant,
+    PlanOut,
+    RefundCreate,
+    RefundOut,
+    WalletOut,
+)
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+Finance = Annotated[Admin, require(Role.finance)]
+RequiredKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Required: money moves once per key.",
+    ),
+]
+
+
+def refund_out(refund: Refund) -> RefundOut:
+    return RefundOut(
+        id=refund.id,
+        topup_id=refund.topup_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        status=refund.status,
+        provider_refund_id=refund.provider_refund_id,
+        failure=refund.failure,
+    )
+
+
+@router.post("/topups/{topup_id}/refunds", status_code=201)
+async def refund_topup(
+    topup_id: uuid.UUID,
+    body: RefundCreate,
+    admin: Finance,
+    ctx: Context,
+    idempotency_key: RequiredKey,
+) -> RefundOut:
+    """Refund (part of) a paid top-up through its provider. The wallet is debited first, so
+    the money cannot be spent meanwhile; a refund the provider refuses is given back."""
+    async with ctx.database.system_session() as session:
+        topup, refund = await service.begin_refund(
+            session, topup_id, body.amount, body.reason, idempotency_key, admin.user_id
+        )
+        provider = ctx.payments.get(topup.provider)
+        if provider is None:
+            raise service.ProviderNotConfigured(topup.provider, sorted(ctx.payments))
+        await record(
+            session,
+            "admin.refund.requested",
+            actor_id=admin.user_id,
+            actor_kind=ActorKind.admin,
+            target=f"topup:{topup.id}",
+            details={"refund_id": str(refund.id), "amount": refund.amount, "reason": body.reason},
+        )
+        payment_id = topup.provider_payment_id
+    if refund.status != RefundStatus.requested.value:
+        return refund_out(refund)
+    if payment_id is None:
+        raise NotFound("payment of this top-up (the provider has not reported it)")
+    try:
+        provider_refund_id = await provider.refund(
+            refund_id=str(refund.id), payment_id=payment_id, amount=refund.amount, reason=None
+        )
+    except ProviderRefused as refused:
+        async with ctx.database.system_session() as session:
+            await service.fail_refund(session, refund.id, refused.detail)
+            await record(
+                session,
+                "admin.refund.failed",
+                actor_id=admin.user_id,
+                actor_kind=ActorKind.admin,
+                target=f"topup:{topup_id}",
+                details={"refund_id": str(refund.id)},
+            )
+        raise
+    async with ctx.database.system_session() as session:
+        stored = await session.get_one(Refund, refund.id, with_for_update=True)
+        stored.provider_refund_id = stored.provider_refund_id or provider_refund_id
+        stored.status = RefundStatus.succeeded.value
+        stored.updated_at = utcnow()
+        await record(
+            session,
+            "admin.refund.succeeded",
+            actor_id=admin.user_id,
+            actor_kind=ActorKind.admin,
+            target=f"topup:{topup_id}",
+            details={"refund_id": str(refund.id), "provider_refund_id": provider_refund_id},
+        )
+        return refund_out(stored)
+
+
+async def _user(ctx: Context, user_id: uuid.UUID) -> None:
+    async with ctx.database.system_session() as session:
+        if await session.get(User, user_id) is None:
+            raise NotFound("user")
+
+
+@router.post("/users/{user_id}/credit-grants", status_code=201)
+async def grant_credit(
+    user_id: uuid.UUID,
+    body: GrantCreate,
+    admin: Finance,
+    ctx: Context,
+    idempotency_key: RequiredKey,
+) -> WalletOut:
+    """Give a user credit from the platform (a `grant` in the ledger)."""
+    await _user(ctx, user_id)
+    async with ctx.database.system_session() as session:
+        posted = await service.grant_credit(
+            session,
+            ctx.settings,
+            user_id,
+            body.amount,
+            body.currency,
+            body.reason,
+            f"{user_id}:{idempotency_key}",
+        )
+        if not posted.replayed:
+            await record(
+                session,
+                "admin.credit.granted",
+                actor_id=admin.user_id,
+                actor_kind=ActorKind.admin,
+                target=f"user:{user_id}",
+                details={
+                    "amount": body.amount,
+                    "currency": posted.currency,
+                    "reason": body.reason,
+                    "transaction_id": str(posted.transaction_id),
+                },
+            )
+    return WalletOut(
+        balance=posted.balance,
+        reserved=posted.reserved,
+        currency=posted.currency,
+        ledger_version=posted.ledger_version,
+    )
+
+
+@router.put("/users/{user_id}/plan")
+async def grant_plan(user_id: uuid.UUID, body: PlanGrant, admin: Finance, ctx: Context) -> PlanOut:
+    """Put a user on a plan for `days` days (a grant, not a payment)."""
+    await _user(ctx, user_id)
+    async with ctx.database.system_session() as session:
+        until = utcnow() + timedelta(days=body.days)
+        plan = await service.set_plan(
+            session, user_id, plan=body.plan, source="grant", status="active", until=until
+        )
+        await record(
+            session,
+            "admin.plan.granted",
+            actor_id=admin.user_id,
+            actor_kind=ActorKind.admin,
+            target=f"user:{user_id}",
+            details={"plan": body.plan, "days": body.days, "reason": body.reason},
+        )
+        return PlanOut(plan=plan.plan, source=plan.source, status=plan.status, until=plan.until)
+
+
+@router.get("/payment-events")
+async def payment_events(
+    admin: Finance,
+    ctx: Context,
+    flagged: Annotated[bool, Query()] = True,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> PaymentEventList:
+    """Provider events, newest first; by default those stored but flagged (unknown payment,
+    amount mismatch, ...) for a person to look at."""
+    async with ctx.database.system_session() as session:
+        query = select(PaymentEvent).order_by(PaymentEvent.received_at.desc()).limit(limit)
+        if flagged:
+            query = query.where(PaymentEvent.flag.is_not(None) | PaymentEvent.error.is_not(None))
+        events = list(await session.scalars(query))
+        await record(
+            session,
+            "admin.payment_events.list",
+            actor_id=admin.user_id,
+            actor_kind=ActorKind.admin,
+            target="payment_events",
+            details={"flagged": flagged, "count": len(events)},
+        )
+    return PaymentEventList(
+        items=[
+            PaymentEventOut(
+                id=e.id,
+                provider=e.provider,
+                event_id=e.event_id,
+                type=e.type,
+                received_at=e.received_at,
+                handled_at=e.handled_at,
+                flag=e.flag,
+                error=e.error,
+            )
+            for e in events
+        ]
+    )

@@ -1,0 +1,136 @@
+"""Top-ups, refunds and provider events (P1-P3). No card data has a column anywhere: the
+provider's hosted checkout takes the card, and we keep only the provider's ids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from offcoder.db.base import Base, utcnow
+
+
+class Provider(StrEnum):
+    stripe = "stripe"
+    razorpay = "razorpay"
+
+
+class TopupStatus(StrEnum):
+    creating = "creating"  # our row exists; the provider has not answered yet
+    open = "open"  # the hosted checkout is ready for the customer
+    paid = "paid"  # the provider told us (signed) that the money arrived; the wallet is credited
+    failed = "failed"  # the provider refused to create the checkout
+
+
+class Topup(Base):
+    __tablename__ = "topups"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("amount_refunded >= 0 AND amount_refunded <= amount", name="refunded"),
+        UniqueConstraint("user_id", "idempotency_key", name="idempotency"),
+        UniqueConstraint("provider", "provider_ref", name="provider_ref"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=TopupStatus.creating.value)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The Checkout Session (cs_...) or Razorpay Order (order_...) id, and the hosted page.
+    provider_ref: Mapped[str | None] = mapped_column(String(120))
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    # The payment the provider made of it (pi_... / pay_...), once paid.
+    provider_payment_id: Mapped[str | None] = mapped_column(String(120), index=True)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failure: Mapped[str | None] = mapped_column(Text)
+    credited_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RefundStatus(StrEnum):
+    requested = "requested"  # ours, before the provider answered
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class Refund(Base):
+    """Money sent back through the provider: asked for by an admin, or seen in a signed event
+    (a refund made on the provider's dashboard)."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("provider", "provider_refund_id", name="provider_refund"),
+        UniqueConstraint("topup_id", "idempotency_key", name="idempotency"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    topup_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("topups.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=RefundStatus.requested.value)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    provider_refund_id: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[uuid.UUID | None]
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentEvent(Base):
+    """A provider's webhook delivery, stored raw once its signature is verified. The unique
+    (provider, event_id) is the replay protection: a second delivery inserts nothing (P2)."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id", name="event"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    provider: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(80))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Why an event was stored but changed no money (unknown payment, amount mismatch, ...).
+    flag: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class UserPlan(Base):
+    """The plan a user is on: through a Stripe subscription, or granted by an admin."""
+
+    __tablename__ = "user_plans"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    plan: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # "stripe" | "grant"
+    status: Mapped[str] = mapped_column(String(24))
+    provider_subscription_id: Mapped[str | None] = mapped_column(String(120), unique=True)
+    until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,369 @@
+"""Top-ups, provider events, refunds and grants: where outside money meets the ledger.
+
+Crediting happens only from a signed provider event, exactly once per payment whatever the
+order and number of deliveries: each payment's handling locks its top-up row, and the ledger
+key `topup:<id>:credit` makes a second credit a replay. A refund event implies the payment, so
+a refund that arrives before the payment's own event credits the payment first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.config import Settings
+from offcoder.db.base import utcnow
+from offcoder.payments.models import Provider, Refund, RefundStatus, Topup, TopupStatus, UserPlan
+from offcoder.problems import Conflict, InvalidInput, NotFound, Problem
+from offcoder.wallet import ledger
+from offcoder.wallet.ledger import IdempotencyKeyReused, Posting, check_amount, request_hash
+from offcoder.wallet.models import Account, LedgerTransaction, Wallet
+
+log = structlog.get_logger(__name__)
+
+
+class ProviderNotConfigured(Problem):
+    def __init__(self, provider: str, configured: list[str]) -> None:
+        offered = ", ".join(configured) or "none"
+        super().__init__(
+            422,
+            "payment-provider-not-configured",
+            f"Payments through {provider!r} are not available on this server (available: "
+            f"{offered}).",
+            provider=provider,
+        )
+
+
+def check_currency(settings: Settings, currency: str) -> str:
+    code = currency.upper()
+    if code not in {c.upper() for c in settings.currencies}:
+        raise InvalidInput(
+            f"Unknown currency {currency!r}; accepted: {', '.join(settings.currencies)}."
+        )
+    return code
+
+
+# ---------------------------------------------------------------------------------- top-ups
+
+
+@dataclass(frozen=True)
+class TopupRequest:
+    provider: str
+    amount: int
+    currency: str
+
+
+async def begin_topup(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    request: TopupRequest,
+    idempotency_key: str,
+) -> Topup:
+    """Our row for a top-up (or the earlier one for this key), before the provider is asked."""
+    amount = check_amount(request.amount)
+    if not settings.topup_min <= amount <= settings.topup_max:
+        raise InvalidInput(
+            f"A top-up is between {settings.topup_min} and {settings.topup_max} minor units."
+        )
+    fingerprint = request_hash(
+        {"provider": request.provider, "amount": amount, "currency": request.currency}
+    )
+    earlier = await session.scalar(
+        select(Topup).where(Topup.user_id == user_id, Topup.idempotency_key == idempotency_key)
+    )
+    if earlier is not None:
+        if earlier.request_hash != fingerprint:
+            raise IdempotencyKeyReused()
+        return earlier
+    wallet = await ledger.open_wallet(session, user_id, request.currency)
+    if wallet.currency != request.currency:
+        raise InvalidInput(
+            f"Your wallet holds {wallet.currency}: top up in {wallet.currency}.",
+        )
+    topup = Topup(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        provider=request.provider,
+        amount=amount,
+        currency=request.currency,
+        status=TopupStatus.creating.value,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        amount_refunded=0,
+    )
+    session.add(topup)
+    await session.flush()
+    return topup
+
+
+async def credit_payment(
+    session: AsyncSession,
+    topup: Topup,
+    *,
+    payment_id: str | None,
+    amount: int,
+    currency: str,
+) -> str | None:
+    """Credit a paid top-up once. Returns a flag when the event cannot be trusted to credit."""
+    if amount != topup.amount or currency.upper() != topup.currency:
+        log.warning("payment does not match its top-up", topup_id=str(topup.id))
+        return "amount_mismatch"
+    if payment_id and topup.provider_payment_id is None:
+        topup.provider_payment_id = payment_id
+    if topup.credited_at is not None:
+        return None
+    await ledger.post(
+        session,
+        topup.user_id,
+        kind="topup",
+        idempotency_key=f"topup:{topup.id}:credit",
+        currency=topup.currency,
+        postings=[
+            Posting(Account.wallet, topup.amount),
+            Posting(Account.clearing(topup.provider), -topup.amount),
+        ],
+        reference=f"topup:{topup.id}",
+    )
+    topup.status = TopupStatus.paid.value
+    topup.credited_at = utcnow()
+    topup.updated_at = utcnow()
+    return None
+
+
+async def _posted(session: AsyncSession, user_id: uuid.UUID, key: str) -> bool:
+    found = await session.scalar(
+        select(LedgerTransaction.id).where(
+            LedgerTransaction.user_id == user_id, LedgerTransaction.idempotency_key == key
+        )
+    )
+    return found is not None
+
+
+async def debit_refund(
+    session: AsyncSession, topup: Topup, refund: Refund, *, strict: bool = False
+) -> None:
+    """Take a refund out of the wallet (once: the key is the refund's). `strict` refuses (402)
+    a refund the unspent balance cannot cover; otherwise (a refund already made on the
+    provider's side) the part already spent is written off: the wallet never goes negative."""
+    key = f"refund:{refund.id}"
+    if await _posted(session, topup.user_id, key):
+        return
+    for _ in range(3):
+        wallet = await session.get(Wallet, topup.user_id, populate_existing=True)
+        available = wallet.balance if wallet is not None else 0
+        taken = refund.amount if strict else min(available, refund.amount)
+        try:
+            await ledger.post(
+                session,
+                topup.user_id,
+                kind="refund",
+                idempotency_key=key,
+                currency=topup.currency,
+                postings=[
+                    Posting(Account.wallet, -taken),
+                    Posting(Account.write_off, taken - refund.amount),
+                    Posting(Account.clearing(topup.provider), refund.amount),
+                ],
+                reference=f"topup:{topup.id}",
+                memo=refund.reason,
+            )
+            break
+        except ledger.InsufficientFunds:
+            if strict:
+                raise
+            continue  # spent meanwhile: read the balance again
+    topup.amount_refunded += refund.amount
+    topup.updated_at = utcnow()
+
+
+async def record_provider_refund(
+    session: AsyncSession,
+    topup: Topup,
+    *,
+    provider_refund_id: str,
+    amount: int,
+    our_refund_id: str | None,
+) -> str | None:
+    """A refund the provider reports: ours (found by the id we sent along) or one made on the
+    provider's dashboard (recorded now). Debits the wallet once either way."""
+    refund = await session.scalar(
+        select(Refund).where(
+            Refund.provider == topup.provider, Refund.provider_refund_id == provider_refund_id
+        )
+    )
+    if refund is None and our_refund_id:
+        try:
+            refund = await session.get(Refund, uuid.UUID(our_refund_id))
+        except ValueError:
+            refund = None
+        if refund is not None and refund.topup_id != topup.id:
+            return "refund_mismatch"
+    if refund is None:
+        if amount <= 0 or topup.amount_refunded + amount > topup.amount:
+            return "refund_exceeds_payment"
+        refund = Refund(
+            id=uuid.uuid4(),
+            topup_id=topup.id,
+            user_id=topup.user_id,
+            provider=topup.provider,
+            amount=amount,
+            currency=topup.currency,
+            status=RefundStatus.succeeded.value,
+            provider_refund_id=provider_refund_id,
+            reason="refunded at the provider",
+        )
+        session.add(refund)
+        await session.flush()
+        await debit_refund(session, topup, refund)
+        return None
+    refund.provider_refund_id = refund.provider_refund_id or provider_refund_id
+    if refund.status != RefundStatus.succeeded.value:
+        refund.status = RefundStatus.succeeded.value
+        refund.updated_at = utcnow()
+    await debit_refund(session, topup, refund)
+    return None
+
+
+async def pending_refunds(session: AsyncSession, topup_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.topup_id == topup_id, Refund.status == RefundStatus.requested.value
+        )
+    )
+    return int(total or 0)
+
+
+async def begin_refund(
+    session: AsyncSession,
+    topup_id: uuid.UUID,
+    amount: object,
+    reason: str | None,
+    idempotency_key: str,
+    admin_id: uuid.UUID,
+) -> tuple[Topup, Refund]:
+    """An admin's refund, debited now (before the provider is asked, so the money cannot be
+    spent meanwhile); a refund the provider then refuses is reversed."""
+    topup = await session.scalar(select(Topup).where(Topup.id == topup_id).with_for_update())
+    if topup is None:
+        raise NotFound("top-up")
+    fingerprint = request_hash({"amount": amount, "topup": str(topup_id)})
+    earlier = await session.scalar(
+        select(Refund).where(Refund.topup_id == topup_id, Refund.idempotency_key == idempotency_key)
+    )
+    if earlier is not None:
+        if earlier.request_hash != fingerprint:
+            raise IdempotencyKeyReused()
+        return topup, earlier
+    value = check_amount(amount)
+    if topup.credited_at is None:
+        raise Conflict("This top-up has not been paid; there is nothing to refund.")
+    refundable = topup.amount - topup.amount_refunded
+    if value > refundable:
+        raise InvalidInput(
+            f"At most {refundable} {topup.currency} (minor units) of this top-up can still be "
+            "refunded."
+        )
+    wallet = await session.get(Wallet, topup.user_id)
+    if wallet is None or wallet.balance < value:
+        raise Conflict(
+            f"The user has {wallet.balance if wallet else 0} left unspent; a refund of {value} "
+            "would take the wallet below zero."
+        )
+    refund = Refund(
+        id=uuid.uuid4(),
+        topup_id=topup.id,
+        user_id=topup.user_id,
+        provider=topup.provider,
+        amount=value,
+        currency=topup.currency,
+        status=RefundStatus.requested.value,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        reason=reason,
+        requested_by=admin_id,
+    )
+    session.add(refund)
+    await session.flush()
+    await debit_refund(session, topup, refund, strict=True)
+    return topup, refund
+
+
+async def fail_refund(session: AsyncSession, refund_id: uuid.UUID, failure: str) -> None:
+    """The provider refused: give the money back to the wallet (once)."""
+    refund = await session.get(Refund, refund_id, with_for_update=True)
+    topup = await session.get(Topup, refund.topup_id, with_for_update=True) if refund else None
+    if refund is None or topup is None or refund.status != RefundStatus.requested.value:
+        return
+    await ledger.post(
+        session,
+        topup.user_id,
+        kind="refund.reversed",
+        idempotency_key=f"refund:{refund.id}:reversed",
+        currency=topup.currency,
+        postings=[
+            Posting(Account.wallet, refund.amount),
+            Posting(Account.clearing(topup.provider), -refund.amount),
+        ],
+        reference=f"topup:{topup.id}",
+    )
+    topup.amount_refunded -= refund.amount
+    refund.status = RefundStatus.failed.value
+    refund.failure = failure[:500]
+    refund.updated_at = utcnow()
+
+
+async def grant_credit(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    amount: object,
+    currency: str | None,
+    reason: str,
+    idempotency_key: str,
+) -> ledger.Posted:
+    value = check_amount(amount)
+    code = check_currency(settings, currency or settings.default_currency)
+    wallet = await ledger.open_wallet(session, user_id, code)
+    if currency is None:
+        code = wallet.currency
+    return await ledger.post(
+        session,
+        user_id,
+        kind="grant",
+        idempotency_key=f"grant:{idempotency_key}",
+        currency=code,
+        postings=[Posting(Account.wallet, value), Posting(Account.grants, -value)],
+        reference=f"grant:{idempotency_key}",
+        memo=reason,
+    )
+
+
+async def set_plan(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    plan: str,
+    source: str,
+    status: str,
+    subscription_id: str | None = None,
+    until: Any = None,
+) -> UserPlan:
+    row = await session.get(UserPlan, user_id, with_for_update=True)
+    if row is None:
+        row = UserPlan(user_id=user_id, plan=plan, source=source, status=status)
+        session.add(row)
+    row.plan, row.source, row.status, row.until = plan, source, status, until
+    if subscription_id is not None:
+        row.provider_subscription_id = subscription_id
+    row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+PROVIDERS = tuple(p.value for p in Provider)

@@ -1,0 +1,213 @@
+"""The wallet: balance, ledger, top-ups through hosted checkout (P1), plan subscription."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from sqlalchemy import select, update
+
+from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
+from offcoder.payments import service as payments
+from offcoder.payments.models import Provider, Topup, TopupStatus, UserPlan
+from offcoder.payments.providers import ProviderRefused, StripeProvider
+from offcoder.problems import InvalidInput, NotFound
+from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
+from offcoder.wallet import service
+from offcoder.wallet.models import Account
+from offcoder.wallet.schemas import (
+    EntryOut,
+    LedgerPage,
+    LedgerTransactionOut,
+    PlanOut,
+    RazorpayCheckout,
+    SubscriptionCreate,
+    SubscriptionOut,
+    TopupCreate,
+    TopupOut,
+    WalletOut,
+)
+
+router = APIRouter(tags=["wallet"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Makes a retry safe: the same key and body return the first result.",
+    ),
+]
+
+
+@router.get("/v1/wallet")
+async def get_wallet(principal: CurrentUser, session: UserSession, ctx: Context) -> WalletOut:
+    wallet = await service.view(session, ctx.settings, principal.user_id)
+    return WalletOut(
+        balance=wallet.balance,
+        reserved=wallet.reserved,
+        currency=wallet.currency,
+        ledger_version=wallet.ledger_version,
+    )
+
+
+@router.get("/v1/wallet/ledger")
+async def get_ledger(
+    principal: CurrentUser,
+    session: UserSession,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> LedgerPage:
+    """The wallet's transactions, newest first; each lists its balanced entries."""
+    rows, next_cursor = await service.history(session, principal.user_id, cursor, limit)
+    return LedgerPage(
+        items=[
+            LedgerTransactionOut(
+                id=t.id,
+                kind=t.kind,
+                currency=t.currency,
+                amount=sum(e.amount for e in entries if e.account == Account.wallet.value),
+                reference=t.reference,
+                memo=t.memo,
+                balance_after=t.balance_after,
+                reserved_after=t.reserved_after,
+                ledger_version=t.ledger_version,
+                created_at=t.created_at,
+                entries=[EntryOut(account=e.account, amount=e.amount) for e in entries],
+            )
+            for t, entries in rows
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+def topup_out(topup: Topup, ctx_key_id: str | None) -> TopupOut:
+    razorpay = None
+    if topup.provider == Provider.razorpay.value and topup.provider_ref and ctx_key_id:
+        razorpay = RazorpayCheckout(key_id=ctx_key_id, order_id=topup.provider_ref)
+    return TopupOut(
+        id=topup.id,
+        provider=topup.provider,
+        amount=topup.amount,
+        currency=topup.currency,
+        status=topup.status,
+        checkout_url=topup.checkout_url,
+        provider_ref=topup.provider_ref,
+        razorpay=razorpay,
+        amount_refunded=topup.amount_refunded,
+        created_at=topup.created_at,
+    )
+
+
+@router.post("/v1/wallet/topups", status_code=201)
+async def create_topup(
+    body: TopupCreate, claims: Claims, ctx: Context, idempotency_key: IdempotencyKey = None
+) -> TopupOut:
+    """Start a top-up: returns the provider's hosted checkout (Stripe: `checkout_url`;
+    Razorpay: `razorpay.order_id` for its Checkout). The wallet is credited when the provider
+    confirms the payment; poll GET /v1/wallet or this top-up. Send an Idempotency-Key to make
+    a retry safe."""
+    settings = ctx.settings
+    provider = ctx.payments.get(body.provider)
+    if provider is None:
+        raise payments.ProviderNotConfigured(body.provider, sorted(ctx.payments))
+    currency = payments.check_currency(settings, body.currency)
+    if not provider.supports(currency):
+        raise InvalidInput(f"{body.provider} does not take {currency} here.")
+    key = idempotency_key or f"auto:{uuid.uuid4()}"
+    request = payments.TopupRequest(body.provider, body.amount, currency)
+    async with live_user_session(ctx, claims) as session:
+        topup = await payments.begin_topup(session, settings, claims.user_id, request, key)
+    key_id = settings.razorpay_key_id
+    if topup.status != TopupStatus.creating.value:
+        return topup_out(topup, key_id)  # a replay: the first answer again
+    # The provider is asked outside any database transaction; its own idempotency (Stripe) or
+    # our receipt lookup (Razorpay) makes asking again after a lost answer safe.
+    try:
+        checkout = await provider.create_checkout(
+            topup_id=str(topup.id),
+            user_id=str(claims.user_id),
+            amount=topup.amount,
+            currency=topup.currency,
+            return_url=settings.checkout_return,
+        )
+    except ProviderRefused as refused:
+        async with live_user_session(ctx, claims) as session:
+            await session.execute(
+                update(Topup)
+                .where(Topup.id == topup.id, Topup.user_id == claims.user_id)
+                .values(status=TopupStatus.failed.value, failure=refused.detail[:500])
+            )
+        raise
+    async with live_user_session(ctx, claims) as session:
+        await session.execute(
+            update(Topup)
+            .where(
+                Topup.id == topup.id,
+                Topup.user_id == claims.user_id,
+                Topup.status == TopupStatus.creating.value,
+            )
+            .values(
+                status=TopupStatus.open.value,
+                provider_ref=checkout.provider_ref,
+                checkout_url=checkout.url,
+            )
+        )
+        topup = await session.get_one(Topup, topup.id, populate_existing=True)
+    return topup_out(topup, key_id)
+
+
+@router.get("/v1/wallet/topups/{topup_id}")
+async def get_topup(
+    topup_id: uuid.UUID, principal: CurrentUser, session: UserSession, ctx: Context
+) -> TopupOut:
+    topup = await session.scalar(
+        select(Topup).where(Topup.id == topup_id, Topup.user_id == principal.user_id)
+    )
+    if topup is None:
+        raise NotFound("top-up")
+    return topup_out(topup, ctx.settings.razorpay_key_id)
+
+
+@router.get("/v1/wallet/plan")
+async def get_plan(principal: CurrentUser, session: UserSession) -> PlanOut:
+    plan = await session.scalar(select(UserPlan).where(UserPlan.user_id == principal.user_id))
+    if plan is None:
+        return PlanOut(plan=None, source=None, status=None, until=None)
+    return PlanOut(plan=plan.plan, source=plan.source, status=plan.status, until=plan.until)
+
+
+@router.post("/v1/wallet/subscription")
+async def subscribe(
+    body: SubscriptionCreate, claims: Claims, ctx: Context, idempotency_key: IdempotencyKey = None
+) -> SubscriptionOut:
+    """Subscribe to a plan through Stripe, or move an active subscription to another plan
+    (the update carries an idempotency key, P3). The plan changes when Stripe confirms it."""
+    stripe = ctx.payments.get(Provider.stripe.value)
+    if not isinstance(stripe, StripeProvider):
+        raise payments.ProviderNotConfigured("stripe", sorted(ctx.payments))
+    price = ctx.settings.stripe_plans.get(body.plan)
+    if price is None:
+        known = ", ".join(sorted(ctx.settings.stripe_plans)) or "none"
+        raise InvalidInput(f"Unknown plan {body.plan!r}; plans: {known}.")
+    async with live_user_session(ctx, claims) as session:
+        current = await session.scalar(select(UserPlan).where(UserPlan.user_id == claims.user_id))
+        subscription = (
+            current.provider_subscription_id
+            if current is not None and current.source == "stripe" and current.status == "active"
+            else None
+        )
+    key = f"offcoder-plan-{claims.user_id}-{idempotency_key or body.plan}"
+    if subscription is not None:
+        await stripe.change_subscription(subscription_id=subscription, price=price, key=key)
+        return SubscriptionOut(plan=body.plan, checkout_url=None, status="updating")
+    checkout = await stripe.subscribe_checkout(
+        user_id=str(claims.user_id),
+        plan=body.plan,
+        price=price,
+        key=key,
+        return_url=ctx.settings.checkout_return,
+    )
+    return SubscriptionOut(plan=body.plan, checkout_url=checkout.url, status="checkout")

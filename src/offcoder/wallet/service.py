@@ -1,0 +1,134 @@
+"""The wallet as its owner sees it, and what jobs cost (P4).
+
+Every movement is a `ledger.post` with a key derived from what caused it (a job, a payment, an
+admin's request), so a retried step never moves money twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.config import Settings
+from offcoder.jobs.models import Job
+from offcoder.projects import cursor
+from offcoder.wallet import ledger
+from offcoder.wallet.ledger import InsufficientFunds, Posting
+from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wallet
+
+
+@dataclass(frozen=True)
+class WalletView:
+    balance: int
+    reserved: int
+    currency: str
+    ledger_version: int
+
+
+async def view(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> WalletView:
+    wallet = await session.get(Wallet, user_id)
+    if wallet is None:
+        return WalletView(0, 0, settings.default_currency, 0)
+    return WalletView(wallet.balance, wallet.reserved, wallet.currency, wallet.ledger_version)
+
+
+async def history(
+    session: AsyncSession, user_id: uuid.UUID, after: str | None, limit: int
+) -> tuple[list[tuple[LedgerTransaction, list[LedgerEntry]]], str | None]:
+    """The wallet's transactions, newest first, each with its entries."""
+    statement = select(LedgerTransaction).where(LedgerTransaction.user_id == user_id)
+    if after:
+        (version,) = cursor.decode("ledger", after, 1)
+        try:
+            statement = statement.where(LedgerTransaction.ledger_version < int(version))
+        except ValueError as exc:
+            raise cursor.bad_cursor() from exc
+    rows = list(
+        await session.scalars(
+            statement.order_by(LedgerTransaction.ledger_version.desc()).limit(limit + 1)
+        )
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = cursor.encode("ledger", [str(rows[-1].ledger_version)])
+    entries: dict[uuid.UUID, list[LedgerEntry]] = {t.id: [] for t in rows}
+    if rows:
+        for entry in await session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.user_id == user_id, LedgerEntry.transaction_id.in_(entries))
+            .order_by(LedgerEntry.account)
+        ):
+            entries[entry.transaction_id].append(entry)
+    return [(t, entries[t.id]) for t in rows], next_cursor
+
+
+# ---------------------------------------------------------------------------------- jobs
+
+
+def job_reservation(price_per_minute: int, timeout_s: int) -> int:
+    """The most a job may cost: its whole timeout, rounded up to a minor unit."""
+    return -(-price_per_minute * timeout_s // 60)
+
+
+def job_cost(price_per_minute: int, wall_ms: int, reserved: int) -> int:
+    """What a job used, by the second (rounded up), never more than was reserved."""
+    seconds = -(-max(wall_ms, 0) // 1000)
+    return min(reserved, -(-price_per_minute * seconds // 60))
+
+
+async def reserve_for_job(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, job: Job
+) -> None:
+    """Hold the job's greatest possible cost, in the submitting transaction (402 if the wallet
+    cannot cover it). Free when the wallet's currency has no price."""
+    wallet = await session.get(Wallet, user_id)
+    currency = wallet.currency if wallet is not None else settings.default_currency
+    price = settings.job_price_per_minute.get(currency, 0)
+    if price <= 0:
+        return
+    amount = job_reservation(price, job.timeout_s)
+    if wallet is None:
+        raise InsufficientFunds(amount, 0, currency)
+    await ledger.post(
+        session,
+        user_id,
+        kind="job.reserve",
+        idempotency_key=f"job:{job.id}:reserve",
+        currency=currency,
+        postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
+        reference=f"job:{job.id}",
+        max_attempts=settings.ledger_max_attempts,
+    )
+    job.charge_currency = currency
+    job.price_per_minute = price
+    job.reserved_amount = amount
+
+
+async def settle_job(session: AsyncSession, job: Job, wall_ms: int | None) -> int:
+    """Charge what the job used (wall time in the sandbox) and release the rest of its hold.
+
+    `wall_ms` None charges nothing (the job never ran, or ended by our fault). Returns the
+    charge. Safe to repeat: the key is the job's.
+    """
+    if job.reserved_amount <= 0 or job.charge_currency is None or job.price_per_minute is None:
+        return 0
+    cost = 0 if wall_ms is None else job_cost(job.price_per_minute, wall_ms, job.reserved_amount)
+    await ledger.post(
+        session,
+        job.user_id,
+        kind="job.settle",
+        idempotency_key=f"job:{job.id}:settle",
+        currency=job.charge_currency,
+        postings=[
+            Posting(Account.reserved, -job.reserved_amount),
+            Posting(Account.revenue, cost),
+            Posting(Account.wallet, job.reserved_amount - cost),
+        ],
+        reference=f"job:{job.id}",
+    )
+    job.charged_amount = cost
+    return cost
