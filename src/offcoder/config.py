@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     razorpay_key_id: str | None = None
     razorpay_key_secret: SecretStr | None = None
     razorpay_webhook_secret: SecretStr | None = None
-    razorpay_api_base: str = "https://api.razorpay.com/v1"
+    razorpay_api_base: str = "https://api.razorpay.com"  # the SDK adds /v1
     razorpay_currencies: list[str] = Field(default_factory=lambda: ["INR"])
     # Where the hosted checkout sends the customer back (default: the console's wallet page).
     checkout_return_url: str | None = None

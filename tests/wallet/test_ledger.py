@@ -30,7 +30,9 @@ async def db(prepared: PreparedDatabase) -> Database:
 
 
 @pytest.mark.parametrize(("clients", "affordable"), [(40, 15), (25, 1)])
-async def test_concurrent_spends_never_overdraw(db: Database, clients: int, affordable: int) -> None:
+async def test_concurrent_spends_never_overdraw(
+    db: Database, clients: int, affordable: int
+) -> None:
     # given a wallet holding exactly `affordable` times the amount
     amount = 700
     user_id = await funded(db, affordable * amount)
@@ -123,33 +125,13 @@ async def test_the_database_refuses_money_moved_outside_the_ledger(db: Database)
             )
     # Entries that do not balance: refused at commit.
     with pytest.raises(IntegrityError, match="does not balance"):
-        async with db.system_session() as s:
-            tx = uuid.uuid4()
-            s.add(
-                LedgerTransaction(
-                    id=tx,
-                    user_id=user_id,
-                    kind="forged",
-                    idempotency_key="forged",
-                    request_hash=b"0" * 32,
-                    currency="USD",
-                    balance_after=0,
-                    reserved_after=0,
-                    ledger_version=999,
-                )
-            )
-            await s.flush()
-            s.add(
-                LedgerEntry(
-                    transaction_id=tx, user_id=user_id, account="wallet", amount=9, currency="USD"
-                )
-            )
+        await write_transactions(db, user_id, versions=[999], entry=9)
     # The ledger is append-only, for the application and the system role alike.
     for statement in (
         "UPDATE ledger_entries SET amount = amount * 2",
         "DELETE FROM ledger_transactions",
     ):
-        with pytest.raises(DBAPIError, match="append-only|permission denied"):
+        with pytest.raises(DBAPIError, match=r"append-only|permission denied"):
             async with db.system_session() as s:
                 await s.execute(text(statement + " WHERE user_id = :u"), {"u": user_id})
     with pytest.raises(DBAPIError):
@@ -159,28 +141,45 @@ async def test_the_database_refuses_money_moved_outside_the_ledger(db: Database)
     assert wallet.balance == wallet_sum == 500
 
 
+async def write_transactions(
+    db: Database, user_id: uuid.UUID, *, versions: list[int], entry: int | None
+) -> None:
+    """Ledger rows written by hand, past `ledger.post`, as a buggy writer would."""
+    async with db.system_session() as s:
+        for n, version in enumerate(versions):
+            tx = uuid.uuid4()
+            s.add(
+                LedgerTransaction(
+                    id=tx,
+                    user_id=user_id,
+                    kind="forged",
+                    idempotency_key=f"forged:{uuid.uuid4()}:{n}",
+                    request_hash=b"0" * 32,
+                    currency="USD",
+                    balance_after=0,
+                    reserved_after=0,
+                    ledger_version=version,
+                )
+            )
+            await s.flush()
+            if entry is not None:
+                s.add(
+                    LedgerEntry(
+                        transaction_id=tx,
+                        user_id=user_id,
+                        account="wallet",
+                        amount=entry,
+                        currency="USD",
+                    )
+                )
+
+
 async def test_two_writers_cannot_both_make_the_next_version(db: Database) -> None:
     """Even code that forgets the version check cannot lose an update: (user, version) is
     unique in the ledger, so the second writer of version v + 1 fails."""
     user_id = await funded(db, 100)
-    with pytest.raises(IntegrityError):
-        async with db.system_session() as s:
-            for n in range(2):
-                tx = uuid.uuid4()
-                s.add(
-                    LedgerTransaction(
-                        id=tx,
-                        user_id=user_id,
-                        kind="grant",
-                        idempotency_key=f"twin:{n}",
-                        request_hash=b"0" * 32,
-                        currency="USD",
-                        balance_after=200,
-                        reserved_after=0,
-                        ledger_version=2,
-                    )
-                )
-                await s.flush()
+    with pytest.raises(IntegrityError, match="uq_ledger_transactions_version"):
+        await write_transactions(db, user_id, versions=[2, 2], entry=None)
 
 
 async def test_another_users_wallet_is_out_of_reach(db: Database) -> None:
