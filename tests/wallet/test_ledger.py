@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text, update
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.db.engine import Database
+from offcoder.problems import Problem
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import IdempotencyKeyReused, InsufficientFunds, Posting
 from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wallet
@@ -22,10 +24,10 @@ pytestmark = pytest.mark.promise("P4")
 
 
 @pytest.fixture(scope="module")
-async def db(prepared: PreparedDatabase) -> Database:
+async def db(prepared: PreparedDatabase) -> AsyncIterator[Database]:
     # Its own pool, large enough that the concurrent spends really run at once.
     database = prepared.open(pool_size=25)
-    yield database  # type: ignore[misc]
+    yield database
     await database.dispose()
 
 
@@ -93,7 +95,7 @@ async def test_the_same_key_replays_and_a_reused_key_is_refused(db: Database) ->
 
 async def test_bad_amounts_are_refused(db: Database) -> None:
     for bad in (0, -5, 1.5, "10", True, ledger.MAX_AMOUNT + 1):
-        with pytest.raises(ledger.Problem):
+        with pytest.raises(Problem):
             ledger.check_amount(bad)
     user_id = await funded(db, 10)
     with pytest.raises(InsufficientFunds):

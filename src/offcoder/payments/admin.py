@@ -68,7 +68,7 @@ async def refund_topup(
     """Refund (part of) a paid top-up through its provider. The wallet is debited first, so
     the money cannot be spent meanwhile; a refund the provider refuses is given back."""
     async with ctx.database.system_session() as session:
-        topup, refund = await service.begin_refund(
+        topup, refund, created = await service.begin_refund(
             session, topup_id, body.amount, body.reason, idempotency_key, admin.user_id
         )
         provider = ctx.payments.get(topup.provider)
@@ -76,7 +76,7 @@ async def refund_topup(
             raise service.ProviderNotConfigured(topup.provider, sorted(ctx.payments))
         await record(
             session,
-            "admin.refund.requested",
+            "admin.refund.requested" if created else "admin.refund.replayed",
             actor_id=admin.user_id,
             actor_kind=ActorKind.admin,
             target=f"topup:{topup.id}",

@@ -246,9 +246,9 @@ async def begin_refund(
     reason: str | None,
     idempotency_key: str,
     admin_id: uuid.UUID,
-) -> tuple[Topup, Refund]:
-    """An admin's refund, debited now (before the provider is asked, so the money cannot be
-    spent meanwhile); a refund the provider then refuses is reversed."""
+) -> tuple[Topup, Refund, bool]:
+    """An admin's refund (and whether this call made it), debited now, before the provider is
+    asked, so the money cannot be spent meanwhile; a refund the provider refuses is reversed."""
     topup = await session.scalar(select(Topup).where(Topup.id == topup_id).with_for_update())
     if topup is None:
         raise NotFound("top-up")
@@ -259,7 +259,7 @@ async def begin_refund(
     if earlier is not None:
         if earlier.request_hash != fingerprint:
             raise IdempotencyKeyReused()
-        return topup, earlier
+        return topup, earlier, False
     value = check_amount(amount)
     if topup.credited_at is None:
         raise Conflict("This top-up has not been paid; there is nothing to refund.")
@@ -291,7 +291,7 @@ async def begin_refund(
     session.add(refund)
     await session.flush()
     await debit_refund(session, topup, refund, strict=True)
-    return topup, refund
+    return topup, refund, True
 
 
 async def fail_refund(session: AsyncSession, refund_id: uuid.UUID, failure: str) -> None:
