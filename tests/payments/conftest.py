@@ -160,6 +160,10 @@ async def paying(
     razorpay_standin: ps.RazorpayStandIn,
 ) -> AsyncIterator[Paying]:
     overrides = payment_settings(stripe_standin, razorpay_standin)
+    overrides["stripe_plans"] = {
+        "basic": stripe_standin.add_price(900, interval="month"),
+        "pro": stripe_standin.add_price(1900, interval="month"),
+    }
     async with app_with(settings, prepared, **overrides) as (api, ctx):
         yield Paying(api, ctx, stripe_standin, razorpay_standin)
 

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Query
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
 from offcoder.jobs import service
 from offcoder.jobs.models import FINISHED, Job, JobStatus
-from offcoder.jobs.schemas import JobAccepted, JobCreate, JobList, JobLogs, JobOut, LogChunkOut
+from offcoder.jobs.schemas import (
+    JobAccepted,
+    JobCharge,
+    JobCreate,
+    JobList,
+    JobLogs,
+    JobOut,
+    LogChunkOut,
+)
 from offcoder.jobs.service import MAX_WAIT_S
 from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -36,6 +44,14 @@ def job_out(job: Job) -> JobOut:
         usage=job.usage,
         preview_url=job.preview_url,
         published_ports=job.published_ports or {},
+        charge=JobCharge(
+            currency=job.charge_currency,
+            price_per_minute=job.price_per_minute,
+            reserved=job.reserved_amount,
+            charged=job.charged_amount,
+        )
+        if job.charge_currency and job.price_per_minute is not None
+        else None,
     )
 
 

@@ -48,6 +48,13 @@ class JobAccepted(BaseModel):
     status: Literal["queued"] = "queued"
 
 
+class JobCharge(BaseModel):
+    currency: str
+    price_per_minute: int
+    reserved: int = Field(description="Held at submit: the whole timeout at the price")
+    charged: int | None = Field(description="Set when the job has ended; the rest was released")
+
+
 class JobOut(BaseModel):
     id: uuid.UUID
     project_id: uuid.UUID
@@ -66,6 +73,9 @@ class JobOut(BaseModel):
     usage: dict[str, Any]
     preview_url: str | None
     published_ports: dict[str, int]
+    charge: JobCharge | None = Field(
+        default=None, description="What the job holds or was charged; null when it ran free"
+    )
 
 
 class JobList(BaseModel):

@@ -177,7 +177,7 @@ class StripeProvider(PaymentProvider):
         return str(refund.id)
 
     async def change_subscription(
-        self, *, subscription_id: str, price: str, key: str
+        self, *, subscription_id: str, plan: str, price: str, key: str
     ) -> dict[str, Any]:
         current = await self._call(
             lambda params, options: self.client.v1.subscriptions.retrieve(subscription_id),
@@ -189,10 +189,16 @@ class StripeProvider(PaymentProvider):
             lambda params, options: self.client.v1.subscriptions.update(
                 subscription_id, params=params, options=options
             ),
-            {"items": [{"id": item, "price": price}], "proration_behavior": "create_prorations"},
+            {
+                "items": [{"id": item, "price": price}],
+                "proration_behavior": "create_prorations",
+                # Stripe's event about the change names the plan back to us.
+                "metadata": {"plan": plan},
+            },
             key,
         )
-        return dict(updated)
+        result: dict[str, Any] = updated.to_dict()
+        return result
 
     async def subscribe_checkout(
         self, *, user_id: str, plan: str, price: str, key: str, return_url: str

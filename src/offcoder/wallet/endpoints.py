@@ -199,9 +199,14 @@ async def subscribe(
             if current is not None and current.source == "stripe" and current.status == "active"
             else None
         )
-    key = f"offcoder-plan-{claims.user_id}-{idempotency_key or body.plan}"
+        # Without a client key, one key per (plan, state of the plan row): a retry of this
+        # change repeats nothing, and a later change back to a plan is a new request.
+        version = int(current.updated_at.timestamp() * 1000) if current is not None else 0
+    key = f"offcoder-plan-{claims.user_id}-{idempotency_key or f'{body.plan}-{version}'}"
     if subscription is not None:
-        await stripe.change_subscription(subscription_id=subscription, price=price, key=key)
+        await stripe.change_subscription(
+            subscription_id=subscription, plan=body.plan, price=price, key=key
+        )
         return SubscriptionOut(plan=body.plan, checkout_url=None, status="updating")
     checkout = await stripe.subscribe_checkout(
         user_id=str(claims.user_id),

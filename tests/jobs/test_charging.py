@@ -1,0 +1,67 @@
+"""A job that ran is charged by its sandbox time and the rest of its hold comes back (P4)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.worker import Worker
+from tests.jobs.test_jobs import project_with
+from tests.payments.test_job_charging import grant
+from tests.projects.support import user_id
+from tests.support.runtime import runtime_app, wait_for_end
+from tests.support.signin import sign_in
+from tests.wallet.support import invariants
+
+pytestmark = [pytest.mark.docker, pytest.mark.promise("P4")]
+
+Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
+
+
+@pytest.fixture(scope="module")
+async def priced_runtime(
+    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
+) -> AsyncIterator[Runtime]:
+    # One minor unit a second.
+    async with runtime_app(
+        settings, prepared, proxy_socket, job_price_per_minute={"USD": 60}
+    ) as runtime:
+        yield runtime
+
+
+async def test_a_run_is_charged_its_time_and_the_rest_released(priced_runtime: Runtime) -> None:
+    api, ctx, _ = priced_runtime
+    user = await sign_in(api)
+    me = await user_id(api, user)
+    await grant(ctx, me, 1000)
+    project = await project_with(api, user, {"main.py": b"import time\ntime.sleep(1.2)\n"})
+    submitted = await api.post(
+        f"/v1/projects/{project}/jobs",
+        headers=user.headers,
+        json={"command": ["python3", "main.py"], "timeout_s": 300},
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = await wait_for_end(api, user.headers, submitted.json()["id"])
+    assert job["status"] == "succeeded", job
+    charge = job["charge"]
+    assert isinstance(charge, dict)
+    wall_s = -(-int(job["usage"]["wall_ms"]) // 1000)  # type: ignore[index]
+    assert charge["reserved"] == 300
+    assert charge["charged"] == wall_s and 2 <= wall_s < 300
+    wallet = (await api.get("/v1/wallet", headers=user.headers)).json()
+    assert (wallet["balance"], wallet["reserved"]) == (1000 - wall_s, 0)
+    stored, wallet_sum, reserved_sum = await invariants(ctx.database, uuid.UUID(str(me)))
+    assert stored.balance == wallet_sum and stored.reserved == reserved_sum == 0
+    settle = (await api.get("/v1/wallet/ledger", headers=user.headers)).json()["items"][0]
+    assert settle["kind"] == "job.settle" and settle["reference"] == f"job:{job['id']}"
+    assert {e["account"]: e["amount"] for e in settle["entries"]} == {
+        "reserved": -300,
+        "revenue": wall_s,
+        "wallet": 300 - wall_s,
+    }
