@@ -38,7 +38,8 @@ async def funded(db: Database, amount: int, currency: str = "USD") -> uuid.UUID:
 
 
 async def spend(db: Database, user_id: uuid.UUID, amount: int, key: str) -> ledger.Posted:
-    """A spend as the user's own request would make it (application role, RLS)."""
+    """A spend as the user's own request makes one (a job's hold: wallet to reserved), as the
+    application role under RLS."""
     async with db.user_session(user_id) as s:
         return await ledger.post(
             s,
@@ -46,7 +47,7 @@ async def spend(db: Database, user_id: uuid.UUID, amount: int, key: str) -> ledg
             kind="spend",
             idempotency_key=key,
             currency="USD",
-            postings=[Posting(Account.wallet, -amount), Posting(Account.revenue, amount)],
+            postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
         )
 
 

@@ -53,7 +53,7 @@ async def test_concurrent_spends_never_overdraw(
     assert sum(outcomes) == affordable
     wallet, wallet_sum, reserved_sum = await invariants(db, user_id)
     assert wallet.balance == 0 == wallet_sum
-    assert wallet.reserved == 0 == reserved_sum
+    assert wallet.reserved == affordable * amount == reserved_sum
     assert wallet.ledger_version == affordable + 1  # the funding, then one per success
 
 
@@ -200,3 +200,21 @@ async def test_another_users_wallet_is_out_of_reach(db: Database) -> None:
             )
     wallet, _, _ = await invariants(db, alice)
     assert wallet.balance == 1000
+
+
+async def test_the_application_role_cannot_create_money(db: Database) -> None:
+    """User requests (the application role) may only move money between the user's own wallet
+    and reserved accounts; a balanced credit from any platform account is refused."""
+    user_id = await funded(db, 0)
+    with pytest.raises(DBAPIError, match="row-level security"):
+        async with db.user_session(user_id) as s:
+            await ledger.post(
+                s,
+                user_id,
+                kind="grant",
+                idempotency_key="self-service",
+                currency="USD",
+                postings=[Posting(Account.wallet, 10**6), Posting(Account.grants, -(10**6))],
+            )
+    wallet, wallet_sum, _ = await invariants(db, user_id)
+    assert wallet.balance == wallet_sum == 0

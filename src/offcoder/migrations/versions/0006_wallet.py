@@ -302,6 +302,12 @@ def secure(roles: Any) -> None:
     # top-ups; crediting, refunds and grants happen only as the system role.
     op.execute(f'GRANT SELECT, INSERT, UPDATE ON wallets TO "{app}"')
     op.execute(f'GRANT SELECT, INSERT ON ledger_transactions, ledger_entries TO "{app}"')
+    # ... and only between the user's own wallet and reserved accounts: since every transaction
+    # balances, the application role can hold and release money but never create it.
+    op.execute(
+        "CREATE POLICY ledger_entries_app_accounts ON ledger_entries AS RESTRICTIVE "
+        f"FOR INSERT TO \"{app}\" WITH CHECK (account IN ('wallet', 'reserved'))"
+    )
     op.execute(f'GRANT SELECT, INSERT ON topups TO "{app}"')
     op.execute(
         f"GRANT UPDATE (status, provider_ref, checkout_url, failure, updated_at) "
