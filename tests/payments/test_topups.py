@@ -196,3 +196,16 @@ async def test_someone_elses_top_up_and_ledger_are_invisible(paying: Paying) -> 
     assert seen.status_code == 404
     ledger = (await paying.api.get("/v1/wallet/ledger", headers=bob.headers)).json()
     assert ledger["items"] == []
+
+
+@pytest.mark.promise("V3")
+async def test_the_export_holds_the_wallet_and_its_top_ups(paying: Paying) -> None:
+    user = await paying.user()
+    topup, events = await paying.paid_topup(user, 1100)
+    await paying.deliver_stripe(events["checkout.session.completed"])
+    doc = (await paying.api.get("/v1/me/export", headers=user.headers)).json()
+    wallet = doc["wallet"]
+    assert (wallet["balance"], wallet["currency"]) == (1100, "USD")
+    assert [t["kind"] for t in wallet["transactions"]] == ["topup"]
+    assert [(t["id"], t["status"]) for t in wallet["topups"]] == [(topup["id"], "paid")]
+    assert "checkout_url" not in str(wallet) and "pi_" not in str(wallet)

@@ -81,6 +81,32 @@ class MfaExport(BaseModel):
     recovery_codes_left: int = 0
 
 
+class LedgerLineExport(BaseModel):
+    id: uuid.UUID
+    kind: str
+    reference: str | None
+    balance_after: int
+    created_at: datetime
+
+
+class TopupExport(BaseModel):
+    id: uuid.UUID
+    provider: str
+    amount: int
+    currency: str
+    status: str
+    amount_refunded: int
+    created_at: datetime
+
+
+class WalletExport(BaseModel):
+    balance: int
+    reserved: int
+    currency: str
+    transactions: list[LedgerLineExport]
+    topups: list[TopupExport]
+
+
 class DataExport(BaseModel):
     exported_at: datetime
     account: AccountExport
@@ -89,3 +115,4 @@ class DataExport(BaseModel):
     mfa: MfaExport
     projects: list[ProjectExport]
     ai_keys: list[AIKeyExport]
+    wallet: WalletExport | None = None

@@ -16,6 +16,7 @@ from offcoder.ai import repository as ai_repository
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.models import MfaRecoveryCode, MfaTotp
 from offcoder.db.base import utcnow
+from offcoder.payments.models import Topup
 from offcoder.privacy import repository
 from offcoder.privacy.schemas import (
     AccountExport,
@@ -24,12 +25,16 @@ from offcoder.privacy.schemas import (
     DeviceSessionExport,
     FileExport,
     IdentityExport,
+    LedgerLineExport,
     MfaExport,
     ProjectExport,
     SecretNameExport,
+    TopupExport,
+    WalletExport,
 )
 from offcoder.projects import repository as projects_repository
 from offcoder.users import service as users_service
+from offcoder.wallet.models import LedgerTransaction, Wallet
 
 
 async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
@@ -107,6 +112,7 @@ async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
             )
             for k in await ai_repository.list_keys(session, user_id)
         ],
+        wallet=await _wallet(session, user_id),
     )
     await record(
         session,
@@ -116,6 +122,47 @@ async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
         target=f"user:{user_id}",
     )
     return document
+
+
+async def _wallet(session: AsyncSession, user_id: uuid.UUID) -> WalletExport | None:
+    wallet = await session.get(Wallet, user_id)
+    if wallet is None:
+        return None
+    transactions = await session.scalars(
+        select(LedgerTransaction)
+        .where(LedgerTransaction.user_id == user_id)
+        .order_by(LedgerTransaction.ledger_version)
+    )
+    topups = await session.scalars(
+        select(Topup).where(Topup.user_id == user_id).order_by(Topup.created_at)
+    )
+    return WalletExport(
+        balance=wallet.balance,
+        reserved=wallet.reserved,
+        currency=wallet.currency,
+        transactions=[
+            LedgerLineExport(
+                id=t.id,
+                kind=t.kind,
+                reference=t.reference,
+                balance_after=t.balance_after,
+                created_at=t.created_at,
+            )
+            for t in transactions
+        ],
+        topups=[
+            TopupExport(
+                id=t.id,
+                provider=t.provider,
+                amount=t.amount,
+                currency=t.currency,
+                status=t.status,
+                amount_refunded=t.amount_refunded,
+                created_at=t.created_at,
+            )
+            for t in topups
+        ],
+    )
 
 
 async def _mfa(session: AsyncSession, user_id: uuid.UUID) -> MfaExport:
