@@ -13,6 +13,7 @@ import razorpay  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import func, select
 
 from offcoder.payments.models import Topup
+from offcoder.wallet.models import LedgerEntry, Wallet
 from tests.payments.conftest import Paying, new_key
 from tests.support.signin import SignedIn, sign_in
 
@@ -209,3 +210,28 @@ async def test_the_export_holds_the_wallet_and_its_top_ups(paying: Paying) -> No
     assert [t["kind"] for t in wallet["transactions"]] == ["topup"]
     assert [(t["id"], t["status"]) for t in wallet["topups"]] == [(topup["id"], "paid")]
     assert "checkout_url" not in str(wallet) and "pi_" not in str(wallet)
+
+
+@pytest.mark.promise("V3")
+async def test_erasing_an_account_with_a_wallet_keeps_only_the_pseudonymous_ledger(
+    paying: Paying,
+) -> None:
+    user = await paying.user()
+    me = uuid.UUID((await paying.api.get("/v1/me", headers=user.headers)).json()["id"])
+    _, events = await paying.paid_topup(user, 1300)
+    await paying.deliver_stripe(events["checkout.session.completed"])
+    assert (await paying.api.delete("/v1/me", headers=user.headers)).status_code == 204
+    async with paying.context.database.system_session() as s:
+        assert await s.get(Wallet, me) is None
+        assert (
+            await s.scalar(select(func.count()).select_from(Topup).where(Topup.user_id == me)) == 0
+        )
+        kept = await s.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.user_id == me)
+        )
+    assert kept == 2  # the top-up's two entries: no name, no e-mail, only amounts
+    # A late provider event about the erased payment: stored, flagged, nothing credited.
+    late = await paying.deliver_stripe(events["payment_intent.succeeded"])
+    assert late.status_code == 200
+    event_id = events["payment_intent.succeeded"]["id"]
+    assert await paying.event_flag("stripe", event_id) == "unknown_payment"
