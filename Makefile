@@ -7,6 +7,7 @@
 #   make lint           ruff check, ruff format --check, mypy
 #   make bench          job latency/throughput: raw Docker vs API + worker (root, a Docker engine)
 #   make bench-live     live log delivery to 1/10/100 Socket.IO subscribers vs raw python-socketio
+#   make bench-ledger   ledger ops/s and p99, 1/8/32 clients, 1 hot or 100 wallets, vs a bare UPDATE
 #   make install        create .venv and install the package with its dev extras (alias: venv)
 #   make clean          remove .venv and caches
 #
@@ -24,14 +25,15 @@ STAMP := $(VENV)/.installed
 
 ARGS ?= serve --dev
 PYTEST_ARGS ?=
+BENCH_LEDGER_ARGS ?=
 EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live clean
+.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger clean
 
 help:
-	@sed -n '3,13s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------------------------------------
 # Virtual environment. The stamp is rebuilt when pyproject.toml changes (or the venv is gone).
@@ -126,6 +128,12 @@ bench: $(STAMP)
 bench-live: $(STAMP)
 	@bash scripts/ensure-services.sh docker runtime_images
 	$(BIN)/python bench/live.py
+
+# The ledger: ledger.post vs a bare balance UPDATE on the embedded PostgreSQL (~65 s).
+# BENCH_LEDGER_ARGS=--quick for 1 s cells, BENCH_LEDGER_ARGS="--database-url URL" for another
+# server (a scratch database there, dropped at the end).
+bench-ledger: $(STAMP)
+	$(BIN)/python bench/ledger.py $(BENCH_LEDGER_ARGS)
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -239,9 +239,10 @@ def ledger_rules() -> None:
         """
         CREATE FUNCTION wallet_matches_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
         DECLARE
-            moved_balance numeric;
-            moved_reserved numeric;
-            versions integer;
+            moved_balance numeric := 0;
+            moved_reserved numeric := 0;
+            versions integer := 0;
+            step record;
         BEGIN
             IF TG_OP = 'INSERT' THEN
                 IF NEW.balance <> 0 OR NEW.reserved <> 0 OR NEW.ledger_version <> 0 THEN
@@ -253,14 +254,20 @@ def ledger_rules() -> None:
             IF NEW.currency <> OLD.currency THEN
                 RAISE EXCEPTION 'a wallet keeps its currency' USING ERRCODE = 'check_violation';
             END IF;
-            SELECT count(DISTINCT t.id),
-                   coalesce(sum(e.amount) FILTER (WHERE e.account = 'wallet'), 0),
-                   coalesce(sum(e.amount) FILTER (WHERE e.account = 'reserved'), 0)
-              INTO versions, moved_balance, moved_reserved
-              FROM ledger_transactions t JOIN ledger_entries e ON e.transaction_id = t.id
-             WHERE t.user_id = NEW.user_id
-               AND t.ledger_version > OLD.ledger_version
-               AND t.ledger_version <= NEW.ledger_version;
+            -- One transaction at a time, its entries by transaction id: a single join let the
+            -- planner (with RLS's user_id condition) scan the user's whole history instead.
+            FOR step IN
+                SELECT t.id FROM ledger_transactions t
+                 WHERE t.user_id = NEW.user_id
+                   AND t.ledger_version > OLD.ledger_version
+                   AND t.ledger_version <= NEW.ledger_version
+            LOOP
+                versions := versions + 1;
+                SELECT moved_balance + coalesce(sum(amount) FILTER (WHERE account = 'wallet'), 0),
+                       moved_reserved + coalesce(sum(amount) FILTER (WHERE account = 'reserved'), 0)
+                  INTO moved_balance, moved_reserved
+                  FROM ledger_entries WHERE transaction_id = step.id;
+            END LOOP;
             IF versions <> NEW.ledger_version - OLD.ledger_version
                OR NEW.balance - OLD.balance <> moved_balance
                OR NEW.reserved - OLD.reserved <> moved_reserved THEN
