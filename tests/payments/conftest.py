@@ -3,6 +3,7 @@ pay, sign and deliver provider events the way the providers do."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -130,6 +131,12 @@ class Paying:
                 "Content-Type": "application/json",
             },
         )
+
+    @staticmethod
+    def razorpay_event_id(event: dict[str, Any]) -> str:
+        """How we name a Razorpay event: the hash of its signed body (the header id is not
+        signed)."""
+        return "sha256:" + hashlib.sha256(json.dumps(event).encode()).hexdigest()
 
     async def stored_events(self, provider: str, event_id: str) -> int:
         async with self.context.database.system_session() as s:

@@ -66,6 +66,11 @@ async def test_razorpay_refuses_forged_tampered_unsigned_and_wrong_secret(paying
         "unsigned": paying.api.post(
             "/v1/webhooks/razorpay", content=body, headers={"X-Razorpay-Event-Id": event_id}
         ),
+        "a signature that is not ASCII": paying.api.post(
+            "/v1/webhooks/razorpay",
+            content=body,
+            headers={"X-Razorpay-Signature": b"\xe9" * 64, "X-Razorpay-Event-Id": event_id},
+        ),
         "not UTF-8": paying.api.post(
             "/v1/webhooks/razorpay",
             content=b"\xff" + body,
@@ -76,7 +81,7 @@ async def test_razorpay_refuses_forged_tampered_unsigned_and_wrong_secret(paying
         response = await attempt
         assert response.status_code == 400, name
         assert response.json()["type"].endswith("/invalid-signature"), name
-    assert await paying.stored_events("razorpay", event_id) == 0
+    assert await paying.stored_events("razorpay", paying.razorpay_event_id(event)) == 0
     assert (await paying.wallet(user))["balance"] == 0
 
     assert (await paying.deliver_razorpay(event, event_id)).status_code == 200
@@ -113,7 +118,10 @@ async def test_a_razorpay_event_replayed_and_raced_credits_once(paying: Paying) 
     assert all(r.status_code == 200 for r in raced)
     for _ in range(10):
         assert (await paying.deliver_razorpay(captured, event_id)).json()["duplicate"] is True
-    assert await paying.stored_events("razorpay", event_id) == 1
+    # A replay of the signed body under a fresh (unsigned) event id header: still a replay.
+    for _ in range(3):
+        assert (await paying.deliver_razorpay(captured)).json()["duplicate"] is True
+    assert await paying.stored_events("razorpay", paying.razorpay_event_id(captured)) == 1
     wallet = await paying.wallet(user)
     assert (wallet["balance"], wallet["ledger_version"]) == (70000, 1)
 
@@ -195,7 +203,9 @@ async def test_an_event_for_an_unknown_payment_is_stored_flagged_and_credits_not
         "payload": {"payment": {"entity": {"id": "pay_x", "order_id": "order_x", "amount": 1}}},
     }
     assert (await paying.deliver_razorpay(orphan, event_id)).status_code == 200
-    assert await paying.event_flag("razorpay", event_id) == "unknown_payment"
+    assert (
+        await paying.event_flag("razorpay", paying.razorpay_event_id(orphan)) == "unknown_payment"
+    )
     assert (await paying.wallet(user))["balance"] == 0
 
 

@@ -115,6 +115,9 @@ class PaymentEvent(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)
+    # After a failed attempt, not before this (backing off, so a passing fault does not use up
+    # every attempt at once).
+    next_attempt_at: Mapped[datetime | None]
     # Why an event was stored but changed no money (unknown payment, amount mismatch, ...).
     flag: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)

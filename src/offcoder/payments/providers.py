@@ -313,13 +313,16 @@ class RazorpayProvider(PaymentProvider):
             text = body.decode("utf-8")
             # HMAC-SHA256 of the raw body, compared in constant time (hmac.compare_digest).
             self.client.utility.verify_webhook_signature(text, signature, self.webhook_secret)
-        except (razorpay.errors.SignatureVerificationError, UnicodeDecodeError) as exc:
+        except (
+            razorpay.errors.SignatureVerificationError,
+            UnicodeError,
+            TypeError,  # a signature header that is not ASCII
+        ) as exc:
             raise BadSignature("the Razorpay signature does not match") from exc
-        # Razorpay sends no signed timestamp: the event id (header) in the unique event table is
-        # the only replay protection. Without the header the body's hash stands in for it.
-        event_id = (
-            headers.get("x-razorpay-event-id") or "sha256:" + hashlib.sha256(body).hexdigest()
-        )
+        # Razorpay signs no timestamp, and its event id travels in a header the signature does
+        # not cover: a replay could carry a fresh id. So the event's identity is the hash of the
+        # signed body; the unique (provider, event id) row is the only replay protection.
+        event_id = "sha256:" + hashlib.sha256(body).hexdigest()
         return VerifiedEvent(event_id[:255], _event_type(body, "event"), text)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
@@ -22,7 +22,7 @@ from offcoder.payments.models import Provider, Refund, RefundStatus, Topup, Topu
 from offcoder.problems import Conflict, InvalidInput, NotFound, Problem
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import IdempotencyKeyReused, Posting, check_amount, request_hash
-from offcoder.wallet.models import Account, LedgerTransaction, Wallet
+from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wallet
 
 log = structlog.get_logger(__name__)
 
@@ -113,6 +113,7 @@ async def credit_payment(
     """Credit a paid top-up once. Returns a flag when the event cannot be trusted to credit."""
     if amount != topup.amount or currency.upper() != topup.currency:
         log.warning("payment does not match its top-up", topup_id=str(topup.id))
+        topup.failure = f"the provider reported {amount} {currency.upper()}"
         return "amount_mismatch"
     if payment_id and topup.provider_payment_id is None:
         topup.provider_payment_id = payment_id
@@ -147,14 +148,15 @@ async def _posted(session: AsyncSession, user_id: uuid.UUID, key: str) -> bool:
 
 async def debit_refund(
     session: AsyncSession, topup: Topup, refund: Refund, *, strict: bool = False
-) -> None:
+) -> str | None:
     """Take a refund out of the wallet (once: the key is the refund's). `strict` refuses (402)
     a refund the unspent balance cannot cover; otherwise (a refund already made on the
-    provider's side) the part already spent is written off: the wallet never goes negative."""
+    provider's side) the part already spent or held for jobs is written off, the wallet never
+    goes negative, and the flag `refund_exceeds_balance` asks a person to follow up."""
     key = f"refund:{refund.id}"
     if await _posted(session, topup.user_id, key):
-        return
-    for _ in range(3):
+        return None
+    for attempt in range(3):
         wallet = await session.get(Wallet, topup.user_id, populate_existing=True)
         available = wallet.balance if wallet is not None else 0
         taken = refund.amount if strict else min(available, refund.amount)
@@ -175,11 +177,12 @@ async def debit_refund(
             )
             break
         except ledger.InsufficientFunds:
-            if strict:
+            if strict or attempt == 2:
                 raise
             continue  # spent meanwhile: read the balance again
     topup.amount_refunded += refund.amount
     topup.updated_at = utcnow()
+    return "refund_exceeds_balance" if taken < refund.amount else None
 
 
 async def record_provider_refund(
@@ -220,23 +223,38 @@ async def record_provider_refund(
         )
         session.add(refund)
         await session.flush()
-        await debit_refund(session, topup, refund)
-        return None
-    refund.provider_refund_id = refund.provider_refund_id or provider_refund_id
+        return await debit_refund(session, topup, refund)
+    if refund.provider_refund_id not in (None, provider_refund_id):
+        # One of ours, but a second refund at the provider (a lost answer retried by hand):
+        # money left twice while we took it once. Nothing automatic is safe: flag it.
+        return "duplicate_provider_refund"
+    refund.provider_refund_id = provider_refund_id
+    if refund.status == RefundStatus.failed.value:
+        return "refund_reported_after_failure"
     if refund.status != RefundStatus.succeeded.value:
         refund.status = RefundStatus.succeeded.value
         refund.updated_at = utcnow()
-    await debit_refund(session, topup, refund)
-    return None
+    return await debit_refund(session, topup, refund)
 
 
-async def pending_refunds(session: AsyncSession, topup_id: uuid.UUID) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(Refund.amount), 0)).where(
-            Refund.topup_id == topup_id, Refund.status == RefundStatus.requested.value
+async def provider_refund_failed(
+    session: AsyncSession, topup: Topup, *, provider_refund_id: str, our_refund_id: str | None
+) -> str | None:
+    """The provider says a refund failed or was cancelled: whatever we took for it goes back."""
+    refund = await session.scalar(
+        select(Refund).where(
+            Refund.provider == topup.provider, Refund.provider_refund_id == provider_refund_id
         )
     )
-    return int(total or 0)
+    if refund is None and our_refund_id:
+        try:
+            refund = await session.get(Refund, uuid.UUID(our_refund_id))
+        except ValueError:
+            refund = None
+    if refund is None or refund.topup_id != topup.id:
+        return None  # never recorded as taken: nothing to give back
+    await fail_refund(session, refund.id, "failed at the provider")
+    return None
 
 
 async def begin_refund(
@@ -261,7 +279,7 @@ async def begin_refund(
             raise IdempotencyKeyReused()
         return topup, earlier, False
     value = check_amount(amount)
-    if topup.credited_at is None:
+    if topup.credited_at is None or topup.provider_payment_id is None:
         raise Conflict("This top-up has not been paid; there is nothing to refund.")
     refundable = topup.amount - topup.amount_refunded
     if value > refundable:
@@ -295,24 +313,34 @@ async def begin_refund(
 
 
 async def fail_refund(session: AsyncSession, refund_id: uuid.UUID, failure: str) -> None:
-    """The provider refused: give the money back to the wallet (once)."""
+    """The provider refused or later failed a refund: give back what was taken for it (once)."""
     refund = await session.get(Refund, refund_id, with_for_update=True)
     topup = await session.get(Topup, refund.topup_id, with_for_update=True) if refund else None
-    if refund is None or topup is None or refund.status != RefundStatus.requested.value:
+    if refund is None or topup is None or refund.status == RefundStatus.failed.value:
         return
-    await ledger.post(
-        session,
-        topup.user_id,
-        kind="refund.reversed",
-        idempotency_key=f"refund:{refund.id}:reversed",
-        currency=topup.currency,
-        postings=[
-            Posting(Account.wallet, refund.amount),
-            Posting(Account.clearing(topup.provider), -refund.amount),
-        ],
-        reference=f"topup:{topup.id}",
+    taken = await session.scalar(
+        select(LedgerTransaction.id).where(
+            LedgerTransaction.user_id == topup.user_id,
+            LedgerTransaction.idempotency_key == f"refund:{refund.id}",
+        )
     )
-    topup.amount_refunded -= refund.amount
+    if taken is not None:
+        # The exact opposite of what was taken (a partial write-off included).
+        entries = await session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.user_id == topup.user_id, LedgerEntry.transaction_id == taken
+            )
+        )
+        await ledger.post(
+            session,
+            topup.user_id,
+            kind="refund.reversed",
+            idempotency_key=f"refund:{refund.id}:reversed",
+            currency=topup.currency,
+            postings=[Posting(Account(e.account), -e.amount) for e in entries],
+            reference=f"topup:{topup.id}",
+        )
+        topup.amount_refunded -= refund.amount
     refund.status = RefundStatus.failed.value
     refund.failure = failure[:500]
     refund.updated_at = utcnow()

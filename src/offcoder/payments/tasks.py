@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,12 +26,18 @@ from offcoder.payments.providers import VerifiedEvent
 
 log = structlog.get_logger(__name__)
 
-PAYMENTS_CHANNEL = "offcoder_payments"
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 20
+MAX_BACKOFF_S = 3600
+
+
+class RetryLater(Exception):
+    """The event cannot be applied yet (it names a payment whose own event has not been handled
+    yet): keep it, try again after a pause."""
 
 
 async def store(session: AsyncSession, provider: Provider, event: VerifiedEvent) -> bool:
-    """Keep a verified event once; False when this event id was already stored (a replay)."""
+    """Keep a verified event once; False when this event id was already stored (a replay).
+    The row is the queue entry: it is handled after the answer and by the workers' sweep."""
     inserted = await session.scalar(
         insert(PaymentEvent)
         .values(
@@ -45,20 +52,24 @@ async def store(session: AsyncSession, provider: Provider, event: VerifiedEvent)
         .on_conflict_do_nothing(constraint="uq_payment_events_event")
         .returning(PaymentEvent.id)
     )
-    if inserted is not None:
-        await session.execute(text(f"NOTIFY {PAYMENTS_CHANNEL}"))
     return inserted is not None
 
 
 async def handle_pending(database: Database, limit: int = 100) -> int:
-    """Handle stored, unhandled events, one transaction each; returns how many were handled."""
+    """Handle stored, unhandled events that are due, one transaction each; returns how many were
+    handled. An event that fails is tried again later, with a growing pause."""
     handled = 0
     for _ in range(limit):
-        failed: tuple[uuid.UUID, str] | None = None
+        failed: tuple[uuid.UUID, str, int] | None = None
         async with database.system_session() as session:
+            now = utcnow()
             event = await session.scalar(
                 select(PaymentEvent)
-                .where(PaymentEvent.handled_at.is_(None), PaymentEvent.attempts < MAX_ATTEMPTS)
+                .where(
+                    PaymentEvent.handled_at.is_(None),
+                    PaymentEvent.attempts < MAX_ATTEMPTS,
+                    PaymentEvent.next_attempt_at.is_(None) | (PaymentEvent.next_attempt_at <= now),
+                )
                 .order_by(PaymentEvent.received_at)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -68,17 +79,24 @@ async def handle_pending(database: Database, limit: int = 100) -> int:
             try:
                 async with session.begin_nested():
                     event.flag = await handle(session, event)
+            except RetryLater as wait:
+                failed = (event.id, str(wait), event.attempts + 1)
             except Exception as exc:
                 log.exception("payment event failed", event_id=event.event_id)
-                failed = (event.id, f"{type(exc).__name__}: {exc}"[:1000])
+                failed = (event.id, f"{type(exc).__name__}: {exc}"[:1000], event.attempts + 1)
             else:
                 event.handled_at = utcnow()
+                event.error = None
                 handled += 1
             event.attempts += 1
         if failed is not None:
+            event_id, error, attempts = failed
+            pause = min(MAX_BACKOFF_S, 2**attempts)
             async with database.system_session() as session:
                 await session.execute(
-                    update(PaymentEvent).where(PaymentEvent.id == failed[0]).values(error=failed[1])
+                    update(PaymentEvent)
+                    .where(PaymentEvent.id == event_id)
+                    .values(error=error, next_attempt_at=utcnow() + timedelta(seconds=pause))
                 )
     return handled
 
@@ -87,6 +105,12 @@ def _object(doc: dict[str, Any]) -> dict[str, Any]:
     data = doc.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     return obj if isinstance(obj, dict) else {}
+
+
+def _notes(entity: dict[str, Any]) -> dict[str, Any]:
+    """Razorpay sends empty notes as a list."""
+    notes = entity.get("notes")
+    return notes if isinstance(notes, dict) else {}
 
 
 def _entity(doc: dict[str, Any], name: str) -> dict[str, Any]:
@@ -151,52 +175,64 @@ async def _stripe(session: AsyncSession, kind: str, obj: dict[str, Any]) -> str 
         )
     if kind == "charge.refunded":
         topup = await _stripe_topup_of(session, obj)
-        if topup is None:
-            return "unknown_payment"
-        flag = await _credit_implied(session, topup, obj.get("payment_intent"))
+        flags = [await _credit_implied(session, topup, obj.get("payment_intent"))]
         for refund in (obj.get("refunds") or {}).get("data") or []:
-            if refund.get("status") in ("succeeded", "pending"):
-                flag = flag or await service.record_provider_refund(
-                    session,
-                    topup,
-                    provider_refund_id=str(refund["id"]),
-                    amount=int(refund.get("amount") or 0),
-                    our_refund_id=(refund.get("metadata") or {}).get("refund_id"),
-                )
-        return flag
-    if kind in ("refund.created", "refund.updated", "charge.refund.updated"):
-        if obj.get("status") not in ("succeeded", "pending"):
-            return None
+            flags.append(await _stripe_refund(session, topup, refund))
+        return _first(flags)
+    if kind in ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated"):
         topup = await _stripe_topup_of(session, obj)
-        if topup is None:
-            return "unknown_payment"
-        flag = await _credit_implied(session, topup, obj.get("payment_intent"))
-        return flag or await service.record_provider_refund(
-            session,
-            topup,
-            provider_refund_id=str(obj["id"]),
-            amount=int(obj.get("amount") or 0),
-            our_refund_id=metadata.get("refund_id"),
-        )
+        flags = [await _credit_implied(session, topup, obj.get("payment_intent"))]
+        flags.append(await _stripe_refund(session, topup, obj))
+        return _first(flags)
     if kind.startswith("customer.subscription."):
         status = "canceled" if kind.endswith(".deleted") else str(obj.get("status") or "active")
         return await _stripe_subscription(session, obj.get("id"), metadata, status)
     return None  # an event we do not act on: stored, handled, nothing to do
 
 
-async def _stripe_topup_of(session: AsyncSession, obj: dict[str, Any]) -> Topup | None:
-    metadata = obj.get("metadata") or {}
-    if metadata.get("topup_id"):
-        found = await _topup(session, Provider.stripe, topup_id=metadata["topup_id"])
-        if found is not None:
-            return found
-    if obj.get("payment_intent"):
-        return await _topup(session, Provider.stripe, payment_id=obj["payment_intent"])
+def _first(flags: list[str | None]) -> str | None:
+    return next((f for f in flags if f), None)
+
+
+async def _stripe_refund(session: AsyncSession, topup: Topup, refund: dict[str, Any]) -> str | None:
+    """One Stripe refund: taken when it succeeded, given back when it failed or was cancelled,
+    left alone while pending (its later event decides)."""
+    ours = (refund.get("metadata") or {}).get("refund_id")
+    status = refund.get("status")
+    if status == "succeeded":
+        return await service.record_provider_refund(
+            session,
+            topup,
+            provider_refund_id=str(refund["id"]),
+            amount=int(refund.get("amount") or 0),
+            our_refund_id=ours,
+        )
+    if status in ("failed", "canceled"):
+        return await service.provider_refund_failed(
+            session, topup, provider_refund_id=str(refund["id"]), our_refund_id=ours
+        )
     return None
 
 
+async def _stripe_topup_of(session: AsyncSession, obj: dict[str, Any]) -> Topup:
+    """The top-up a refund or charge is about. Stripe's refunds carry only the payment intent,
+    which we learn from the payment's own event: until that is handled, wait (RetryLater)."""
+    metadata = obj.get("metadata") or {}
+    found = None
+    if metadata.get("topup_id"):
+        found = await _topup(session, Provider.stripe, topup_id=metadata["topup_id"])
+    if found is None and obj.get("payment_intent"):
+        found = await _topup(session, Provider.stripe, payment_id=obj["payment_intent"])
+    if found is None:
+        raise RetryLater(f"no top-up known for payment {obj.get('payment_intent')!r} yet")
+    return found
+
+
 async def _credit_implied(session: AsyncSession, topup: Topup, payment_id: object) -> str | None:
-    """A refund proves its payment: credit it first if its own event has not come yet."""
+    """A refund proves its payment: credit it first if its own event has not come yet (unless
+    that payment's amount was found not to match: then a person decides)."""
+    if topup.credited_at is None and topup.failure:
+        return "amount_mismatch"
     return await service.credit_payment(
         session,
         topup,
@@ -247,21 +283,34 @@ async def _razorpay(session: AsyncSession, kind: str, doc: dict[str, Any]) -> st
             amount=int(payment.get("amount") or 0),
             currency=str(payment.get("currency") or ""),
         )
-    if kind in ("refund.processed", "refund.created"):
+    if kind in ("refund.processed", "refund.failed"):
         refund = _entity(doc, "refund")
         topup = None
         if payment.get("order_id"):
             topup = await _topup(session, Provider.razorpay, provider_ref=payment["order_id"])
         if topup is None and refund.get("payment_id"):
             topup = await _topup(session, Provider.razorpay, payment_id=refund["payment_id"])
-        if topup is None or not refund.get("id"):
-            return "unknown_payment"
-        flag = await _credit_implied(session, topup, refund.get("payment_id"))
-        return flag or await service.record_provider_refund(
-            session,
-            topup,
-            provider_refund_id=str(refund["id"]),
-            amount=int(refund.get("amount") or 0),
-            our_refund_id=(refund.get("notes") or {}).get("refund_id") or refund.get("receipt"),
-        )
+        if not refund.get("id"):
+            return "unknown_refund"
+        if topup is None:
+            raise RetryLater(f"no top-up known for payment {refund.get('payment_id')!r} yet")
+        ours = _notes(refund).get("refund_id") or refund.get("receipt")
+        flags = [await _credit_implied(session, topup, refund.get("payment_id"))]
+        if kind == "refund.failed":
+            flags.append(
+                await service.provider_refund_failed(
+                    session, topup, provider_refund_id=str(refund["id"]), our_refund_id=ours
+                )
+            )
+        else:
+            flags.append(
+                await service.record_provider_refund(
+                    session,
+                    topup,
+                    provider_refund_id=str(refund["id"]),
+                    amount=int(refund.get("amount") or 0),
+                    our_refund_id=ours,
+                )
+            )
+        return _first(flags)
     return None
