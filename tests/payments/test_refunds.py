@@ -3,14 +3,16 @@ money moved once per key, the provider asked with an idempotency key, every acti
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from offcoder.admin.roles import Role
 from offcoder.audit.models import AuditEvent
-from offcoder.payments.models import Refund
+from offcoder.payments import tasks
+from offcoder.payments.models import PaymentEvent, Refund
 from tests.admin.test_admin_roles import granted, user_id, with_mfa
 from tests.payments.conftest import Paying, new_key
 from tests.support.signin import SignedIn
@@ -262,3 +264,91 @@ async def test_flagged_provider_events_are_listed_for_finance(paying: Paying) ->
     assert listed.status_code == 200
     flags = {e["event_id"]: e["flag"] for e in listed.json()["items"]}
     assert flags[event["id"]] == "unknown_payment"
+
+
+async def test_an_admins_double_click_makes_one_razorpay_refund(paying: Paying) -> None:
+    admin = await finance_admin(paying)
+    user = await paying.user()
+    topup = await paid(paying, user, 40000, provider="razorpay")
+    key = new_key()
+    refunds_before = len(paying.razorpay.refunds)
+    paying.razorpay.latency_s = 0.2  # the calls overlap at the provider
+    try:
+        answers = await asyncio.gather(
+            *(
+                paying.api.post(
+                    f"/v1/admin/topups/{topup}/refunds",
+                    headers=admin | {"Idempotency-Key": key},
+                    json={"amount": 10000},
+                )
+                for _ in range(4)
+            )
+        )
+    finally:
+        paying.razorpay.latency_s = 0.0
+    assert all(a.status_code == 201 for a in answers), [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len(paying.razorpay.refunds) == refunds_before + 1
+    assert (await paying.wallet(user))["balance"] == 30000
+
+
+async def test_a_stripe_refund_that_fails_later_is_given_back(paying: Paying) -> None:
+    admin = await finance_admin(paying)
+    user = await paying.user()
+    topup = await paid(paying, user, 2000)
+    made = await paying.api.post(
+        f"/v1/admin/topups/{topup}/refunds",
+        headers=admin | {"Idempotency-Key": new_key()},
+        json={"amount": 800},
+    )
+    assert made.status_code == 201
+    assert (await paying.wallet(user))["balance"] == 1200
+    # Stripe later reports the refund failed (e.g. the card was closed).
+    event = paying.stripe.refund_event(made.json()["provider_refund_id"])
+    failed = {
+        "id": f"evt_refund_failed_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": "refund.failed",
+        "data": {
+            "object": {
+                **event["data"]["object"]["refunds"]["data"][0],
+                "status": "failed",
+            }
+        },
+    }
+    assert (await paying.deliver_stripe(failed)).status_code == 200
+    assert (await paying.wallet(user))["balance"] == 2000
+    again = await paying.deliver_stripe(failed)  # and only once
+    assert again.json()["duplicate"] is True
+    assert (await paying.wallet(user))["balance"] == 2000
+
+
+async def test_a_dashboard_refund_seen_before_its_payment_waits_for_it(paying: Paying) -> None:
+    """Stripe's refund names only the payment intent, which we learn from the payment's own
+    event: the refund is kept and applied once the payment is known, not dropped."""
+    user = await paying.user()
+    _, events = await paying.paid_topup(user, 1000)
+    intent = events["payment_intent.succeeded"]["data"]["object"]["id"]
+    refund, _ = paying.stripe.refund_dashboard(intent, 300)
+    bare = {
+        "id": f"evt_refund_{uuid.uuid4().hex}",
+        "object": "event",
+        "type": "refund.created",
+        "data": {"object": {**refund, "metadata": {}}},
+    }
+    assert (await paying.deliver_stripe(bare)).status_code == 200
+    async with paying.context.database.system_session() as s:
+        waiting = await s.scalar(select(PaymentEvent).where(PaymentEvent.event_id == bare["id"]))
+        assert waiting is not None and waiting.handled_at is None and waiting.error
+    await paying.deliver_stripe(events["checkout.session.completed"])
+    assert (await paying.wallet(user))["balance"] == 1000
+    # Its pause over, a worker's sweep applies it.
+    async with paying.context.database.system_session() as s:
+        await s.execute(
+            update(PaymentEvent)
+            .where(PaymentEvent.event_id == bare["id"])
+            .values(next_attempt_at=None)
+        )
+    assert await tasks.handle_pending(paying.context.database) >= 1
+    assert await paying.event_flag("stripe", bare["id"]) is None
+    assert (await paying.wallet(user))["balance"] == 700

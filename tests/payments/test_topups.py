@@ -3,6 +3,7 @@ our API; every create carries an idempotency key; bad input is refused and write
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -235,3 +236,24 @@ async def test_erasing_an_account_with_a_wallet_keeps_only_the_pseudonymous_ledg
     assert late.status_code == 200
     event_id = events["payment_intent.succeeded"]["id"]
     assert await paying.event_flag("stripe", event_id) == "unknown_payment"
+
+
+@pytest.mark.promise("P3")
+@pytest.mark.parametrize("provider", ["stripe", "razorpay"])
+async def test_the_same_key_sent_at_once_makes_one_checkout(paying: Paying, provider: str) -> None:
+    user = await paying.user()
+    key = new_key()
+    amount = 70000 if provider == "razorpay" else 1700
+    made_before = len(paying.razorpay.orders) + len(paying.stripe.sessions)
+    paying.razorpay.latency_s = paying.stripe.latency_s = 0.2  # the calls overlap
+    try:
+        answers = await asyncio.gather(
+            *(paying.topup(user, amount, provider=provider, key=key) for _ in range(6))
+        )
+    finally:
+        paying.razorpay.latency_s = paying.stripe.latency_s = 0.0
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len({a.json()["provider_ref"] for a in answers}) == 1
+    assert len(paying.razorpay.orders) + len(paying.stripe.sessions) == made_before + 1
+    assert await topup_rows(paying, user) == 1

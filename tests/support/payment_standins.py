@@ -173,6 +173,9 @@ class _StandIn:
         self._failures: list[tuple[int, str]] = []
         self._server = _Server(self)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        # Seconds each answer waits before it is worked out (outside the lock), so that
+        # concurrent requests really overlap at the provider: race tests set it.
+        self.latency_s = 0.0
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -184,6 +187,8 @@ class _StandIn:
             self._failures.extend([(status, kind)] * count)
 
     def respond(self, method: str, path: str, query: str, headers: Message, body: bytes) -> _Reply:
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
             try:
                 return self._handle(method, path, query, headers, body)

@@ -17,7 +17,7 @@ from offcoder.auth.dependencies import Context
 from offcoder.db.base import utcnow
 from offcoder.payments import service
 from offcoder.payments.models import PaymentEvent, Refund, RefundStatus
-from offcoder.payments.providers import ProviderRefused
+from offcoder.payments.providers import PaymentProvider, ProviderRefused
 from offcoder.problems import NotFound
 from offcoder.users.models import User
 from offcoder.wallet.schemas import (
@@ -85,8 +85,25 @@ async def refund_topup(
         payment_id = topup.provider_payment_id
     if refund.status != RefundStatus.requested.value:
         return refund_out(refund)
-    if payment_id is None:
-        raise NotFound("payment of this top-up (the provider has not reported it)")
+    assert payment_id is not None  # begin_refund refuses a top-up without a payment
+    # One call at a time per refund (an admin's double click): the second waits here, then
+    # finds the refund settled.
+    async with ctx.database.system_session() as call:
+        await service.hold_call_lock(call, refund.id)
+        current = await call.get_one(Refund, refund.id, populate_existing=True)
+        if current.status != RefundStatus.requested.value:
+            return refund_out(current)
+        return await _ask_provider(ctx, admin, provider, topup_id, refund, payment_id)
+
+
+async def _ask_provider(
+    ctx: Context,
+    admin: Admin,
+    provider: PaymentProvider,
+    topup_id: uuid.UUID,
+    refund: Refund,
+    payment_id: str,
+) -> RefundOut:
     try:
         provider_refund_id = await provider.refund(
             refund_id=str(refund.id), payment_id=payment_id, amount=refund.amount, reason=None

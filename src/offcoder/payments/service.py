@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
@@ -46,6 +46,14 @@ def check_currency(settings: Settings, currency: str) -> str:
             f"Unknown currency {currency!r}; accepted: {', '.join(settings.currencies)}."
         )
     return code
+
+
+async def hold_call_lock(session: AsyncSession, object_id: uuid.UUID) -> None:
+    """Serialise calls to a provider about one of our objects (a top-up, a refund) until the
+    caller's transaction ends. Razorpay has no idempotency header: without this, two retries at
+    once could both find nothing by receipt and both create."""
+    key = int.from_bytes(object_id.bytes[:8], "big", signed=True)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 # ---------------------------------------------------------------------------------- top-ups

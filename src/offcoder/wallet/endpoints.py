@@ -7,11 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
+from offcoder.auth.tokens import AccessClaims
+from offcoder.context import AppContext
 from offcoder.payments import service as payments
 from offcoder.payments.models import Provider, Topup, TopupStatus, UserPlan
-from offcoder.payments.providers import ProviderRefused, StripeProvider
+from offcoder.payments.providers import PaymentProvider, ProviderRefused, StripeProvider
 from offcoder.problems import InvalidInput, NotFound
 from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
 from offcoder.wallet import service
@@ -118,13 +121,31 @@ async def create_topup(
         raise InvalidInput(f"{body.provider} does not take {currency} here.")
     key = idempotency_key or f"auto:{uuid.uuid4()}"
     request = payments.TopupRequest(body.provider, body.amount, currency)
-    async with live_user_session(ctx, claims) as session:
-        topup = await payments.begin_topup(session, settings, claims.user_id, request, key)
+    try:
+        async with live_user_session(ctx, claims) as session:
+            topup = await payments.begin_topup(session, settings, claims.user_id, request, key)
+    except IntegrityError:
+        # The same key sent twice at once: the other request made the row; answer as a replay.
+        async with live_user_session(ctx, claims) as session:
+            topup = await payments.begin_topup(session, settings, claims.user_id, request, key)
     key_id = settings.razorpay_key_id
     if topup.status != TopupStatus.creating.value:
         return topup_out(topup, key_id)  # a replay: the first answer again
-    # The provider is asked outside any database transaction; its own idempotency (Stripe) or
-    # our receipt lookup (Razorpay) makes asking again after a lost answer safe.
+    # The provider's own idempotency (Stripe) or our receipt lookup (Razorpay) makes asking
+    # again after a lost answer safe; the lock makes two concurrent retries take turns.
+    async with live_user_session(ctx, claims) as call:
+        await payments.hold_call_lock(call, topup.id)
+        current = await call.get_one(Topup, topup.id, populate_existing=True)
+        if current.status != TopupStatus.creating.value:
+            return topup_out(current, key_id)
+        return await _open_checkout(ctx, claims, provider, topup)
+
+
+async def _open_checkout(
+    ctx: AppContext, claims: AccessClaims, provider: PaymentProvider, topup: Topup
+) -> TopupOut:
+    settings = ctx.settings
+    key_id = settings.razorpay_key_id
     try:
         checkout = await provider.create_checkout(
             topup_id=str(topup.id),
