@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -10,8 +11,11 @@ import pytest
 
 from offcoder.config import Settings
 from offcoder.context import AppContext
+from offcoder.db.base import utcnow
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
+from offcoder.wallet import service as wallet
 from tests.jobs.test_jobs import project_with
 from tests.payments.test_job_charging import grant
 from tests.projects.support import user_id
@@ -65,3 +69,39 @@ async def test_a_run_is_charged_its_time_and_the_rest_released(priced_runtime: R
         "revenue": wall_s,
         "wallet": 300 - wall_s,
     }
+
+
+async def test_a_job_declared_lost_is_settled_once_even_if_its_worker_finishes(
+    priced_runtime: Runtime,
+) -> None:
+    """Reconcile took a slow worker for dead and released the hold; when that worker finishes
+    after all, its ending does not overwrite the recorded one or charge a second time."""
+    api, ctx, _ = priced_runtime
+    user = await sign_in(api)
+    me = uuid.UUID(str(await user_id(api, user)))
+    await grant(ctx, me, 1000)
+    project = await project_with(
+        api, user, {"main.py": b"import time\nprint('up', flush=True)\ntime.sleep(2)\n"}
+    )
+    submitted = await api.post(
+        f"/v1/projects/{project}/jobs",
+        headers=user.headers,
+        json={"command": ["python3", "main.py"], "timeout_s": 120},
+    )
+    job_id = uuid.UUID(submitted.json()["id"])
+    for _ in range(400):
+        job_now = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
+        if job_now["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    # What reconcile does to a job whose worker stopped beating.
+    async with ctx.database.system_session() as s:
+        job = await s.get_one(Job, job_id, with_for_update=True)
+        job.status, job.reason, job.finished_at = "failed", "worker_lost", utcnow()
+        await wallet.settle_job(s, job, None)
+    await asyncio.sleep(3.5)  # the worker finishes the sandbox meanwhile
+    ended = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
+    assert (ended["status"], ended["reason"]) == ("failed", "worker_lost")
+    assert ended["charge"]["charged"] == 0
+    stored, wallet_sum, reserved_sum = await invariants(ctx.database, me)
+    assert (stored.balance, stored.reserved) == (1000, 0) == (wallet_sum, reserved_sum)

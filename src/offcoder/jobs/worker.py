@@ -53,6 +53,7 @@ log = structlog.get_logger(__name__)
 OUR_FAULT = frozenset({"internal_error", "runtime_unavailable", "worker_stopped", "not_started"})
 CHUNK_FLUSH_S = 0.05
 PAYMENT_SWEEP_S = 5.0
+RUNNING = frozenset({JobStatus.starting.value, JobStatus.running.value})
 CHUNK_MAX_BYTES = 16 * 1024
 # An egress job's proxy variables, all pointing at its gateway (C5).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
@@ -216,20 +217,19 @@ class Worker:
         # Charged by the sandbox time it had; nothing when it never ran or failed by our fault.
         charged = run.container_id is not None and reason not in OUR_FAULT
         async with self.database.system_session() as s:
-            cost = await wallet.settle_job(s, job, usage["wall_ms"] if charged else None)
-            await s.execute(
-                update(Job)
-                .where(Job.id == job.id)
-                .values(
-                    status=status.value,
-                    exit_code=exit_code,
-                    reason=reason,
-                    detail=detail,
-                    finished_at=utcnow(),
-                    usage=usage | (job.usage or {}),
-                    charged_amount=cost if job.reserved_amount else None,
-                )
-            )
+            current = await s.scalar(select(Job).where(Job.id == job.id).with_for_update())
+            if current is None or current.status not in RUNNING:
+                # Ended meanwhile by someone else (reconcile took this worker for lost): that
+                # ending, and its settlement, stand.
+                log.warning("job already ended elsewhere", job_id=str(job.id))
+                return
+            await wallet.settle_job(s, current, usage["wall_ms"] if charged else None)
+            current.status = status.value
+            current.exit_code = exit_code
+            current.reason = reason
+            current.detail = detail
+            current.finished_at = utcnow()
+            current.usage = usage | (job.usage or {})
             await announce(s, job.id, "status")
         log.info("job ended", job_id=str(job.id), status=status.value, reason=reason)
 
@@ -541,10 +541,17 @@ class Worker:
             )
             for lost_job in list(lost):
                 await announce(s, lost_job, "status")
-                # The worker died, not the job's fault: its whole hold goes back.
+                # The worker died, not the job's fault: its whole hold goes back. One job's
+                # settlement failing must not undo the others' endings.
                 lost_row = await s.get(Job, lost_job)
                 if lost_row is not None:
-                    await wallet.settle_job(s, lost_row, None)
+                    try:
+                        async with s.begin_nested():
+                            await wallet.settle_job(s, lost_row, None)
+                    except Exception as exc:
+                        log.warning(
+                            "settling a lost job failed", job_id=str(lost_job), error=str(exc)
+                        )
             ended = set(
                 await s.scalars(
                     select(Job.id).where(
