@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from offcoder.db.bootstrap import PreparedDatabase
@@ -218,3 +218,45 @@ async def test_the_application_role_cannot_create_money(db: Database) -> None:
             )
     wallet, wallet_sum, _ = await invariants(db, user_id)
     assert wallet.balance == wallet_sum == 0
+
+
+async def test_entries_cannot_be_hung_on_another_users_transaction(db: Database) -> None:
+    alice = await funded(db, 500)
+    bob = await funded(db, 0)
+    async with db.system_session() as s:
+        alices = await s.scalar(
+            select(LedgerTransaction.id).where(LedgerTransaction.user_id == alice)
+        )
+    # Bob's own request adding a balanced pair to Alice's transaction: refused.
+    with pytest.raises(IntegrityError, match="does not match its transaction"):
+        await add_entries(db, bob, alices, user_id=bob, as_user=True)
+    # Even the system role cannot give an entry another user or currency than its transaction.
+    with pytest.raises(IntegrityError, match="does not match its transaction"):
+        await add_entries(db, alice, alices, user_id=alice, currency="EUR")
+    wallet, wallet_sum, _ = await invariants(db, alice)
+    assert wallet.balance == wallet_sum == 500
+
+
+async def add_entries(
+    db: Database,
+    session_user: uuid.UUID,
+    transaction_id: uuid.UUID | None,
+    *,
+    user_id: uuid.UUID,
+    currency: str = "USD",
+    as_user: bool = False,
+) -> None:
+    assert transaction_id is not None
+    opened = db.user_session(session_user) if as_user else db.system_session()
+    async with opened as s:
+        for amount in (7, -7):
+            s.add(
+                LedgerEntry(
+                    transaction_id=transaction_id,
+                    user_id=user_id,
+                    account="wallet",
+                    amount=amount,
+                    currency=currency,
+                )
+            )
+            await s.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from offcoder.audit.service import ActorKind
 from offcoder.auth import service as auth_service
@@ -24,8 +26,11 @@ from offcoder.console.session import Browser
 from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
 from offcoder.jobs.schemas import JobCreate
-from offcoder.problems import Problem, Unauthorized
+from offcoder.payments.models import Topup, UserPlan
+from offcoder.problems import InvalidInput, Problem, Unauthorized
 from offcoder.projects import service as projects
+from offcoder.wallet import service as wallet
+from offcoder.wallet import topups
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -373,6 +378,114 @@ async def run(
             request, ctx, browser, project_id, error=exc.detail, status_code=exc.status
         )
     return go(f"/console/jobs/{job.id}", ctx, browser)
+
+
+# ------------------------------------------------------------------ wallet
+
+
+def money(amount: int, currency: str) -> str:
+    """Minor units as the currency's usual two decimals (all accepted currencies have two)."""
+    sign = "-" if amount < 0 else ""
+    whole, cents = divmod(abs(amount), 100)
+    return f"{sign}{whole}.{cents:02d} {currency}"
+
+
+def minor_units(text: str) -> int:
+    """ "12.50" -> 1250: decimal text, at most two places (422 otherwise; no float rounding)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation as exc:
+        raise InvalidInput("The amount is a number like 10 or 12.50.") from exc
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")):
+        raise InvalidInput("The amount is a number like 10 or 12.50.")
+    if value <= 0:
+        raise InvalidInput("The amount must be positive.")
+    return int(value * 100)
+
+
+async def wallet_page(
+    request: Request,
+    ctx: AppContext,
+    browser: Browser,
+    *,
+    topup_id: uuid.UUID | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    user_id = browser.claims.user_id
+    async with live_user_session(ctx, browser.claims) as session:
+        held = await wallet.view(session, ctx.settings, user_id)
+        rows, _ = await wallet.history(session, user_id, None, 20)
+        plan = await session.scalar(select(UserPlan).where(UserPlan.user_id == user_id))
+        topup = None
+        if topup_id is not None:
+            topup = await session.scalar(
+                select(Topup).where(Topup.id == topup_id, Topup.user_id == user_id)
+            )
+    transactions = [
+        {
+            "created_at": t.created_at,
+            "kind": t.kind,
+            "currency": t.currency,
+            "amount": sum(e.amount for e in entries if e.account == "wallet"),
+            "balance_after": t.balance_after,
+        }
+        for t, entries in rows
+    ]
+    return page(
+        request,
+        ctx,
+        "wallet.html",
+        {
+            "wallet": held,
+            "plan": plan,
+            "topup": topup,
+            "transactions": transactions,
+            # Stripe first: it takes every currency; Razorpay only its own.
+            "providers": [p for p in ("stripe", "razorpay") if p in ctx.payments],
+            "currencies": ctx.settings.currencies,
+            "form_key": str(uuid.uuid4()),  # one top-up per form shown, however often sent
+            "money": money,
+            "error": error,
+        },
+        browser,
+        status_code=status_code,
+    )
+
+
+@router.get("/wallet", response_class=HTMLResponse)
+async def wallet_view(request: Request, topup: uuid.UUID | None = None) -> Response:
+    """The balance, a top-up form and the latest transactions; the providers' checkout pages
+    send the customer back here with `?topup=<id>`."""
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    return await wallet_page(request, ctx, browser, topup_id=topup)
+
+
+@router.post("/wallet/topups")
+async def wallet_topup(
+    request: Request,
+    amount: Annotated[str, Form(max_length=32)] = "",
+    currency: Annotated[str, Form(max_length=8)] = "",
+    provider: Annotated[str, Form(max_length=16)] = "",
+    key: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    ctx, browser = await form_user(request, csrf)
+    try:
+        started = await topups.start(
+            ctx,
+            browser.claims,
+            provider_name=provider,
+            amount=minor_units(amount),
+            currency=currency,
+            idempotency_key=f"console:{key}" if key else None,
+        )
+    except Problem as exc:
+        return await wallet_page(request, ctx, browser, error=exc.detail, status_code=exc.status)
+    # To our own page, which links to the provider's: the console's CSP allows form posts only
+    # to us, redirects included.
+    return go(f"/console/wallet?topup={started.id}", ctx, browser)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)

@@ -6,18 +6,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
-from offcoder.auth.tokens import AccessClaims
-from offcoder.context import AppContext
 from offcoder.payments import service as payments
-from offcoder.payments.models import Provider, Topup, TopupStatus, UserPlan
-from offcoder.payments.providers import PaymentProvider, ProviderRefused, StripeProvider
+from offcoder.payments.models import Provider, Topup, UserPlan
+from offcoder.payments.providers import StripeProvider
 from offcoder.problems import InvalidInput, NotFound
 from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
-from offcoder.wallet import service
+from offcoder.wallet import service, topups
 from offcoder.wallet.models import Account
 from offcoder.wallet.schemas import (
     EntryOut,
@@ -112,72 +109,15 @@ async def create_topup(
     Razorpay: `razorpay.order_id` for its Checkout). The wallet is credited when the provider
     confirms the payment; poll GET /v1/wallet or this top-up. Send an Idempotency-Key to make
     a retry safe."""
-    settings = ctx.settings
-    provider = ctx.payments.get(body.provider)
-    if provider is None:
-        raise payments.ProviderNotConfigured(body.provider, sorted(ctx.payments))
-    currency = payments.check_currency(settings, body.currency)
-    if not provider.supports(currency):
-        raise InvalidInput(f"{body.provider} does not take {currency} here.")
-    key = idempotency_key or f"auto:{uuid.uuid4()}"
-    request = payments.TopupRequest(body.provider, body.amount, currency)
-    try:
-        async with live_user_session(ctx, claims) as session:
-            topup = await payments.begin_topup(session, settings, claims.user_id, request, key)
-    except IntegrityError:
-        # The same key sent twice at once: the other request made the row; answer as a replay.
-        async with live_user_session(ctx, claims) as session:
-            topup = await payments.begin_topup(session, settings, claims.user_id, request, key)
-    key_id = settings.razorpay_key_id
-    if topup.status != TopupStatus.creating.value:
-        return topup_out(topup, key_id)  # a replay: the first answer again
-    # The provider's own idempotency (Stripe) or our receipt lookup (Razorpay) makes asking
-    # again after a lost answer safe; the lock makes two concurrent retries take turns.
-    async with live_user_session(ctx, claims) as call:
-        await payments.hold_call_lock(call, topup.id)
-        current = await call.get_one(Topup, topup.id, populate_existing=True)
-        if current.status != TopupStatus.creating.value:
-            return topup_out(current, key_id)
-        return await _open_checkout(ctx, claims, provider, topup)
-
-
-async def _open_checkout(
-    ctx: AppContext, claims: AccessClaims, provider: PaymentProvider, topup: Topup
-) -> TopupOut:
-    settings = ctx.settings
-    key_id = settings.razorpay_key_id
-    try:
-        checkout = await provider.create_checkout(
-            topup_id=str(topup.id),
-            user_id=str(claims.user_id),
-            amount=topup.amount,
-            currency=topup.currency,
-            return_url=settings.checkout_return,
-        )
-    except ProviderRefused as refused:
-        async with live_user_session(ctx, claims) as session:
-            await session.execute(
-                update(Topup)
-                .where(Topup.id == topup.id, Topup.user_id == claims.user_id)
-                .values(status=TopupStatus.failed.value, failure=refused.detail[:500])
-            )
-        raise
-    async with live_user_session(ctx, claims) as session:
-        await session.execute(
-            update(Topup)
-            .where(
-                Topup.id == topup.id,
-                Topup.user_id == claims.user_id,
-                Topup.status == TopupStatus.creating.value,
-            )
-            .values(
-                status=TopupStatus.open.value,
-                provider_ref=checkout.provider_ref,
-                checkout_url=checkout.url,
-            )
-        )
-        topup = await session.get_one(Topup, topup.id, populate_existing=True)
-    return topup_out(topup, key_id)
+    topup = await topups.start(
+        ctx,
+        claims,
+        provider_name=body.provider,
+        amount=body.amount,
+        currency=body.currency,
+        idempotency_key=idempotency_key,
+    )
+    return topup_out(topup, ctx.settings.razorpay_key_id)
 
 
 @router.get("/v1/wallet/topups/{topup_id}")

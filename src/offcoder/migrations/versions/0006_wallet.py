@@ -209,6 +209,29 @@ def ledger_rules() -> None:
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION ledger_immutable()"
         )
+    # An entry belongs to a transaction of its own user and currency (the foreign key alone
+    # would let a writer hang entries on someone else's transaction: it ignores RLS).
+    op.execute(
+        """
+        CREATE FUNCTION ledger_entry_matches_transaction() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NOT EXISTS (
+                SELECT 1 FROM ledger_transactions
+                 WHERE id = NEW.transaction_id
+                   AND user_id = NEW.user_id
+                   AND currency = NEW.currency
+            ) THEN
+                RAISE EXCEPTION 'ledger entry % does not match its transaction', NEW.id
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER ledger_entries_match_transaction BEFORE INSERT ON ledger_entries "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_entry_matches_transaction()"
+    )
     # Debits equal credits: checked at commit, once every entry of the transaction is in.
     op.execute(
         """
@@ -339,4 +362,5 @@ def downgrade(roles: Any) -> None:
         op.drop_table(table)
     op.execute("DROP FUNCTION wallet_matches_ledger()")
     op.execute("DROP FUNCTION ledger_transaction_balanced()")
+    op.execute("DROP FUNCTION ledger_entry_matches_transaction()")
     op.execute("DROP FUNCTION ledger_immutable()")
