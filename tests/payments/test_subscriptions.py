@@ -4,6 +4,9 @@ events, not the request."""
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 
 from tests.payments.conftest import Paying
@@ -60,3 +63,23 @@ async def test_an_unknown_plan_is_refused(paying: Paying) -> None:
     )
     assert response.status_code == 422
     assert "basic" in response.json()["detail"]
+
+
+async def test_a_late_event_does_not_revive_a_cancelled_subscription(paying: Paying) -> None:
+    user = await paying.user()
+    started = await paying.api.post(
+        "/v1/wallet/subscription", headers=user.headers, json={"plan": "basic"}
+    )
+    events = paying.stripe.pay(started.json()["checkout_url"].rsplit("/", 1)[-1])
+    for event in events.values():
+        await paying.deliver_stripe(event)
+    created = events["customer.subscription.created"]
+    deleted = json.loads(json.dumps(created))
+    deleted["id"], deleted["type"] = f"evt_del_{uuid.uuid4().hex}", "customer.subscription.deleted"
+    deleted["data"]["object"]["status"] = "canceled"
+    late = json.loads(json.dumps(created))
+    late["id"], late["type"] = f"evt_late_{uuid.uuid4().hex}", "customer.subscription.updated"
+    assert (await paying.deliver_stripe(deleted)).status_code == 200
+    assert (await paying.deliver_stripe(late)).status_code == 200  # sent before, arrived after
+    plan = (await paying.api.get("/v1/wallet/plan", headers=user.headers)).json()
+    assert (plan["plan"], plan["status"]) == ("basic", "canceled")

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.payments import service
-from offcoder.payments.models import PaymentEvent, Provider, Topup
+from offcoder.payments.models import PaymentEvent, Provider, Topup, UserPlan
 from offcoder.payments.providers import VerifiedEvent
+from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
 
@@ -252,10 +253,17 @@ async def _stripe_subscription(
     plan = metadata.get("plan")
     if not plan or not subscription_id:
         return "unknown_subscription"
-    from offcoder.users.models import User
-
     if await session.get(User, user_id) is None:
         return "unknown_subscription"
+    current = await session.get(UserPlan, user_id, with_for_update=True)
+    if (
+        current is not None
+        and current.provider_subscription_id == str(subscription_id)
+        and current.status == "canceled"
+    ):
+        # A cancelled Stripe subscription never comes back: a late event about it (delivered
+        # after its deletion) changes nothing.
+        return None
     await service.set_plan(
         session,
         user_id,

@@ -155,9 +155,11 @@ async def subscribe(
         raise InvalidInput(f"Unknown plan {body.plan!r}; plans: {known}.")
     async with live_user_session(ctx, claims) as session:
         current = await session.scalar(select(UserPlan).where(UserPlan.user_id == claims.user_id))
+        # An active Stripe subscription is changed, not doubled, even while an admin's grant
+        # shows as the plan.
         subscription = (
             current.provider_subscription_id
-            if current is not None and current.source == "stripe" and current.status == "active"
+            if current is not None and current.status == "active"
             else None
         )
         # Without a client key, one key per (plan, state of the plan row): a retry of this
