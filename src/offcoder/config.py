@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     # Where the hosted checkout sends the customer back (default: the console's wallet page).
     checkout_return_url: str | None = None
 
+    # The AI gateway (S1, S3). Base URLs per provider are settings (self-hosted OpenAI-compatible
+    # servers, proxies, the tests' stand-ins); a provider not listed uses its public endpoint.
+    ai_base_urls: dict[str, str] = Field(default_factory=dict)
+    ai_timeout_s: float = 60.0  # per provider call (and between streamed chunks)
+    ai_max_tokens: int = 8192
+    ai_max_messages: int = 100
+    ai_max_prompt_chars: int = 200_000
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from offcoder import __version__, problems
 from offcoder.admin.endpoints import router as admin_router
+from offcoder.ai.admin import router as ai_admin_router
 from offcoder.ai.endpoints import router as ai_router
 from offcoder.auth.endpoints import link_router
 from offcoder.auth.endpoints import router as auth_router
@@ -143,6 +144,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         webhooks_router,
         admin_router,
         payments_admin_router,
+        ai_admin_router,
         link_router,
     )
     for router in routers:

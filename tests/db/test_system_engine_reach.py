@@ -30,6 +30,7 @@ ALLOWED = {
     "payments/webhooks.py": "a provider's signed event belongs to no signed-in user",
     "payments/tasks.py": "handling provider events (credits, refunds) for the user they name",
     "payments/admin.py": "refunds and grants act on other users' wallets (finance role + MFA)",
+    "ai/admin.py": "the flag review queue reads every user's flagged outputs (safety role + MFA)",
 }
 
 USES = re.compile(r"\bsystem_(session|engine|url)\b")

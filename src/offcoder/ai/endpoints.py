@@ -1,12 +1,38 @@
-"""AI provider keys (BYOK). Thin: the logic is in `service`."""
+"""AI provider keys (BYOK) and the chat gateway (S1, S3). Thin: the logic is in `service` and
+`gateway`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
-from offcoder.ai import service
-from offcoder.ai.schemas import AIKeyIn, AIKeyList, AIKeyOut
-from offcoder.auth.dependencies import Context, CurrentUser, UserSession
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from offcoder.ai import gateway, review, service
+from offcoder.ai.schemas import (
+    AIKeyIn,
+    AIKeyList,
+    AIKeyOut,
+    ChatReplyOut,
+    ChatRequest,
+    ChatUsage,
+    FlagCreated,
+    FlagIn,
+)
+from offcoder.auth.dependencies import (
+    Claims,
+    Context,
+    CurrentUser,
+    UserSession,
+    live_user_session,
+)
+from offcoder.auth.tokens import AccessClaims
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.problems import InvalidInput, PayloadTooLarge
 
 router = APIRouter(prefix="/v1/ai", tags=["ai"])
 
@@ -29,3 +55,142 @@ async def put_key(
 async def delete_key(provider: str, principal: CurrentUser, session: UserSession) -> Response:
     await service.delete_key(session, principal.user_id, provider)
     return Response(status_code=204)
+
+
+@router.post("/chat", response_model=None)
+async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
+    """Chat with your chosen provider using your own stored key (S3). The request is classified
+    before it is sent and the reply before it is shown (S1); a block answers 422
+    `.../content-blocked` with the category. With `"stream": true` the reply comes as
+    Server-Sent Events: `delta` {text} ..., then `done` {output_id, usage} or `blocked`
+    {category} or `error` {problem}."""
+    settings = ctx.settings
+    request = validated(body, settings)
+    if ctx.exemplars.due():
+        async with live_user_session(ctx, claims) as session:
+            await ctx.exemplars.refresh(session, ctx.safety)
+    verdict, text = gateway.screen_prompt(ctx.safety, request)
+    if verdict.category is not None:
+        async with live_user_session(ctx, claims) as session:
+            await gateway.record_block(
+                session, claims.user_id, request.provider, "prompt", verdict, text
+            )
+        raise gateway.ContentBlocked(verdict.category, "prompt")
+    async with live_user_session(ctx, claims) as session:
+        key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
+    upstream = gateway.Upstream(settings, request, key)
+    del key
+    if body.stream:
+        return await streamed(ctx, claims, request, upstream)
+    try:
+        content, input_tokens, output_tokens = await upstream.complete()
+    except gateway.PROVIDER_ERRORS as exc:
+        raise gateway.provider_error(request.provider, exc) from None
+    finally:
+        await upstream.close()
+    verdict = ctx.safety.classify(content)
+    async with live_user_session(ctx, claims) as session:
+        if verdict.category is not None:
+            await gateway.record_block(
+                session, claims.user_id, request.provider, "output", verdict, content
+            )
+        else:
+            output_id = await gateway.store_output(session, claims.user_id, request, content)
+    if verdict.category is not None:
+        raise gateway.ContentBlocked(verdict.category, "output")
+    reply = ChatReplyOut(
+        output_id=output_id,
+        provider=request.provider,
+        model=request.model,
+        message={"role": "assistant", "content": content},
+        usage=ChatUsage(input_tokens=input_tokens, output_tokens=output_tokens),
+    )
+    return JSONResponse(reply.model_dump(mode="json"))
+
+
+def validated(body: ChatRequest, settings: Settings) -> gateway.Chat:
+    provider = body.provider
+    if provider not in service.PROVIDERS:
+        raise InvalidInput(
+            f"Unknown AI provider {provider!r}; known: {', '.join(sorted(service.PROVIDERS))}."
+        )
+    if len(body.messages) > settings.ai_max_messages:
+        raise InvalidInput(f"At most {settings.ai_max_messages} messages.")
+    if sum(len(m.content) for m in body.messages) > settings.ai_max_prompt_chars:
+        raise PayloadTooLarge(
+            f"The conversation may hold at most {settings.ai_max_prompt_chars} characters."
+        )
+    if not any(m.role == "user" for m in body.messages):
+        raise InvalidInput("The conversation needs at least one user message.")
+    max_tokens = body.max_tokens or min(1024, settings.ai_max_tokens)
+    if max_tokens > settings.ai_max_tokens:
+        raise InvalidInput(f"max_tokens may be at most {settings.ai_max_tokens}.")
+    return gateway.Chat(
+        provider=provider,
+        model=body.model,
+        messages=[gateway.Message(m.role, m.content) for m in body.messages],
+        max_tokens=max_tokens,
+    )
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def streamed(
+    ctx: AppContext, claims: AccessClaims, request: gateway.Chat, upstream: gateway.Upstream
+) -> Response:
+    """The first piece is awaited before answering, so a provider that fails at once gets a
+    plain problem+json answer; after that, failures and blocks are events in the stream."""
+    pieces = upstream.pieces()
+    try:
+        first = await anext(pieces, "")
+    except gateway.PROVIDER_ERRORS as exc:
+        await upstream.close()
+        raise gateway.provider_error(request.provider, exc) from None
+
+    async def events() -> AsyncIterator[bytes]:
+        sent = ""
+        piece: str | None = first
+        try:
+            while piece is not None:
+                window = sent[-gateway.STREAM_WINDOW :] + piece
+                verdict = ctx.safety.classify(window)
+                if verdict.category is not None:
+                    async with live_user_session(ctx, claims) as session:
+                        await gateway.record_block(
+                            session,
+                            claims.user_id,
+                            request.provider,
+                            "output",
+                            verdict,
+                            sent + piece,
+                        )
+                    yield sse("blocked", {"category": verdict.category.value})
+                    return
+                if piece:
+                    sent += piece
+                    yield sse("delta", {"text": piece})
+                piece = await anext(pieces, None)
+            async with live_user_session(ctx, claims) as session:
+                output_id = await gateway.store_output(session, claims.user_id, request, sent)
+            yield sse("done", {"output_id": str(output_id)})
+        except gateway.PROVIDER_ERRORS as exc:
+            problem = gateway.provider_error(request.provider, exc)
+            yield sse("error", problem.body())
+        finally:
+            await pieces.aclose()
+            await upstream.close()
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
+    )
+
+
+@router.post("/outputs/{output_id}/flag", status_code=201)
+async def flag_output(
+    output_id: uuid.UUID, body: FlagIn, principal: CurrentUser, session: UserSession
+) -> FlagCreated:
+    """Report an AI output you received (S2): it goes to the safety review queue."""
+    flag = await review.flag_output(session, principal.user_id, output_id, body.reason)
+    return FlagCreated(id=flag.id, output_id=flag.output_id, status=flag.status)

@@ -1,6 +1,6 @@
 """Every model, imported in one place so metadata is complete for migrations and tests."""
 
-from offcoder.ai.models import AIKey
+from offcoder.ai.models import AIFlag, AIKey, AIOutput, SafetyEvent, SafetyExemplar
 from offcoder.audit.models import AuditEvent
 from offcoder.auth.models import (
     AdminRole,
@@ -20,7 +20,9 @@ from offcoder.users.models import User
 from offcoder.wallet.models import LedgerEntry, LedgerTransaction, Wallet
 
 __all__ = [
+    "AIFlag",
     "AIKey",
+    "AIOutput",
     "AdminRole",
     "AuditEvent",
     "AuthorizationCode",
@@ -40,6 +42,8 @@ __all__ = [
     "ProjectSecret",
     "RefreshToken",
     "Refund",
+    "SafetyEvent",
+    "SafetyExemplar",
     "Topup",
     "User",
     "UserPlan",

@@ -1,0 +1,322 @@
+"""The AI gateway (S1, S3): a chat with the user's own provider key, classified on the way in
+and on the way out.
+
+The key is read sealed from the database and opened in memory for the call only (S3); it is
+registered with the log redactor before the SDK sees it, and no error built here carries
+provider text unfiltered. Providers go through their official SDKs: Anthropic's, and OpenAI's
+for OpenAI and the providers that speak its API. A prompt the classifier blocks is never sent;
+an output it blocks is never shown (a stream is cut with a final `blocked` event). Blocks are
+recorded with a hash of the text (and never the text of a CSAM block).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+import openai
+import structlog
+from openai.types.chat import ChatCompletion
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from offcoder.ai import repository
+from offcoder.ai.models import AIOutput, SafetyEvent
+from offcoder.ai.safety import Category, Classifier, Verdict
+from offcoder.config import Settings
+from offcoder.crypto import bindings
+from offcoder.crypto.keyring import Keyring
+from offcoder.db.base import utcnow
+from offcoder.logs import register_sensitive
+from offcoder.problems import InvalidInput, NotFound, Problem
+
+log = structlog.get_logger(__name__)
+
+OPENAI_COMPATIBLE = {
+    "openai": "https://api.openai.com/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+    "deepseek": "https://api.deepseek.com/v1",
+    "xai": "https://api.x.ai/v1",
+    "mistral": "https://api.mistral.ai/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta/openai",
+}
+ANTHROPIC = "https://api.anthropic.com"
+# How much of a streamed reply is rescanned with each new piece: a phrase split across pieces
+# is still seen whole, and scanning stays linear in the length of the reply.
+STREAM_WINDOW = 4096
+
+
+class ContentBlocked(Problem):
+    def __init__(self, category: Category, stage: str) -> None:
+        where = "request" if stage == "prompt" else "reply"
+        super().__init__(
+            422,
+            "content-blocked",
+            f"The {where} falls under the Acceptable Use Policy ({category.value}); it was "
+            "not sent on and nothing was charged.",
+            category=category.value,
+            stage=stage,
+        )
+
+
+class ProviderProblem(Problem):
+    pass
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Chat:
+    provider: str
+    model: str
+    messages: list[Message]
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    output_id: uuid.UUID
+    content: str
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+def base_url(settings: Settings, provider: str) -> str:
+    if provider in settings.ai_base_urls:
+        return settings.ai_base_urls[provider]
+    if provider == "anthropic":
+        return ANTHROPIC
+    if provider in OPENAI_COMPATIBLE:
+        return OPENAI_COMPATIBLE[provider]
+    raise NotFound("AI provider")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+
+
+async def record_block(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    provider: str,
+    stage: str,
+    verdict: Verdict,
+    text: str,
+) -> None:
+    assert verdict.category is not None
+    await session.execute(
+        insert(SafetyEvent).values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            stage=stage,
+            category=verdict.category.value,
+            rule=verdict.rule,
+            text_sha256=text_hash(text),
+            # Never the text of a CSAM block (a database constraint says so too).
+            text=None if verdict.category is Category.csam else text[:20_000],
+            provider=provider,
+            created_at=utcnow(),
+        )
+    )
+
+
+def screen_prompt(classifier: Classifier, chat: Chat) -> tuple[Verdict, str]:
+    """Each message, then the whole conversation (a request split over messages)."""
+    for message in chat.messages:
+        verdict = classifier.classify(message.content)
+        if verdict.blocked:
+            return verdict, message.content
+    whole = "\n".join(m.content for m in chat.messages)
+    return classifier.classify(whole), whole
+
+
+async def open_key(
+    session: AsyncSession, keyring: Keyring, user_id: uuid.UUID, provider: str
+) -> str:
+    sealed = await repository.get_sealed_key(session, user_id, provider)
+    if sealed is None:
+        raise InvalidInput(
+            f"No {provider} key is stored: add yours with PUT /v1/ai/keys/{provider}."
+        )
+    key = keyring.open_text(sealed.key_enc, bindings.ai_key(provider, user_id))
+    register_sensitive(key)  # the redactor masks it wherever it might be logged
+    return key
+
+
+async def store_output(
+    session: AsyncSession, user_id: uuid.UUID, chat: Chat, content: str
+) -> uuid.UUID:
+    output_id = uuid.uuid4()
+    await session.execute(
+        insert(AIOutput).values(
+            id=output_id,
+            user_id=user_id,
+            provider=chat.provider,
+            model=chat.model,
+            content=content,
+            created_at=utcnow(),
+        )
+    )
+    return output_id
+
+
+# ------------------------------------------------------------------------------ providers
+
+
+def provider_error(provider: str, exc: Exception) -> Problem:
+    """A provider failure as a problem the client can act on; never the provider's own text,
+    which could quote the request (or the key)."""
+    name = provider
+    if isinstance(exc, (openai.AuthenticationError, anthropic.AuthenticationError)):
+        return ProviderProblem(
+            401,
+            "ai-key-rejected",
+            f"{name} refused the stored API key: replace it with PUT /v1/ai/keys/{provider}.",
+            provider=provider,
+        )
+    if isinstance(exc, (openai.PermissionDeniedError, anthropic.PermissionDeniedError)):
+        return ProviderProblem(
+            403,
+            "ai-provider-forbidden",
+            f"{name} does not allow this key to do that.",
+            provider=provider,
+        )
+    if isinstance(exc, (openai.RateLimitError, anthropic.RateLimitError)):
+        retry = exc.response.headers.get("retry-after", "")
+        seconds = retry if retry.isdigit() else "30"
+        return ProviderProblem(
+            429,
+            "ai-provider-rate-limited",
+            f"{name} is rate-limiting this key; retry after {seconds} s.",
+            headers={"retry-after": seconds},
+            provider=provider,
+        )
+    if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError)):
+        return ProviderProblem(
+            504, "ai-provider-timeout", f"{name} did not answer in time.", provider=provider
+        )
+    if isinstance(exc, (openai.NotFoundError, anthropic.NotFoundError)):
+        return ProviderProblem(
+            422, "ai-model-not-found", f"{name} does not know this model.", provider=provider
+        )
+    if isinstance(exc, (openai.BadRequestError, anthropic.BadRequestError)):
+        return ProviderProblem(
+            422,
+            "ai-provider-refused",
+            f"{name} refused the request as invalid.",
+            provider=provider,
+        )
+    return ProviderProblem(
+        502,
+        "ai-provider-unavailable",
+        f"{name} failed or answered something unreadable; nothing was charged.",
+        provider=provider,
+    )
+
+
+class UpstreamBroken(Exception):
+    """The provider answered something the SDK could not read (not JSON, an HTML page, a
+    stream cut short): a provider failure, not ours."""
+
+
+SDK_ERRORS = (openai.OpenAIError, anthropic.AnthropicError)
+PROVIDER_ERRORS = (*SDK_ERRORS, UpstreamBroken)
+
+
+class Upstream:
+    """One provider call with an opened key: whole, or streamed as text pieces."""
+
+    def __init__(self, settings: Settings, chat: Chat, key: str) -> None:
+        self.chat = chat
+        url = base_url(settings, chat.provider)
+        timeout = settings.ai_timeout_s
+        self.anthropic = chat.provider == "anthropic"
+        if self.anthropic:
+            self.client: Any = anthropic.AsyncAnthropic(
+                api_key=key, base_url=url, timeout=timeout, max_retries=0
+            )
+        else:
+            self.client = openai.AsyncOpenAI(
+                api_key=key, base_url=url, timeout=timeout, max_retries=0
+            )
+
+    def _anthropic_args(self) -> dict[str, Any]:
+        system = "\n".join(m.content for m in self.chat.messages if m.role == "system")
+        args: dict[str, Any] = {
+            "model": self.chat.model,
+            "max_tokens": self.chat.max_tokens,
+            "messages": [
+                {"role": m.role, "content": m.content}
+                for m in self.chat.messages
+                if m.role != "system"
+            ],
+        }
+        if system:
+            args["system"] = system
+        return args
+
+    def _openai_args(self) -> dict[str, Any]:
+        return {
+            "model": self.chat.model,
+            "max_tokens": self.chat.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in self.chat.messages],
+        }
+
+    async def complete(self) -> tuple[str, int | None, int | None]:
+        try:
+            return await self._complete()
+        except SDK_ERRORS:
+            raise
+        except Exception as exc:  # what an SDK lets through from a garbled answer
+            raise UpstreamBroken(type(exc).__name__) from exc
+
+    async def _complete(self) -> tuple[str, int | None, int | None]:
+        if self.anthropic:
+            message = await self.client.messages.create(**self._anthropic_args())
+            text = "".join(b.text for b in message.content if getattr(b, "type", "") == "text")
+            return text, message.usage.input_tokens, message.usage.output_tokens
+        completion = await self.client.chat.completions.create(**self._openai_args())
+        if not isinstance(completion, ChatCompletion) or not completion.choices:
+            raise UpstreamBroken("not a chat completion")
+        usage = completion.usage
+        return (
+            completion.choices[0].message.content or "",
+            usage.prompt_tokens if usage else None,
+            usage.completion_tokens if usage else None,
+        )
+
+    async def pieces(self) -> AsyncGenerator[str, None]:
+        try:
+            async for piece in self._pieces():
+                yield piece
+        except SDK_ERRORS:
+            raise
+        except Exception as exc:  # a stream cut short surfaces as the HTTP library's error
+            raise UpstreamBroken(type(exc).__name__) from exc
+
+    async def _pieces(self) -> AsyncGenerator[str, None]:
+        if self.anthropic:
+            async with self.client.messages.stream(**self._anthropic_args()) as stream:
+                async for text in stream.text_stream:
+                    if text:
+                        yield text
+            return
+        stream = await self.client.chat.completions.create(**self._openai_args(), stream=True)
+        try:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        finally:
+            await stream.close()  # the client went away: the upstream call ends with it
+
+    async def close(self) -> None:
+        await self.client.close()
