@@ -15,10 +15,10 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from offcoder.auth.oidc import ProviderError, ProviderIdentity
+from offcoder.auth.transport import CALL_ERRORS
 
 
 class OAuth2Provider(abc.ABC):
@@ -97,7 +97,7 @@ class OAuth2Provider(abc.ABC):
             response = await client.get(self.api_url + path, headers=self._api_headers())
             response.raise_for_status()
             return response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except CALL_ERRORS as exc:
             raise ProviderError(f"{self.display_name} API call failed ({path})") from exc
 
     def _api_headers(self) -> dict[str, str]:

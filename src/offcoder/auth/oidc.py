@@ -17,6 +17,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from offcoder.auth.transport import CALL_ERRORS
+
+KEY_SET_ERRORS: tuple[type[Exception], ...] = (*CALL_ERRORS, KeyError, JoseError)
+
 ID_TOKEN_ALGORITHMS = ["RS256", "ES256", "PS256", "EdDSA"]
 METADATA_TTL_S = 3600
 
@@ -79,7 +83,7 @@ class OIDCProvider:
                     response = await client.get(url)
                     response.raise_for_status()
                     doc = response.json()
-                except (httpx.HTTPError, ValueError) as exc:
+                except CALL_ERRORS as exc:
                     raise ProviderError(f"{self.display_name} discovery failed") from exc
             if doc.get("issuer", "").rstrip("/") != self.issuer:
                 raise ProviderError(f"{self.display_name} discovery names another issuer")
@@ -94,7 +98,7 @@ class OIDCProvider:
                     response = await client.get(meta["jwks_uri"])
                     response.raise_for_status()
                     self._jwks = KeySet.import_key_set(response.json())
-                except (httpx.HTTPError, ValueError, KeyError, JoseError) as exc:
+                except KEY_SET_ERRORS as exc:
                     raise ProviderError(f"{self.display_name} keys unavailable") from exc
         return self._jwks
 
@@ -156,7 +160,7 @@ class OIDCProvider:
             response = await client.get(url)
             response.raise_for_status()
             info = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except CALL_ERRORS as exc:
             raise ProviderError(f"{self.display_name} UserInfo failed") from exc
         if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
             raise ProviderError(f"{self.display_name} UserInfo names another subject")
