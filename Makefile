@@ -8,6 +8,7 @@
 #   make bench          job latency/throughput: raw Docker vs API + worker (root, a Docker engine)
 #   make bench-live     live log delivery to 1/10/100 Socket.IO subscribers vs raw python-socketio
 #   make bench-ledger   ledger ops/s and p99, 1/8/32 clients, 1 hot or 100 wallets, vs a bare UPDATE
+#   make bench-ai       the AI gateway's added latency over a direct SDK call (whole, first token)
 #   make install        create .venv and install the package with its dev extras (alias: venv)
 #   make clean          remove .venv and caches
 #
@@ -30,7 +31,7 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger clean
+.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger bench-ai clean
 
 help:
 	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -134,6 +135,10 @@ bench-live: $(STAMP)
 # server (a scratch database there, dropped at the end).
 bench-ledger: $(STAMP)
 	$(BIN)/python bench/ledger.py $(BENCH_LEDGER_ARGS)
+
+# The AI gateway's added latency (bench/ai.py; figures in docs/performance.md). About a minute.
+bench-ai: $(STAMP)
+	$(BIN)/python bench/ai.py $(BENCH_AI_ARGS)
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
