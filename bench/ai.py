@@ -114,7 +114,7 @@ async def main(count: int) -> None:
             public_url="http://testserver",
             oidc_issuer=f"http://localhost:{oidc.server_port}",
             oidc_client_id="offcoder-bench",
-            oidc_client_secret="bench-secret",  # type: ignore[arg-type]
+            oidc_client_secret="bench-secret",  # type: ignore[arg-type]  # noqa: S106 - a local mock
             redirect_uris=[REDIRECT_URI],
             ai_base_urls={"openai": f"{provider.url}/v1"},
         )
