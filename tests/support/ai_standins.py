@@ -105,6 +105,7 @@ import socket
 import string
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -205,7 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the test's output is for the test, not for an access log
 
 
-class _StandIn:
+class _StandIn(ABC):
     """What both stand-ins share: server thread, lock, record, fault injection, SSE writing."""
 
     endpoint: ClassVar[str]
@@ -345,29 +346,29 @@ class _StandIn:
             data = json.dumps(self._message(request, text, usage)).encode()
             self._send(handler, 200, data, "application/json", request_id)
 
-    def _request_id(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def _request_id(self) -> str: ...
 
-    def _error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def _error_body(self, status: int, message: str | None, request_id: str) -> dict[str, Any]: ...
 
-    def _check_auth(self, headers: dict[str, str], request_id: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _check_auth(self, headers: dict[str, str], request_id: str) -> None: ...
 
-    def _validate(self, raw: bytes, body: Any, request_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def _validate(self, raw: bytes, body: Any, request_id: str) -> dict[str, Any]: ...
 
-    def _prompt_text(self, request: dict[str, Any]) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def _prompt_text(self, request: dict[str, Any]) -> str: ...
 
-    def _message(self, request: dict[str, Any], text: str, usage: tuple[int, int]) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _message(self, request: dict[str, Any], text: str, usage: tuple[int, int]) -> Any: ...
 
+    @abstractmethod
     def _events(
         self, request: dict[str, Any], pieces: list[str], usage: tuple[int, int]
     ) -> Iterator[tuple[bytes, bool]]:
         """The stream's SSE events, each with whether it carries a text piece."""
-        raise NotImplementedError
 
     def _client_gone(self, handler: _Handler) -> bool:
         """Whether the client closed its end (EOF or reset) without consuming anything."""

@@ -76,6 +76,7 @@ import secrets
 import string
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -163,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the test's output is for the test, not for an access log
 
 
-class _StandIn:
+class _StandIn(ABC):
     """What both stand-ins share: the server thread, the lock, the record and fault injection."""
 
     def __init__(self) -> None:
@@ -195,8 +196,10 @@ class _StandIn:
             except _Refused as refused:
                 return _Reply(refused.status, refused.body)
 
-    def _handle(self, method: str, path: str, query: str, headers: Message, body: bytes) -> _Reply:
-        raise NotImplementedError
+    @abstractmethod
+    def _handle(
+        self, method: str, path: str, query: str, headers: Message, body: bytes
+    ) -> _Reply: ...
 
     def _take_failure(self) -> tuple[int, str] | None:
         return self._failures.pop(0) if self._failures else None
