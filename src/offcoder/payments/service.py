@@ -145,13 +145,13 @@ async def credit_payment(
     return None
 
 
-async def _posted(session: AsyncSession, user_id: uuid.UUID, key: str) -> bool:
-    found = await session.scalar(
+async def _posted(session: AsyncSession, user_id: uuid.UUID, key: str) -> uuid.UUID | None:
+    """The ledger transaction already written under `key`, if any."""
+    return await session.scalar(
         select(LedgerTransaction.id).where(
             LedgerTransaction.user_id == user_id, LedgerTransaction.idempotency_key == key
         )
     )
-    return found is not None
 
 
 async def debit_refund(
@@ -162,7 +162,7 @@ async def debit_refund(
     provider's side) the part already spent or held for jobs is written off, the wallet never
     goes negative, and the flag `refund_exceeds_balance` asks a person to follow up."""
     key = f"refund:{refund.id}"
-    if await _posted(session, topup.user_id, key):
+    if await _posted(session, topup.user_id, key) is not None:
         return None
     for attempt in range(3):
         wallet = await session.get(Wallet, topup.user_id, populate_existing=True)
@@ -193,16 +193,11 @@ async def debit_refund(
     return "refund_exceeds_balance" if taken < refund.amount else None
 
 
-async def record_provider_refund(
-    session: AsyncSession,
-    topup: Topup,
-    *,
-    provider_refund_id: str,
-    amount: int,
-    our_refund_id: str | None,
-) -> str | None:
-    """A refund the provider reports: ours (found by the id we sent along) or one made on the
-    provider's dashboard (recorded now). Debits the wallet once either way."""
+async def _reported_refund(
+    session: AsyncSession, topup: Topup, provider_refund_id: str, our_refund_id: str | None
+) -> Refund | None:
+    """The refund a provider's event is about: by the provider's id, else by the id we sent
+    along with it (our refund whose answer has not been stored yet)."""
     refund = await session.scalar(
         select(Refund).where(
             Refund.provider == topup.provider, Refund.provider_refund_id == provider_refund_id
@@ -213,8 +208,22 @@ async def record_provider_refund(
             refund = await session.get(Refund, uuid.UUID(our_refund_id))
         except ValueError:
             refund = None
-        if refund is not None and refund.topup_id != topup.id:
-            return "refund_mismatch"
+    return refund
+
+
+async def record_provider_refund(
+    session: AsyncSession,
+    topup: Topup,
+    *,
+    provider_refund_id: str,
+    amount: int,
+    our_refund_id: str | None,
+) -> str | None:
+    """A refund the provider reports: ours (found by the id we sent along) or one made on the
+    provider's dashboard (recorded now). Debits the wallet once either way."""
+    refund = await _reported_refund(session, topup, provider_refund_id, our_refund_id)
+    if refund is not None and refund.topup_id != topup.id:
+        return "refund_mismatch"
     if refund is None:
         if amount <= 0 or topup.amount_refunded + amount > topup.amount:
             return "refund_exceeds_payment"
@@ -249,16 +258,7 @@ async def provider_refund_failed(
     session: AsyncSession, topup: Topup, *, provider_refund_id: str, our_refund_id: str | None
 ) -> str | None:
     """The provider says a refund failed or was cancelled: whatever we took for it goes back."""
-    refund = await session.scalar(
-        select(Refund).where(
-            Refund.provider == topup.provider, Refund.provider_refund_id == provider_refund_id
-        )
-    )
-    if refund is None and our_refund_id:
-        try:
-            refund = await session.get(Refund, uuid.UUID(our_refund_id))
-        except ValueError:
-            refund = None
+    refund = await _reported_refund(session, topup, provider_refund_id, our_refund_id)
     if refund is None or refund.topup_id != topup.id:
         return None  # never recorded as taken: nothing to give back
     await fail_refund(session, refund.id, "failed at the provider")
@@ -326,12 +326,7 @@ async def fail_refund(session: AsyncSession, refund_id: uuid.UUID, failure: str)
     topup = await session.get(Topup, refund.topup_id, with_for_update=True) if refund else None
     if refund is None or topup is None or refund.status == RefundStatus.failed.value:
         return
-    taken = await session.scalar(
-        select(LedgerTransaction.id).where(
-            LedgerTransaction.user_id == topup.user_id,
-            LedgerTransaction.idempotency_key == f"refund:{refund.id}",
-        )
-    )
+    taken = await _posted(session, topup.user_id, f"refund:{refund.id}")
     if taken is not None:
         # The exact opposite of what was taken (a partial write-off included).
         entries = await session.scalars(
