@@ -14,12 +14,10 @@ import pytest
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
-from offcoder.wallet import ledger
-from offcoder.wallet.ledger import Posting
-from offcoder.wallet.models import Account
 from tests.projects.support import user_id
 from tests.support.apps import app_with
 from tests.support.signin import SignedIn, sign_in
+from tests.wallet.support import grant as wallet_grant
 
 pytestmark = pytest.mark.promise("P4")
 
@@ -44,16 +42,7 @@ async def project(api: httpx.AsyncClient, user: SignedIn) -> str:
 
 
 async def grant(ctx: AppContext, who: uuid.UUID, amount: int) -> None:
-    async with ctx.database.system_session() as s:
-        await ledger.open_wallet(s, who, "USD")
-        await ledger.post(
-            s,
-            who,
-            kind="grant",
-            idempotency_key=f"test-grant:{uuid.uuid4()}",
-            currency="USD",
-            postings=[Posting(Account.wallet, amount), Posting(Account.grants, -amount)],
-        )
+    await wallet_grant(ctx.database, who, amount)
 
 
 async def submit(

@@ -20,9 +20,8 @@ async def new_user(db: Database) -> uuid.UUID:
     return user_id
 
 
-async def funded(db: Database, amount: int, currency: str = "USD") -> uuid.UUID:
-    """A new user whose wallet holds `amount` (granted)."""
-    user_id = await new_user(db)
+async def grant(db: Database, user_id: uuid.UUID, amount: int, currency: str = "USD") -> None:
+    """Credit `amount` to the user's wallet (opened if need be), from the platform's grants."""
     async with db.system_session() as s:
         await ledger.open_wallet(s, user_id, currency)
         if amount:
@@ -30,10 +29,16 @@ async def funded(db: Database, amount: int, currency: str = "USD") -> uuid.UUID:
                 s,
                 user_id,
                 kind="grant",
-                idempotency_key=f"fund:{user_id}",
+                idempotency_key=f"test-grant:{uuid.uuid4()}",
                 currency=currency,
                 postings=[Posting(Account.wallet, amount), Posting(Account.grants, -amount)],
             )
+
+
+async def funded(db: Database, amount: int, currency: str = "USD") -> uuid.UUID:
+    """A new user whose wallet holds `amount` (granted)."""
+    user_id = await new_user(db)
+    await grant(db, user_id, amount, currency)
     return user_id
 
 

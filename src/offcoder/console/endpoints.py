@@ -427,7 +427,7 @@ async def wallet_page(
             "created_at": t.created_at,
             "kind": t.kind,
             "currency": t.currency,
-            "amount": sum(e.amount for e in entries if e.account == "wallet"),
+            "amount": wallet.spendable_change(entries),
             "balance_after": t.balance_after,
         }
         for t, entries in rows

@@ -15,7 +15,6 @@ from offcoder.payments.providers import StripeProvider
 from offcoder.problems import InvalidInput, NotFound
 from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
 from offcoder.wallet import service, topups
-from offcoder.wallet.models import Account
 from offcoder.wallet.schemas import (
     EntryOut,
     LedgerPage,
@@ -68,7 +67,7 @@ async def get_ledger(
                 id=t.id,
                 kind=t.kind,
                 currency=t.currency,
-                amount=sum(e.amount for e in entries if e.account == Account.wallet.value),
+                amount=service.spendable_change(entries),
                 reference=t.reference,
                 memo=t.memo,
                 balance_after=t.balance_after,

@@ -66,6 +66,11 @@ async def history(
     return [(t, entries[t.id]) for t in rows], next_cursor
 
 
+def spendable_change(entries: list[LedgerEntry]) -> int:
+    """What a transaction did to the spendable balance: the sum of its wallet entries."""
+    return sum(e.amount for e in entries if e.account == Account.wallet.value)
+
+
 # ---------------------------------------------------------------------------------- jobs
 
 
