@@ -168,6 +168,17 @@ class Settings(BaseSettings):
     ai_max_tokens: int = 8192
     ai_max_messages: int = 100
     ai_max_prompt_chars: int = 200_000
+    # The provider layer of content safety (S1): OpenAI's moderation API (or a server that
+    # speaks it) with the operator's key, on when the key is set. A stream is checked every
+    # `ai_moderation_stream_chars` characters and at its end (the offline layer: every piece).
+    ai_moderation_api_key: SecretStr | None = None
+    ai_moderation_base_url: str = "https://api.openai.com/v1"
+    ai_moderation_model: str = "omni-moderation-latest"
+    ai_moderation_timeout_s: float = 10.0
+    ai_moderation_stream_chars: int = Field(default=1000, ge=100)
+    # When the moderation API cannot answer: refuse the chat (default), or let the offline
+    # verdict stand.
+    ai_moderation_fail_open: bool = False
 
     host: str = "127.0.0.1"
     port: int = 8000

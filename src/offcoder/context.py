@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from offcoder.ai.moderation import Screen
 from offcoder.ai.review import ExemplarCache
-from offcoder.ai.safety import Classifier, default_classifier
 from offcoder.auth.oidc import IdentityProvider
 from offcoder.auth.tokens import TokenSigner
 from offcoder.config import Settings
@@ -27,11 +27,12 @@ class AppContext:
     events: JobEvents
     providers: dict[str, IdentityProvider] = field(default_factory=dict)
     payments: dict[str, PaymentProvider] = field(default_factory=dict)
-    safety: Classifier = field(default_factory=default_classifier)
+    safety: Screen = field(default_factory=Screen)
     exemplars: ExemplarCache = field(default_factory=ExemplarCache)
 
     async def close(self) -> None:
         await self.events.close()
+        await self.safety.close()
         await self.database.dispose()
 
 

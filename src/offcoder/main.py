@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from offcoder import __version__, problems
 from offcoder.admin.endpoints import router as admin_router
+from offcoder.ai import moderation
 from offcoder.ai.admin import router as ai_admin_router
 from offcoder.ai.endpoints import router as ai_router
 from offcoder.auth.endpoints import link_router
@@ -95,6 +96,7 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
         events=JobEvents(database.app_engine.url),
         providers=providers,
         payments=payment_providers.configured(settings),
+        safety=moderation.Screen(provider=moderation.configured(settings)),
     )
 
 

@@ -115,9 +115,11 @@ from typing import Any, ClassVar, cast
 
 __all__ = [
     "AnthropicStandIn",
+    "OpenAIModerationStandIn",
     "OpenAIStandIn",
     "RecordedRequest",
     "running_anthropic",
+    "running_moderation",
     "running_openai",
 ]
 
@@ -640,6 +642,84 @@ class OpenAIStandIn(_StandIn):
         yield b"data: [DONE]\n\n", False
 
 
+# --- OpenAI moderation -------------------------------------------------------------------
+
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+
+
+class OpenAIModerationStandIn(OpenAIStandIn):
+    """The OpenAI Moderations API: `POST /v1/moderations` with `input` a string or a list of
+    strings, one result per input. What it flags is set by the test: `.flags` maps a phrase
+    (matched case-insensitively in an input) to the moderation categories it raises, e.g.
+    `{"shopping list of precursors": ("illicit",)}`; an input with none of them is clean.
+    `.fail_when`, if set, is a phrase that makes any request holding it a 500 server error (a
+    moderation outage that starts in the middle of a stream)."""
+
+    endpoint = "/v1/moderations"
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__(api_key)
+        self.flags: dict[str, tuple[str, ...]] = {}
+        self.fail_when: str | None = None
+
+    def _validate(self, raw: bytes, body: Any, request_id: str) -> dict[str, Any]:
+        def bad(message: str) -> _Refused:
+            return _Refused(400, _openai_error(message, "invalid_request_error", None, "input"), {})
+
+        if not isinstance(body, dict):
+            raise bad("We could not parse the JSON body of your request.")
+        given = body.get("input")
+        inputs = [given] if isinstance(given, str) else given
+        if not isinstance(inputs, list) or not inputs:
+            raise bad("Invalid 'input': expected a string or a non-empty array of strings.")
+        if not all(isinstance(item, str) for item in inputs):
+            raise bad("Invalid 'input': expected strings.")
+        if self.fail_when is not None and any(self.fail_when in item for item in inputs):
+            raise _Refused(500, self._error_body(500, None, request_id), {})
+        return {**body, "inputs": inputs}
+
+    def _prompt_text(self, request: dict[str, Any]) -> str:
+        return "".join(request["inputs"])
+
+    def _result(self, text: str) -> dict[str, Any]:
+        with self._lock:
+            raised = {
+                category
+                for phrase, categories in self.flags.items()
+                if phrase.lower() in text.lower()
+                for category in categories
+            }
+        return {
+            "flagged": bool(raised),
+            "categories": {c: c in raised for c in MODERATION_CATEGORIES},
+            "category_scores": {c: 0.97 if c in raised else 0.0004 for c in MODERATION_CATEGORIES},
+            "category_applied_input_types": {
+                c: ["text"] if c in raised else [] for c in MODERATION_CATEGORIES
+            },
+        }
+
+    def _message(self, request: dict[str, Any], text: str, usage: tuple[int, int]) -> Any:
+        return {
+            "id": "modr-" + _token(24),
+            "model": request.get("model") or "omni-moderation-latest",
+            "results": [self._result(item) for item in request["inputs"]],
+        }
+
+
 # --- Anthropic -------------------------------------------------------------------------
 
 _ANTHROPIC_ERRORS: dict[int, tuple[str, str]] = {
@@ -786,6 +866,17 @@ class AnthropicStandIn(_StandIn):
 def running_openai(api_key: str = "sk-test-offcoder") -> Iterator[OpenAIStandIn]:
     """An OpenAI stand-in on 127.0.0.1 for the duration of the block."""
     standin = OpenAIStandIn(api_key)
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+@contextmanager
+def running_moderation(api_key: str = "sk-moderation-test") -> Iterator[OpenAIModerationStandIn]:
+    """An OpenAI moderation stand-in on 127.0.0.1 for the duration of the block."""
+    standin = OpenAIModerationStandIn(api_key)
     standin.start()
     try:
         yield standin

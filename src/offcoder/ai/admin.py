@@ -167,5 +167,5 @@ async def resolve_flag(
         )
     if body.exemplar is not None:
         # This replica at once; the others within their refresh interval.
-        ctx.safety.learn(body.exemplar.category, body.exemplar.phrase)
+        ctx.safety.offline.learn(body.exemplar.category, body.exemplar.phrase)
     return flag_out(flag)

@@ -12,6 +12,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from offcoder.ai import gateway, review, service
+from offcoder.ai.moderation import SafetyUnavailable
+from offcoder.ai.safety import Verdict
 from offcoder.ai.schemas import (
     AIKeyIn,
     AIKeyList,
@@ -32,7 +34,7 @@ from offcoder.auth.dependencies import (
 from offcoder.auth.tokens import AccessClaims
 from offcoder.config import Settings
 from offcoder.context import AppContext
-from offcoder.problems import InvalidInput, PayloadTooLarge
+from offcoder.problems import InvalidInput, PayloadTooLarge, Problem
 
 router = APIRouter(prefix="/v1/ai", tags=["ai"])
 
@@ -68,8 +70,8 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
     request = validated(body, settings)
     if ctx.exemplars.due():
         async with live_user_session(ctx, claims) as session:
-            await ctx.exemplars.refresh(session, ctx.safety)
-    verdict, text = gateway.screen_prompt(ctx.safety, request)
+            await ctx.exemplars.refresh(session, ctx.safety.offline)
+    verdict, text = await ctx.safety.prompt([m.content for m in request.messages])
     if verdict.category is not None:
         async with live_user_session(ctx, claims) as session:
             await gateway.record_block(
@@ -88,7 +90,7 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
         raise gateway.provider_error(request.provider, exc) from None
     finally:
         await upstream.close()
-    verdict = ctx.safety.classify(content)
+    verdict = await ctx.safety.classify(content)
     async with live_user_session(ctx, claims) as session:
         if verdict.category is not None:
             await gateway.record_block(
@@ -133,6 +135,12 @@ def validated(body: ChatRequest, settings: Settings) -> gateway.Chat:
     )
 
 
+def tail(text: str, seen: int) -> str:
+    """What the provider layer has not seen, with some of what it has: a phrase cut at the
+    last checkpoint is seen whole."""
+    return text[max(0, seen - gateway.STREAM_WINDOW // 4) :]
+
+
 def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -151,36 +159,47 @@ async def streamed(
 
     async def events() -> AsyncIterator[bytes]:
         sent = ""
+        moderated = 0  # how much of `sent` the provider layer has seen
         piece: str | None = first
         try:
             while piece is not None:
                 window = sent[-gateway.STREAM_WINDOW :] + piece
-                verdict = ctx.safety.classify(window)
-                if verdict.category is not None:
-                    async with live_user_session(ctx, claims) as session:
-                        await gateway.record_block(
-                            session,
-                            claims.user_id,
-                            request.provider,
-                            "output",
-                            verdict,
-                            sent + piece,
-                        )
-                    yield sse("blocked", {"category": verdict.category.value})
+                verdict = ctx.safety.offline.classify(window)
+                unseen = len(sent) + len(piece) - moderated
+                if not verdict.blocked and unseen >= ctx.settings.ai_moderation_stream_chars:
+                    verdict = await ctx.safety.moderate(tail(sent + piece, moderated))
+                    moderated = len(sent) + len(piece)
+                if verdict.blocked:
+                    yield await blocked(verdict, sent + piece)
                     return
                 if piece:
                     sent += piece
                     yield sse("delta", {"text": piece})
                 piece = await anext(pieces, None)
+            if moderated < len(sent):
+                verdict = await ctx.safety.moderate(tail(sent, moderated))
+                if verdict.blocked:
+                    yield await blocked(verdict, sent)
+                    return
             async with live_user_session(ctx, claims) as session:
                 output_id = await gateway.store_output(session, claims.user_id, request, sent)
             yield sse("done", {"output_id": str(output_id)})
-        except gateway.PROVIDER_ERRORS as exc:
-            problem = gateway.provider_error(request.provider, exc)
+        except (*gateway.PROVIDER_ERRORS, SafetyUnavailable) as exc:
+            problem = (
+                exc if isinstance(exc, Problem) else gateway.provider_error(request.provider, exc)
+            )
             yield sse("error", problem.body())
         finally:
             await pieces.aclose()
             await upstream.close()
+
+    async def blocked(verdict: Verdict, text: str) -> bytes:
+        assert verdict.category is not None
+        async with live_user_session(ctx, claims) as session:
+            await gateway.record_block(
+                session, claims.user_id, request.provider, "output", verdict, text
+            )
+        return sse("blocked", {"category": verdict.category.value})
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers={"cache-control": "no-store"}

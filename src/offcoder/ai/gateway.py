@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.ai import repository
 from offcoder.ai.models import AIOutput, SafetyEvent
-from offcoder.ai.safety import Category, Classifier, Verdict
+from offcoder.ai.safety import Category, Verdict
 from offcoder.config import Settings
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring
@@ -127,16 +127,6 @@ async def record_block(
             created_at=utcnow(),
         )
     )
-
-
-def screen_prompt(classifier: Classifier, chat: Chat) -> tuple[Verdict, str]:
-    """Each message, then the whole conversation (a request split over messages)."""
-    for message in chat.messages:
-        verdict = classifier.classify(message.content)
-        if verdict.blocked:
-            return verdict, message.content
-    whole = "\n".join(m.content for m in chat.messages)
-    return classifier.classify(whole), whole
 
 
 async def open_key(

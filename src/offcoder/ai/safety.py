@@ -823,3 +823,22 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 def default_classifier() -> OfflineClassifier:
     return OfflineClassifier(DEFAULT_RULES)
+
+
+# What a text is about, by the objects the rules know; used to name the category of a text a
+# provider's moderation flags only as "illicit" (it has no finer categories).
+TOPICS: tuple[tuple[Category, re.Pattern[str]], ...] = (
+    (Category.weapons, re.compile(rf"\b(?:{_WEAPON}|{_FIREARM})|\b{_BOMB}")),
+    (Category.drugs, re.compile(rf"\b{_DRUG}")),
+    (Category.malware, re.compile(rf"\b{_MALWARE_THING}")),
+    (Category.surveillance, re.compile(rf"\b{_SPY_TOOL}\b|{_STALK}")),
+)
+
+
+def topic(text: str) -> Category | None:
+    """The first Acceptable Use Policy category whose objects the text names, if any."""
+    for reading in readings(text):
+        for category, pattern in TOPICS:
+            if pattern.search(reading[:MAX_SCANNED]):
+                return category
+    return None

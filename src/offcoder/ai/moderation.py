@@ -1,0 +1,155 @@
+"""Both layers of content safety (S1) as one screen: the offline rules on everything, then, when
+an operator configures it, a provider's moderation endpoint as a second opinion.
+
+The provider layer speaks OpenAI's moderation API (`POST /moderations`, through the official
+SDK, with the operator's key and a configurable base URL, so any server that speaks it will
+do). Its categories are not ours; they are mapped onto the Acceptable Use Policy:
+
+- `sexual/minors` is CSAM;
+- `illicit/violent` (violent wrongdoing, or getting a weapon) is the category whose objects the
+  text names, else weapons;
+- `illicit` (advice on committing illicit acts) is the category whose objects the text names
+  (`safety.topic`); an illicit act outside the policy's categories ("how to shoplift") is not
+  this gateway's to block;
+- the rest (hate, harassment, self-harm, adult sexual content, violence) are not policy
+  categories here and pass.
+
+A request the provider layer cannot check is refused (503 `safety-check-unavailable`, nothing
+sent, nothing charged) unless the operator chose `ai_moderation_fail_open`, in which case the
+offline verdict stands and a warning is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import openai
+import structlog
+from openai.types import Moderation
+
+from offcoder.ai.safety import ALLOWED, Category, Classifier, Verdict, default_classifier, topic
+from offcoder.config import Settings
+from offcoder.logs import register_sensitive
+from offcoder.problems import Problem
+
+log = structlog.get_logger(__name__)
+
+# OpenAI takes a list of inputs per call; long texts go in overlapping pieces so that a passage
+# cut at a border is seen whole in the next piece.
+PIECE_CHARS = 8000
+PIECE_OVERLAP = 400
+INPUTS_PER_CALL = 32
+
+
+class SafetyUnavailable(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "safety-check-unavailable",
+            "The content safety check is unavailable right now; nothing was sent to the AI "
+            "provider and nothing was charged. Try again shortly.",
+            headers={"retry-after": "30"},
+        )
+
+
+def pieces(text: str) -> Iterator[str]:
+    step = PIECE_CHARS - PIECE_OVERLAP
+    for start in range(0, max(len(text), 1), step):
+        yield text[start : start + PIECE_CHARS]
+        if start + PIECE_CHARS >= len(text):
+            return
+
+
+def verdict_of(result: Moderation, text: str) -> Verdict:
+    """The policy category of one moderation result (see the module's mapping)."""
+    flags = result.categories
+    if flags.sexual_minors:
+        return Verdict(Category.csam, "moderation.sexual/minors")
+    if flags.illicit_violent:
+        return Verdict(topic(text) or Category.weapons, "moderation.illicit/violent")
+    if flags.illicit:
+        named = topic(text)
+        if named is not None:
+            return Verdict(named, "moderation.illicit")
+    return ALLOWED
+
+
+class ProviderModeration:
+    """OpenAI's moderation API (or a server that speaks it), with the operator's key."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.ai_moderation_api_key is not None
+        key = settings.ai_moderation_api_key.get_secret_value()
+        register_sensitive(key)
+        self.model = settings.ai_moderation_model
+        self.fail_open = settings.ai_moderation_fail_open
+        self.client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=settings.ai_moderation_base_url,
+            timeout=settings.ai_moderation_timeout_s,
+            max_retries=1,
+        )
+
+    async def classify(self, text: str) -> Verdict:
+        parts = list(pieces(text))
+        for first in range(0, len(parts), INPUTS_PER_CALL):
+            batch = parts[first : first + INPUTS_PER_CALL]
+            try:
+                answer = await self.client.moderations.create(model=self.model, input=batch)
+                results = list(answer.results)
+                if len(results) != len(batch):
+                    raise ValueError("one result per input expected")
+            except Exception as exc:  # any failure: the SDK's, or an answer it could not read
+                if not self.fail_open:
+                    log.warning("moderation unavailable: refusing", error=type(exc).__name__)
+                    raise SafetyUnavailable() from None
+                log.warning("moderation unavailable: offline verdict stands",
+                            error=type(exc).__name__)  # fmt: skip
+                return ALLOWED
+            for result, part in zip(results, batch, strict=True):
+                verdict = verdict_of(result, part)
+                if verdict.blocked:
+                    return verdict
+        return ALLOWED
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def configured(settings: Settings) -> ProviderModeration | None:
+    return ProviderModeration(settings) if settings.ai_moderation_api_key else None
+
+
+class Screen:
+    """The offline classifier on every text; then the provider's moderation, when there is one,
+    on what the offline rules let pass."""
+
+    def __init__(
+        self, offline: Classifier | None = None, provider: ProviderModeration | None = None
+    ) -> None:
+        self.offline: Classifier = offline or default_classifier()
+        self.provider = provider
+
+    async def classify(self, text: str) -> Verdict:
+        verdict = self.offline.classify(text)
+        if verdict.blocked or self.provider is None:
+            return verdict
+        return await self.provider.classify(text)
+
+    async def prompt(self, texts: Sequence[str]) -> tuple[Verdict, str]:
+        """Each message, then the whole conversation (a request split over messages); the
+        provider layer sees the whole conversation in one call."""
+        for text in texts:
+            verdict = self.offline.classify(text)
+            if verdict.blocked:
+                return verdict, text
+        whole = "\n".join(texts)
+        return await self.classify(whole), whole
+
+    async def moderate(self, text: str) -> Verdict:
+        """The provider layer alone (a streamed reply's checkpoints); ALLOWED without one."""
+        return ALLOWED if self.provider is None else await self.provider.classify(text)
+
+    async def close(self) -> None:
+        if self.provider is not None:
+            await self.provider.close()
