@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from offcoder.ai.gateway import Clients
 from offcoder.ai.moderation import Screen
 from offcoder.ai.review import ExemplarCache
 from offcoder.auth.oidc import IdentityProvider
@@ -29,10 +30,15 @@ class AppContext:
     payments: dict[str, PaymentProvider] = field(default_factory=dict)
     safety: Screen = field(default_factory=Screen)
     exemplars: ExemplarCache = field(default_factory=ExemplarCache)
+    ai_clients: Clients = field(init=False)  # the AI providers' pooled SDK clients
+
+    def __post_init__(self) -> None:
+        self.ai_clients = Clients(self.settings)
 
     async def close(self) -> None:
         await self.events.close()
         await self.safety.close()
+        await self.ai_clients.close()
         await self.database.dispose()
 
 

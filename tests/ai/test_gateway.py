@@ -233,3 +233,16 @@ async def test_the_key_appears_in_no_log_line(gateway: Gateway, captured_logs: i
     assert "chat" in written  # the capture does see the requests
     for key in (OPENAI_KEY, ANTHROPIC_KEY, refused_key):
         assert key not in written
+
+
+async def test_concurrent_users_each_call_with_their_own_key(gateway: Gateway) -> None:
+    """The SDK clients' connection pool is shared by the process; the key is not: interleaved
+    calls of a user with a working key and one with a refused key each keep their own."""
+    good = await gateway.user()
+    refused = await gateway.user(openai_key="sk-another-users-key-42")
+    calls = [gateway.chat(user, "hi") for _ in range(8) for user in (good, refused)]
+    answers = await asyncio.gather(*calls)
+    statuses = [answer.status_code for answer in answers]
+    assert statuses == [200, 401] * 8
+    keys = {r.headers["authorization"] for r in gateway.openai.requests[-16:]}
+    assert keys == {f"Bearer {OPENAI_KEY}", "Bearer sk-another-users-key-42"}

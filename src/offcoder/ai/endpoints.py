@@ -80,7 +80,7 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
         raise gateway.ContentBlocked(verdict.category, "prompt")
     async with live_user_session(ctx, claims) as session:
         key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
-    upstream = gateway.Upstream(settings, request, key)
+    upstream = gateway.Upstream(ctx.ai_clients, request, key)
     del key
     if body.stream:
         return await streamed(ctx, claims, request, upstream)

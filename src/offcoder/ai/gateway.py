@@ -222,22 +222,43 @@ SDK_ERRORS = (openai.OpenAIError, anthropic.AnthropicError)
 PROVIDER_ERRORS = (*SDK_ERRORS, UpstreamBroken)
 
 
+class Clients:
+    """One SDK client, and so one connection pool, per provider in a process: creating a client
+    builds a TLS context and a pool, which cost more than the rest of a call's own work. Each
+    call gets a copy carrying the user's key (`with_options`): the copy shares the pool, never
+    the key, and is dropped after the call."""
+
+    # The pooled clients are never used as they are; this only satisfies the SDKs' constructors.
+    NO_KEY = "no-key-on-the-shared-client"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.shared: dict[str, Any] = {}
+
+    def for_call(self, provider: str, key: str) -> Any:
+        client = self.shared.get(provider)
+        if client is None:
+            url = base_url(self.settings, provider)
+            kind = anthropic.AsyncAnthropic if provider == "anthropic" else openai.AsyncOpenAI
+            client = kind(
+                api_key=self.NO_KEY, base_url=url, timeout=self.settings.ai_timeout_s, max_retries=0
+            )
+            self.shared[provider] = client
+        return client.with_options(api_key=key)
+
+    async def close(self) -> None:
+        for client in self.shared.values():
+            await client.close()
+        self.shared.clear()
+
+
 class Upstream:
     """One provider call with an opened key: whole, or streamed as text pieces."""
 
-    def __init__(self, settings: Settings, chat: Chat, key: str) -> None:
+    def __init__(self, clients: Clients, chat: Chat, key: str) -> None:
         self.chat = chat
-        url = base_url(settings, chat.provider)
-        timeout = settings.ai_timeout_s
         self.anthropic = chat.provider == "anthropic"
-        if self.anthropic:
-            self.client: Any = anthropic.AsyncAnthropic(
-                api_key=key, base_url=url, timeout=timeout, max_retries=0
-            )
-        else:
-            self.client = openai.AsyncOpenAI(
-                api_key=key, base_url=url, timeout=timeout, max_retries=0
-            )
+        self.client: Any = clients.for_call(chat.provider, key)
 
     def _anthropic_args(self) -> dict[str, Any]:
         system = "\n".join(m.content for m in self.chat.messages if m.role == "system")
@@ -309,4 +330,5 @@ class Upstream:
             await stream.close()  # the client went away: the upstream call ends with it
 
     async def close(self) -> None:
-        await self.client.close()
+        """The call's copy goes with the call; the pool it shares stays open."""
+        self.client = None
