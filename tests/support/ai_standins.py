@@ -24,8 +24,9 @@ Pass `api_key=` explicitly: both SDKs otherwise read OPENAI_*/ANTHROPIC_* variab
 anthropic 2.x also credential profiles on disk. Per-request timeouts: `timeout=0.2` on
 `create(...)`, or `client.with_options(timeout=0.2)`.
 
-Endpoints: OpenAI `POST /v1/chat/completions`, Anthropic `POST /v1/messages`; anything else
-is a 404 in the provider's error shape. Both record every request in `.requests`
+Endpoints: OpenAI `POST /v1/chat/completions`, Anthropic `POST /v1/messages`, and OpenAI's
+moderation API `POST /v1/moderations` (`running_moderation`, `OpenAIModerationStandIn`: what it
+flags is set per test by phrase); anything else is a 404 in the provider's error shape. Both record every request in `.requests`
 (`RecordedRequest`: method, path, all headers with lower-cased names, parsed JSON body).
 
 Auth, checked as the providers do:
