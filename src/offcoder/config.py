@@ -164,7 +164,8 @@ class Settings(BaseSettings):
     # The AI gateway (S1, S3). Base URLs per provider are settings (self-hosted OpenAI-compatible
     # servers, proxies, the tests' stand-ins); a provider not listed uses its public endpoint.
     ai_base_urls: dict[str, str] = Field(default_factory=dict)
-    ai_timeout_s: float = 60.0  # per provider call (and between streamed chunks)
+    ai_timeout_s: float = 60.0  # per read from the provider (and between streamed chunks)
+    ai_deadline_s: float = 600.0  # per call as a whole, streams included
     ai_max_tokens: int = 8192
     ai_max_messages: int = 100
     ai_max_prompt_chars: int = 200_000

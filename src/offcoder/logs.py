@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections import Counter
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -25,6 +26,10 @@ REDACTED = "[redacted]"
 _sensitive: set[str] = set()
 _MAX_SENSITIVE = 10_000
 _MIN_SENSITIVE_LEN = 4
+# Values held for the length of one piece of work (an AI call's key), counted so that two
+# calls with the same key keep it masked until both have ended. Never dropped by the bound
+# above: the bound must not unmask a value in use.
+_held: Counter[str] = Counter()
 
 
 def register_sensitive(value: str) -> None:
@@ -38,9 +43,28 @@ def forget_sensitive(value: str) -> None:
     _sensitive.discard(value)
 
 
+def hold_sensitive(value: str) -> None:
+    """Mask `value` until `release_sensitive` is called as many times as this was."""
+    if len(value) >= _MIN_SENSITIVE_LEN:
+        _held[value] += 1
+
+
+def release_sensitive(value: str) -> None:
+    if value not in _held:
+        return
+    if _held[value] <= 1:
+        del _held[value]
+    else:
+        _held[value] -= 1
+
+
+def _secrets() -> list[str]:
+    return [*_sensitive, *_held]
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _sensitive:
+        for secret in _secrets():
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value
@@ -70,7 +94,7 @@ _base_record_factory = logging.getLogRecordFactory()
 def _redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     """Scrubs every standard-library log record at creation, whichever logger or handler."""
     record = _base_record_factory(*args, **kwargs)
-    if _sensitive:
+    if _sensitive or _held:
         try:
             message = record.getMessage()
         except (TypeError, ValueError):

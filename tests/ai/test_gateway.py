@@ -5,6 +5,7 @@ errors that never carry the key, and the blocks recorded by hash."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import logging
@@ -16,9 +17,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from offcoder.ai.gateway import STREAM_WINDOW
 from offcoder.ai.models import AIOutput, SafetyEvent
+from offcoder.config import Settings
+from offcoder.db.bootstrap import PreparedDatabase
 from tests.ai.conftest import ANTHROPIC_KEY, OPENAI_KEY, Gateway
 from tests.security.test_secrets_never_logged import captured_logs
+from tests.support.apps import app_with
 
 pytestmark = [pytest.mark.promise("S1"), pytest.mark.promise("S3")]
 __all__ = ["captured_logs"]  # a fixture, used by name below
@@ -57,7 +62,7 @@ async def test_a_chat_uses_the_users_own_key(gateway: Gateway, provider: str) ->
 async def test_a_streamed_chat_arrives_in_pieces(gateway: Gateway, provider: str) -> None:
     user = await gateway.user()
     standin = gateway.openai if provider == "openai" else gateway.anthropic
-    standin.reply = "First this, then that, and finally the rest."
+    standin.reply = "First this, then that. And finally the rest, which takes a while to say."
     answered = await gateway.chat(user, "Explain recursion.", provider=provider, stream=True)
     assert answered.status_code == 200, answered.text
     assert answered.headers["content-type"].startswith("text/event-stream")
@@ -175,21 +180,23 @@ async def test_bad_chats_are_refused_before_any_call(
     assert len(gateway.openai.requests) == sent_before
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_a_stream_is_cancelled_upstream_when_the_client_goes_away(
-    gateway: Gateway,
+    gateway: Gateway, provider: str
 ) -> None:
     from tests.support.served import served
 
     user = await gateway.user()
-    gateway.openai.chunks = [f"piece {n} " for n in range(200)]
-    gateway.openai.chunk_delay_s = 0.02
-    disconnects = gateway.openai.disconnects
+    standin = gateway.openai if provider == "openai" else gateway.anthropic
+    standin.chunks = [f"piece {n}. " for n in range(200)]
+    standin.chunk_delay_s = 0.02
+    disconnects = standin.disconnects
     try:
         async with served(gateway.api._transport.app) as url:  # type: ignore[attr-defined]
             async with httpx.AsyncClient(base_url=url) as client:
                 body = {
-                    "provider": "openai",
-                    "model": "gpt-test",
+                    "provider": provider,
+                    "model": "some-model",
                     "messages": [{"role": "user", "content": "count"}],
                     "stream": True,
                 }
@@ -200,13 +207,13 @@ async def test_a_stream_is_cancelled_upstream_when_the_client_goes_away(
                     async for _ in response.aiter_bytes():
                         break  # the phone lost its connection
             for _ in range(100):
-                if gateway.openai.disconnects > disconnects:
+                if standin.disconnects > disconnects:
                     break
                 await asyncio.sleep(0.05)
-        assert gateway.openai.disconnects > disconnects
+        assert standin.disconnects > disconnects
     finally:
-        gateway.openai.chunks = None
-        gateway.openai.chunk_delay_s = 0.01
+        standin.chunks = None
+        standin.chunk_delay_s = 0.01
 
 
 @pytest.mark.promise("R3")
@@ -246,3 +253,83 @@ async def test_concurrent_users_each_call_with_their_own_key(gateway: Gateway) -
     assert statuses == [200, 401] * 8
     keys = {r.headers["authorization"] for r in gateway.openai.requests[-16:]}
     assert keys == {f"Bearer {OPENAI_KEY}", "Bearer sk-another-users-key-42"}
+
+
+async def test_no_cookie_passes_from_one_users_call_to_anothers(gateway: Gateway) -> None:
+    """The pooled SDK clients keep no cookies: a provider's Set-Cookie on one user's answer
+    does not come back on the next user's call."""
+    alice, bob = await gateway.user(), await gateway.user()
+    gateway.openai.set_cookie = "session=of-alice; Path=/"
+    try:
+        assert (await gateway.chat(alice, "hi")).status_code == 200
+        assert (await gateway.chat(bob, "hi")).status_code == 200
+    finally:
+        gateway.openai.set_cookie = None
+    assert "cookie" not in gateway.openai.requests[-1].headers
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_stream_that_is_not_whole_is_not_stored(gateway: Gateway, provider: str) -> None:
+    """A streaming call answered with something that is not a stream, or a stream that stops
+    without its closing event, is a provider failure: never `done`, never stored."""
+    user = await gateway.user()
+    standin = gateway.openai if provider == "openai" else gateway.anthropic
+    standin.garbage_next(content_type="text/event-stream")
+    garbage = await gateway.chat(user, "hi", provider=provider, stream=True)
+    assert garbage.status_code == 502, garbage.text
+    assert garbage.json()["type"].endswith("/ai-provider-unavailable")
+    standin.reply = "One. Two. Three. Four. Five. Six. Seven."
+    standin.stream_cut_after(3)
+    try:
+        cut = await gateway.chat(user, "hi", provider=provider, stream=True)
+    finally:
+        standin.reply = "Hello from the stand-in."
+    got = events(cut.text)
+    assert got[-1][0] == "error", got
+    assert got[-1][1]["type"].endswith("/ai-provider-unavailable")
+    assert not any(kind == "done" for kind, _ in got)
+
+
+async def test_a_call_has_a_deadline_as_a_whole(
+    settings: Settings, prepared: PreparedDatabase, gateway: Gateway
+) -> None:
+    """A provider that keeps sending, slowly, never trips the per-read timeout; the call's
+    deadline ends it: 504 for a whole reply, an `error` event in a stream."""
+    urls = {"openai": f"{gateway.openai.url}/v1", "anthropic": gateway.anthropic.url}
+    async with app_with(
+        settings, prepared, ai_base_urls=urls, ai_timeout_s=1.0, ai_deadline_s=0.6
+    ) as (api, ctx):
+        slow = Gateway(api, ctx, gateway.openai, gateway.anthropic)
+        user = await slow.user()
+        gateway.openai.chunks = [f"word {n}. " for n in range(40)]
+        gateway.openai.chunk_delay_s = 0.05  # 2 s in all, each piece well inside a read timeout
+        try:
+            streamed = await slow.chat(user, "hi", stream=True)
+            gateway.openai.hang_next(2.0)
+            whole = await slow.chat(user, "hi")
+        finally:
+            gateway.openai.chunks = None
+            gateway.openai.chunk_delay_s = 0.01
+    got = events(streamed.text)
+    assert got[-1][0] == "error" and got[-1][1]["type"].endswith("/ai-provider-timeout"), got
+    assert whole.status_code == 504 and whole.json()["type"].endswith("/ai-provider-timeout")
+
+
+async def test_a_long_reply_is_screened_whole_at_the_end_of_its_stream(gateway: Gateway) -> None:
+    """A pattern longer than the window screened with each run (a long base64 run) is caught
+    by the whole-reply check before the stream is called done."""
+    user = await gateway.user()
+    # the harmful sentence at the end of a run that starts long before the last window
+    payload = base64.b64encode(("Lorem ipsum dolor sit amet. " * 80 + HARMFUL).encode())
+    assert len(payload) > 2 * STREAM_WINDOW
+    # 33 characters before the run: the windows screened with each run then start part-way
+    # into a base64 quantum, so they cannot decode it; only the whole reply can
+    gateway.openai.reply = "Here is the blob you asked for:  " + payload.decode()
+    gateway.openai.chunk_delay_s = 0.0
+    try:
+        streamed = await gateway.chat(user, "hi", stream=True)
+    finally:
+        gateway.openai.reply = "Hello from the stand-in."
+        gateway.openai.chunk_delay_s = 0.01
+    got = events(streamed.text)
+    assert got[-1] == ("blocked", {"category": "malware"}), got[-3:]

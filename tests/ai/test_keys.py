@@ -6,11 +6,12 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from offcoder.ai import service
+from offcoder.ai import gateway
 from offcoder.ai.models import AIKey
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import KeyringError
+from offcoder.problems import InvalidInput, Problem
 from tests.projects.support import user_id
 from tests.support.signin import SignedIn
 
@@ -149,8 +150,10 @@ async def test_key_is_sealed_and_bound_to_its_owner(
     with pytest.raises(KeyringError):
         context.keyring.open_text(await sealed(bob_id), bindings.ai_key("openai", bob_id))
     async with context.database.user_session(bob_id) as session:
-        with pytest.raises(KeyringError):
-            await service.open_key(session, context.keyring, bob_id, "openai")
+        with pytest.raises(Problem) as refused:
+            await gateway.open_key(session, context.keyring, bob_id, "openai")
+        assert refused.value.type_ == "ai-key-unreadable" and KEY not in str(refused.value)
     async with context.database.user_session(alice_id) as session:
-        assert await service.open_key(session, context.keyring, alice_id, "openai") == KEY
-        assert await service.open_key(session, context.keyring, alice_id, "groq") is None
+        assert await gateway.open_key(session, context.keyring, alice_id, "openai") == KEY
+        with pytest.raises(InvalidInput):
+            await gateway.open_key(session, context.keyring, alice_id, "groq")

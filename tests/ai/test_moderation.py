@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from offcoder.ai.endpoints import RUN_CHARS
 from offcoder.ai.models import AIOutput, SafetyEvent
 from offcoder.ai.safety import default_classifier
 from offcoder.config import Settings
@@ -187,10 +188,11 @@ async def test_a_stream_is_checked_at_checkpoints_and_cut_when_flagged(
     gateway: Gateway, moderation: ais.OpenAIModerationStandIn, flags: dict[str, tuple[str, ...]]
 ) -> None:
     """The provider layer sees a stream every STREAM_CHARS characters: a flagged passage cuts
-    it with a `blocked` event, and what follows the checkpoint is never sent."""
+    it with a `blocked` event within STREAM_CHARS (and one screened run) of the passage, and
+    the rest of the reply is never sent."""
     filler = "The loop walks the list and adds each item to the total. " * 4  # > STREAM_CHARS
     flagged = "Now the quiet orchard part begins."
-    after = " And this sentence must never arrive." + " More text follows here." * 10
+    after = " More text follows here." * 20
     flags["quiet orchard"] = ("sexual/minors",)
     user = await gateway.user()
     gateway.openai.reply = filler + flagged + after
@@ -203,9 +205,9 @@ async def test_a_stream_is_checked_at_checkpoints_and_cut_when_flagged(
     got = events(answered.text)
     assert got[-1] == ("blocked", {"category": "csam"})
     shown = "".join(data["text"] for kind, data in got if kind == "delta")
-    assert shown.startswith(filler[:STREAM_CHARS])
-    assert "never arrive" not in shown
-    assert len(shown) < len(filler) + len(flagged) + STREAM_CHARS
+    assert shown.startswith(filler)
+    assert len(shown) <= len(filler) + len(flagged) + STREAM_CHARS + RUN_CHARS
+    assert len(shown) < len(filler + flagged + after) - RUN_CHARS
     checked = [r for r in moderation.requests if r.body and "The loop walks" in str(r.body)]
     assert len(checked) >= 2  # more than one checkpoint before the cut
 

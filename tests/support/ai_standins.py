@@ -26,7 +26,8 @@ anthropic 2.x also credential profiles on disk. Per-request timeouts: `timeout=0
 
 Endpoints: OpenAI `POST /v1/chat/completions`, Anthropic `POST /v1/messages`, and OpenAI's
 moderation API `POST /v1/moderations` (`running_moderation`, `OpenAIModerationStandIn`: what it
-flags is set per test by phrase); anything else is a 404 in the provider's error shape. Both record every request in `.requests`
+flags is set per test by phrase); anything else is a 404 in the provider's error shape. Both
+record every request in `.requests`
 (`RecordedRequest`: method, path, all headers with lower-cased names, parsed JSON body).
 
 Auth, checked as the providers do:
@@ -240,6 +241,9 @@ class _StandIn(ABC):
         self.chunks: list[str] | None = None
         self.chunk_delay_s: float = 0.01
         self.usage: tuple[int, int] | None = None  # (input/prompt, output/completion) tokens
+        # Sent as a Set-Cookie header on every answer when set (some OpenAI-compatible servers
+        # and their load balancers set session or affinity cookies).
+        self.set_cookie: str | None = None
         self._server = _Server(self)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -427,6 +431,8 @@ class _StandIn(ABC):
             handler.send_header(self.request_id_header, request_id)
             for name, value in (headers or {}).items():
                 handler.send_header(name, value)
+            if self.set_cookie is not None:
+                handler.send_header("Set-Cookie", self.set_cookie)
             handler.send_header("Content-Length", str(len(data)))
             handler.end_headers()
             handler.wfile.write(data)

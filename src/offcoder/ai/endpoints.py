@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from offcoder.ai import gateway, review, service
-from offcoder.ai.moderation import SafetyUnavailable
-from offcoder.ai.safety import Verdict
+from offcoder.ai.safety import ALLOWED, Verdict
 from offcoder.ai.schemas import (
     AIKeyIn,
     AIKeyList,
@@ -35,6 +37,8 @@ from offcoder.auth.tokens import AccessClaims
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.problems import InvalidInput, PayloadTooLarge, Problem
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/v1/ai", tags=["ai"])
 
@@ -64,8 +68,8 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
     """Chat with your chosen provider using your own stored key (S3). The request is classified
     before it is sent and the reply before it is shown (S1); a block answers 422
     `.../content-blocked` with the category. With `"stream": true` the reply comes as
-    Server-Sent Events: `delta` {text} ..., then `done` {output_id, usage} or `blocked`
-    {category} or `error` {problem}."""
+    Server-Sent Events: `delta` {text} ..., then `done` {output_id} or `blocked` {category} or
+    `error` {problem}."""
     settings = ctx.settings
     request = validated(body, settings)
     if ctx.exemplars.due():
@@ -80,7 +84,7 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
         raise gateway.ContentBlocked(verdict.category, "prompt")
     async with live_user_session(ctx, claims) as session:
         key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
-    upstream = gateway.Upstream(ctx.ai_clients, request, key)
+    upstream = gateway.Upstream(ctx.ai_clients, request, key, settings.ai_deadline_s)
     del key
     if body.stream:
         return await streamed(ctx, claims, request, upstream)
@@ -90,7 +94,7 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
         raise gateway.provider_error(request.provider, exc) from None
     finally:
         await upstream.close()
-    verdict = await ctx.safety.classify(content)
+    verdict = await ctx.safety.classify(content, stage="output")
     async with live_user_session(ctx, claims) as session:
         if verdict.category is not None:
             await gateway.record_block(
@@ -135,10 +139,17 @@ def validated(body: ChatRequest, settings: Settings) -> gateway.Chat:
     )
 
 
+# A streamed reply is screened in runs rather than per provider piece (often 3-4 characters):
+# a run is let out at a sentence's end or once it is this long, so that the screening cost per
+# reply stays near that of screening it whole while the reader still sees it arrive.
+RUN_CHARS = 48
+RUN_END = re.compile(r"[.?!:;\n]")
+
+
 def tail(text: str, seen: int) -> str:
     """What the provider layer has not seen, with some of what it has: a phrase cut at the
     last checkpoint is seen whole."""
-    return text[max(0, seen - gateway.STREAM_WINDOW // 4) :]
+    return text[max(0, seen - gateway.STREAM_WINDOW) :]
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -149,56 +160,79 @@ async def streamed(
     ctx: AppContext, claims: AccessClaims, request: gateway.Chat, upstream: gateway.Upstream
 ) -> Response:
     """The first piece is awaited before answering, so a provider that fails at once gets a
-    plain problem+json answer; after that, failures and blocks are events in the stream."""
-    pieces = upstream.pieces()
+    plain problem+json answer; after that, failures and blocks are events in the stream.
+
+    Each run of text is screened offline with the reply's last STREAM_WINDOW characters before
+    it is sent; the provider layer sees the reply every `ai_moderation_stream_chars` characters;
+    at the end the whole reply is screened once more (a pattern longer than the window, such as
+    a long base64 run) and by the provider layer up to its last character. A block ends the
+    stream with `blocked`: what was already shown stays shown, nothing after it is sent."""
     try:
-        first = await anext(pieces, "")
+        first = await upstream.next_piece()
     except gateway.PROVIDER_ERRORS as exc:
         await upstream.close()
         raise gateway.provider_error(request.provider, exc) from None
+    every = ctx.settings.ai_moderation_stream_chars
 
     async def events() -> AsyncIterator[bytes]:
-        sent = ""
-        moderated = 0  # how much of `sent` the provider layer has seen
+        sent = ""  # shown to the client
+        held = ""  # arrived, not yet screened
+        moderated = 0  # how much of the reply the provider layer has seen
         piece: str | None = first
         try:
-            while piece is not None:
-                window = sent[-gateway.STREAM_WINDOW :] + piece
-                verdict = ctx.safety.offline.classify(window)
-                unseen = len(sent) + len(piece) - moderated
-                if not verdict.blocked and unseen >= ctx.settings.ai_moderation_stream_chars:
-                    verdict = await ctx.safety.moderate(tail(sent + piece, moderated))
-                    moderated = len(sent) + len(piece)
-                if verdict.blocked:
-                    yield await blocked(verdict, sent + piece)
-                    return
-                if piece:
-                    sent += piece
-                    yield sse("delta", {"text": piece})
-                piece = await anext(pieces, None)
-            if moderated < len(sent):
-                verdict = await ctx.safety.moderate(tail(sent, moderated))
-                if verdict.blocked:
-                    yield await blocked(verdict, sent)
-                    return
+            while True:
+                if piece is not None:
+                    held += piece
+                ending = piece is None
+                if held and (ending or len(held) >= RUN_CHARS or RUN_END.search(piece or "")):
+                    text = sent + held
+                    window = text[-(len(held) + gateway.STREAM_WINDOW) :]
+                    verdict = ctx.safety.offline.classify(window)
+                    if not verdict.blocked and len(text) - moderated >= every:
+                        verdict = await ctx.safety.moderate(tail(text, moderated), context=text)
+                        moderated = len(text)
+                    if verdict.blocked:
+                        yield await blocked(verdict, text)
+                        return
+                    sent, run, held = text, held, ""
+                    yield sse("delta", {"text": run})
+                if ending:
+                    break
+                piece = await upstream.next_piece()
+            verdict = ALLOWED
+            if len(sent) > gateway.STREAM_WINDOW:
+                verdict = ctx.safety.offline.classify(sent)
+            if not verdict.blocked and moderated < len(sent):
+                verdict = await ctx.safety.moderate(tail(sent, moderated), context=sent)
+            if verdict.blocked:
+                yield await blocked(verdict, sent)
+                return
             async with live_user_session(ctx, claims) as session:
                 output_id = await gateway.store_output(session, claims.user_id, request, sent)
             yield sse("done", {"output_id": str(output_id)})
-        except (*gateway.PROVIDER_ERRORS, SafetyUnavailable) as exc:
-            problem = (
-                exc if isinstance(exc, Problem) else gateway.provider_error(request.provider, exc)
-            )
+        except gateway.PROVIDER_ERRORS as exc:
+            yield sse("error", gateway.provider_error(request.provider, exc).body())
+        except Problem as problem:  # the safety check unavailable; the session revoked
             yield sse("error", problem.body())
+        except Exception:
+            log.exception("ai stream failed")
+            failed = Problem(500, "internal-error", "The reply could not be finished; try again.")
+            yield sse("error", failed.body())
         finally:
-            await pieces.aclose()
-            await upstream.close()
+            # A client that goes away cancels this generator; the upstream call must still be
+            # closed and the key let go, so the cleanup is shielded from that cancellation.
+            with anyio.CancelScope(shield=True):
+                await upstream.close()
 
     async def blocked(verdict: Verdict, text: str) -> bytes:
         assert verdict.category is not None
-        async with live_user_session(ctx, claims) as session:
-            await gateway.record_block(
-                session, claims.user_id, request.provider, "output", verdict, text
-            )
+        try:
+            async with live_user_session(ctx, claims) as session:
+                await gateway.record_block(
+                    session, claims.user_id, request.provider, "output", verdict, text
+                )
+        except Exception:  # the block stands even when its record cannot be written
+            log.exception("ai block not recorded", category=verdict.category.value)
         return sse("blocked", {"category": verdict.category.value})
 
     return StreamingResponse(

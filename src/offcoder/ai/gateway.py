@@ -11,13 +11,17 @@ recorded with a hash of the text (and never the text of a CSAM block).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 import structlog
 from openai.types.chat import ChatCompletion
@@ -29,9 +33,9 @@ from offcoder.ai.models import AIOutput, SafetyEvent
 from offcoder.ai.safety import Category, Verdict
 from offcoder.config import Settings
 from offcoder.crypto import bindings
-from offcoder.crypto.keyring import Keyring
+from offcoder.crypto.keyring import Keyring, KeyringError
 from offcoder.db.base import utcnow
-from offcoder.logs import register_sensitive
+from offcoder.logs import hold_sensitive, release_sensitive
 from offcoder.problems import InvalidInput, NotFound, Problem
 
 log = structlog.get_logger(__name__)
@@ -46,9 +50,11 @@ OPENAI_COMPATIBLE = {
     "google": "https://generativelanguage.googleapis.com/v1beta/openai",
 }
 ANTHROPIC = "https://api.anthropic.com"
-# How much of a streamed reply is rescanned with each new piece: a phrase split across pieces
-# is still seen whole, and scanning stays linear in the length of the reply.
-STREAM_WINDOW = 4096
+# How much of a streamed reply before a new run is screened with it: more than a rule reaches
+# (rules stay inside one sentence, in windows of at most a few hundred characters), so a
+# phrase split across runs is seen whole; longer patterns are caught by the whole-reply check
+# at the stream's end.
+STREAM_WINDOW = 1024
 
 
 class ContentBlocked(Problem):
@@ -137,9 +143,19 @@ async def open_key(
         raise InvalidInput(
             f"No {provider} key is stored: add yours with PUT /v1/ai/keys/{provider}."
         )
-    key = keyring.open_text(sealed.key_enc, bindings.ai_key(provider, user_id))
-    register_sensitive(key)  # the redactor masks it wherever it might be logged
-    return key
+    try:
+        # Masked in logs by the Upstream that uses it, for as long as the call lives.
+        return keyring.open_text(sealed.key_enc, bindings.ai_key(provider, user_id))
+    except KeyringError:
+        # Not this user's key for this provider (moved in the database), or sealed under a key
+        # no longer in the keyring: useless either way, and the user can fix it.
+        log.warning("ai key does not open", provider=provider)
+        raise Problem(
+            422,
+            "ai-key-unreadable",
+            f"The stored {provider} key cannot be used: store it again with "
+            f"PUT /v1/ai/keys/{provider}.",
+        ) from None
 
 
 async def store_output(
@@ -190,7 +206,7 @@ def provider_error(provider: str, exc: Exception) -> Problem:
             headers={"retry-after": seconds},
             provider=provider,
         )
-    if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError)):
+    if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError, UpstreamTimeout)):
         return ProviderProblem(
             504, "ai-provider-timeout", f"{name} did not answer in time.", provider=provider
         )
@@ -215,18 +231,32 @@ def provider_error(provider: str, exc: Exception) -> Problem:
 
 class UpstreamBroken(Exception):
     """The provider answered something the SDK could not read (not JSON, an HTML page, a
-    stream cut short): a provider failure, not ours."""
+    stream cut short or ended without its closing event): a provider failure, not ours."""
+
+
+class UpstreamTimeout(Exception):
+    """The call as a whole outlived `ai_deadline_s` (a provider that drips bytes or sends only
+    keep-alive pings never trips the SDK's per-read timeout)."""
 
 
 SDK_ERRORS = (openai.OpenAIError, anthropic.AnthropicError)
-PROVIDER_ERRORS = (*SDK_ERRORS, UpstreamBroken)
+PROVIDER_ERRORS = (*SDK_ERRORS, UpstreamBroken, UpstreamTimeout)
+
+
+def cookieless(sdk: Any) -> httpx2.AsyncClient:
+    """The SDK's HTTP client with a cookie jar that keeps nothing: the pool is shared by every
+    user's calls, and a cookie a provider sets on one user's answer must not ride along on
+    another user's call."""
+    client: httpx2.AsyncClient = sdk.DefaultAsyncHttpxClient()
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return client
 
 
 class Clients:
     """One SDK client, and so one connection pool, per provider in a process: creating a client
     builds a TLS context and a pool, which cost more than the rest of a call's own work. Each
-    call gets a copy carrying the user's key (`with_options`): the copy shares the pool, never
-    the key, and is dropped after the call."""
+    call gets a copy carrying the user's key (`with_options`): the copy shares the pool (which
+    keeps no cookies), never the key, and is dropped after the call."""
 
     # The pooled clients are never used as they are; this only satisfies the SDKs' constructors.
     NO_KEY = "no-key-on-the-shared-client"
@@ -238,10 +268,14 @@ class Clients:
     def for_call(self, provider: str, key: str) -> Any:
         client = self.shared.get(provider)
         if client is None:
-            url = base_url(self.settings, provider)
-            kind = anthropic.AsyncAnthropic if provider == "anthropic" else openai.AsyncOpenAI
+            sdk: Any = anthropic if provider == "anthropic" else openai
+            kind = sdk.AsyncAnthropic if provider == "anthropic" else sdk.AsyncOpenAI
             client = kind(
-                api_key=self.NO_KEY, base_url=url, timeout=self.settings.ai_timeout_s, max_retries=0
+                api_key=self.NO_KEY,
+                base_url=base_url(self.settings, provider),
+                timeout=self.settings.ai_timeout_s,
+                max_retries=0,
+                http_client=cookieless(sdk),
             )
             self.shared[provider] = client
         return client.with_options(api_key=key)
@@ -253,12 +287,17 @@ class Clients:
 
 
 class Upstream:
-    """One provider call with an opened key: whole, or streamed as text pieces."""
+    """One provider call with an opened key: whole, or streamed as text pieces. The key is
+    masked in logs while the call lives and let go when it ends (`close`)."""
 
-    def __init__(self, clients: Clients, chat: Chat, key: str) -> None:
+    def __init__(self, clients: Clients, chat: Chat, key: str, deadline_s: float) -> None:
         self.chat = chat
         self.anthropic = chat.provider == "anthropic"
+        hold_sensitive(key)
+        self._key: str | None = key
         self.client: Any = clients.for_call(chat.provider, key)
+        self.deadline = time.monotonic() + deadline_s
+        self._pieces: AsyncGenerator[str, None] | None = None
 
     def _anthropic_args(self) -> dict[str, Any]:
         system = "\n".join(m.content for m in self.chat.messages if m.role == "system")
@@ -282,53 +321,102 @@ class Upstream:
             "messages": [{"role": m.role, "content": m.content} for m in self.chat.messages],
         }
 
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise UpstreamTimeout()
+        return left
+
     async def complete(self) -> tuple[str, int | None, int | None]:
         try:
-            return await self._complete()
+            async with asyncio.timeout(self._left()):
+                return await self._complete()
         except SDK_ERRORS:
             raise
+        except TimeoutError:
+            raise UpstreamTimeout() from None
         except Exception as exc:  # what an SDK lets through from a garbled answer
             raise UpstreamBroken(type(exc).__name__) from exc
 
     async def _complete(self) -> tuple[str, int | None, int | None]:
         if self.anthropic:
             message = await self.client.messages.create(**self._anthropic_args())
-            text = "".join(b.text for b in message.content if getattr(b, "type", "") == "text")
-            return text, message.usage.input_tokens, message.usage.output_tokens
+            text = "".join(
+                text_of(getattr(b, "text", "")) for b in message.content if b.type == "text"
+            )
+            usage = message.usage
+            return text, count_of(usage.input_tokens), count_of(usage.output_tokens)
         completion = await self.client.chat.completions.create(**self._openai_args())
         if not isinstance(completion, ChatCompletion) or not completion.choices:
             raise UpstreamBroken("not a chat completion")
         usage = completion.usage
         return (
-            completion.choices[0].message.content or "",
-            usage.prompt_tokens if usage else None,
-            usage.completion_tokens if usage else None,
+            text_of(completion.choices[0].message.content or ""),
+            count_of(usage.prompt_tokens) if usage else None,
+            count_of(usage.completion_tokens) if usage else None,
         )
 
-    async def pieces(self) -> AsyncGenerator[str, None]:
+    async def next_piece(self) -> str | None:
+        """The next piece of the streamed reply, None at its proper end. Raises a provider
+        error (the SDK's, UpstreamBroken, UpstreamTimeout) otherwise."""
+        if self._pieces is None:
+            self._pieces = self._stream()
         try:
-            async for piece in self._pieces():
-                yield piece
+            async with asyncio.timeout(self._left()):
+                return await anext(self._pieces, None)
         except SDK_ERRORS:
             raise
+        except TimeoutError:
+            raise UpstreamTimeout() from None
         except Exception as exc:  # a stream cut short surfaces as the HTTP library's error
             raise UpstreamBroken(type(exc).__name__) from exc
 
-    async def _pieces(self) -> AsyncGenerator[str, None]:
+    async def _stream(self) -> AsyncGenerator[str, None]:
+        finished = False
         if self.anthropic:
             async with self.client.messages.stream(**self._anthropic_args()) as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        yield text
-            return
-        stream = await self.client.chat.completions.create(**self._openai_args(), stream=True)
-        try:
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
-        finally:
-            await stream.close()  # the client went away: the upstream call ends with it
+                async for event in stream:
+                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        if event.delta.text:
+                            yield text_of(event.delta.text)
+                    elif event.type == "message_stop":
+                        finished = True
+        else:
+            stream = await self.client.chat.completions.create(**self._openai_args(), stream=True)
+            try:
+                async for chunk in stream:
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    if choice.delta is not None and choice.delta.content:
+                        yield text_of(choice.delta.content)
+                    if choice.finish_reason:
+                        finished = True
+            finally:
+                await stream.close()  # the client went away: the upstream call ends with it
+        if not finished:
+            # An answer that is not a stream at all, or one that stopped without its closing
+            # event, is not a whole reply: it must not be stored and shown as one.
+            raise UpstreamBroken("the stream ended without its closing event")
 
     async def close(self) -> None:
-        """The call's copy goes with the call; the pool it shares stays open."""
+        """Ends the stream if one is open; the call's client copy and the key go with the call,
+        the pool the copy shares stays open."""
+        if self._pieces is not None:
+            await self._pieces.aclose()
+            self._pieces = None
         self.client = None
+        if self._key is not None:
+            release_sensitive(self._key)
+            self._key = None
+
+
+def text_of(value: object) -> str:
+    if not isinstance(value, str):
+        raise UpstreamBroken("reply text is not a string")
+    return value
+
+
+def count_of(value: object) -> int | None:
+    """A token count as the provider reported it; None when it reported none usable."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -42,12 +42,16 @@ INPUTS_PER_CALL = 32
 
 
 class SafetyUnavailable(Problem):
-    def __init__(self) -> None:
+    def __init__(self, stage: str) -> None:
+        what = (
+            "nothing was sent to the AI provider"
+            if stage == "prompt"
+            else "the provider's reply is withheld"
+        )
         super().__init__(
             503,
             "safety-check-unavailable",
-            "The content safety check is unavailable right now; nothing was sent to the AI "
-            "provider and nothing was charged. Try again shortly.",
+            f"The content safety check is unavailable right now; {what}. Try again shortly.",
             headers={"retry-after": "30"},
         )
 
@@ -61,7 +65,8 @@ def pieces(text: str) -> Iterator[str]:
 
 
 def verdict_of(result: Moderation, text: str) -> Verdict:
-    """The policy category of one moderation result (see the module's mapping)."""
+    """The policy category of one moderation result (see the module's mapping); `text` is what
+    the category is named from: the whole text, not only the piece the result is about."""
     flags = result.categories
     if flags.sexual_minors:
         return Verdict(Category.csam, "moderation.sexual/minors")
@@ -90,7 +95,9 @@ class ProviderModeration:
             max_retries=1,
         )
 
-    async def classify(self, text: str) -> Verdict:
+    async def classify(self, text: str, *, stage: str, context: str | None = None) -> Verdict:
+        """`context`: the whole text `text` is part of (a stream's reply so far), for naming
+        the category of what is flagged."""
         parts = list(pieces(text))
         for first in range(0, len(parts), INPUTS_PER_CALL):
             batch = parts[first : first + INPUTS_PER_CALL]
@@ -102,12 +109,12 @@ class ProviderModeration:
             except Exception as exc:  # any failure: the SDK's, or an answer it could not read
                 if not self.fail_open:
                     log.warning("moderation unavailable: refusing", error=type(exc).__name__)
-                    raise SafetyUnavailable() from None
+                    raise SafetyUnavailable(stage) from None
                 log.warning("moderation unavailable: offline verdict stands",
                             error=type(exc).__name__)  # fmt: skip
                 return ALLOWED
-            for result, part in zip(results, batch, strict=True):
-                verdict = verdict_of(result, part)
+            for result in results:
+                verdict = verdict_of(result, text if context is None else context)
                 if verdict.blocked:
                     return verdict
         return ALLOWED
@@ -130,11 +137,11 @@ class Screen:
         self.offline: Classifier = offline or default_classifier()
         self.provider = provider
 
-    async def classify(self, text: str) -> Verdict:
+    async def classify(self, text: str, *, stage: str) -> Verdict:
         verdict = self.offline.classify(text)
         if verdict.blocked or self.provider is None:
             return verdict
-        return await self.provider.classify(text)
+        return await self.provider.classify(text, stage=stage)
 
     async def prompt(self, texts: Sequence[str]) -> tuple[Verdict, str]:
         """Each message, then the whole conversation (a request split over messages); the
@@ -144,11 +151,14 @@ class Screen:
             if verdict.blocked:
                 return verdict, text
         whole = "\n".join(texts)
-        return await self.classify(whole), whole
+        return await self.classify(whole, stage="prompt"), whole
 
-    async def moderate(self, text: str) -> Verdict:
-        """The provider layer alone (a streamed reply's checkpoints); ALLOWED without one."""
-        return ALLOWED if self.provider is None else await self.provider.classify(text)
+    async def moderate(self, text: str, *, context: str) -> Verdict:
+        """The provider layer alone on part of a streamed reply (`context`: the reply so far);
+        ALLOWED without one."""
+        if self.provider is None:
+            return ALLOWED
+        return await self.provider.classify(text, stage="output", context=context)
 
     async def close(self) -> None:
         if self.provider is not None:

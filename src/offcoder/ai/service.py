@@ -16,7 +16,7 @@ from offcoder.ai import repository
 from offcoder.ai.schemas import AIKeyOut
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring
-from offcoder.logs import register_sensitive
+from offcoder.logs import hold_sensitive, release_sensitive
 from offcoder.problems import InvalidInput, NotFound
 
 PROVIDERS = frozenset(
@@ -36,14 +36,20 @@ async def put_key(
     session: AsyncSession, keyring: Keyring, user_id: uuid.UUID, provider: str, api_key: str
 ) -> AIKeyOut:
     """Seal and store the key (bound to provider and owner); only its last four are kept clear."""
-    register_sensitive(api_key)
     check_provider(provider)
     if not API_KEY.match(api_key):
-        # The rule only: the key itself must not come back in an error.
+        # The rule only: the key itself must not come back in an error. Nothing is registered
+        # with the redactor before this check: what a client sends is not a key until it passes.
         raise InvalidInput("An API key is 8 to 512 printable ASCII characters without spaces.")
-    sealed = keyring.seal_text(api_key, bindings.ai_key(provider, user_id))
-    last4 = api_key[-4:]
-    created_at, updated_at = await repository.upsert_key(session, user_id, provider, sealed, last4)
+    hold_sensitive(api_key)
+    try:
+        sealed = keyring.seal_text(api_key, bindings.ai_key(provider, user_id))
+        last4 = api_key[-4:]
+        created_at, updated_at = await repository.upsert_key(
+            session, user_id, provider, sealed, last4
+        )
+    finally:
+        release_sensitive(api_key)
     return AIKeyOut(provider=provider, last4=last4, created_at=created_at, updated_at=updated_at)
 
 
@@ -61,16 +67,3 @@ async def delete_key(session: AsyncSession, user_id: uuid.UUID, provider: str) -
     check_provider(provider)
     if not await repository.delete_key(session, user_id, provider):
         raise NotFound("AI key")
-
-
-async def open_key(
-    session: AsyncSession, keyring: Keyring, user_id: uuid.UUID, provider: str
-) -> str | None:
-    """The user's plaintext key for one provider call, in memory only (S3); None if unset."""
-    check_provider(provider)
-    sealed = await repository.get_sealed_key(session, user_id, provider)
-    if sealed is None:
-        return None
-    api_key = keyring.open_text(sealed.key_enc, bindings.ai_key(provider, user_id))
-    register_sensitive(api_key)
-    return api_key
