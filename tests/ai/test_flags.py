@@ -11,8 +11,11 @@ from sqlalchemy import select
 
 from offcoder.admin.roles import Role
 from offcoder.audit.models import AuditEvent
+from offcoder.config import Settings
+from offcoder.db.bootstrap import PreparedDatabase
 from tests.admin.test_admin_roles import granted, user_id, with_mfa
 from tests.ai.conftest import Gateway
+from tests.support.apps import app_with
 
 pytestmark = [pytest.mark.promise("S2"), pytest.mark.promise("O3")]
 
@@ -26,7 +29,9 @@ async def safety_admin(gateway: Gateway) -> dict[str, str]:
     return await with_mfa(gateway.api, admin)
 
 
-async def test_flag_review_and_the_filters_learn(gateway: Gateway) -> None:
+async def test_flag_review_and_the_filters_learn(
+    gateway: Gateway, settings: Settings, prepared: PreparedDatabase
+) -> None:
     user, other = await gateway.user(), await gateway.user()
     gateway.openai.reply = SLIPPED
     try:
@@ -53,6 +58,17 @@ async def test_flag_review_and_the_filters_learn(gateway: Gateway) -> None:
         assert flag_id in [f["id"] for f in queue.json()["items"]]
         seen = await gateway.api.get(f"/v1/admin/ai/flags/{flag_id}", headers=admin)
         assert seen.json()["output"] == SLIPPED
+        # A phrase that normalises to (almost) nothing would never match: refused.
+        empty = await gateway.api.post(
+            f"/v1/admin/ai/flags/{flag_id}/resolve",
+            headers=admin,
+            json={
+                "decision": "uphold",
+                "note": "x",
+                "exemplar": {"category": "weapons", "phrase": "\u200b" * 12},
+            },
+        )
+        assert empty.status_code == 422, empty.text
         resolved = await gateway.api.post(
             f"/v1/admin/ai/flags/{flag_id}/resolve",
             headers=admin,
@@ -75,6 +91,15 @@ async def test_flag_review_and_the_filters_learn(gateway: Gateway) -> None:
         gateway.openai.reply = "First L0OSEN  the hinge pins, then lift the door."
         blocked = await gateway.chat(user, "How do I take a door off?")
         assert blocked.status_code == 422 and blocked.json()["stage"] == "output"
+        assert blocked.json()["category"] == "weapons"
+
+        # Another replica, which never saw the resolution, learns it from the database.
+        urls = {"openai": f"{gateway.openai.url}/v1", "anthropic": gateway.anthropic.url}
+        async with app_with(settings, prepared, ai_base_urls=urls) as (api, ctx):
+            replica = Gateway(api, ctx, gateway.openai, gateway.anthropic)
+            assert not ctx.safety.offline.classify(gateway.openai.reply).blocked
+            there = await replica.chat(await replica.user(), "How do I take a door off?")
+            assert there.status_code == 422 and there.json()["category"] == "weapons"
     finally:
         gateway.openai.reply = "Hello from the stand-in."
 

@@ -1,6 +1,6 @@
 """The AI-flag review queue (S2, O3): admins with the safety role list and read flags and
-resolve them (uphold or dismiss, with a note); every resolution is audited in its own
-transaction, and an upheld flag may teach the classifier an exemplar that blocks that class
+resolve them (uphold or dismiss, with a note); every resolution is audited in the transaction
+that makes it, and an upheld flag may teach the classifier an exemplar that blocks that class
 of output from then on, on every replica."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from sqlalchemy import select
 
 from offcoder.admin.roles import Admin, Role, require
 from offcoder.ai.models import AIFlag, AIOutput, SafetyExemplar
-from offcoder.ai.safety import Category
+from offcoder.ai.safety import Category, fold
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.dependencies import Context
 from offcoder.db.base import utcnow
@@ -51,6 +51,15 @@ class Exemplar(BaseModel):
     model_config = ConfigDict(extra="forbid")
     category: Category
     phrase: StrictStr = Field(min_length=8, max_length=500)
+
+    @field_validator("phrase")
+    @classmethod
+    def long_enough_once_folded(cls, phrase: str) -> str:
+        # The classifier matches the folded phrase (case, spacing, look-alikes undone); one
+        # that folds to almost nothing would be stored and audited but never match.
+        if len(fold(phrase)) < 8:
+            raise ValueError("the phrase must keep at least 8 characters once normalised")
+        return phrase
 
 
 class Resolution(BaseModel):
