@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import logging
@@ -21,6 +22,7 @@ from offcoder.ai.gateway import STREAM_WINDOW
 from offcoder.ai.models import AIOutput, SafetyEvent
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
+from tests.admin.test_admin_roles import user_id
 from tests.ai.conftest import ANTHROPIC_KEY, OPENAI_KEY, Gateway
 from tests.security.test_secrets_never_logged import captured_logs
 from tests.support.apps import app_with
@@ -81,10 +83,15 @@ async def test_a_blocked_prompt_is_never_sent_and_is_recorded_by_hash(gateway: G
     assert problem["type"].endswith("/content-blocked")
     assert (problem["category"], problem["stage"]) == ("malware", "prompt")
     assert len(gateway.openai.requests) == sent_before
+    digest = hashlib.sha256(HARMFUL.encode()).hexdigest()
     async with gateway.context.database.system_session() as s:
-        event = await s.scalar(select(SafetyEvent).order_by(SafetyEvent.created_at.desc()))
+        event = await s.scalar(
+            select(SafetyEvent)
+            .where(SafetyEvent.text_sha256 == digest)
+            .order_by(SafetyEvent.created_at.desc())
+        )
     assert event is not None and event.category == "malware" and event.stage == "prompt"
-    assert len(event.text_sha256) == 64
+    assert str(event.user_id) == await user_id(gateway.api, user)
 
 
 async def test_a_csam_block_keeps_no_text(gateway: Gateway) -> None:
