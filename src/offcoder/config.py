@@ -166,6 +166,7 @@ class Settings(BaseSettings):
     ai_base_urls: dict[str, str] = Field(default_factory=dict)
     ai_timeout_s: float = 60.0  # per read from the provider (and between streamed chunks)
     ai_deadline_s: float = 600.0  # per call as a whole, streams included
+    ai_max_open_chats: int = 4  # per user and process, streams included (429 beyond)
     ai_max_tokens: int = 8192
     ai_max_messages: int = 100
     ai_max_prompt_chars: int = 200_000

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from offcoder.ai.gateway import Clients
+from offcoder.ai.gateway import ChatSlots, Clients
 from offcoder.ai.moderation import Screen
 from offcoder.ai.review import ExemplarCache
 from offcoder.auth.oidc import IdentityProvider
@@ -31,9 +31,11 @@ class AppContext:
     safety: Screen = field(default_factory=Screen)
     exemplars: ExemplarCache = field(default_factory=ExemplarCache)
     ai_clients: Clients = field(init=False)  # the AI providers' pooled SDK clients
+    ai_chats: ChatSlots = field(init=False)  # each user's open AI chats
 
     def __post_init__(self) -> None:
         self.ai_clients = Clients(self.settings)
+        self.ai_chats = ChatSlots(self.settings.ai_max_open_chats)
 
     async def close(self) -> None:
         await self.events.close()

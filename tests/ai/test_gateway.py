@@ -254,11 +254,12 @@ async def test_concurrent_users_each_call_with_their_own_key(gateway: Gateway) -
     calls of a user with a working key and one with a refused key each keep their own."""
     good = await gateway.user()
     refused = await gateway.user(openai_key="sk-another-users-key-42")
-    calls = [gateway.chat(user, "hi") for _ in range(8) for user in (good, refused)]
+    each = gateway.context.settings.ai_max_open_chats  # as many as one user may have open
+    calls = [gateway.chat(user, "hi") for _ in range(each) for user in (good, refused)]
     answers = await asyncio.gather(*calls)
     statuses = [answer.status_code for answer in answers]
-    assert statuses == [200, 401] * 8
-    keys = {r.headers["authorization"] for r in gateway.openai.requests[-16:]}
+    assert statuses == [200, 401] * each
+    keys = {r.headers["authorization"] for r in gateway.openai.requests[-2 * each :]}
     assert keys == {f"Bearer {OPENAI_KEY}", "Bearer sk-another-users-key-42"}
 
 
@@ -340,3 +341,28 @@ async def test_a_long_reply_is_screened_whole_at_the_end_of_its_stream(gateway: 
         gateway.openai.chunk_delay_s = 0.01
     got = events(streamed.text)
     assert got[-1] == ("blocked", {"category": "malware"}), got[-3:]
+
+
+async def test_a_user_has_a_bounded_number_of_chats_open(gateway: Gateway) -> None:
+    """One user's open chats are bounded per process (429 beyond, with Retry-After), streams
+    included; a finished chat gives its place back."""
+    user = await gateway.user()
+    limit = gateway.context.settings.ai_max_open_chats
+    asked = len(gateway.openai.requests)
+    for _ in range(limit):
+        gateway.openai.hang_next(1.5)  # past the 1 s read timeout: each ends as a 504
+    waiting = [
+        asyncio.create_task(gateway.chat(user, "hi", stream=n % 2 == 0)) for n in range(limit)
+    ]
+    for _ in range(100):
+        if len(gateway.openai.requests) - asked >= limit:
+            break
+        await asyncio.sleep(0.02)
+    refused = await gateway.chat(user, "hi")
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["type"].endswith("/rate-limited") and refused.headers["retry-after"]
+    other = await gateway.user()
+    assert (await gateway.chat(other, "hi")).status_code == 200  # only that user waits
+    assert {answer.status_code for answer in await asyncio.gather(*waiting)} == {504}
+    assert (await gateway.chat(user, "hi")).status_code == 200
+    assert gateway.context.ai_chats.open[uuid.UUID(await user_id(gateway.api, user))] == 0

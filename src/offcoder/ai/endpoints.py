@@ -13,6 +13,7 @@ import anyio
 import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from offcoder.ai import gateway, review, service
 from offcoder.ai.safety import ALLOWED, Verdict
@@ -72,22 +73,36 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
     `error` {problem}."""
     settings = ctx.settings
     request = validated(body, settings)
-    if ctx.exemplars.due():
+    ctx.ai_chats.take(claims.user_id)
+    handed_over = False
+    try:
+        if ctx.exemplars.due():
+            async with live_user_session(ctx, claims) as session:
+                await ctx.exemplars.refresh(session, ctx.safety.offline)
+        verdict, text = await ctx.safety.prompt([m.content for m in request.messages])
+        if verdict.category is not None:
+            async with live_user_session(ctx, claims) as session:
+                await gateway.record_block(
+                    session, claims.user_id, request.provider, "prompt", verdict, text
+                )
+            raise gateway.ContentBlocked(verdict.category, "prompt")
         async with live_user_session(ctx, claims) as session:
-            await ctx.exemplars.refresh(session, ctx.safety.offline)
-    verdict, text = await ctx.safety.prompt([m.content for m in request.messages])
-    if verdict.category is not None:
-        async with live_user_session(ctx, claims) as session:
-            await gateway.record_block(
-                session, claims.user_id, request.provider, "prompt", verdict, text
-            )
-        raise gateway.ContentBlocked(verdict.category, "prompt")
-    async with live_user_session(ctx, claims) as session:
-        key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
-    upstream = gateway.Upstream(ctx.ai_clients, request, key, settings.ai_deadline_s)
-    del key
-    if body.stream:
-        return await streamed(ctx, claims, request, upstream)
+            key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
+        upstream = gateway.Upstream(ctx.ai_clients, request, key, settings.ai_deadline_s)
+        del key
+        if body.stream:
+            handed_over = True  # the stream gives the slot back when it ends
+            return await streamed(ctx, claims, request, upstream)
+        return await whole(ctx, claims, request, upstream)
+    finally:
+        if not handed_over:
+            ctx.ai_chats.give_back(claims.user_id)
+
+
+async def whole(
+    ctx: AppContext, claims: AccessClaims, request: gateway.Chat, upstream: gateway.Upstream
+) -> Response:
+    """The reply in one answer, screened before it is stored and shown."""
     try:
         content, input_tokens, output_tokens = await upstream.complete()
     except gateway.PROVIDER_ERRORS as exc:
@@ -167,11 +182,25 @@ async def streamed(
     at the end the whole reply is screened once more (a pattern longer than the window, such as
     a long base64 run) and by the provider layer up to its last character. A block ends the
     stream with `blocked`: what was already shown stays shown, nothing after it is sent."""
+    finished = False
+
+    async def finish() -> None:
+        """Close the upstream call and give the chat's slot back, once: from the stream's end,
+        or from the response's background task when the stream never started."""
+        nonlocal finished
+        if not finished:
+            finished = True
+            await upstream.close()
+            ctx.ai_chats.give_back(claims.user_id)
+
     try:
         first = await upstream.next_piece()
     except gateway.PROVIDER_ERRORS as exc:
-        await upstream.close()
+        await finish()
         raise gateway.provider_error(request.provider, exc) from None
+    except BaseException:
+        await finish()
+        raise
     every = ctx.settings.ai_moderation_stream_chars
 
     async def events() -> AsyncIterator[bytes]:
@@ -222,7 +251,7 @@ async def streamed(
             # A client that goes away cancels this generator; the upstream call must still be
             # closed and the key let go, so the cleanup is shielded from that cancellation.
             with anyio.CancelScope(shield=True):
-                await upstream.close()
+                await finish()
 
     async def blocked(verdict: Verdict, text: str) -> bytes:
         assert verdict.category is not None
@@ -236,7 +265,10 @@ async def streamed(
         return sse("blocked", {"category": verdict.category.value})
 
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
+        events(),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-store"},
+        background=BackgroundTask(finish),
     )
 
 
