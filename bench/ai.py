@@ -49,6 +49,9 @@ REPLY = (
 ) * 8
 
 
+LONG_REPLY = (REPLY + "\n\n") * 13  # about 16 000 characters
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -73,6 +76,31 @@ async def direct_first_token(client: openai.AsyncOpenAI) -> float:
         if not first and chunk.choices and chunk.choices[0].delta.content:
             first = time.perf_counter() - start
     return first
+
+
+async def direct_stream_all(client: openai.AsyncOpenAI) -> float:
+    start = time.perf_counter()
+    stream = await client.chat.completions.create(
+        model="bench",
+        messages=PROMPT,
+        max_tokens=8192,
+        stream=True,  # type: ignore[arg-type]
+    )
+    async for _ in stream:
+        pass
+    return time.perf_counter() - start
+
+
+async def ours_stream_all(api: httpx.AsyncClient, headers: dict[str, str]) -> float:
+    start = time.perf_counter()
+    body = {"provider": "openai", "model": "bench", "messages": PROMPT, "stream": True,
+            "max_tokens": 8192}  # fmt: skip
+    async with api.stream("POST", "/v1/ai/chat", headers=headers, json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line.startswith("event: blocked") or line.startswith("event: error"):
+                raise RuntimeError(line)
+    return time.perf_counter() - start
 
 
 async def ours_whole(api: httpx.AsyncClient, headers: dict[str, str]) -> float:
@@ -106,7 +134,6 @@ async def main(count: int) -> None:
         run_server_in_thread(require_nonce=True) as oidc,
         running_openai() as provider,
     ):
-        provider.reply = REPLY
         provider.chunk_delay_s = 0.0
         settings = Settings(
             env=Environment.test,
@@ -136,26 +163,39 @@ async def main(count: int) -> None:
                     "whole reply": (
                         lambda: direct_whole(direct),
                         lambda: ours_whole(api, user.headers),
+                        REPLY,
+                        count,
                     ),
                     "stream, first token": (
                         lambda: direct_first_token(direct),
                         lambda: ours_first_token(api, user.headers),
+                        REPLY,
+                        count,
+                    ),
+                    # the screening of a long stream, run by run (4-character provider pieces)
+                    f"stream, all of a {len(LONG_REPLY)}-char reply": (
+                        lambda: direct_stream_all(direct),
+                        lambda: ours_stream_all(api, user.headers),
+                        LONG_REPLY,
+                        max(10, count // 10),
                     ),
                 }
                 rows = []
-                for name, (raw, ours) in cells.items():
-                    for _ in range(10):  # warm-up: connections, caches
+                for name, (raw, ours, reply, times) in cells.items():
+                    provider.reply = reply
+                    for _ in range(3):  # warm-up: connections, caches
                         await raw()
                         await ours()
                     raw_times, our_times = [], []
-                    for _ in range(count):  # interleaved, so drift hits both alike
+                    for _ in range(times):  # interleaved, so drift hits both alike
                         raw_times.append(await raw())
                         our_times.append(await ours())
                     rows.append((name, raw_times, our_times))
                 await direct.close()
         finally:
             await context.close()
-    print(f"== AI gateway vs direct SDK call, {count} requests per cell, reply {len(REPLY)} chars")
+    print(f"== AI gateway vs direct SDK call, {count} requests per cell (the long stream: "
+          f"{max(10, count // 10)}), reply {len(REPLY)} chars")  # fmt: skip
     print("| call | direct p50 / p99 ms | gateway p50 / p99 ms | added p50 / p99 ms |")
     print("|---|---|---|---|")
     report = {}
