@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -243,7 +244,23 @@ class Settings(BaseSettings):
             )
         if self.database_url is None:
             problems.append("the embedded PostgreSQL is for development: set DATABASE_URL")
+        # The AI SDKs add these to every request they make, and every user's AI call goes
+        # through them: the operator's organisation or headers must not ride on users' calls.
+        leaking = [name for name in AI_SDK_ENVIRONMENT if os.environ.get(name)]
+        if leaking:
+            problems.append(
+                f"{', '.join(leaking)} would be added by the AI SDKs to every user's AI call: "
+                "unset them for the server"
+            )
         return problems
+
+
+AI_SDK_ENVIRONMENT = (
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "OPENAI_CUSTOM_HEADERS",
+    "ANTHROPIC_CUSTOM_HEADERS",
+)
 
 
 def is_loopback(host: str) -> bool:

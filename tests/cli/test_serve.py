@@ -28,7 +28,11 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_production_refuses_development_conveniences(tmp_path: Path) -> None:
     result = subprocess.run(
         [*OFFCODER, "serve", "--dev", "--host", "0.0.0.0"],  # noqa: S104 - the point of the test
-        env=clean_env(OFFCODER_ENV="production", OFFCODER_STATE_DIR=str(tmp_path)),
+        env=clean_env(
+            OFFCODER_ENV="production",
+            OFFCODER_STATE_DIR=str(tmp_path),
+            OPENAI_CUSTOM_HEADERS="X-Operator: secret",
+        ),
         capture_output=True,
         text=True,
         timeout=60,
@@ -36,6 +40,7 @@ def test_production_refuses_development_conveniences(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     reasons = result.stderr
+    assert "OPENAI_CUSTOM_HEADERS" in reasons  # the SDKs would add it to users' AI calls
     assert "development identity provider" in reasons
     assert "encryption key file" in reasons
     assert "token signing key" in reasons
