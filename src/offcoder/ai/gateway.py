@@ -60,12 +60,17 @@ STREAM_WINDOW = 1024
 
 class ContentBlocked(Problem):
     def __init__(self, category: Category, stage: str) -> None:
+        outcome = (
+            "it was not sent to the provider, and nothing was charged"
+            if stage == "prompt"
+            else "it was withheld; OffCoder charged nothing (your provider may still bill the "
+            "tokens it generated)"
+        )
         where = "request" if stage == "prompt" else "reply"
         super().__init__(
             422,
             "content-blocked",
-            f"The {where} falls under the Acceptable Use Policy ({category.value}); it was "
-            "not sent on and nothing was charged.",
+            f"The {where} falls under the Acceptable Use Policy ({category.value}); {outcome}.",
             category=category.value,
             stage=stage,
         )
@@ -225,7 +230,7 @@ def provider_error(provider: str, exc: Exception) -> Problem:
     return ProviderProblem(
         502,
         "ai-provider-unavailable",
-        f"{name} failed or answered something unreadable; nothing was charged.",
+        f"{name} failed or answered something unreadable; OffCoder charged nothing.",
         provider=provider,
     )
 
