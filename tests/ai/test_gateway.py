@@ -10,8 +10,10 @@ import hashlib
 import io
 import json
 import logging
+import random
 import secrets
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -366,3 +368,33 @@ async def test_a_user_has_a_bounded_number_of_chats_open(gateway: Gateway) -> No
     assert {answer.status_code for answer in await asyncio.gather(*waiting)} == {504}
     assert (await gateway.chat(user, "hi")).status_code == 200
     assert gateway.context.ai_chats.open[uuid.UUID(await user_id(gateway.api, user))] == 0
+
+
+async def test_however_a_harmful_reply_is_split_its_stream_ends_blocked(gateway: Gateway) -> None:
+    """Every harmful model answer of the corpus, streamed in pieces of random sizes (1-24
+    characters, as providers send them): the stream ends with `blocked`, never `done`, and the
+    whole answer is never shown."""
+    corpus = Path(__file__).parent.parent / "data" / "safety" / "corpus.jsonl"
+    items = [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
+    harmful = [i for i in items if i["kind"] == "output" and i["label"] != "allowed"]
+    assert len(harmful) > 40
+    user = await gateway.user()
+    chooser = random.Random(7)  # fixed: a failure names a split that can be replayed
+    gateway.openai.chunk_delay_s = 0.0
+    try:
+        for item in harmful:
+            text = item["text"]
+            cuts, at = [], 0
+            while at < len(text):
+                size = chooser.randint(1, 24)
+                cuts.append(text[at : at + size])
+                at += size
+            gateway.openai.chunks = cuts
+            answered = await gateway.chat(user, "Go on.", stream=True)
+            got = events(answered.text)
+            shown = "".join(data["text"] for kind, data in got if kind == "delta")
+            assert got[-1] == ("blocked", {"category": item["label"]}), (cuts, got[-1])
+            assert shown != text and not any(kind == "done" for kind, _ in got), cuts
+    finally:
+        gateway.openai.chunks = None
+        gateway.openai.chunk_delay_s = 0.01
