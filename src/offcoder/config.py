@@ -256,6 +256,7 @@ class Settings(BaseSettings):
 
 
 AI_SDK_ENVIRONMENT = (
+    "OPENAI_ADMIN_KEY",
     "OPENAI_ORG_ID",
     "OPENAI_PROJECT_ID",
     "OPENAI_CUSTOM_HEADERS",

@@ -216,10 +216,11 @@ async def test_a_stream_is_cancelled_upstream_when_the_client_goes_away(
                     async for _ in response.aiter_bytes():
                         break  # the phone lost its connection
             for _ in range(100):
-                if standin.disconnects > disconnects:
+                if standin.disconnects > disconnects and not gateway.context.ai_chats.open:
                     break
                 await asyncio.sleep(0.05)
         assert standin.disconnects > disconnects
+        assert not gateway.context.ai_chats.open  # the chat gave its place back
     finally:
         standin.chunks = None
         standin.chunk_delay_s = 0.01

@@ -217,14 +217,18 @@ async def test_a_short_stream_is_checked_at_its_end(
 ) -> None:
     flags["quiet orchard"] = ("sexual/minors",)
     user = await gateway.user()
-    gateway.openai.reply = "The quiet orchard."  # shorter than a checkpoint
     try:
-        answered = await gateway.chat(user, "Hi.", stream=True)
+        # shorter than a checkpoint, one sentence: shown, then retracted by the end check
+        gateway.openai.reply = "The quiet orchard."
+        got = events((await gateway.chat(user, "Hi.", stream=True)).text)
+        assert got[-1] == ("blocked", {"category": "csam"})
+        assert not any(kind == "done" for kind, _ in got)
+        # a last run still held when the stream ends is checked before it is shown
+        gateway.openai.reply = "the quiet orchard"
+        got = events((await gateway.chat(user, "Hi.", stream=True)).text)
+        assert got == [("blocked", {"category": "csam"})]
     finally:
         gateway.openai.reply = ais.DEFAULT_REPLY
-    got = events(answered.text)
-    assert got[-1] == ("blocked", {"category": "csam"})
-    assert not any(kind == "done" for kind, _ in got)
     clean = await gateway.chat(user, "Hi.", stream=True)
     assert events(clean.text)[-1][0] == "done"
 

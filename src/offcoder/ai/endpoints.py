@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 import structlog
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
 from offcoder.ai import gateway, review, service
 from offcoder.ai.safety import ALLOWED, Verdict
@@ -161,6 +161,30 @@ RUN_CHARS = 48
 RUN_END = re.compile(r"[.?!:;\n]")
 
 
+CLEANUP_S = 10.0  # the most a stream's cleanup may take once the client has gone
+
+
+class FinishingStream(StreamingResponse):
+    """A stream whose cleanup runs however the response ends: a client that leaves before the
+    first byte means the body generator never starts (so its `finally` never runs), and
+    Starlette skips background tasks on a disconnect under newer ASGI servers."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        finish: Callable[[], Awaitable[None]],
+        **options: Any,
+    ) -> None:
+        super().__init__(content, **options)
+        self.finish = finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.finish()
+
+
 def tail(text: str, seen: int) -> str:
     """What the provider layer has not seen, with some of what it has: a phrase cut at the
     last checkpoint is seen whole."""
@@ -185,13 +209,16 @@ async def streamed(
     finished = False
 
     async def finish() -> None:
-        """Close the upstream call and give the chat's slot back, once: from the stream's end,
-        or from the response's background task when the stream never started."""
+        """Close the upstream call and give the chat's slot back, once, whatever the close
+        does: from the stream's end, or from the response when the stream never started."""
         nonlocal finished
         if not finished:
             finished = True
-            await upstream.close()
-            ctx.ai_chats.give_back(claims.user_id)
+            try:
+                with anyio.move_on_after(CLEANUP_S, shield=True):
+                    await upstream.close()
+            finally:
+                ctx.ai_chats.give_back(claims.user_id)
 
     try:
         first = await upstream.next_piece()
@@ -213,29 +240,31 @@ async def streamed(
                 if piece is not None:
                     held += piece
                 ending = piece is None
-                if held and (ending or len(held) >= RUN_CHARS or RUN_END.search(piece or "")):
+                run_ends = len(held) >= RUN_CHARS or RUN_END.search(piece or "")
+                if ending or (held and run_ends):
+                    # At the end, the run still held is checked with the whole reply before it
+                    # is shown; a run that ended a sentence was shown already, as any run is
+                    # before the provider layer's next checkpoint.
                     text = sent + held
-                    window = text[-(len(held) + gateway.STREAM_WINDOW) :]
-                    verdict = ctx.safety.offline.classify(window)
-                    if not verdict.blocked and len(text) - moderated >= every:
+                    verdict = ALLOWED
+                    if held:
+                        window = text[-(len(held) + gateway.STREAM_WINDOW) :]
+                        verdict = ctx.safety.offline.classify(window)
+                    if not verdict.blocked and ending and len(text) > gateway.STREAM_WINDOW:
+                        verdict = ctx.safety.offline.classify(text)  # what no window held whole
+                    unseen = len(text) - moderated
+                    if not verdict.blocked and (unseen >= every or (ending and unseen > 0)):
                         verdict = await ctx.safety.moderate(tail(text, moderated), context=text)
                         moderated = len(text)
                     if verdict.blocked:
                         yield await blocked(verdict, text)
                         return
-                    sent, run, held = text, held, ""
-                    yield sse("delta", {"text": run})
+                    if held:
+                        sent, run, held = text, held, ""
+                        yield sse("delta", {"text": run})
                 if ending:
                     break
                 piece = await upstream.next_piece()
-            verdict = ALLOWED
-            if len(sent) > gateway.STREAM_WINDOW:
-                verdict = ctx.safety.offline.classify(sent)
-            if not verdict.blocked and moderated < len(sent):
-                verdict = await ctx.safety.moderate(tail(sent, moderated), context=sent)
-            if verdict.blocked:
-                yield await blocked(verdict, sent)
-                return
             async with live_user_session(ctx, claims) as session:
                 output_id = await gateway.store_output(session, claims.user_id, request, sent)
             yield sse("done", {"output_id": str(output_id)})
@@ -249,9 +278,8 @@ async def streamed(
             yield sse("error", failed.body())
         finally:
             # A client that goes away cancels this generator; the upstream call must still be
-            # closed and the key let go, so the cleanup is shielded from that cancellation.
-            with anyio.CancelScope(shield=True):
-                await finish()
+            # closed and the key let go: `finish` shields itself from that cancellation.
+            await finish()
 
     async def blocked(verdict: Verdict, text: str) -> bytes:
         assert verdict.category is not None
@@ -264,11 +292,11 @@ async def streamed(
             log.exception("ai block not recorded", category=verdict.category.value)
         return sse("blocked", {"category": verdict.category.value})
 
-    return StreamingResponse(
+    return FinishingStream(
         events(),
+        finish,
         media_type="text/event-stream",
         headers={"cache-control": "no-store"},
-        background=BackgroundTask(finish),
     )
 
 

@@ -309,8 +309,13 @@ class ChatSlots:
         self.open[user_id] += 1
 
     def give_back(self, user_id: uuid.UUID) -> None:
-        self.open[user_id] -= 1
         if self.open[user_id] <= 0:
+            # Given back more often than taken: a bug that would let a user past the bound.
+            log.error("ai chat slot given back twice", user_id=str(user_id))
+            self.open.pop(user_id, None)
+            return
+        self.open[user_id] -= 1
+        if self.open[user_id] == 0:
             del self.open[user_id]
 
 
@@ -321,9 +326,9 @@ class Upstream:
     def __init__(self, clients: Clients, chat: Chat, key: str, deadline_s: float) -> None:
         self.chat = chat
         self.anthropic = chat.provider == "anthropic"
+        self.client: Any = clients.for_call(chat.provider, key)
         hold_sensitive(key)
         self._key: str | None = key
-        self.client: Any = clients.for_call(chat.provider, key)
         self.deadline = time.monotonic() + deadline_s
         self._pieces: AsyncGenerator[str, None] | None = None
 
@@ -356,12 +361,13 @@ class Upstream:
         return left
 
     async def complete(self) -> tuple[str, int | None, int | None]:
+        left = self._left()
         try:
-            async with asyncio.timeout(self._left()):
+            async with asyncio.timeout(left):
                 return await self._complete()
         except SDK_ERRORS:
             raise
-        except TimeoutError:
+        except (TimeoutError, httpx2.TimeoutException):
             raise UpstreamTimeout() from None
         except Exception as exc:  # what an SDK lets through from a garbled answer
             raise UpstreamBroken(type(exc).__name__) from exc
@@ -389,12 +395,14 @@ class Upstream:
         error (the SDK's, UpstreamBroken, UpstreamTimeout) otherwise."""
         if self._pieces is None:
             self._pieces = self._stream()
+        left = self._left()
         try:
-            async with asyncio.timeout(self._left()):
+            async with asyncio.timeout(left):
                 return await anext(self._pieces, None)
-        except SDK_ERRORS:
+        except (*SDK_ERRORS, UpstreamBroken):
             raise
-        except TimeoutError:
+        except (TimeoutError, httpx2.TimeoutException):
+            # the deadline, or a per-read timeout the SDK let through mid-stream (Anthropic's)
             raise UpstreamTimeout() from None
         except Exception as exc:  # a stream cut short surfaces as the HTTP library's error
             raise UpstreamBroken(type(exc).__name__) from exc
@@ -430,13 +438,15 @@ class Upstream:
     async def close(self) -> None:
         """Ends the stream if one is open; the call's client copy and the key go with the call,
         the pool the copy shares stays open."""
-        if self._pieces is not None:
-            await self._pieces.aclose()
-            self._pieces = None
-        self.client = None
-        if self._key is not None:
-            release_sensitive(self._key)
-            self._key = None
+        try:
+            if self._pieces is not None:
+                pieces, self._pieces = self._pieces, None
+                await pieces.aclose()
+        finally:
+            self.client = None
+            if self._key is not None:
+                release_sensitive(self._key)
+                self._key = None
 
 
 def text_of(value: object) -> str:
