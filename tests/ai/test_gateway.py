@@ -399,3 +399,24 @@ async def test_however_a_harmful_reply_is_split_its_stream_ends_blocked(gateway:
     finally:
         gateway.openai.chunks = None
         gateway.openai.chunk_delay_s = 0.01
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_stream_that_stalls_mid_way_ends_in_a_timeout(
+    gateway: Gateway, provider: str
+) -> None:
+    """A provider that stops sending mid-stream for longer than the read timeout (1 s here):
+    the stream ends with an `error` event naming a timeout (504), for both SDKs."""
+    user = await gateway.user()
+    standin = gateway.openai if provider == "openai" else gateway.anthropic
+    standin.chunks = ["One. ", "Two. ", "Three. ", "Four. "]
+    standin.stall_after, standin.stall_s = 2, 1.5
+    try:
+        answered = await gateway.chat(user, "count", provider=provider, stream=True)
+    finally:
+        standin.chunks = None
+        standin.stall_after, standin.stall_s = None, 0.0
+    got = events(answered.text)
+    assert ("delta", {"text": "One. "}) in got
+    assert got[-1][0] == "error", got
+    assert got[-1][1]["type"].endswith("/ai-provider-timeout"), got[-1]

@@ -240,6 +240,10 @@ class _StandIn(ABC):
         self.reply: str = DEFAULT_REPLY
         self.chunks: list[str] | None = None
         self.chunk_delay_s: float = 0.01
+        # After this many text pieces of a stream, wait `stall_s` before each further one (a
+        # provider that stalls mid-stream); None: never.
+        self.stall_after: int | None = None
+        self.stall_s: float = 0.0
         self.usage: tuple[int, int] | None = None  # (input/prompt, output/completion) tokens
         # Sent as a Set-Cookie header on every answer when set (some OpenAI-compatible servers
         # and their load balancers set session or affinity cookies).
@@ -462,7 +466,10 @@ class _StandIn(ABC):
                         handler.close_connection = True  # mid-body: no terminating chunk
                         handler.connection.shutdown(socket.SHUT_RDWR)
                         return
-                    if self._closing.wait(self.chunk_delay_s):
+                    delay = self.chunk_delay_s
+                    if self.stall_after is not None and sent >= self.stall_after:
+                        delay = self.stall_s
+                    if self._closing.wait(delay):
                         handler.close_connection = True
                         return
                     sent += 1
