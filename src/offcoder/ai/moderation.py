@@ -151,7 +151,13 @@ class Screen:
             if verdict.blocked:
                 return verdict, text
         whole = "\n".join(texts)
-        return await self.classify(whole, stage="prompt"), whole
+        if len(texts) > 1:  # one message was read whole already
+            verdict = self.offline.classify(whole)
+            if verdict.blocked:
+                return verdict, whole
+        if self.provider is None:
+            return ALLOWED, whole
+        return await self.provider.classify(whole, stage="prompt"), whole
 
     async def moderate(self, text: str, *, context: str) -> Verdict:
         """The provider layer alone on part of a streamed reply (`context`: the reply so far);
