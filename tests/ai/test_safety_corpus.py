@@ -13,6 +13,7 @@ included, against the thresholds documented in docs/security.md.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,3 +121,13 @@ def test_other_languages_are_not_over_blocked() -> None:
     report = measure("non-English", load("non_english.jsonl") + foreign)
     assert report.truth["allowed"] >= 3
     assert report.false_rate == 0, report
+
+
+def test_spread_out_letters_cost_linear_time() -> None:
+    """A long chain of single letters that never ends a word ("a_ a_ a_ ..."): reading it for
+    spread-out words once took time quadratic in its length (7 s at 40 000 characters). This is
+    a guard against that coming back, with a wide margin, not a speed target (bench/ai.py)."""
+    chain = ("a_ " * 13_334).rstrip()
+    started = time.perf_counter()
+    assert not CLASSIFIER.classify(chain).blocked
+    assert time.perf_counter() - started < 2.0

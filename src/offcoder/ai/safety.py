@@ -39,7 +39,7 @@ import base64
 import binascii
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -101,8 +101,12 @@ LEET = str.maketrans(
      "!": "i", "|": "l", "+": "t", "€": "e"}
 )  # fmt: skip
 
-# Three or more single letters separated by spaces, dots, dashes or stars: "r a n s o m".
-SPREAD = re.compile(r"\b(?:[a-z0-9][\s.\-_*·]+){3,}[a-z0-9]\b")
+# Four or more single letters separated by spaces, dots, dashes or stars: "r a n s o m".
+SPREAD = re.compile(r"\b(?:[a-z0-9][\s.\-_*·]++){3,}[a-z0-9]\b")
+# A chain of single letters and gaps, as long as it goes. SPREAD is only ever tried where a chain
+# starts (see _spread_matches): tried at every letter of a long chain that never ends on a word
+# boundary ("a_ a_ a_ ..."), it would read the rest of the chain from each, which is quadratic.
+SPREAD_CHAIN = re.compile(r"\b[a-z0-9](?:[\s.\-_*·]++[a-z0-9])+")
 SPREAD_GAP = re.compile(r"[\s.\-_*·]+")
 INNER_STOP = re.compile(r"\.(?=\w)")
 NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -138,6 +142,17 @@ def fold(text: str) -> str:
     return INNER_STOP.sub("·", re.sub(r"\s+", " ", text).strip())
 
 
+def _spread_matches(text: str) -> Iterator[re.Match[str]]:
+    """The matches of SPREAD in `text`, the same as `SPREAD.finditer(text)` gives, in time that
+    grows with the length of the text. SPREAD is tried once per chain, where the chain starts: a
+    match it finds there is the longest, and when it finds none there, it finds none at any later
+    letter of the chain either (from there it would need a longer run of the same letters)."""
+    for chain in SPREAD_CHAIN.finditer(text):
+        match = SPREAD.match(text, chain.start())
+        if match:
+            yield match
+
+
 def _join_spread(text: str, *, article: bool = False) -> str:
     """Join letters spread out with gaps. When a run mixes gaps ("n.e.r.v.e a.g.e.n.t"), the
     gaps with a space in them separate words. With `article`, a leading "a" or "i" stays a word
@@ -157,7 +172,12 @@ def _join_spread(text: str, *, article: bool = False) -> str:
             return letters[0] + " " + "".join(letters[1:])
         return "".join(letters)
 
-    return SPREAD.sub(join, text)
+    pieces: list[str] = []
+    done = 0
+    for match in _spread_matches(text):
+        pieces += (text[done : match.start()], join(match))
+        done = match.end()
+    return "".join(pieces) + text[done:]
 
 
 # A refusal that names what it refuses ("I won't write ransomware, but ...") is not a request:
@@ -195,11 +215,11 @@ def _decoded_runs(text: str) -> Iterable[str]:
             yield decoded
 
 
-def _passages(pattern: re.Pattern[str], text: str) -> list[str]:
-    """The passages of `text` around the matches of `pattern`: each match's sentence, but no
-    more than PASSAGE_REACH characters either side of it; overlapping passages merged."""
+def _passages(matches: Iterable[re.Match[str]], text: str) -> list[str]:
+    """The passages of `text` around `matches` (in order): each match's sentence, but no more
+    than PASSAGE_REACH characters either side of it; overlapping passages merged."""
     spans: list[tuple[int, int]] = []
-    for match in pattern.finditer(text):
+    for match in matches:
         low, high = max(0, match.start() - PASSAGE_REACH), match.end() + PASSAGE_REACH
         cut = max(text.rfind(end, low, match.start()) for end in (". ", "? ", "! "))
         start = cut + 2 if cut >= 0 else low
@@ -221,8 +241,8 @@ def readings(text: str, *, depth: int = 0) -> list[str]:
     readings (spread-out letters joined, leetspeak undone) of just the passages they change, so
     that one odd word in a long text costs a passage more, not a text more."""
     folded = fold(text)
-    spread = _passages(SPREAD, folded)
-    leet = [_unleet(passage) for passage in _passages(LEETISH, folded)]
+    spread = _passages(_spread_matches(folded), folded)
+    leet = [_unleet(passage) for passage in _passages(LEETISH.finditer(folded), folded)]
     found = [folded, " ".join(leet)] if leet else [folded]
     for group in (spread, leet):
         if group:
