@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import secrets
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -442,3 +443,27 @@ async def test_a_request_split_over_messages_is_read_whole(gateway: Gateway) -> 
     assert blocked.status_code == 422, blocked.text
     assert (blocked.json()["category"], blocked.json()["stage"]) == ("weapons", "prompt")
     assert len(gateway.openai.requests) == sent_before
+
+
+async def test_a_long_prompt_is_read_off_the_event_loop(gateway: Gateway) -> None:
+    """A long text is read by the offline rules in a worker process: while a crafted prompt
+    that takes seconds to read is screened, the server goes on answering others; and a long
+    prompt's verdict comes back from the worker whole, category and all."""
+    unit = (
+        "napalm " + ("make " * 12 + "m4ke a b c d e ") * 2 + "game napalm "
+        + ("make " * 30 + "m4ke a b c d e ") * 5 + ". "
+    )  # fmt: skip
+    slow = (unit * (45_000 // len(unit) + 1))[:45_000]  # ~3 s to read on this machine
+    user = await gateway.user()
+    started = time.perf_counter()
+    chat = asyncio.create_task(gateway.chat(user, slow))
+    await asyncio.sleep(0.3)  # the chat is being screened
+    assert (await gateway.api.get("/healthz")).status_code == 200
+    waited = time.perf_counter() - started
+    assert (await chat).status_code == 200
+    assert waited < 1.5, waited  # read on the event loop, this would wait for the whole read
+
+    padded = "Here is my code:\n" + "x = 1\n" * 2_000 + HARMFUL
+    blocked = await gateway.chat(user, padded)
+    assert blocked.status_code == 422, blocked.text
+    assert blocked.json()["category"] == "malware"

@@ -251,7 +251,8 @@ async def streamed(
                         window = text[-(len(held) + gateway.STREAM_WINDOW) :]
                         verdict = ctx.safety.offline.classify(window)
                     if not verdict.blocked and ending and len(text) > gateway.STREAM_WINDOW:
-                        verdict = ctx.safety.offline.classify(text)  # what no window held whole
+                        # what no window held whole
+                        verdict = await ctx.safety.offline_check(text, stage="output")
                     unseen = len(text) - moderated
                     if not verdict.blocked and (unseen >= every or (ending and unseen > 0)):
                         verdict = await ctx.safety.moderate(tail(text, moderated), context=text)

@@ -21,13 +21,26 @@ offline verdict stands and a warning is logged.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 
 import openai
 import structlog
 from openai.types import Moderation
 
-from offcoder.ai.safety import ALLOWED, Category, Classifier, Verdict, default_classifier, topic
+from offcoder.ai.safety import (
+    ALLOWED,
+    Category,
+    Classifier,
+    OfflineClassifier,
+    Verdict,
+    classify_in_worker,
+    default_classifier,
+    topic,
+)
 from offcoder.config import Settings
 from offcoder.logs import register_sensitive
 from offcoder.problems import Problem
@@ -127,18 +140,56 @@ def configured(settings: Settings) -> ProviderModeration | None:
     return ProviderModeration(settings) if settings.ai_moderation_api_key else None
 
 
+# Texts at least this long are read by the offline rules in a worker process: Python's regular
+# expressions hold the interpreter lock, so on the event loop a long (or crafted) text would
+# hold up every other request of the process for as long as it is read.
+OFFLOAD_CHARS = 8_000
+OFFLOAD_DEADLINE_S = 30.0  # beyond this a text is not read to the end: the request is refused
+
+
 class Screen:
     """The offline classifier on every text; then the provider's moderation, when there is one,
     on what the offline rules let pass."""
 
     def __init__(
-        self, offline: Classifier | None = None, provider: ProviderModeration | None = None
+        self,
+        offline: Classifier | None = None,
+        provider: ProviderModeration | None = None,
+        *,
+        workers: int = 2,
     ) -> None:
         self.offline: Classifier = offline or default_classifier()
         self.provider = provider
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    async def offline_check(self, text: str, *, stage: str) -> Verdict:
+        """The offline rules on `text`: here for a short text, in a worker process for a long
+        one (see OFFLOAD_CHARS). A long text that cannot be read in time is refused (503)."""
+        offline = self.offline
+        if len(text) < OFFLOAD_CHARS or not isinstance(offline, OfflineClassifier):
+            return offline.classify(text)
+        if not offline.stock:
+            return offline.classify(text)
+        if self.pool is None:
+            # spawn, not fork: the server has threads (the database driver's, the SDKs').
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        exemplars = tuple((category.value, phrase) for category, phrase in offline.exemplars)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(OFFLOAD_DEADLINE_S):
+                category, rule = await loop.run_in_executor(
+                    self.pool, classify_in_worker, text, exemplars
+                )
+        except (TimeoutError, BrokenProcessPool) as exc:
+            log.warning("offline screening failed", error=type(exc).__name__, chars=len(text))
+            if isinstance(exc, BrokenProcessPool):
+                self.pool = None
+            raise SafetyUnavailable(stage) from None
+        return ALLOWED if category is None else Verdict(Category(category), rule)
 
     async def classify(self, text: str, *, stage: str) -> Verdict:
-        verdict = self.offline.classify(text)
+        verdict = await self.offline_check(text, stage=stage)
         if verdict.blocked or self.provider is None:
             return verdict
         return await self.provider.classify(text, stage=stage)
@@ -147,12 +198,12 @@ class Screen:
         """Each message, then the whole conversation (a request split over messages); the
         provider layer sees the whole conversation in one call."""
         for text in texts:
-            verdict = self.offline.classify(text)
+            verdict = await self.offline_check(text, stage="prompt")
             if verdict.blocked:
                 return verdict, text
         whole = "\n".join(texts)
         if len(texts) > 1:  # one message was read whole already
-            verdict = self.offline.classify(whole)
+            verdict = await self.offline_check(whole, stage="prompt")
             if verdict.blocked:
                 return verdict, whole
         if self.provider is None:
@@ -167,5 +218,8 @@ class Screen:
         return await self.provider.classify(text, stage="output", context=context)
 
     async def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
         if self.provider is not None:
             await self.provider.close()

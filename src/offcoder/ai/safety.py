@@ -281,6 +281,7 @@ class OfflineClassifier:
         self, rules: Sequence[Rule], exemplars: Iterable[tuple[Category, str]] = ()
     ) -> None:
         self.rules = list(rules)
+        self.stock = rules is DEFAULT_RULES  # what a worker process can rebuild on its own
         self.exemplars: list[tuple[Category, str]] = []
         for category, phrase in exemplars:
             self.add_exemplar(category, phrase)
@@ -1829,6 +1830,24 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 
 def default_classifier() -> OfflineClassifier:
     return OfflineClassifier(DEFAULT_RULES)
+
+
+# A worker process's classifier, rebuilt when the exemplars it is given change.
+_worker: tuple[tuple[tuple[str, str], ...], OfflineClassifier] | None = None
+
+
+def classify_in_worker(
+    text: str, exemplars: tuple[tuple[str, str], ...]
+) -> tuple[str | None, str | None]:
+    """The stock rules plus `exemplars` on `text`, in a worker process (`moderation.Screen`
+    sends long texts here, so that reading them does not hold up the server's event loop).
+    Plain values in and out: they cross a process boundary."""
+    global _worker
+    if _worker is None or _worker[0] != exemplars:
+        learned = [(Category(category), phrase) for category, phrase in exemplars]
+        _worker = (exemplars, OfflineClassifier(DEFAULT_RULES, learned))
+    verdict = _worker[1].classify(text)
+    return (verdict.category.value if verdict.category else None), verdict.rule
 
 
 # What a text is about, by the objects the rules know; used to name the category of a text a
