@@ -4,12 +4,15 @@ that class of output from then on."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from offcoder.admin.roles import Role
+from offcoder.ai.models import AIFlag
 from offcoder.audit.models import AuditEvent
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
@@ -131,3 +134,41 @@ async def test_the_queue_needs_the_safety_role_and_a_second_factor(gateway: Gate
         f"/v1/ai/outputs/{uuid.uuid4()}/flag", headers=user.headers, json={"reason": "x"}
     )
     assert unknown.status_code == 404
+
+
+async def test_the_database_holds_flags_to_their_reporters_outputs(gateway: Gateway) -> None:
+    """Defence in depth under the code's own checks: the application role cannot file a flag
+    on another user's output even with its own user id (RLS), and concurrent reports of one
+    output make one open flag (a unique index)."""
+    alice, bob = await gateway.user(), await gateway.user()
+    output_id = (await gateway.chat(bob, "Hello?")).json()["output_id"]
+    alice_id = uuid.UUID(await user_id(gateway.api, alice))
+
+    async def flag_as_alice() -> None:
+        async with gateway.context.database.user_session(alice_id) as session:
+            flag = AIFlag(
+                id=uuid.uuid4(),
+                output_id=uuid.UUID(output_id),
+                user_id=alice_id,
+                reason="not mine",
+                status="open",
+            )
+            session.add(flag)
+            await session.flush()
+
+    with pytest.raises(DBAPIError, match="row-level security"):
+        await flag_as_alice()
+
+    reports = await asyncio.gather(
+        *(
+            gateway.api.post(
+                f"/v1/ai/outputs/{output_id}/flag", headers=bob.headers, json={"reason": "odd"}
+            )
+            for _ in range(6)
+        )
+    )
+    assert {report.status_code for report in reports} == {201}
+    assert len({report.json()["id"] for report in reports}) == 1
+    async with gateway.context.database.system_session() as s:
+        flags = (await s.scalars(select(AIFlag).where(AIFlag.output_id == output_id))).all()
+    assert len(flags) == 1

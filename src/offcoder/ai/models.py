@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offcoder.db.base import Base, utcnow
@@ -64,6 +64,16 @@ class AIFlag(Base):
     with the safety role upholds or dismisses it."""
 
     __tablename__ = "ai_flags"
+    # One open flag per output and reporter (a report repeated returns it; migration 0008).
+    __table_args__ = (
+        Index(
+            "uq_ai_flags_open",
+            "output_id",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     output_id: Mapped[uuid.UUID] = mapped_column(

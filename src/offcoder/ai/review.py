@@ -8,12 +8,13 @@ import time
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.ai.models import AIFlag, AIOutput, SafetyExemplar
 from offcoder.ai.safety import Category, Classifier
 from offcoder.db.base import utcnow
-from offcoder.problems import NotFound
+from offcoder.problems import Conflict, NotFound
 
 EXEMPLAR_REFRESH_S = 30.0
 
@@ -48,21 +49,26 @@ async def flag_output(
     )
     if output is None:
         raise NotFound("AI output")
-    earlier = await session.scalar(
+    # Two reports at once insert one flag: the other finds it (a unique index on open flags).
+    await session.execute(
+        insert(AIFlag)
+        .values(
+            id=uuid.uuid4(),
+            output_id=output_id,
+            user_id=user_id,
+            reason=reason,
+            status="open",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(
+            index_elements=["output_id", "user_id"], index_where=AIFlag.status == "open"
+        )
+    )
+    flag = await session.scalar(
         select(AIFlag).where(
             AIFlag.output_id == output_id, AIFlag.user_id == user_id, AIFlag.status == "open"
         )
     )
-    if earlier is not None:
-        return earlier
-    flag = AIFlag(
-        id=uuid.uuid4(),
-        output_id=output_id,
-        user_id=user_id,
-        reason=reason,
-        status="open",
-        created_at=utcnow(),
-    )
-    session.add(flag)
-    await session.flush()
+    if flag is None:  # the open flag it met was resolved in between
+        raise Conflict("That output's flag was resolved just now; report it again if needed.")
     return flag
