@@ -374,10 +374,21 @@ async def test_a_user_has_a_bounded_number_of_chats_open(gateway: Gateway) -> No
     assert gateway.context.ai_chats.open[uuid.UUID(await user_id(gateway.api, user))] == 0
 
 
-async def test_however_a_harmful_reply_is_split_its_stream_ends_blocked(gateway: Gateway) -> None:
+# A benign opening longer than the window screened with each run, in sentences of the usual
+# length: a harmful answer that follows it is read with the sentences before it, not alone.
+PREAMBLE = "".join(
+    f"Step {n} of the refactor moves the helper into its own module and updates the imports. "
+    for n in range(1, 16)
+)
+
+
+@pytest.mark.parametrize("opening", ["", PREAMBLE], ids=["alone", "after-1-KiB-of-prose"])
+async def test_however_a_harmful_reply_is_split_its_stream_ends_blocked(
+    gateway: Gateway, opening: str
+) -> None:
     """Every harmful model answer of the corpus, streamed in pieces of random sizes (1-24
-    characters, as providers send them): the stream ends with `blocked`, never `done`, and the
-    whole answer is never shown."""
+    characters, as providers send them), alone or after a long benign opening: the stream ends
+    with `blocked`, never `done`, and the whole answer is never shown."""
     corpus = Path(__file__).parent.parent / "data" / "safety" / "corpus.jsonl"
     items = [json.loads(line) for line in corpus.read_text().splitlines() if line.strip()]
     harmful = [i for i in items if i["kind"] == "output" and i["label"] != "allowed"]
@@ -387,7 +398,7 @@ async def test_however_a_harmful_reply_is_split_its_stream_ends_blocked(gateway:
     gateway.openai.chunk_delay_s = 0.0
     try:
         for item in harmful:
-            text = item["text"]
+            text = opening + item["text"]
             cuts, at = [], 0
             while at < len(text):
                 size = chooser.randint(1, 24)

@@ -185,6 +185,19 @@ class FinishingStream(StreamingResponse):
             await self.finish()
 
 
+SENTENCE_END = re.compile(r"[.?!]\s")
+
+
+def window_start(sent: str) -> int:
+    """Where the text screened with a new run starts: at the sentence before the one the run
+    continues, since a rule reads a sentence (and, for a thing named in one and asked for in
+    the next, the one before it); never more than STREAM_WINDOW back, so a run inside a long
+    sentence (code, a list) is read with the 1 KiB before it."""
+    low = max(0, len(sent) - gateway.STREAM_WINDOW)
+    ends = [end.end() for end in SENTENCE_END.finditer(sent, low)]
+    return ends[-2] if len(ends) >= 2 else low
+
+
 def tail(text: str, seen: int) -> str:
     """What the provider layer has not seen, with some of what it has: a phrase cut at the
     last checkpoint is seen whole."""
@@ -248,7 +261,7 @@ async def streamed(
                     text = sent + held
                     verdict = ALLOWED
                     if held:
-                        window = text[-(len(held) + gateway.STREAM_WINDOW) :]
+                        window = text[window_start(sent) :]
                         verdict = ctx.safety.offline.classify(window)
                     if not verdict.blocked and ending and len(text) > gateway.STREAM_WINDOW:
                         # what no window held whole
