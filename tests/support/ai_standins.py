@@ -111,10 +111,10 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 __all__ = [
     "AnthropicStandIn",
@@ -886,34 +886,32 @@ class AnthropicStandIn(_StandIn):
 # --- running them ----------------------------------------------------------------------
 
 
+_S = TypeVar("_S", bound=_StandIn)
+
+
 @contextmanager
-def running_openai(api_key: str = "sk-test-offcoder") -> Iterator[OpenAIStandIn]:
+def _running(standin: _S) -> Iterator[_S]:
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def running_openai(api_key: str = "sk-test-offcoder") -> AbstractContextManager[OpenAIStandIn]:
     """An OpenAI stand-in on 127.0.0.1 for the duration of the block."""
-    standin = OpenAIStandIn(api_key)
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
+    return _running(OpenAIStandIn(api_key))
 
 
-@contextmanager
-def running_moderation(api_key: str = "sk-moderation-test") -> Iterator[OpenAIModerationStandIn]:
+def running_moderation(
+    api_key: str = "sk-moderation-test",
+) -> AbstractContextManager[OpenAIModerationStandIn]:
     """An OpenAI moderation stand-in on 127.0.0.1 for the duration of the block."""
-    standin = OpenAIModerationStandIn(api_key)
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
+    return _running(OpenAIModerationStandIn(api_key))
 
 
-@contextmanager
-def running_anthropic(api_key: str = "sk-ant-test-offcoder") -> Iterator[AnthropicStandIn]:
+def running_anthropic(
+    api_key: str = "sk-ant-test-offcoder",
+) -> AbstractContextManager[AnthropicStandIn]:
     """An Anthropic stand-in on 127.0.0.1 for the duration of the block."""
-    standin = AnthropicStandIn(api_key)
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
+    return _running(AnthropicStandIn(api_key))
