@@ -214,10 +214,11 @@ async def streamed(
     """The first piece is awaited before answering, so a provider that fails at once gets a
     plain problem+json answer; after that, failures and blocks are events in the stream.
 
-    Each run of text is screened offline with the reply's last STREAM_WINDOW characters before
-    it is sent; the provider layer sees the reply every `ai_moderation_stream_chars` characters;
-    at the end the whole reply is screened once more (a pattern longer than the window, such as
-    a long base64 run) and by the provider layer up to its last character. A block ends the
+    Each run of text is screened offline, from the start of the sentence before it
+    (`window_start`), before it is sent; the provider layer sees the reply every
+    `ai_moderation_stream_chars` characters; at the end the whole reply is screened once more (a
+    pattern longer than a window, such as a long base64 run) and by the provider layer up to its
+    last character. A block ends the
     stream with `blocked`: what was already shown stays shown, nothing after it is sent."""
     finished = False
 

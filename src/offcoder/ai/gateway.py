@@ -187,50 +187,23 @@ async def store_output(
 def provider_error(provider: str, exc: Exception) -> Problem:
     """A provider failure as a problem the client can act on; never the provider's own text,
     which could quote the request (or the key)."""
-    name = provider
-    if isinstance(exc, (openai.AuthenticationError, anthropic.AuthenticationError)):
-        return ProviderProblem(
-            401,
-            "ai-key-rejected",
-            f"{name} refused the stored API key: replace it with PUT /v1/ai/keys/{provider}.",
-            provider=provider,
-        )
-    if isinstance(exc, (openai.PermissionDeniedError, anthropic.PermissionDeniedError)):
-        return ProviderProblem(
-            403,
-            "ai-provider-forbidden",
-            f"{name} does not allow this key to do that.",
-            provider=provider,
-        )
     if isinstance(exc, (openai.RateLimitError, anthropic.RateLimitError)):
         retry = exc.response.headers.get("retry-after", "")
         seconds = retry if retry.isdigit() else "30"
         return ProviderProblem(
             429,
             "ai-provider-rate-limited",
-            f"{name} is rate-limiting this key; retry after {seconds} s.",
+            f"{provider} is rate-limiting this key; retry after {seconds} s.",
             headers={"retry-after": seconds},
             provider=provider,
         )
-    if isinstance(exc, (openai.APITimeoutError, anthropic.APITimeoutError, UpstreamTimeout)):
-        return ProviderProblem(
-            504, "ai-provider-timeout", f"{name} did not answer in time.", provider=provider
-        )
-    if isinstance(exc, (openai.NotFoundError, anthropic.NotFoundError)):
-        return ProviderProblem(
-            422, "ai-model-not-found", f"{name} does not know this model.", provider=provider
-        )
-    if isinstance(exc, (openai.BadRequestError, anthropic.BadRequestError)):
-        return ProviderProblem(
-            422,
-            "ai-provider-refused",
-            f"{name} refused the request as invalid.",
-            provider=provider,
-        )
+    for kinds, status, slug, detail in PROVIDER_FAILURES:
+        if isinstance(exc, kinds):
+            return ProviderProblem(status, slug, detail.format(provider), provider=provider)
     return ProviderProblem(
         502,
         "ai-provider-unavailable",
-        f"{name} failed or answered something unreadable; OffCoder charged nothing.",
+        f"{provider} failed or answered something unreadable; OffCoder charged nothing.",
         provider=provider,
     )
 
@@ -247,6 +220,39 @@ class UpstreamTimeout(Exception):
 
 SDK_ERRORS = (openai.OpenAIError, anthropic.AnthropicError)
 PROVIDER_ERRORS = (*SDK_ERRORS, UpstreamBroken, UpstreamTimeout)
+# Provider failures with an answer of their own ({} is the provider); the rest are 502s.
+PROVIDER_FAILURES: tuple[tuple[tuple[type[Exception], ...], int, str, str], ...] = (
+    (
+        (openai.AuthenticationError, anthropic.AuthenticationError),
+        401,
+        "ai-key-rejected",
+        "{0} refused the stored API key: replace it with PUT /v1/ai/keys/{0}.",
+    ),
+    (
+        (openai.PermissionDeniedError, anthropic.PermissionDeniedError),
+        403,
+        "ai-provider-forbidden",
+        "{0} does not allow this key to do that.",
+    ),
+    (
+        (openai.APITimeoutError, anthropic.APITimeoutError, UpstreamTimeout),
+        504,
+        "ai-provider-timeout",
+        "{0} did not answer in time.",
+    ),
+    (
+        (openai.NotFoundError, anthropic.NotFoundError),
+        422,
+        "ai-model-not-found",
+        "{0} does not know this model.",
+    ),
+    (
+        (openai.BadRequestError, anthropic.BadRequestError),
+        422,
+        "ai-provider-refused",
+        "{0} refused the request as invalid.",
+    ),
+)
 
 
 def cookieless(sdk: Any) -> httpx2.AsyncClient:

@@ -167,9 +167,12 @@ class Screen:
         """The offline rules on `text`: here for a short text, in a worker process for a long
         one (see OFFLOAD_CHARS). A long text that cannot be read in time is refused (503)."""
         offline = self.offline
-        if len(text) < OFFLOAD_CHARS or not isinstance(offline, OfflineClassifier):
-            return offline.classify(text)
-        if not offline.stock:
+        # Only the stock rules can be rebuilt in a worker; any other classifier reads here.
+        if (
+            len(text) < OFFLOAD_CHARS
+            or not isinstance(offline, OfflineClassifier)
+            or not offline.stock
+        ):
             return offline.classify(text)
         if self.pool is None:
             # spawn, not fork: the server has threads (the database driver's, the SDKs').
