@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from offcoder.ai.gateway import ChatSlots, Clients
+from offcoder.ai.gateway import Clients
 from offcoder.ai.moderation import Screen
 from offcoder.ai.review import ExemplarCache
 from offcoder.auth.oidc import IdentityProvider
@@ -16,6 +16,7 @@ from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
 from offcoder.events import JobEvents
+from offcoder.limits import PerUserSlots
 from offcoder.payments.providers import PaymentProvider
 
 
@@ -31,11 +32,11 @@ class AppContext:
     safety: Screen = field(default_factory=Screen)
     exemplars: ExemplarCache = field(default_factory=ExemplarCache)
     ai_clients: Clients = field(init=False)  # the AI providers' pooled SDK clients
-    ai_chats: ChatSlots = field(init=False)  # each user's open AI chats
+    # Each user's open AI chats: a chat holds a place from its screening to its last byte.
+    ai_chats: PerUserSlots = field(default_factory=lambda: PerUserSlots("AI chat"))
 
     def __post_init__(self) -> None:
         self.ai_clients = Clients(self.settings)
-        self.ai_chats = ChatSlots(self.settings.ai_max_open_chats)
 
     async def close(self) -> None:
         await self.events.close()

@@ -73,7 +73,10 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
     `error` {problem}."""
     settings = ctx.settings
     request = validated(body, settings)
-    ctx.ai_chats.take(claims.user_id)
+    most = settings.ai_max_open_chats
+    ctx.ai_chats.take(
+        claims.user_id, most, f"At most {most} AI chats at once; wait for one to finish."
+    )
     handed_over = False
     try:
         if ctx.exemplars.due():

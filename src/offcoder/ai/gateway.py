@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
@@ -37,7 +36,7 @@ from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring, KeyringError
 from offcoder.db.base import utcnow
 from offcoder.logs import hold_sensitive, release_sensitive
-from offcoder.problems import InvalidInput, NotFound, Problem, TooManyRequests
+from offcoder.problems import InvalidInput, NotFound, Problem
 
 log = structlog.get_logger(__name__)
 
@@ -296,33 +295,6 @@ class Clients:
         for client in self.shared.values():
             await client.close()
         self.shared.clear()
-
-
-class ChatSlots:
-    """How many chats each user has open in this process. A chat holds a slot from its
-    screening to its last byte: the screening and the provider's work are what one user could
-    otherwise multiply against everyone else's."""
-
-    def __init__(self, per_user: int) -> None:
-        self.per_user = per_user
-        self.open: Counter[uuid.UUID] = Counter()
-
-    def take(self, user_id: uuid.UUID) -> None:
-        if self.open[user_id] >= self.per_user:
-            raise TooManyRequests(
-                f"At most {self.per_user} AI chats at once; wait for one to finish."
-            )
-        self.open[user_id] += 1
-
-    def give_back(self, user_id: uuid.UUID) -> None:
-        if self.open[user_id] <= 0:
-            # Given back more often than taken: a bug that would let a user past the bound.
-            log.error("ai chat slot given back twice", user_id=str(user_id))
-            self.open.pop(user_id, None)
-            return
-        self.open[user_id] -= 1
-        if self.open[user_id] == 0:
-            del self.open[user_id]
 
 
 class Upstream:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import random
 import time
@@ -20,7 +19,8 @@ from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
 from offcoder.jobs.schemas import JobCreate
-from offcoder.problems import Conflict, InvalidInput, NotFound, TooManyRequests
+from offcoder.limits import PerUserSlots
+from offcoder.problems import Conflict, InvalidInput, NotFound
 from offcoder.projects import cursor
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
@@ -181,7 +181,7 @@ T = TypeVar("T")
 
 
 # Long-polls held right now in this process, per user (bounded: each one rereads now and then).
-_waiting: collections.Counter[uuid.UUID] = collections.Counter()
+_waiting = PerUserSlots("long poll")
 
 
 async def long_poll(
@@ -201,25 +201,16 @@ async def long_poll(
     if wait_s <= 0:
         value, _ = await read()
         return value
-    if _waiting[user_id] >= max_waiting:
-        raise TooManyRequests(
-            f"At most {max_waiting} waiting requests at once; retry without wait_s or later."
-        )
+    refusal = f"At most {max_waiting} waiting requests at once; retry without wait_s or later."
     deadline = time.monotonic() + wait_s
-    _waiting[user_id] += 1
-    try:
-        with job_events.watch(job_id) as changed:
-            while True:
-                changed.clear()
-                value, ready = await read()
-                remaining = deadline - time.monotonic()
-                if ready or remaining <= 0:
-                    return value
-                # Jittered, so that waiters woken together (a LISTEN reconnect) spread out.
-                safety = events.SAFETY_REREAD_S * random.uniform(0.8, 1.2)  # noqa: S311
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), min(remaining, safety))
-    finally:
-        _waiting[user_id] -= 1
-        if _waiting[user_id] <= 0:
-            del _waiting[user_id]
+    with _waiting.held(user_id, max_waiting, refusal), job_events.watch(job_id) as changed:
+        while True:
+            changed.clear()
+            value, ready = await read()
+            remaining = deadline - time.monotonic()
+            if ready or remaining <= 0:
+                return value
+            # Jittered, so that waiters woken together (a LISTEN reconnect) spread out.
+            safety = events.SAFETY_REREAD_S * random.uniform(0.8, 1.2)  # noqa: S311
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), min(remaining, safety))
