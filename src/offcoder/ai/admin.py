@@ -72,16 +72,7 @@ class Resolution(BaseModel):
 
 
 def flag_out(flag: AIFlag) -> FlagOut:
-    return FlagOut(
-        id=flag.id,
-        output_id=flag.output_id,
-        user_id=flag.user_id,
-        reason=flag.reason,
-        status=flag.status,
-        resolution_note=flag.resolution_note,
-        resolved_at=flag.resolved_at,
-        created_at=flag.created_at,
-    )
+    return FlagOut.model_validate(flag, from_attributes=True)
 
 
 @router.get("/flags")
