@@ -18,6 +18,7 @@ from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
     DeviceSessionList,
     DeviceSessionOut,
+    LinkCompletion,
     LinkStart,
     LinkUrl,
     MfaToken,
@@ -33,6 +34,7 @@ from offcoder.auth.schemas import (
 from offcoder.auth.service import EndReason, GrantError
 from offcoder.context import AppContext
 from offcoder.problems import NotFound, Problem
+from offcoder.users.schemas import IdentityOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -271,22 +273,57 @@ link_router = APIRouter(prefix="/v1/me", tags=["me"])
 async def start_link(
     provider: str, body: LinkStart, principal: CurrentUser, ctx: Context
 ) -> LinkUrl:
-    """Link another provider to your account: sign in there; the identity joins this account
-    (refused with `error=identity_in_use` if another account already signs in with it)."""
+    """Link another provider to your account, step 1: sign in there with the returned URL.
+
+    The browser comes back to `redirect_uri` with a one-time link code; nothing is linked until
+    you redeem it at `/v1/me/identities/{provider}/complete`."""
     chosen = _provider(ctx, provider)
     try:
         async with ctx.database.system_session() as session:
-            url = await service.begin_sign_in(
+            url = await service.begin_link(
                 session,
                 ctx,
                 chosen,
+                user_id=principal.user_id,
                 redirect_uri=body.redirect_uri,
                 client_state=body.state,
                 code_challenge=body.code_challenge,
                 code_challenge_method=body.code_challenge_method,
-                device_name="link",
-                link_user_id=principal.user_id,
             )
     except ProviderError as exc:
         raise Problem(502, "provider-unavailable", str(exc)) from exc
     return LinkUrl(authorize_url=url)
+
+
+@link_router.post(
+    "/identities/{provider}/complete",
+    status_code=201,
+    responses={200: {"description": "The identity already signed in to your account."}},
+)
+async def complete_link(
+    provider: str, body: LinkCompletion, claims: Claims, ctx: Context, response: Response
+) -> IdentityOut:
+    """Link another provider to your account, step 2: the link code and the PKCE verifier.
+
+    Only the account that started the link redeems its code, once (400 `invalid_grant`
+    otherwise); an identity another account signs in with is refused (409)."""
+    _provider(ctx, provider)
+    async with ctx.database.system_session() as session:
+        outcome = await service.complete_link(
+            session, claims, provider, body.code, body.code_verifier
+        )
+        if not isinstance(outcome, Problem):
+            row = outcome.identity
+            linked = IdentityOut(
+                id=row.id,
+                provider=row.provider,
+                email=row.email,
+                email_verified=row.email_verified,
+                created_at=row.created_at,
+            )
+    # Raised only after the commit: a code presented once stays spent.
+    if isinstance(outcome, Problem):
+        raise outcome
+    if not outcome.created:
+        response.status_code = 200
+    return linked

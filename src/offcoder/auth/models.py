@@ -85,10 +85,14 @@ class AuthorizationRequest(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
-    # Set when a signed-in user links another provider: the identity joins this user.
+    # Set when a signed-in user links another provider: the callback then issues an
+    # IdentityLinkCode for this user instead of signing anyone in.
     link_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE")
     )
+    # SHA-256 of a random value the starting browser holds in a `__Host-` cookie (the web
+    # console); the link code inherits it and is refused without that value.
+    browser_binding_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class AuthorizationCode(Base):
@@ -104,6 +108,33 @@ class AuthorizationCode(Base):
     redirect_uri: Mapped[str] = mapped_column(String(2048))
     code_challenge: Mapped[str] = mapped_column(String(128))
     device_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class IdentityLinkCode(Base):
+    """The one-time code the provider step of a link hands the client that started it (A2).
+
+    It holds who the provider said the person is; that identity joins `user_id` only when the
+    same signed-in user redeems the code with the PKCE verifier of the start (and, where the
+    start was bound to a browser, that browser's cookie value). Whoever merely completes the
+    provider step gains nothing: the code is useless to them.
+    """
+
+    __tablename__ = "identity_link_codes"
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    # The user who started the link, and the only one who can finish it.
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    browser_binding_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

@@ -103,6 +103,16 @@ class LinkStart(BaseModel):
 
 
 class LinkUrl(BaseModel):
-    """Where to send the browser; it comes back to redirect_uri with `linked=<provider>`."""
+    """Where to send the browser. It comes back to redirect_uri with `code=<link code>&state=`;
+    then `POST /v1/me/identities/{provider}/complete` with that code and the PKCE verifier."""
 
     authorize_url: str
+
+
+class LinkCompletion(BaseModel):
+    """The link code from redirect_uri and the PKCE verifier of the request that started the
+    link; only the account that started it can redeem it, once."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=512)
+    code_verifier: str = Field(min_length=1, max_length=256)

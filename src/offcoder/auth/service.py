@@ -24,17 +24,25 @@ from offcoder.auth.models import (
     AuthorizationCode,
     AuthorizationRequest,
     DeviceSession,
+    IdentityLinkCode,
     OAuthIdentity,
     RefreshToken,
 )
 from offcoder.auth.oidc import IdentityProvider, ProviderIdentity
 from offcoder.auth.pkce import pkce_challenge
-from offcoder.auth.tokens import CODE_PREFIX, REFRESH_PREFIX, digest, new_opaque
+from offcoder.auth.tokens import (
+    CODE_PREFIX,
+    LINK_CODE_PREFIX,
+    REFRESH_PREFIX,
+    AccessClaims,
+    digest,
+    new_opaque,
+)
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.db.base import utcnow
 from offcoder.events import announce_session_ended
-from offcoder.problems import Problem
+from offcoder.problems import Problem, Unauthorized
 from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -82,6 +90,12 @@ def callback_url(ctx: AppContext, provider: str) -> str:
     return f"{ctx.settings.public_url.rstrip('/')}/v1/auth/{provider}/callback"
 
 
+def console_link_callback_url(ctx: AppContext) -> str:
+    """Where the provider step of a link started in the web console hands it the link code
+    (allowed for links only: a sign-in code has no business there)."""
+    return f"{ctx.settings.public_url.rstrip('/')}/console/identities/callback"
+
+
 def with_query(url: str, params: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = "&".join(q for q in (parts.query, urlencode(params)) if q)
@@ -102,16 +116,17 @@ async def begin_sign_in(
     code_challenge_method: str,
     device_name: str,
     link_user_id: uuid.UUID | None = None,
+    browser_binding: str | None = None,
 ) -> str:
     """Remember the client's request and return the provider's authorization URL.
 
-    With `link_user_id` (a signed-in user linking another provider), the identity that comes
-    back joins that user instead of signing anyone in.
+    With `link_user_id` (see `begin_link`), the callback hands the client a link code for that
+    user instead of signing anyone in.
     """
-    if redirect_uri not in (
-        *ctx.settings.redirect_uris,
-        ctx.settings.console_callback_url,
-    ) and not LOOPBACK_REDIRECT.fullmatch(redirect_uri):
+    allowed = (*ctx.settings.redirect_uris, ctx.settings.console_callback_url)
+    if link_user_id is not None:
+        allowed = (*allowed, console_link_callback_url(ctx))
+    if redirect_uri not in allowed and not LOOPBACK_REDIRECT.fullmatch(redirect_uri):
         raise Problem(400, "redirect-uri-not-allowed", "redirect_uri is not on the allow-list.")
     if code_challenge_method != "S256":
         raise Problem(
@@ -141,6 +156,7 @@ async def begin_sign_in(
             created_at=now,
             expires_at=now + timedelta(seconds=ctx.settings.auth_request_ttl_s),
             link_user_id=link_user_id,
+            browser_binding_hash=digest(browser_binding) if browser_binding else None,
         )
     )
     return await provider.authorization_url(
@@ -148,6 +164,39 @@ async def begin_sign_in(
         nonce=nonce,
         code_verifier=verifier,
         redirect_uri=callback_url(ctx, provider.name),
+    )
+
+
+async def begin_link(
+    session: AsyncSession,
+    ctx: AppContext,
+    provider: IdentityProvider,
+    *,
+    user_id: uuid.UUID,
+    redirect_uri: str,
+    client_state: str,
+    code_challenge: str,
+    code_challenge_method: str,
+    browser_binding: str | None = None,
+) -> str:
+    """Start linking `provider` to the signed-in `user_id`; return the provider's URL.
+
+    Whoever opens that URL and signs in at the provider earns nothing but a one-time link code,
+    sent to the starting client's redirect_uri; only `complete_link`, called by this same user
+    with the PKCE verifier of this start, links the identity (A2). `browser_binding` (a random
+    value the web console keeps in a `__Host-` cookie) also ties the link to that browser.
+    """
+    return await begin_sign_in(
+        session,
+        ctx,
+        provider,
+        redirect_uri=redirect_uri,
+        client_state=client_state,
+        code_challenge=code_challenge,
+        code_challenge_method=code_challenge_method,
+        device_name="link",
+        link_user_id=user_id,
+        browser_binding=browser_binding,
     )
 
 
@@ -176,24 +225,41 @@ async def finish_sign_in(
     pending: AuthorizationRequest,
     code: str,
 ) -> str:
-    """Exchange the provider's code, find or create the user, return the client redirect."""
+    """Exchange the provider's code, find or create the user, return the client redirect.
+
+    For a link, return the redirect with a link code instead (see `complete_link`).
+    """
     identity = await provider.exchange(
         code=code,
         code_verifier=pending.provider_code_verifier,
         redirect_uri=callback_url(ctx, provider.name),
         nonce=pending.nonce,
     )
+    now = utcnow()
     if pending.link_user_id is not None:
-        outcome = await _link_identity(session, ctx, provider.name, identity, pending.link_user_id)
+        # The browser that reached this callback may not be the one that started the link (the
+        # URL can be sent to anyone): it proves who the provider account is, never who asked.
+        # So it only carries a code back to the starting client's redirect_uri.
+        link_code = new_opaque(LINK_CODE_PREFIX)
+        session.add(
+            IdentityLinkCode(
+                code_hash=digest(link_code),
+                user_id=pending.link_user_id,
+                provider=provider.name,
+                subject=identity.subject,
+                email=identity.email,
+                email_verified=identity.email_verified,
+                code_challenge=pending.client_code_challenge,
+                browser_binding_hash=pending.browser_binding_hash,
+                created_at=now,
+                expires_at=now + timedelta(seconds=ctx.settings.authorization_code_ttl_s),
+            )
+        )
         return with_query(
-            pending.client_redirect_uri,
-            {outcome: provider.name, "state": pending.client_state}
-            if outcome == "linked"
-            else {"error": outcome, "state": pending.client_state},
+            pending.client_redirect_uri, {"code": link_code, "state": pending.client_state}
         )
     user = await _user_for_identity(session, ctx, provider.name, identity)
     one_time = new_opaque(CODE_PREFIX)
-    now = utcnow()
     session.add(
         AuthorizationCode(
             code_hash=digest(one_time),
@@ -211,41 +277,95 @@ async def finish_sign_in(
     )
 
 
-async def _link_identity(
+@dataclass(frozen=True)
+class LinkedIdentity:
+    identity: OAuthIdentity
+    created: bool  # False when the identity already signed in to this same account
+
+
+async def complete_link(
     session: AsyncSession,
-    ctx: AppContext,
+    claims: AccessClaims,
     provider: str,
-    identity: ProviderIdentity,
-    user_id: uuid.UUID,
-) -> str:
-    """Attach a provider identity to a signed-in user: "linked", or the reason it was not."""
-    user = await session.get(User, user_id)
-    if user is None:
-        return "access_denied"
+    code: str,
+    code_verifier: str,
+    *,
+    browser_binding: str | None = None,
+) -> LinkedIdentity | Problem:
+    """Turn a link code into a link, for the signed-in user who started it and nobody else (A2).
+
+    Refused unless the code is live, was issued for this user and `provider`, the verifier
+    matches the start's PKCE challenge and, for a start bound to a browser, `browser_binding`
+    is that browser's value. The code is spent by any attempt, right or wrong. Returns the
+    refusal instead of raising it, so the caller commits the spent code first.
+    """
+    device = await live_session(session, claims.session_id)
+    if device is None or device.user_id != claims.user_id:
+        raise Unauthorized("The session of this access token has ended.")
+    grant = await session.scalar(
+        select(IdentityLinkCode).where(IdentityLinkCode.code_hash == digest(code)).with_for_update()
+    )
+    if grant is None or grant.used_at is not None or grant.expires_at < utcnow():
+        return GrantError("The link code is unknown, used or expired.")
+    grant.used_at = utcnow()
+    if grant.user_id != claims.user_id:
+        # Someone else's link came back to this client: its owner sent the provider URL here.
+        log.warning("link code presented by another account", provider=grant.provider)
+        return GrantError("This link was started by another account; nothing was linked.")
+    if not hmac.compare_digest(grant.provider, provider):
+        return GrantError("This link code is for another provider.")
+    if grant.browser_binding_hash is not None and not (
+        browser_binding and hmac.compare_digest(digest(browser_binding), grant.browser_binding_hash)
+    ):
+        return GrantError("This link did not start in this browser.")
+    if not PKCE_VERIFIER.match(code_verifier):
+        return GrantError("code_verifier is malformed.", "invalid_request")
+    if not hmac.compare_digest(pkce_challenge(code_verifier), grant.code_challenge):
+        return GrantError("code_verifier does not match the code_challenge.")
+    return await _link_identity(session, grant)
+
+
+async def _link_identity(
+    session: AsyncSession, grant: IdentityLinkCode
+) -> LinkedIdentity | Problem:
+    """Attach the identity of a redeemed link code to the user who started the link.
+
+    The user proved both sides in person (signed in here, and at the provider), so the e-mail
+    rule of automatic joining does not apply; an identity that signs in to another account is
+    never moved. The provider's tokens of the link step are not kept (the next sign-in with
+    that provider stores them, sealed).
+    """
     row = await session.scalar(
         select(OAuthIdentity)
-        .where(OAuthIdentity.provider == provider, OAuthIdentity.subject == identity.subject)
+        .where(OAuthIdentity.provider == grant.provider, OAuthIdentity.subject == grant.subject)
         .with_for_update()
     )
-    if row is not None and row.user_id != user_id:
+    if row is not None and row.user_id != grant.user_id:
         # Another account signs in with it: moving it would be a silent takeover.
-        return "identity_in_use"
+        return Problem(
+            409,
+            "identity-in-use",
+            "Another account signs in with this provider account; it stays with that account.",
+        )
+    created = row is None
     if row is None:
         row = OAuthIdentity(
-            id=uuid.uuid4(), user_id=user_id, provider=provider, subject=identity.subject
+            id=uuid.uuid4(), user_id=grant.user_id, provider=grant.provider, subject=grant.subject
         )
         session.add(row)
         await session.flush()
         await record(
             session,
             "auth.identity.linked",
-            actor_id=user_id,
+            actor_id=grant.user_id,
             actor_kind=ActorKind.user,
-            target=f"user:{user_id}",
-            details={"provider": provider, "by": "session"},
+            target=f"user:{grant.user_id}",
+            details={"provider": grant.provider, "by": "session"},
         )
-    _store_identity(ctx, row, identity, user)
-    return "linked"
+    row.email = grant.email
+    row.email_verified = grant.email_verified
+    await session.flush()
+    return LinkedIdentity(row, created)
 
 
 def _store_identity(
