@@ -6,7 +6,8 @@ with the refresh token and the new pair saved; a refused refresh asks for `offco
 
 `login` is the native-app flow of RFC 8252: a one-shot HTTP listener on a loopback port receives
 the one-time code, PKCE binds it to this process. `run` follows the job's output with the
-long-polling log endpoint and exits with the job's exit code; Ctrl-C cancels the job.
+long-polling log endpoint and exits with a status saying how the job ended (`exit_status_for`:
+never 0 unless the job succeeded); Ctrl-C cancels the job.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import uuid
 import webbrowser
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +52,75 @@ SKIPPED_DIRS = {
     ".mypy_cache",
 }
 LOGIN_TIMEOUT_S = 300
+
+# The reasons the server gives for its own faults, not the job's (the worker's OUR_FAULT, which
+# is not imported: it would slow every command down; a test keeps this a superset of it).
+OUR_FAULT_REASONS = frozenset(
+    {
+        "internal_error",
+        "runtime_unavailable",
+        "worker_stopped",
+        "not_started",
+        "worker_lost",
+        "log_storage_failed",
+    }
+)
+EXIT_TIMED_OUT = 124
+EXIT_OUR_FAULT = 125
+EXIT_COMMAND_NOT_FOUND = 127
+EXIT_CANCELLED = 130
+
+
+def exit_status_for(job: Mapping[str, Any]) -> int:
+    """`offcoder run`'s exit status for an ended job (`status`, `exit_code`, `reason` as
+    `GET /v1/jobs/{id}` gives them). The first row that applies:
+
+    ========================================  =====================================
+    the job                                   exit status
+    ========================================  =====================================
+    status `succeeded`                        0
+    status `timed_out`                        124 (as timeout(1))
+    status `cancelled`                        130 (as after Ctrl-C)
+    reason one of OUR_FAULT_REASONS           125 (the server failed, not the job)
+    reason `command_not_found`                127 (as a shell)
+    exit code 1-255                           that exit code (e.g. 126, 137)
+    anything else                             1
+    ========================================  =====================================
+
+    So a job that did not succeed never exits 0: e.g. `output_limit` with exit code 0 is 1.
+    docs/api.md ("CLI exit codes") and `offcoder run --help` give the same table.
+    """
+    status = job.get("status")
+    reason = job.get("reason")
+    code = job.get("exit_code")
+    if status == "succeeded":
+        return 0
+    if status == "timed_out":
+        return EXIT_TIMED_OUT
+    if status == "cancelled":
+        return EXIT_CANCELLED
+    if reason in OUR_FAULT_REASONS:
+        return EXIT_OUR_FAULT
+    if reason == "command_not_found":
+        return EXIT_COMMAND_NOT_FOUND
+    if type(code) is int and 0 < code < 256:  # what a process can exit with (256 is 0)
+        return code
+    return 1
+
+
+def ending_message(job: Mapping[str, Any]) -> str | None:
+    """How a job that did not succeed ended, in one line for stderr, e.g.
+    `offcoder: job failed (output_limit): output passed 4194304 bytes`; None when it succeeded."""
+    status = job.get("status")
+    if status == "succeeded":
+        return None
+    reason, detail = job.get("reason"), job.get("detail")
+    message = f"offcoder: job {status}"
+    if reason and reason != status:
+        message += f" ({reason})"
+    if detail:
+        message += f": {detail}"
+    return message
 
 
 def config_dir() -> Path:
@@ -360,7 +431,20 @@ def run(
     image: Annotated[str, typer.Option(help="Runtime image.")] = "python",
     timeout: Annotated[int, typer.Option(help="Seconds before the job is stopped.")] = 60,
 ) -> None:
-    """Run COMMAND in PROJECT's sandbox, print its output live, exit with its exit code."""
+    """Run COMMAND in PROJECT's sandbox, print its output live, exit with a status saying how
+    the job ended. Ctrl-C cancels the job.
+
+    Exit status (the first that applies; a job that did not succeed never exits 0):
+    0 the job succeeded;
+    124 it timed out;
+    130 it was cancelled (Ctrl-C or elsewhere);
+    125 the server failed to run it (internal_error, runtime_unavailable, worker_stopped,
+    not_started, worker_lost, log_storage_failed);
+    127 the command was not found;
+    the program's exit code when it is non-zero (e.g. 126 not executable, 137 killed);
+    1 otherwise (e.g. output_limit with exit code 0, sandbox_lost).
+    A job that did not succeed is also told on stderr: status, reason and detail.
+    """
     api = Api()
     target = find_project(api, project)
     job = api.json(
@@ -375,11 +459,10 @@ def run(
         err.print("\n[yellow]Cancelling the job…[/]")
         api.request("POST", f"/v1/jobs/{job_id}/cancel")
         raise typer.Exit(130) from None
-    if status["status"] != "succeeded":
-        reason = status.get("reason") or status["status"]
-        err.print(f"[red]job {status['status']}[/] ({reason}) {status.get('detail') or ''}")
-    code = status.get("exit_code")
-    raise typer.Exit(code if isinstance(code, int) and code >= 0 else 1)
+    message = ending_message(status)
+    if message is not None:
+        print(message, file=sys.stderr, flush=True)  # plain: no markup, no wrapping
+    raise typer.Exit(exit_status_for(status))
 
 
 def follow(api: Api, job_id: uuid.UUID) -> dict[str, Any]:

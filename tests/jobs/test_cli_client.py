@@ -168,3 +168,70 @@ async def test_without_login_the_client_says_what_to_do(tmp_path: Path) -> None:
     code, _, err = await cli(tmp_path / "nothing", "projects", "list")
     assert code == 2
     assert "offcoder login" in err
+
+
+async def test_a_job_that_did_not_succeed_never_exits_0(
+    server: str, config_dir: Path, runtime: Runtime
+) -> None:
+    """A timeout, the output cap and a cancel from elsewhere, each through the real CLI against
+    the real server (run side by side to keep the test short); the server's own faults are
+    checked on the mapping alone in tests/cli/test_run_exit_status.py."""
+    import json
+
+    await login(server, config_dir, "cli-endings@example.test")
+    token = json.loads((config_dir / "credentials.json").read_text())["access_token"]
+    headers = {"authorization": f"Bearer {token}"}
+    cap = runtime[1].settings.job_max_log_bytes
+    async with httpx.AsyncClient(base_url=server, headers=headers) as api:
+        project = (await api.post("/v1/projects", json={"name": "Endings"})).json()
+        scripts = {
+            "slow.py": "import time\nprint('started', flush=True)\ntime.sleep(60)\n",
+            # Writes past the cap and exits 0 at once: the job fails with exit code 0.
+            "loud.py": f"import sys\nsys.stdout.write('x' * {cap + 64 * 1024})\n",
+        }
+        for name, text in scripts.items():
+            put = await api.put(f"/v1/projects/{project['id']}/files/{name}", content=text)
+            assert put.status_code < 300, put.text
+
+        async def cancelled_from_elsewhere() -> tuple[int, str]:
+            env = {**os.environ, "OFFCODER_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
+            process = await asyncio.create_subprocess_exec(
+                *CLI, "run", "Endings", "--", "python3", "slow.py",
+                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            assert process.stdout is not None
+            async with asyncio.timeout(60):
+                assert (await process.stdout.readline()).decode() == "started\n"
+            jobs = (await api.get(f"/v1/projects/{project['id']}/jobs")).json()["items"]
+            running = [j for j in jobs if j["command"] == ["python3", "slow.py"]]
+            assert len(running) == 1, running
+            cancel = await api.post(f"/v1/jobs/{running[0]['id']}/cancel")
+            assert cancel.status_code == 202, cancel.text
+            _, stderr = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode is not None
+            return process.returncode, stderr.decode()
+
+        timed_out, output_limit, cancelled = await asyncio.gather(
+            cli(config_dir, "run", "Endings", "--timeout", "1", "--", "python3", "-c",
+                "import time; time.sleep(60)"),
+            cli(config_dir, "run", "Endings", "--", "python3", "loud.py"),
+            cancelled_from_elsewhere(),
+        )  # fmt: skip
+        jobs = (await api.get(f"/v1/projects/{project['id']}/jobs")).json()["items"]
+
+    code, _, err = timed_out
+    assert code == 124, err
+    assert "offcoder: job timed_out (timeout): killed after 1 s" in err
+
+    code, out, err = output_limit
+    loud = next(j for j in jobs if j["command"] == ["python3", "loud.py"])
+    assert (loud["status"], loud["reason"]) == ("failed", "output_limit"), loud
+    # The program normally ends (exit 0) before the worker stores past the cap; should the cap
+    # be reached first, the sandbox is killed and its code (137) is passed on instead.
+    assert code == (1 if loud["exit_code"] == 0 else loud["exit_code"]) != 0, (loud, err)
+    assert f"offcoder: job failed (output_limit): output passed {cap} bytes" in err
+    assert len(out) >= cap
+
+    code, err = cancelled
+    assert code == 130, err
+    assert "offcoder: job cancelled" in err
