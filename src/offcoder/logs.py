@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections import Counter
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -58,16 +58,22 @@ def release_sensitive(value: str) -> None:
         _held[value] -= 1
 
 
-def _secrets() -> list[str]:
-    return [*_sensitive, *_held]
+def _secrets() -> tuple[str, ...]:
+    # One C-level copy of each: a thread logging while the event loop holds or releases a
+    # value iterates its own snapshot.
+    return (*_sensitive, *_held)
+
+
+def _scrub_text(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _secrets():
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        return _scrub_text(value, _secrets())
     if isinstance(value, dict):
         return {
             k: (REDACTED if SENSITIVE_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()
@@ -88,19 +94,44 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+def _scrub_record(record: logging.LogRecord, secrets: tuple[str, ...]) -> None:
+    """Take every masked value out of the record's message and arguments, keeping their shape.
+
+    Formatters may read `record.args` themselves (uvicorn's access formatter unpacks the
+    tuple), so the arguments stay a tuple or a mapping of the same length and keys, each text
+    scrubbed and each number untouched. If the formatted message would still show a value (in
+    an object's text, or split across two arguments), the record falls back to that message,
+    scrubbed, with no arguments: a lost argument is better than a leaked secret.
+    """
+
+    def scrub(part: Any) -> Any:
+        return _scrub_text(part, secrets) if isinstance(part, str) else part
+
+    record.msg = scrub(record.msg)
+    if isinstance(record.args, Mapping):
+        record.args = {key: scrub(arg) for key, arg in record.args.items()}
+    elif isinstance(record.args, tuple):
+        record.args = tuple(scrub(arg) for arg in record.args)
+    try:
+        message = record.getMessage()
+    except Exception:
+        # Formatting will fail in the handler too, and logging's error report prints the
+        # arguments: drop them, so that report cannot show what they hold.
+        record.msg, record.args = _scrub_text(str(record.msg), secrets), ()
+        return
+    if any(secret in message for secret in secrets):
+        record.msg, record.args = _scrub_text(message, secrets), ()
+
+
 _base_record_factory = logging.getLogRecordFactory()
 
 
 def _redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     """Scrubs every standard-library log record at creation, whichever logger or handler."""
     record = _base_record_factory(*args, **kwargs)
-    if _sensitive or _held:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            message = str(record.msg)
-        record.msg = _scrub(message)
-        record.args = None
+    secrets = _secrets()
+    if secrets:
+        _scrub_record(record, secrets)
     return record
 
 

@@ -1,0 +1,166 @@
+"""R3 in the standard library's logging: while values are masked, every logger keeps working.
+
+Formatters that read `record.args` themselves (uvicorn's access log unpacks them) must still get
+them, with every masked value taken out of each one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from offcoder import logs
+from offcoder.ai.moderation import ProviderModeration
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.main import create_app
+
+pytestmark = pytest.mark.promise("R3")
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@pytest.fixture
+def uvicorn_loggers_restored() -> Iterator[None]:
+    """uvicorn's own logging set-up (dictConfig) replaces its loggers' handlers: put them back."""
+    saved = {
+        name: (list(lg.handlers), lg.level, lg.propagate)
+        for name in UVICORN_LOGGERS
+        for lg in (logging.getLogger(name),)
+    }
+    try:
+        yield
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            lg = logging.getLogger(name)
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate = propagate
+
+
+@asynccontextmanager
+async def served_with_access_log(context: AppContext) -> AsyncIterator[str]:
+    """The app as production serves it (`offcoder serve`: uvicorn's own logging config at
+    info, so with its access log), on a loopback port."""
+    config = uvicorn.Config(
+        create_app(context), host="127.0.0.1", port=0, log_level="info", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(20):
+            while not server.started:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=20)
+
+
+def operator_key_registered(settings: Settings) -> str:
+    """An operator's moderation key, registered the way the AI gateway registers it."""
+    key = f"sk-operator-{secrets.token_hex(16)}"
+    ProviderModeration(
+        settings.model_copy(
+            update={
+                "ai_moderation_api_key": SecretStr(key),
+                "ai_moderation_base_url": "http://127.0.0.1:9/v1",
+            }
+        )
+    )
+    return key
+
+
+@pytest.mark.usefixtures("uvicorn_loggers_restored")
+async def test_uvicorn_access_lines_are_written_and_redacted_while_values_are_masked(
+    context: AppContext, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given the operator's key masked for the process, and a user's value held for a call
+    operator_key = operator_key_registered(settings)
+    user_value = f"user-value-{secrets.token_hex(16)}"
+    logs.hold_sensitive(user_value)
+    try:
+        # when requests whose targets carry both values are served with uvicorn's access log
+        async with (
+            served_with_access_log(context) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
+            for _ in range(3):
+                response = await client.get(
+                    "/v1/projects", params={"probe": user_value, "k": operator_key}
+                )
+                assert response.status_code == 401
+    finally:
+        logs.release_sensitive(user_value)
+
+    # then each request has its access line, with both values masked, and logging never failed
+    written = capsys.readouterr()
+    everything = written.out + written.err
+    assert "Logging error" not in everything
+    access_lines = [line for line in written.out.splitlines() if '"GET /v1/projects?' in line]
+    assert len(access_lines) == 3, everything[-3000:]
+    for line in access_lines:
+        assert "401" in line
+        assert f"probe={logs.REDACTED}" in line and f"k={logs.REDACTED}" in line
+    assert user_value not in everything and operator_key not in everything
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    logs.configure(stream=buffer)
+    try:
+        yield buffer
+    finally:
+        logs.configure()
+
+
+def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.StringIO) -> None:
+    # given a masked value and a handler whose formatter unpacks the record's arguments
+    value = f"masked-{secrets.token_hex(12)}"
+    unpacked: list[object] = []
+
+    class ArgsReadingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            unpacked.append(record.args)
+            return super().format(record)
+
+    handler = logging.StreamHandler(captured_logs)
+    handler.setFormatter(ArgsReadingFormatter("%(message)s"))
+    library = logging.getLogger("some.library")
+    library.addHandler(handler)
+    logs.hold_sensitive(value)
+    try:
+        # when the value reaches a log line as a string, a dict entry, an exception's text,
+        # and split across two arguments
+        library.warning("as text %s, count %d", f"[{value}]", 7)
+        library.warning("as a dict entry %(secret)s / %(n)d", {"secret": value, "n": 3})
+        library.warning("as an error: %s", ValueError(f"bad {value}"))
+        half = len(value) // 2
+        library.warning("split: %s%s", value[:half], value[half:])
+    finally:
+        logs.release_sensitive(value)
+        library.removeHandler(handler)
+
+    # then every line is written, masked, with its non-secret arguments intact
+    written = captured_logs.getvalue()
+    assert value not in written
+    assert f"as text [{logs.REDACTED}], count 7" in written
+    assert f"as a dict entry {logs.REDACTED} / 3" in written
+    assert f"as an error: bad {logs.REDACTED}" in written
+    assert f"split: {logs.REDACTED}" in written
+    # the arguments of the lines that could keep them are still there for formatters to read
+    assert unpacked[0] == (f"[{logs.REDACTED}]", 7)
+    assert unpacked[1] == {"secret": logs.REDACTED, "n": 3}
