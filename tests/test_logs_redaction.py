@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -164,3 +166,22 @@ def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.String
     # the arguments of the lines that could keep them are still there for formatters to read
     assert unpacked[0] == (f"[{logs.REDACTED}]", 7)
     assert unpacked[1] == {"secret": logs.REDACTED, "n": 3}
+
+
+# Who may mask a value for the life of the process, and why. Anything a client sends is held
+# for its work only (`logs.SensitiveHold`): the operator's registry is never cleared, so a
+# client's value registered there would be memory the client can grow without bound.
+OPERATOR_SECRET_CALLERS = {
+    "ai/moderation.py": "the operator's moderation key, from the settings",
+}
+
+
+def test_only_operator_configured_values_are_masked_for_the_process() -> None:
+    source = Path(logs.__file__).parent
+    callers = {
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if path.name != "logs.py"
+        and re.search(r"\bregister_(operator_secret|sensitive)\b", path.read_text())
+    }
+    assert callers == set(OPERATOR_SECRET_CALLERS)

@@ -1,7 +1,11 @@
 """Structured logging with a redaction step that every event passes (R3).
 
 Secrets never reach a log line: keys that name a secret are masked whatever their value, and
-values registered as sensitive (decrypted secrets, tokens) are masked wherever they appear.
+masked values are taken out wherever they appear. Two kinds of value are masked: the operator's
+own secrets, for the life of the process (`register_operator_secret`), and the values a piece
+of work uses (a secret being sealed, an AI call's key, a job's secrets), from validation to the
+end of that work only (`SensitiveHold`). So the redactor's memory follows the work in flight,
+and nothing a client sends can push the operator's secrets out of it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Mapping, MutableMapping
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import structlog
 
@@ -21,26 +25,29 @@ SENSITIVE_KEY = re.compile(
 )
 REDACTED = "[redacted]"
 
-# Plaintext values currently held in memory that must not be logged. A WeakSet is impossible
-# for str, so the registry is bounded and cleared by `forget_sensitive`.
-_sensitive: set[str] = set()
-_MAX_SENSITIVE = 10_000
+# Shorter values would mask ordinary words and numbers all over the logs.
 _MIN_SENSITIVE_LEN = 4
-# Values held for the length of one piece of work (an AI call's key), counted so that two
-# calls with the same key keep it masked until both have ended. Never dropped by the bound
-# above: the bound must not unmask a value in use.
+# The operator's own secrets (the moderation key, ...): configured, so few, and masked for the
+# life of the process. Never cleared: what a client sends must never be able to unmask them.
+_operator: set[str] = set()
+# Values held for the length of one piece of work (a request that seals a secret, an AI call's
+# key, a job's secrets), counted so that two holders of one value keep it masked until both
+# have ended. Nothing is held before validation and everything is released when the work
+# ends, so its size is bounded by the work in flight, not by what clients have ever sent.
 _held: Counter[str] = Counter()
 
 
-def register_sensitive(value: str) -> None:
+def register_operator_secret(value: str) -> None:
+    """Mask `value` for the life of the process: for secrets the operator configures only.
+
+    A value a client sends goes through `SensitiveHold` instead, which lets it go again.
+    """
     if len(value) >= _MIN_SENSITIVE_LEN:
-        if len(_sensitive) >= _MAX_SENSITIVE:
-            _sensitive.clear()
-        _sensitive.add(value)
+        _operator.add(value)
 
 
-def forget_sensitive(value: str) -> None:
-    _sensitive.discard(value)
+# The name this had when it was the only registry; it now means what it always should have.
+register_sensitive = register_operator_secret
 
 
 def hold_sensitive(value: str) -> None:
@@ -58,10 +65,59 @@ def release_sensitive(value: str) -> None:
         _held[value] -= 1
 
 
+class SensitiveHold:
+    """The values one piece of work uses, masked from `add` until `release` (or the end of a
+    `with` block); releasing twice releases once.
+
+    >>> with SensitiveHold(value):
+    ...     seal_and_store(value)
+    """
+
+    def __init__(self, *values: str) -> None:
+        self._values: list[str] = []
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> str:
+        """Mask `value` until this hold is released; returns it, for use in an expression."""
+        hold_sensitive(value)
+        self._values.append(value)
+        return value
+
+    def release(self) -> None:
+        values, self._values = self._values, []
+        for value in values:
+            release_sensitive(value)
+
+    def __enter__(self) -> SensitiveHold:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+class MaskedSize(NamedTuple):
+    """What the redactor holds: how many values, and how many characters they add up to."""
+
+    values: int
+    characters: int
+
+
+def masked_size() -> MaskedSize:
+    """The redactor's memory, by values held: a client must not be able to grow it."""
+    values = _secrets()
+    return MaskedSize(len(values), sum(len(v) for v in values))
+
+
+def is_masked(value: str) -> bool:
+    """Whether `value` is currently masked in every log line."""
+    return value in _operator or value in _held
+
+
 def _secrets() -> tuple[str, ...]:
     # One C-level copy of each: a thread logging while the event loop holds or releases a
     # value iterates its own snapshot.
-    return (*_sensitive, *_held)
+    return (*_operator, *_held)
 
 
 def _scrub_text(text: str, secrets: tuple[str, ...]) -> str:

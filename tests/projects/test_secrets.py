@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import KeyringError
+from offcoder.logs import SensitiveHold, is_masked
 from offcoder.problems import InvalidInput
 from offcoder.projects import rules
 from offcoder.projects.models import ProjectSecret
@@ -132,24 +133,24 @@ async def test_ordinary_names_are_accepted(
 
 @pytest.mark.promise("R3")
 @pytest.mark.parametrize(
-    ("body", "leak"),
+    ("body", "leak", "status"),
     [
-        ({"value": "A" * (64 * 1024 + 1)}, "A" * 1000),
-        ({"value": "é" * (32 * 1024 + 1)}, "é" * 1000),  # 64 KiB is counted in bytes
-        ({"value": "has\x00nul-secret-text"}, "nul-secret-text"),
-        ({"value": 123456789}, "123456789"),
-        ({"value": VALUE, "extra": 1}, VALUE),
-        ({"valu": VALUE}, VALUE),
+        ({"value": "A" * (64 * 1024 + 1)}, "A" * 1000, 413),
+        ({"value": "é" * (32 * 1024 + 1)}, "é" * 1000, 413),  # 64 KiB is counted in bytes
+        ({"value": "has\x00nul-secret-text"}, "nul-secret-text", 422),
+        ({"value": 123456789}, "123456789", 422),
+        ({"value": VALUE, "extra": 1}, VALUE, 422),
+        ({"valu": VALUE}, VALUE, 422),
     ],
 )
-async def test_bad_values_are_422_without_echo(
-    api: httpx.AsyncClient, alice: SignedIn, body: dict[str, object], leak: str
+async def test_bad_values_are_refused_without_echo(
+    api: httpx.AsyncClient, alice: SignedIn, body: dict[str, object], leak: str, status: int
 ) -> None:
     project = await new_project(api, alice)
     response = await api.put(
         f"/v1/projects/{project['id']}/secrets/TOKEN", json=body, headers=alice.headers
     )
-    assert response.status_code == 422
+    assert response.status_code == status
     assert leak not in response.text
     listing = await api.get(f"/v1/projects/{project['id']}/secrets", headers=alice.headers)
     assert listing.json()["items"] == []
@@ -231,11 +232,14 @@ async def test_secret_environment_opens_values_in_memory(
     project = await new_project(api, alice)
     assert (await put_secret(api, alice, project["id"], "TOKEN")).status_code == 200
     alice_id = await user_id(api, alice)
-    async with context.database.user_session(alice_id) as session:
-        env = await service.secret_environment(
-            session, context.keyring, alice_id, uuid.UUID(project["id"])
-        )
-    assert env == {"TOKEN": VALUE}
+    with SensitiveHold() as held:
+        async with context.database.user_session(alice_id) as session:
+            env = await service.secret_environment(
+                session, context.keyring, alice_id, uuid.UUID(project["id"]), held
+            )
+        assert env == {"TOKEN": VALUE}
+        assert is_masked(VALUE)  # masked from the moment it is opened...
+    assert not is_masked(VALUE)  # ...until its holder lets it go
 
 
 def test_reserved_name_list_covers_the_contract() -> None:

@@ -42,7 +42,7 @@ from offcoder.ai.safety import (
     topic,
 )
 from offcoder.config import Settings
-from offcoder.logs import register_sensitive
+from offcoder.logs import register_operator_secret
 from offcoder.problems import Problem
 
 log = structlog.get_logger(__name__)
@@ -98,7 +98,7 @@ class ProviderModeration:
     def __init__(self, settings: Settings) -> None:
         assert settings.ai_moderation_api_key is not None
         key = settings.ai_moderation_api_key.get_secret_value()
-        register_sensitive(key)
+        register_operator_secret(key)  # the operator's: masked for the process's life
         self.model = settings.ai_moderation_model
         self.fail_open = settings.ai_moderation_fail_open
         self.client = openai.AsyncOpenAI(

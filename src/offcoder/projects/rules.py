@@ -12,7 +12,7 @@ import secrets
 import unicodedata
 from urllib.parse import unquote_to_bytes
 
-from offcoder.problems import InvalidInput
+from offcoder.problems import InvalidInput, PayloadTooLarge
 
 # --- projects ---------------------------------------------------------------------------------
 
@@ -152,9 +152,12 @@ def check_secret_name(name: str) -> str:
 
 
 def check_secret_value(value: str) -> str:
-    # The message names the rule only: the value itself is the secret.
+    """At most 64 KiB of UTF-8 (413, worded like the body limit's 413) and no NUL (422).
+
+    The messages name the rule only: the value itself is the secret.
+    """
     if len(value.encode("utf-8")) > MAX_SECRET_VALUE_BYTES:
-        raise InvalidInput(f"A secret value is at most {MAX_SECRET_VALUE_BYTES} bytes.")
+        raise PayloadTooLarge(f"A secret value is larger than {MAX_SECRET_VALUE_BYTES} bytes.")
     if "\x00" in value:
         raise InvalidInput("A secret value cannot contain NUL (environment variables cannot).")
     return value

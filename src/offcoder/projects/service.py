@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring
-from offcoder.logs import register_sensitive
+from offcoder.logs import SensitiveHold
 from offcoder.problems import NotFound, PayloadTooLarge
 from offcoder.projects import cursor, repository, rules
 from offcoder.projects.models import Project, ProjectFile
@@ -182,15 +182,20 @@ async def put_secret(
     name: str,
     value: str,
 ) -> SecretOut:
-    """Seal the value (AES-256-GCM, bound to this project, name and owner: R2) and store it."""
-    register_sensitive(value)
+    """Seal the value (AES-256-GCM, bound to this project, name and owner: R2) and store it.
+
+    A value is masked in the logs only once it is about to become a secret (valid, within
+    64 KiB, for a project of the caller's), and only while it is sealed and stored (R3): a
+    refused request leaves nothing behind in the redactor.
+    """
     name = rules.check_secret_name(name)
     rules.check_secret_value(value)
     await get_project(session, user_id, project_id, lock=True)
-    sealed = keyring.seal_text(value, bindings.project_secret(project_id, name, user_id))
-    created_at, updated_at = await repository.upsert_secret(
-        session, user_id, project_id, name, sealed
-    )
+    with SensitiveHold(value):
+        sealed = keyring.seal_text(value, bindings.project_secret(project_id, name, user_id))
+        created_at, updated_at = await repository.upsert_secret(
+            session, user_id, project_id, name, sealed
+        )
     return SecretOut(name=name, created_at=created_at, updated_at=updated_at)
 
 
@@ -219,18 +224,23 @@ async def delete_secret(
 
 
 async def secret_environment(
-    session: AsyncSession, keyring: Keyring, user_id: uuid.UUID, project_id: uuid.UUID
+    session: AsyncSession,
+    keyring: Keyring,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    hold: SensitiveHold,
 ) -> dict[str, str]:
     """The project's secrets as environment variables, opened in memory only (C4, R3).
 
-    For the job runner at container-create time; every value is registered so logs redact it.
+    For the job runner at container-create time. Each value is added to `hold` as it is
+    opened, so logs mask it until the caller releases the hold when the job has ended.
     """
     await get_project(session, user_id, project_id)
     environment: dict[str, str] = {}
     for sealed in await repository.sealed_secrets(session, user_id, project_id):
-        value = keyring.open_text(
-            sealed.value_enc, bindings.project_secret(project_id, sealed.name, user_id)
+        environment[sealed.name] = hold.add(
+            keyring.open_text(
+                sealed.value_enc, bindings.project_secret(project_id, sealed.name, user_id)
+            )
         )
-        register_sensitive(value)
-        environment[sealed.name] = value
     return environment

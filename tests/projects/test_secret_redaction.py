@@ -1,0 +1,130 @@
+"""R3 at the redactor: what a client sends as a secret costs the log redactor nothing once the
+request is over, and no number of secret writes unmasks the operator's own key."""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from offcoder import logs
+from offcoder.ai.moderation import ProviderModeration
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.projects import service
+from tests.projects.support import new_project, user_id
+from tests.support.signin import SignedIn
+
+pytestmark = pytest.mark.promise("R3")
+
+# Under the 1 MiB JSON body limit, so each request reaches the secrets code.
+NEAR_BODY_LIMIT = 900_000
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    logs.configure(stream=buffer)
+    try:
+        yield buffer
+    finally:
+        logs.configure()
+
+
+async def test_refused_secret_writes_leave_the_redactor_as_it_was(
+    api: httpx.AsyncClient, alice: SignedIn, bob: SignedIn
+) -> None:
+    # given alice's project, and the redactor's size before any of the requests
+    project = await new_project(api, alice)
+    base = f"/v1/projects/{project['id']}/secrets"
+    before = logs.masked_size()
+
+    # when 20 values of ~900 KB are refused: too long, a bad name, a reserved name, not hers
+    refusals = [
+        (alice, f"{base}/TOKEN"),
+        (alice, f"{base}/bad-name"),
+        (alice, f"{base}/PATH"),
+        (bob, f"{base}/TOKEN"),
+    ]
+    statuses = []
+    for attempt in range(20):
+        user, path = refusals[attempt % len(refusals)]
+        value = secrets.token_hex(NEAR_BODY_LIMIT // 2)
+        response = await api.put(path, json={"value": value}, headers=user.headers)
+        statuses.append(response.status_code)
+        assert value not in response.text
+
+    # then the redactor holds nothing more than before: none of them was ever a secret of ours
+    assert logs.masked_size() == before
+    assert statuses == [413, 422, 422, 413] * 5
+    assert (await api.get(base, headers=alice.headers)).json()["items"] == []
+
+
+async def test_a_value_past_64_kib_is_413_like_a_body_past_the_limit(
+    api: httpx.AsyncClient, alice: SignedIn
+) -> None:
+    project = await new_project(api, alice)
+    path = f"/v1/projects/{project['id']}/secrets/TOKEN"
+
+    too_long = await api.put(path, json={"value": "A" * (64 * 1024 + 1)}, headers=alice.headers)
+    too_big_a_body = await api.put(path, json={"value": "A" * (1 << 20)}, headers=alice.headers)
+
+    assert too_long.status_code == too_big_a_body.status_code == 413
+    assert too_long.headers["content-type"] == too_big_a_body.headers["content-type"]
+    assert too_long.headers["content-type"] == "application/problem+json"
+    problem, body_problem = too_long.json(), too_big_a_body.json()
+    assert {k: problem[k] for k in ("type", "title", "status")} == {
+        k: body_problem[k] for k in ("type", "title", "status")
+    }
+    assert problem["detail"] == "A secret value is larger than 65536 bytes."
+    assert "AAAA" not in too_long.text
+
+
+async def test_the_operator_key_stays_masked_after_10001_secret_writes(
+    api: httpx.AsyncClient,
+    context: AppContext,
+    settings: Settings,
+    alice: SignedIn,
+    captured_logs: io.StringIO,
+) -> None:
+    # given the operator's moderation key, registered the way the gateway registers it
+    operator_key = f"sk-operator-{secrets.token_hex(16)}"
+    moderation = ProviderModeration(
+        settings.model_copy(
+            update={
+                "ai_moderation_api_key": SecretStr(operator_key),
+                "ai_moderation_base_url": "http://127.0.0.1:9/v1",
+            }
+        )
+    )
+    await moderation.client.close()
+    project = await new_project(api, alice)
+    owner = await user_id(api, alice)
+
+    # when a user writes 10,001 different secret values (more than any bound on the redactor)
+    async with context.database.user_session(owner) as session:
+        for _ in range(10_001):
+            await service.put_secret(
+                session,
+                context.keyring,
+                owner,
+                uuid.UUID(project["id"]),
+                "TOKEN",
+                f"user-value-{secrets.token_hex(8)}",
+            )
+
+    # then a log line holding the operator's key, through structlog and the standard library,
+    # still shows it masked
+    structlog.get_logger("test").info("calling moderation", note=f"key={operator_key}")
+    logging.getLogger("openai").warning("request with key %s", operator_key)
+    written = captured_logs.getvalue()
+    assert "calling moderation" in written and "request with key" in written
+    assert operator_key not in written
+    assert written.count(logs.REDACTED) >= 2
