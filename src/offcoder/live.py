@@ -260,7 +260,11 @@ class LiveLogs:
                     raise Behind  # the client resumes after last_seq on a fresh feed
                 if status in FINISHED and feed.complete and last_seq >= feed.last_seq:
                     assert status is not None
-                    await self._send(sid, "job:status", _status(job_id, status, exit_code))
+                    final = _status(job_id, status, exit_code) | {
+                        "reason": feed.reason,
+                        "detail": feed.detail,
+                    }
+                    await self._send(sid, "job:status", final)
                     return
                 if chunks:
                     continue  # more may be waiting (a backlog page, or the feed moved on)
@@ -330,6 +334,8 @@ class JobFeed:
         self.last_seq = 0  # the last seq read into memory
         self.status: JobStatus | None = None
         self.exit_code: int | None = None
+        self.reason: str | None = None  # the ending's code and sentence, once it has ended
+        self.detail: str | None = None
         self.complete = False  # the job has ended and every chunk has been read
         self._more = False  # the last read filled a page: read on without waiting
         self.failed: BaseException | None = None
@@ -410,6 +416,7 @@ class JobFeed:
             self.memory.append((chunk.seq, chunk.stream, chunk.data))
             self.last_seq = chunk.seq
         self.status, self.exit_code = JobStatus(job.status), job.exit_code
+        self.reason, self.detail = job.reason, job.detail
         self._more = len(rows) >= jobs.LOG_PAGE
         self.complete = done
 

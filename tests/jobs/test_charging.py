@@ -16,10 +16,9 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
 from offcoder.wallet import service as wallet
-from tests.jobs.test_jobs import project_with
 from tests.payments.test_job_charging import grant
 from tests.projects.support import user_id
-from tests.support.runtime import runtime_app, wait_for_end
+from tests.support.runtime import project_with, runtime_app, wait_for_end
 from tests.support.signin import sign_in
 from tests.wallet.support import invariants
 

@@ -211,13 +211,20 @@ async def test_a_job_that_did_not_succeed_never_exits_0(
             assert process.returncode is not None
             return process.returncode, stderr.decode()
 
-        timed_out, output_limit, cancelled = await asyncio.gather(
+        timed_out, output_limit, cancelled, typo = await asyncio.gather(
             cli(config_dir, "run", "Endings", "--timeout", "1", "--", "python3", "-c",
                 "import time; time.sleep(60)"),
             cli(config_dir, "run", "Endings", "--", "python3", "loud.py"),
             cancelled_from_elsewhere(),
+            cli(config_dir, "run", "Endings", "--", "notacommand", "--flag"),
         )  # fmt: skip
         jobs = (await api.get(f"/v1/projects/{project['id']}/jobs")).json()["items"]
+
+    code, _, err = typo
+    sentence = 'exec: "notacommand": executable file not found in $PATH'
+    assert code == 127, err
+    assert f"offcoder: job failed (command_not_found): {sentence}" in err
+    assert err.startswith(sentence + "\n"), err  # the log's first line, on stderr
 
     code, _, err = timed_out
     assert code == 124, err

@@ -160,3 +160,30 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
     await expect(page).to_have_url(f"{console}/console")
     await other_context.close()
     await context.close()
+
+
+async def test_a_command_that_cannot_start_says_why_live_and_after_a_reload(
+    browser: Browser, console: str
+) -> None:
+    """`notacommand --flag` in the console: the job page shows the ending's code, the engine's
+    sentence and exit 127 as soon as it ends (from the live status), and again on reload."""
+    context, page = await signed_in_page(browser, console, "typo@example.test")
+    await page.get_by_label("New project").fill("Typo")
+    await page.get_by_role("button", name="Create").click()
+    await page.get_by_role("button", name="Open").click()
+    await page.locator("textarea[name=content]").fill("print('unused')\n")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#files")).to_contain_text("main.py")
+    await page.get_by_label("Command").fill("notacommand --flag")
+    await page.get_by_role("button", name="Run").click()
+    await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
+    sentence = 'exec: "notacommand": executable file not found in $PATH'
+    for reloaded in (False, True):
+        if reloaded:
+            await page.reload()
+        await expect(page.locator("#status")).to_have_text("failed", timeout=60_000)
+        await expect(page.locator("#reason")).to_have_text("(command_not_found)")
+        await expect(page.locator("#detail")).to_have_text(sentence)
+        await expect(page.locator("#exit-code")).to_have_text("exit 127")
+        await expect(page.locator("#log")).to_contain_text(sentence)
+    await context.close()

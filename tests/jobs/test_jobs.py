@@ -11,23 +11,14 @@ import httpx
 import pytest
 
 from offcoder.context import AppContext
+from offcoder.jobs.output import LOG_CUT_MARKER
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import all_logs, wait_for_end
+from tests.support.runtime import all_logs, project_with, wait_for_end
 from tests.support.signin import SignedIn, sign_in
 
 pytestmark = pytest.mark.docker
 
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
-
-
-async def project_with(api: httpx.AsyncClient, user: SignedIn, files: dict[str, bytes]) -> str:
-    project = (await api.post("/v1/projects", headers=user.headers, json={"name": "job"})).json()
-    for path, content in files.items():
-        put = await api.put(
-            f"/v1/projects/{project['id']}/files/{path}", headers=user.headers, content=content
-        )
-        assert put.status_code == 200, put.text
-    return str(project["id"])
 
 
 async def run(
@@ -137,10 +128,13 @@ async def test_output_flood_is_capped_and_killed(runtime: Runtime) -> None:
     project = await project_with(api, user, {"main.py": b"while True:\n    print('x' * 1000)\n"})
     job = await run(api, user, project, ["python3", "main.py"], timeout_s=60)
     assert (job["status"], job["reason"]) == ("failed", "output_limit")
-    stored = sum(
-        len(str(c["data"]).encode()) for c in await all_logs(api, user.headers, str(job["id"]))
+    *chunks, marker = await all_logs(api, user.headers, str(job["id"]))
+    stored = sum(len(str(c["data"]).encode()) for c in chunks)
+    assert stored == ctx.settings.job_max_log_bytes  # every byte up to the cap, none past it
+    assert (marker["stream"], str(marker["data"]).lstrip("\n")[:26]) == (
+        "stderr",
+        LOG_CUT_MARKER,
     )
-    assert stored <= ctx.settings.job_max_log_bytes
     assert sandboxes_of(job) == []
 
 

@@ -20,7 +20,7 @@ import socketio
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
-from tests.jobs.test_jobs import project_with
+from tests.support.runtime import project_with
 from tests.support.served import served
 from tests.support.signin import SignedIn, sign_in
 

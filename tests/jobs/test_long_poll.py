@@ -12,7 +12,7 @@ import pytest
 
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
-from tests.jobs.test_jobs import project_with
+from tests.support.runtime import project_with
 from tests.support.signin import SignedIn, sign_in
 
 pytestmark = pytest.mark.docker

@@ -33,6 +33,7 @@ docker = pytest.importorskip("docker")
 
 from offcoder.runtime.policy import (  # noqa: E402
     LABEL_JOB_ID,
+    LOG_MAX_SIZE,
     NetworkMode,
     container_spec,
     owner_tag,
@@ -206,7 +207,7 @@ OWNER = owner_tag(uuid.UUID(int=1), b"test-key")
 
 
 def policy_body(image: str, job: uuid.UUID, command: list[str], **kw: Any) -> dict[str, Any]:
-    return container_spec(
+    spec = container_spec(
         image=image,
         command=command,
         env={"GREETING": "hello"},
@@ -215,6 +216,13 @@ def policy_body(image: str, job: uuid.UUID, command: list[str], **kw: Any) -> di
         network=NetworkMode.none,
         **kw,
     )
+    # These tests read a sandbox's output back through the engine's log, which the policy
+    # also allows when bounded; the worker's own sandboxes keep none and are attached to.
+    spec["HostConfig"]["LogConfig"] = {
+        "Type": "json-file",
+        "Config": {"max-size": LOG_MAX_SIZE, "max-file": "1"},
+    }
+    return spec
 
 
 def provision(proxy: str, job: uuid.UUID) -> dict[str, Any]:

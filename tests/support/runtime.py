@@ -17,6 +17,7 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.main import build_context, create_app
+from tests.support.signin import SignedIn
 
 TEST_SERVER = "http://testserver"
 
@@ -66,6 +67,19 @@ async def runtime_app(
         stop.set()
         await asyncio.wait_for(task, timeout=60)
         await ctx.close()
+
+
+async def project_with(
+    api: httpx.AsyncClient, user: SignedIn, files: dict[str, bytes], name: str = "job"
+) -> str:
+    """A new project of `user` holding `files` (path -> bytes); its id."""
+    project = (await api.post("/v1/projects", headers=user.headers, json={"name": name})).json()
+    for path, content in files.items():
+        put = await api.put(
+            f"/v1/projects/{project['id']}/files/{path}", headers=user.headers, content=content
+        )
+        assert put.status_code == 200, put.text
+    return str(project["id"])
 
 
 async def wait_for_end(

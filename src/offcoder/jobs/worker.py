@@ -25,17 +25,20 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from docker.errors import NotFound
+from docker.errors import APIError, NotFound
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
+from offcoder.audit.service import ActorKind, record
 from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.events import announce
 from offcoder.jobs import archive
+from offcoder.jobs.endings import unstartable_command
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
+from offcoder.jobs.output import LogChunk, OutputLog
 from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.payments import tasks as payment_tasks
 from offcoder.projects import service as projects
@@ -50,11 +53,18 @@ from offcoder.wallet import service as wallet
 log = structlog.get_logger(__name__)
 
 # Endings that are ours, not the job's: such a job is charged nothing.
-OUR_FAULT = frozenset({"internal_error", "runtime_unavailable", "worker_stopped", "not_started"})
+OUR_FAULT = frozenset(
+    {"internal_error", "runtime_unavailable", "worker_stopped", "not_started", "log_storage_failed"}
+)
 CHUNK_FLUSH_S = 0.05
 PAYMENT_SWEEP_S = 5.0
 RUNNING = frozenset({JobStatus.starting.value, JobStatus.running.value})
-CHUNK_MAX_BYTES = 16 * 1024
+# Reads of the attach stream waiting for the store: each is at most 32 KiB (the engine's copy
+# buffer), so the backlog holds at most 2 MiB.
+OUTPUT_BACKLOG = 64
+BATCH_MAX_BYTES = 256 * 1024
+# The output stream ends a moment before the engine reports the exit.
+OUTPUT_END_GRACE_S = 5.0
 # An egress job's proxy variables, all pointing at its gateway (C5).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 
@@ -91,6 +101,7 @@ class Worker:
             b"offcoder-owner-tag:" + keyring.primary_key_id.encode()
         ).digest()
         self._client: RuntimeClient | None = None
+        self._draining: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ the loop
 
@@ -230,6 +241,16 @@ class Worker:
             current.detail = detail
             current.finished_at = utcnow()
             current.usage = usage | (job.usage or {})
+            if run.container_id is not None and reason in OUR_FAULT:
+                # A run we let go free because we failed it: an operator should see each one.
+                await record(
+                    s,
+                    f"job.{reason}",
+                    actor_id=None,
+                    actor_kind=ActorKind.system,
+                    target=f"job:{job.id}",
+                    details={"user_id": str(job.user_id), "detail": detail},
+                )
             await announce(s, job.id, "status")
         log.info("job ended", job_id=str(job.id), status=status.value, reason=reason)
 
@@ -266,20 +287,26 @@ class Worker:
         provisioning: asyncio.Task[dict[str, Any]],
     ) -> tuple[JobStatus, int | None, str | None, str | None]:
         job = run.job
-        async with self.database.user_session(job.user_id) as s:
-            environment = await projects.secret_environment(
-                s, self.keyring, job.user_id, job.project_id
-            )
-            rows = await s.execute(
-                select(ProjectFile.path, ProjectFile.content).where(
-                    ProjectFile.user_id == job.user_id, ProjectFile.project_id == job.project_id
-                )
-            )
-            files = [(path, content) for path, content in rows]
-            handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
-            slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
-        packed = archive.build(files)
+        from offcoder.logs import SensitiveHold
+
+        # The job's secret values are masked in our logs from the moment they are opened until
+        # the job has ended, and then let go: the worker outlives every job (R3).
+        secrets_held = SensitiveHold()
         try:
+            async with self.database.user_session(job.user_id) as s:
+                environment = await projects.secret_environment(
+                    s, self.keyring, job.user_id, job.project_id, secrets_held
+                )
+                rows = await s.execute(
+                    select(ProjectFile.path, ProjectFile.content).where(
+                        ProjectFile.user_id == job.user_id,
+                        ProjectFile.project_id == job.project_id,
+                    )
+                )
+                files = [(path, content) for path, content in rows]
+                handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
+                slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
+            packed = archive.build(files)
             mount = await provisioning
             network_name = None
             if mode is not NetworkMode.none:
@@ -312,19 +339,35 @@ class Worker:
             )
             if run.stop_reason:
                 return JobStatus.cancelled, None, run.stop_reason, None
-            await asyncio.to_thread(client.start, run.container_id)
+            # Attached before the start, so that no byte the program writes is missed.
+            output = await asyncio.to_thread(client.attach, run.container_id)
+            try:
+                await asyncio.to_thread(client.start, run.container_id)
+            except APIError as exc:
+                with contextlib.suppress(Exception):
+                    output.close()
+                refused = unstartable_command(exc)
+                if refused is None:
+                    raise
+                # The user's error, not ours: said in the job's detail and its log, and charged
+                # like any run (a sandbox was made for it).
+                await self._store_chunks(job, [LogChunk(1, "stderr", refused.message + "\n")])
+                return JobStatus.failed, refused.exit_code, refused.reason, refused.message
             running: dict[str, Any] = {"status": JobStatus.running.value, "started_at": utcnow()}
             if mode is NetworkMode.preview:
                 running["published_ports"] = await self._published(client, run.container_id)
                 running["preview_url"] = f"https://{handle}-{slug}.{self.settings.preview_domain}"
             await self._set(job.id, **running)
-            return await self._supervise(run, client)
+            return await self._supervise(run, client, output)
         finally:
-            if run.container_id is not None:
-                if not run.exited:  # an exited sandbox has nothing left to kill
-                    with contextlib.suppress(Exception):
-                        await asyncio.to_thread(client.kill, run.container_id)
-                await asyncio.to_thread(client.remove, run.container_id)
+            try:
+                if run.container_id is not None:
+                    if not run.exited:  # an exited sandbox has nothing left to kill
+                        with contextlib.suppress(Exception):
+                            await asyncio.to_thread(client.kill, run.container_id)
+                    await asyncio.to_thread(client.remove, run.container_id)
+            finally:
+                secrets_held.release()
 
     @staticmethod
     async def _published(client: RuntimeClient, container_id: str) -> dict[str, int]:
@@ -337,31 +380,36 @@ class Worker:
         return published
 
     async def _supervise(
-        self, run: _Run, client: RuntimeClient
+        self, run: _Run, client: RuntimeClient, output: Any
     ) -> tuple[JobStatus, int | None, str | None, str | None]:
         job = run.job
         assert run.container_id is not None
         loop = asyncio.get_running_loop()
-        chunks: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
-        readers = [
-            threading.Thread(
-                target=self._read_stream,
-                args=(client, run.container_id, name, loop, chunks),
-                daemon=True,
-            )
-            for name in ("stdout", "stderr")
-        ]
-        for reader in readers:
-            reader.start()
-        writer = asyncio.create_task(self._store_logs(run, chunks, len(readers)))
+        # Bounded: when the store falls behind, the reader waits, the engine waits, and the
+        # program's writes block; the worker's memory does not grow with the job's output.
+        pieces: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(OUTPUT_BACKLOG)
+        threading.Thread(target=self._read_output, args=(output, loop, pieces), daemon=True).start()
+        writer = asyncio.create_task(self._store_logs(run, pieces))
         sampler = asyncio.create_task(self._sample_usage(run, client))
         waiter = asyncio.create_task(asyncio.to_thread(client.wait, run.container_id))
         stopper = asyncio.create_task(run.stopped.wait())
+        lost_output: str | None = None
         done, _ = await asyncio.wait(
-            {waiter, stopper}, timeout=job.timeout_s, return_when=asyncio.FIRST_COMPLETED
+            {waiter, stopper, writer}, timeout=job.timeout_s, return_when=asyncio.FIRST_COMPLETED
         )
-        if waiter not in done:
+        if writer in done and waiter not in done:
+            if writer.exception() is not None:
+                lost_output = "OffCoder could not store this job's output, so it was stopped"
+            else:
+                # The output stream ended: the program has exited, or the stream broke.
+                exited, _ = await asyncio.wait({waiter}, timeout=OUTPUT_END_GRACE_S)
+                if not exited:
+                    lost_output = "the output stream from the sandbox broke, so it was stopped"
+            if lost_output is not None:
+                run.stop_reason = "log_storage_failed"
+        elif waiter not in done and stopper not in done:
             run.stop_reason = run.stop_reason or "timeout"
+        if not waiter.done():
             await asyncio.to_thread(client.kill, run.container_id)
         stopper.cancel()
         exit_code = await waiter
@@ -369,7 +417,20 @@ class Worker:
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         inspecting = asyncio.create_task(asyncio.to_thread(client.inspect, run.container_id))
-        await writer  # the last output drains while the engine answers the inspect
+        failure = writer.exception() if writer.done() else None
+        if failure is None:
+            try:
+                await writer  # the last output drains while the engine answers the inspect
+            except Exception as exc:
+                failure = exc
+        if failure is not None:
+            log.error("storing a job's output failed", job_id=str(job.id), error=repr(failure))
+            lost_output = lost_output or "OffCoder could not store this job's output"
+            run.stop_reason = "log_storage_failed"
+            # Let the reader finish: it may be waiting for room in the queue.
+            draining = asyncio.create_task(self._discard(pieces))
+            self._draining.add(draining)
+            draining.add_done_callback(self._draining.discard)
         try:
             state = (await inspecting).get("State", {})
         except NotFound:
@@ -381,6 +442,8 @@ class Worker:
             )
         if state.get("OOMKilled"):
             job.usage = job.usage | {"oom_killed": True}
+        if run.stop_reason == "log_storage_failed":
+            return JobStatus.failed, exit_code, "log_storage_failed", lost_output
         if run.stop_reason == "timeout":
             return JobStatus.timed_out, exit_code, "timeout", f"killed after {job.timeout_s} s"
         if run.stop_reason == "cancelled":
@@ -413,76 +476,100 @@ class Worker:
             await asyncio.sleep(0.5)
 
     @staticmethod
-    def _read_stream(
-        client: RuntimeClient,
-        container_id: str,
-        name: str,
+    def _read_output(
+        output: Any,
         loop: asyncio.AbstractEventLoop,
         out: asyncio.Queue[tuple[str, bytes] | None],
     ) -> None:
+        """Hand the attach stream's reads to the loop, waiting whenever its queue is full."""
         try:
-            for piece in client.stream(container_id, stdout=name == "stdout"):
-                loop.call_soon_threadsafe(out.put_nowait, (name, piece))
+            for stdout, stderr in output:
+                piece = ("stdout", stdout) if stdout is not None else ("stderr", stderr)
+                if piece[1]:
+                    asyncio.run_coroutine_threadsafe(out.put(piece), loop).result()
         except Exception as exc:
-            log.warning("log stream ended early", stream=name, error=str(exc))
+            log.warning("output stream ended early", error=str(exc))
         finally:
-            loop.call_soon_threadsafe(out.put_nowait, None)
+            with contextlib.suppress(Exception):
+                output.close()
+            # Fails only when the loop is gone (the worker stopped): nobody is left to tell.
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(out.put(None), loop).result()
 
-    async def _store_logs(
-        self, run: _Run, chunks: asyncio.Queue[tuple[str, bytes] | None], producers: int
-    ) -> None:
-        """Number and store output in small batches; stop the job past the output cap."""
+    @staticmethod
+    async def _discard(pieces: asyncio.Queue[tuple[str, bytes] | None]) -> None:
+        while await pieces.get() is not None:
+            pass
+
+    async def _store_logs(self, run: _Run, pieces: asyncio.Queue[tuple[str, bytes] | None]) -> None:
+        """Number and store output in small batches; stop the job past the output cap.
+
+        Past the cap the rest is read and dropped until the stream ends (the job is being
+        killed); an exception here is the caller's cue to kill the sandbox at once."""
         job = run.job
-        seq, stored_bytes, open_producers = 0, 0, producers
-        cap = self.settings.job_max_log_bytes
-        while open_producers:
-            batch: list[tuple[str, bytes]] = []
-            item = await chunks.get()
+        output = OutputLog(cap=self.settings.job_max_log_bytes)
+        streaming = True
+        while streaming:
+            batch: list[tuple[str, bytearray]] = []
+            size = 0
+            item = await pieces.get()
             deadline = time.monotonic() + CHUNK_FLUSH_S
             while True:
                 if item is None:
-                    open_producers -= 1
+                    streaming = False
+                    break
+                stream, piece = item
+                size += len(piece)
+                if batch and batch[-1][0] == stream:
+                    batch[-1][1].extend(piece)  # consecutive reads of one stream, one chunk
                 else:
-                    batch.append(item)
-                if not open_producers or time.monotonic() >= deadline:
+                    batch.append((stream, bytearray(piece)))
+                if size >= BATCH_MAX_BYTES or time.monotonic() >= deadline:
                     break
                 try:
-                    item = await asyncio.wait_for(chunks.get(), deadline - time.monotonic())
+                    item = await asyncio.wait_for(pieces.get(), deadline - time.monotonic())
                 except TimeoutError:
                     break
-            rows = []
+            chunks: list[LogChunk] = []
             for stream, data in batch:
-                if stored_bytes >= cap:
-                    break
-                data = data[: cap - stored_bytes]
-                stored_bytes += len(data)
-                for start in range(0, len(data), CHUNK_MAX_BYTES):
-                    seq += 1
-                    text_data = data[start : start + CHUNK_MAX_BYTES].decode(
-                        "utf-8", errors="replace"
-                    )
-                    rows.append(
-                        {
-                            "job_id": job.id,
-                            "seq": seq,
-                            "user_id": job.user_id,
-                            "stream": stream,
-                            "data": text_data,
-                            "created_at": utcnow(),
-                        }
-                    )
-            if rows:
-                async with self.database.system_session() as s:
-                    await s.execute(insert(JobLogChunk).values(rows).on_conflict_do_nothing())
-                    await s.execute(
-                        update(Job)
-                        .where(Job.id == job.id)
-                        .values(last_seq=seq, log_bytes=stored_bytes)
-                    )
-                    await announce(s, job.id, "log")
-            if stored_bytes >= cap and run.stop_reason is None:
+                chunks.extend(output.add(stream, bytes(data)))
+            if not streaming:
+                chunks.extend(output.finish())
+            if chunks:
+                await self._store_chunks(job, chunks)
+            if output.cut and run.stop_reason is None:
                 run.stop_reason = "output_limit"
                 run.stopped.set()
+
+    async def _store_chunks(self, job: Job, chunks: list[LogChunk]) -> None:
+        async with self.database.system_session() as s:
+            now = utcnow()
+            await s.execute(
+                insert(JobLogChunk)
+                .values(
+                    [
+                        {
+                            "job_id": job.id,
+                            "seq": chunk.seq,
+                            "user_id": job.user_id,
+                            "stream": chunk.stream,
+                            "data": chunk.data,
+                            "created_at": now,
+                        }
+                        for chunk in chunks
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+            await s.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(
+                    last_seq=chunks[-1].seq,
+                    log_bytes=Job.log_bytes + sum(len(c.data.encode()) for c in chunks),
+                )
+            )
+            await announce(s, job.id, "log")
 
     async def _set(self, job_id: uuid.UUID, **values: Any) -> None:
         async with self.database.system_session() as s:

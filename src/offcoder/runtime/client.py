@@ -120,9 +120,18 @@ class RuntimeClient:
                 time.sleep(0.1)
             raise
 
-    def stream(self, container_id: str, *, stdout: bool) -> Any:
-        return self.docker.api.logs(
-            container_id, stdout=stdout, stderr=not stdout, stream=True, follow=True
+    def attach(self, container_id: str) -> Any:
+        """The sandbox's stdout and stderr as they are written: `(stdout, stderr)` pairs, one
+        of them None, in the order the engine read them. Open it before `start`.
+
+        The attach stream carries the raw reads of the container's stdio, ending once they are
+        all delivered. The engine's log (`logs?follow=1`) is not used: its json-file copier
+        holds a line's last partial piece (up to 16 KiB) until a newline or the end of the
+        stream, and a follower may stop at the container's exit before that piece is written
+        (a job printing 1,000,000 bytes without a newline lost its last 576).
+        """
+        return self.docker.api.attach(
+            container_id, stdout=True, stderr=True, stream=True, logs=False, demux=True
         )
 
     def usage(self, container_id: str) -> tuple[int | None, int | None]:

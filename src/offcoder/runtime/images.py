@@ -70,17 +70,19 @@ class ImageRecipe:
 RECIPES: dict[str, ImageRecipe] = {
     "python": ImageRecipe(
         name="python",
-        # Full python3 (python3-minimal lacks json, ctypes, ...), venv with ensurepip, pip.
-        packages=("python3", "python3-venv", "python3-pip", "ca-certificates"),
+        # Full python3 (python3-minimal lacks json, ctypes, ...), venv with ensurepip, pip;
+        # `python` and `pip` answer too (python-is-python3), as people and api.md type them.
+        packages=("python3", "python3-venv", "python3-pip", "python-is-python3", "ca-certificates"),
         check=(
             "python3 -c 'import json, ctypes, venv, ssl, sqlite3, pip' && python3 -m pip --version"
+            " && python --version && pip --version"
         ),
         smoke="python3 -c 'import json, ctypes, venv, ssl, sqlite3; print(\"ok\")'",
     ),
     "node": ImageRecipe(
         name="node",
         packages=("nodejs", "npm", "ca-certificates"),
-        check="node -e 'process.exit(0)' && npm --version",
+        check="node -e 'process.exit(0)' && npm --version && npx --version",
         smoke="node -e 'console.log(\"ok\")'",
     ),
 }

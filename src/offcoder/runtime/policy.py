@@ -151,7 +151,9 @@ def container_spec(
             {"Name": "core", "Soft": 0, "Hard": 0},
             {"Name": "msgqueue", "Soft": 0, "Hard": 0},
         ],
-        "LogConfig": {"Type": "json-file", "Config": {"max-size": LOG_MAX_SIZE, "max-file": "1"}},
+        # The worker reads output from the attach stream; a log file on the host would only be
+        # a second copy of what jobs print (secrets they echo included) on the runtime's disk.
+        "LogConfig": {"Type": "none"},
         "AutoRemove": False,
         "RestartPolicy": {"Name": "no"},
     }

@@ -36,6 +36,9 @@
     if (s.job_id !== jobId) { return; }
     statusEl.textContent = s.status;
     if (s.exit_code !== null && s.exit_code !== undefined) { exitEl.textContent = "exit " + s.exit_code; }
+    // The final status names the ending: a code to read (reason) and a sentence (detail).
+    if (s.reason) { document.getElementById("reason").textContent = "(" + s.reason + ")"; }
+    if (s.detail) { document.getElementById("detail").textContent = s.detail; }
     if (["succeeded", "failed", "timed_out", "cancelled"].indexOf(s.status) >= 0) {
       ended = true;
       note.textContent = "Finished.";

@@ -1,0 +1,351 @@
+"""A job's output: every byte stored in order up to the cap, and honest endings past it (C6).
+
+These run on their own worker with a 2 MiB output cap, so that a 1,000,000-byte job is well
+inside it and a flood reaches it quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import httpx
+import psycopg
+import pytest
+
+from offcoder.config import Settings
+from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.output import LOG_CUT_MARKER, NUL_SHOWN_AS
+from offcoder.jobs.worker import Worker
+from tests.projects.support import user_id
+from tests.support.runtime import all_logs, project_with, runtime_app, wait_for_end
+from tests.support.signin import SignedIn, sign_in
+from tests.wallet.support import grant
+
+pytestmark = [pytest.mark.docker, pytest.mark.promise("C6")]
+
+Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
+CAP = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+async def runtime(
+    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
+) -> AsyncIterator[Runtime]:
+    # Priced (one minor unit a second), so that who pays for an ending is visible.
+    async with runtime_app(
+        settings, prepared, proxy_socket, job_max_log_bytes=CAP, job_price_per_minute={"USD": 60}
+    ) as r:
+        yield r
+
+
+async def funded_user(runtime: Runtime) -> SignedIn:
+    api, ctx, _ = runtime
+    user = await sign_in(api)
+    await grant(ctx.database, await user_id(api, user), 1_000_000)
+    return user
+
+
+async def submit(
+    api: httpx.AsyncClient, user: SignedIn, project_id: str, command: list[str], **extra: object
+) -> str:
+    submitted = await api.post(
+        f"/v1/projects/{project_id}/jobs", headers=user.headers, json={"command": command, **extra}
+    )
+    assert submitted.status_code == 202, submitted.text
+    return str(submitted.json()["id"])
+
+
+def stored(chunks: list[dict[str, object]], stream: str) -> bytes:
+    return "".join(str(c["data"]) for c in chunks if c["stream"] == stream).encode()
+
+
+# The program each job runs: a deterministic mix of writes, so the test can compute locally
+# exactly what it wrote. Unbuffered os.write: the write sizes reach the engine as chosen.
+WRITER = """\
+import os, random, sys
+
+def plan(seed, total, newlines, final_newline):
+    rng = random.Random(seed)
+    left, out = total, []
+    letters = b"abcdefghijklmnopqrstuvwxyz0123456789"
+    while left:
+        size = min(left, rng.choice([1, 7, 100, 511, 4096, 16383, 16384, 16385, 65536, 70000]))
+        fd = rng.choice([1, 2])
+        piece = bytearray(rng.choice(letters) for _ in range(size))
+        if newlines == "every100":
+            for i in range(99, size, 100):
+                piece[i] = 10
+        elif newlines == "random":
+            for _ in range(size // 300):
+                piece[rng.randrange(size)] = 10
+        left -= size
+        if not left:
+            piece[-1] = 10 if final_newline else 46
+        out.append((fd, bytes(piece)))
+    return out
+
+if __name__ == "__main__":
+    seed, newlines, final = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+    for fd, piece in plan(seed, 1_000_000, newlines, final):
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(fd, view):]
+"""
+
+
+def planned(seed: int, newlines: str, final_newline: bool) -> tuple[bytes, bytes]:
+    namespace: dict[str, object] = {}
+    # The very program the jobs run, so the test knows exactly what each one wrote.
+    exec(compile(WRITER, "writer.py", "exec"), namespace)  # noqa: S102
+    pieces = namespace["plan"](seed, 1_000_000, newlines, final_newline)  # type: ignore[operator]
+    out = b"".join(p for fd, p in pieces if fd == 1)
+    err = b"".join(p for fd, p in pieces if fd == 2)
+    assert len(out) + len(err) == 1_000_000
+    return out, err
+
+
+async def test_forty_jobs_of_a_million_bytes_are_stored_byte_for_byte(runtime: Runtime) -> None:
+    """Given 40 jobs that each write exactly 1,000,000 bytes in mixed write sizes over both
+    streams (no newline at all, one every 100 bytes, random ones; with and without a final
+    newline), when they end, then each stream's stored chunks hash to what the job wrote.
+
+    On the engine's json-file log followed per stream, the bytes after the last 16 KiB
+    boundary of a line with no newline were lost when the container exited first."""
+    api, _, _ = runtime
+    user = await funded_user(runtime)
+    project = await project_with(api, user, {"writer.py": WRITER.encode()})
+    cases = [(seed, ("none", "every100", "random")[seed % 3], seed % 2 == 0) for seed in range(40)]
+    started = time.monotonic()
+    job_ids = [
+        await submit(
+            api, user, project, ["python3", "writer.py", str(seed), newlines, str(int(final))]
+        )
+        for seed, newlines, final in cases
+    ]
+    jobs = await asyncio.gather(
+        *(wait_for_end(api, user.headers, job_id, timeout=120) for job_id in job_ids)
+    )
+    elapsed = time.monotonic() - started
+    short: list[str] = []
+    for (seed, newlines, final), job in zip(cases, jobs, strict=True):
+        assert job["status"] == "succeeded", (job["reason"], job["detail"])
+        chunks = await all_logs(api, user.headers, str(job["id"]))
+        assert [c["seq"] for c in chunks] == list(range(1, len(chunks) + 1))
+        out, err = planned(seed, newlines, final)
+        for name, wrote in (("stdout", out), ("stderr", err)):
+            got = stored(chunks, name)
+            if hashlib.sha256(got).digest() != hashlib.sha256(wrote).digest():
+                short.append(f"seed {seed} ({newlines}, final={final}) {name}: "
+                             f"{len(got)} of {len(wrote)} bytes")  # fmt: skip
+    assert short == [], short
+    assert elapsed < 60, f"40 jobs took {elapsed:.1f} s"
+
+
+async def test_multibyte_characters_split_across_reads_are_stored_intact(
+    runtime: Runtime,
+) -> None:
+    """Given a job that writes 2-, 3- and 4-byte characters in writes that cut them in every
+    place (and long runs with no newline, which the engine used to cut at 16 KiB), then the
+    stored text is exactly what it wrote: no U+FFFD anywhere."""
+    api, _, _ = runtime
+    user = await funded_user(runtime)
+    program = (
+        "import os, time\n"
+        "text = ('é€😀' * 20000).encode()\n"  # 180,000 bytes, no newline
+        "i, sizes = 0, [1, 2, 3, 5, 7, 16384, 4093]\n"
+        "while i < len(text):\n"
+        "    n = sizes[(i // 7) % len(sizes)]\n"
+        "    os.write(1, text[i:i + n]); i += n\n"
+        "    if n < 8: time.sleep(0.0005)\n"
+        "os.write(2, 'ß'.encode()[:1]); time.sleep(0.05); os.write(2, 'ß'.encode()[1:])\n"
+    )
+    project = await project_with(api, user, {"chars.py": program.encode()})
+    job = await wait_for_end(
+        api, user.headers, await submit(api, user, project, ["python3", "chars.py"])
+    )
+    assert job["status"] == "succeeded", job
+    chunks = await all_logs(api, user.headers, str(job["id"]))
+    assert stored(chunks, "stdout").decode() == "é€😀" * 20000
+    assert stored(chunks, "stderr").decode() == "ß"
+
+
+async def test_a_nul_byte_then_a_flood_ends_at_the_cap_with_its_output_stored(
+    runtime: Runtime,
+) -> None:
+    """Given a job writing `a\\0b\\n` and then flooding stdout, then it ends `failed` with
+    `output_limit`: its chunks are stored up to the cap, the NUL shown as documented, and the
+    last chunk says where the output was cut. (A NUL used to kill the log writer: the cap was
+    never reached, the reader's queue grew without bound and the job ended free.)"""
+    api, _, _ = runtime
+    user = await funded_user(runtime)
+    project = await project_with(
+        api,
+        user,
+        {
+            "nul.py": b"import os\nos.write(1, b'a\\0b\\n')\n"
+            b"while True:\n    os.write(1, b'x' * 65536)\n"
+        },
+    )
+    job = await wait_for_end(
+        api, user.headers, await submit(api, user, project, ["python3", "nul.py"], timeout_s=60)
+    )
+    assert (job["status"], job["reason"]) == ("failed", "output_limit"), job
+    assert str(CAP) in str(job["detail"])
+    chunks = await all_logs(api, user.headers, str(job["id"]))
+    text = "".join(str(c["data"]) for c in chunks[:-1])
+    assert text.startswith(f"a{NUL_SHOWN_AS}b\n")
+    assert len(text.encode()) == CAP
+    assert chunks[-1]["stream"] == "stderr"
+    assert str(chunks[-1]["data"]).lstrip("\n").startswith(LOG_CUT_MARKER)
+    assert "\x00" not in text
+
+
+def _sandbox_gone(job_id: str) -> bool:
+    engine = docker.from_env()
+    try:
+        return not engine.containers.list(
+            all=True, filters={"label": f"dev.offcoder.job-id={job_id}"}
+        )
+    finally:
+        engine.close()
+
+
+@contextmanager
+def log_chunk_trigger(
+    prepared: PreparedDatabase, name: str, body: str
+) -> Iterator[psycopg.Connection]:
+    """A BEFORE INSERT trigger on job_log_chunks running `body` (PL/pgSQL, NEW is the chunk)
+    for as long as the block lasts: the database itself refusing or slowing the log store.
+    Yields the owner's connection, for reading back what the application role cannot."""
+    url = prepared.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body} "
+            "RETURN NEW; END $$"
+        )
+        admin.execute(
+            f"CREATE TRIGGER {name} BEFORE INSERT ON job_log_chunks "
+            f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+        )
+        try:
+            yield admin
+        finally:
+            admin.execute(f"DROP TRIGGER {name} ON job_log_chunks")
+            admin.execute(f"DROP FUNCTION {name}()")
+
+
+async def test_a_log_store_refused_by_the_database_kills_the_sandbox_within_a_second(
+    runtime: Runtime, prepared: PreparedDatabase
+) -> None:
+    """Given the database refusing to store a job's output (a trigger the test installs),
+    then the sandbox is killed within a second of the refusal, the job ends `failed` with
+    `log_storage_failed`, it is not charged, and the ending is in the audit log."""
+    api, _, _ = runtime
+    marker = f"refuse-{uuid.uuid4().hex[:12]}"
+    refusal = f"IF NEW.data LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused by the test'; END IF;"
+    with log_chunk_trigger(prepared, f"test_refuse_{marker[7:]}", refusal) as admin:
+        user = await funded_user(runtime)
+        program = f"import time\nprint('{marker}', flush=True)\ntime.sleep(60)\n"
+        project = await project_with(api, user, {"main.py": program.encode()})
+        job_id = await submit(api, user, project, ["python3", "main.py"], timeout_s=90)
+        job = await wait_for_end(api, user.headers, job_id, timeout=30)
+        with admin.cursor() as cursor:
+            started_at, finished_at = cursor.execute(
+                "SELECT started_at, finished_at FROM jobs WHERE id = %s", (job_id,)
+            ).fetchone() or (None, None)
+            audited = cursor.execute(
+                "SELECT count(*) FROM audit_events WHERE action = 'job.log_storage_failed' "
+                "AND target = %s",
+                (f"job:{job_id}",),
+            ).fetchone()
+    assert (job["status"], job["reason"]) == ("failed", "log_storage_failed"), job
+    assert _sandbox_gone(job_id)
+    assert started_at is not None and finished_at is not None
+    # The program prints at once and then sleeps a minute: the ending is the kill.
+    assert (finished_at - started_at).total_seconds() < 1.5, (started_at, finished_at)
+    assert job["charge"]["charged"] == 0, job  # type: ignore[index]
+    assert audited == (1,)
+
+
+def _rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_worker_memory_stays_bounded_while_a_job_floods_a_slow_log_store(
+    runtime: Runtime, prepared: PreparedDatabase
+) -> None:
+    """Given a log store slowed down by the database (a trigger sleeping per chunk) and a job
+    printing as fast as it can, then the worker holds a bounded backlog: the engine is made
+    to wait, not the worker's memory to grow."""
+    api, _, _ = runtime
+    marker = f"slow{uuid.uuid4().hex[:12]}"
+    peak, before = 0, _rss_bytes()
+    slowness = f"IF NEW.data LIKE '{marker}%' THEN PERFORM pg_sleep(0.05); END IF;"
+    with log_chunk_trigger(prepared, f"test_slow_{marker}", slowness):
+        user = await funded_user(runtime)
+        line = (marker * 700)[:16383] + "\n"  # every stored chunk starts with the marker
+        project = await project_with(
+            api, user,
+            {"flood.py": f"import os\nb = {line!r}.encode()\n"
+                         "while True:\n    os.write(1, b)\n".encode()},
+        )  # fmt: skip
+        job_id = await submit(api, user, project, ["python3", "flood.py"], timeout_s=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            peak = max(peak, _rss_bytes())
+            job = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
+            if job["status"] not in {"queued", "starting", "running"}:
+                break
+            await asyncio.sleep(0.05)
+        job = await wait_for_end(api, user.headers, job_id)
+    assert job["reason"] == "output_limit", job
+    assert peak - before < 32 * 1024 * 1024, f"RSS grew by {(peak - before) >> 20} MiB"
+
+
+async def test_the_contracts_example_job_runs_as_written(runtime: Runtime) -> None:
+    """api.md's example, verbatim: `python` and `pip` exist in the python image."""
+    api, _, _ = runtime
+    user = await funded_user(runtime)
+    project = await project_with(
+        api, user, {"main.py": b"import subprocess, sys\nprint('hello', sys.version_info[0])\n"
+                    b"pip = subprocess.run(['pip', '--version'], capture_output=True)\n"
+                    b"print(pip.returncode)\n"},
+    )  # fmt: skip
+    job_id = await submit(api, user, project, ["python", "main.py"], image="python")
+    job = await wait_for_end(api, user.headers, job_id)
+    assert (job["status"], job["exit_code"]) == ("succeeded", 0), job
+    chunks = await all_logs(api, user.headers, job_id)
+    assert stored(chunks, "stdout") == b"hello 3\n0\n"
+
+
+async def test_a_command_that_cannot_start_is_the_users_error_and_says_why(
+    runtime: Runtime,
+) -> None:
+    """Given `notacommand --flag`, then the job ends `failed` with `command_not_found`, exit
+    code 127, the engine's message as its detail and as the first log line; it is charged
+    like any run (the sandbox was made for it)."""
+    api, _, _ = runtime
+    user = await funded_user(runtime)
+    project = await project_with(api, user, {"main.py": b""})
+    job_id = await submit(api, user, project, ["notacommand", "--flag"])
+    job = await wait_for_end(api, user.headers, job_id)
+    assert (job["status"], job["reason"], job["exit_code"]) == (
+        "failed", "command_not_found", 127,
+    ), job  # fmt: skip
+    assert job["detail"] == 'exec: "notacommand": executable file not found in $PATH'
+    chunks = await all_logs(api, user.headers, job_id)
+    assert chunks and chunks[0]["seq"] == 1 and chunks[0]["stream"] == "stderr"
+    assert str(chunks[0]["data"]).rstrip("\n") == job["detail"]
+    assert job["charge"]["charged"] >= 1, job  # type: ignore[index]
+    assert _sandbox_gone(job_id)
