@@ -24,7 +24,8 @@ from offcoder import logs
 from offcoder.ai.moderation import ProviderModeration
 from offcoder.config import Settings
 from offcoder.context import AppContext
-from offcoder.main import create_app
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.main import build_context, create_app
 
 pytestmark = pytest.mark.promise("R3")
 
@@ -173,6 +174,7 @@ def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.String
 # client's value registered there would be memory the client can grow without bound.
 OPERATOR_SECRET_CALLERS = {
     "ai/moderation.py": "the operator's moderation key, from the settings",
+    "main.py": "every secret the operator configured (Settings.operator_secrets), at start",
 }
 
 
@@ -185,3 +187,22 @@ def test_only_operator_configured_values_are_masked_for_the_process() -> None:
         and re.search(r"\bregister_(operator_secret|sensitive)\b", path.read_text())
     }
     assert callers == set(OPERATOR_SECRET_CALLERS)
+
+
+def test_every_secret_the_operator_configured_is_masked_once_the_server_is_built(
+    settings: Settings, prepared: PreparedDatabase
+) -> None:
+    """Given webhook and client secrets in the settings, when a server process is built, then
+    each is masked in any log line for the life of the process (R3)."""
+    configured = {
+        "stripe_webhook_secret": f"whsec_{secrets.token_hex(16)}",
+        "razorpay_key_secret": f"rzp-{secrets.token_hex(16)}",
+        "github_client_secret": f"gh-{secrets.token_hex(16)}",
+    }
+    assert not any(logs.is_masked(value) for value in configured.values())
+    context = build_context(
+        settings.model_copy(update={k: SecretStr(v) for k, v in configured.items()}), prepared
+    )
+    asyncio.run(context.close())
+    for name, value in configured.items():
+        assert logs.is_masked(value), name

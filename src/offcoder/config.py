@@ -187,6 +187,14 @@ class Settings(BaseSettings):
     port: int = 8000
     log_json: bool = False
 
+    def operator_secrets(self) -> list[str]:
+        """Every secret value the operator configured (client secrets, webhook secrets, keys)."""
+        return [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
+        ]
+
     @property
     def console_callback_url(self) -> str:
         """Where sign-in hands the web console its one-time code (always allowed)."""

@@ -26,6 +26,7 @@ from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.events import JobEvents
 from offcoder.jobs.endpoints import router as jobs_router
+from offcoder.logs import register_operator_secret
 from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
 from offcoder.payments.webhooks import router as webhooks_router
@@ -86,6 +87,9 @@ def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
 
 def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
     """Everything a server process holds, built once at start."""
+    # The operator's secrets are masked in our logs for the life of the process (R3).
+    for value in settings.operator_secrets():
+        register_operator_secret(value)
     providers = identity_providers(settings)
     database = prepared.open(settings.db_pool_size)
     return AppContext(

@@ -40,6 +40,7 @@ from offcoder.jobs.endings import unstartable_command
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
 from offcoder.jobs.output import LogChunk, OutputLog
 from offcoder.jobs.service import QUEUE_CHANNEL
+from offcoder.logs import SensitiveHold
 from offcoder.payments import tasks as payment_tasks
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
@@ -287,8 +288,6 @@ class Worker:
         provisioning: asyncio.Task[dict[str, Any]],
     ) -> tuple[JobStatus, int | None, str | None, str | None]:
         job = run.job
-        from offcoder.logs import SensitiveHold
-
         # The job's secret values are masked in our logs from the moment they are opened until
         # the job has ended, and then let go: the worker outlives every job (R3).
         secrets_held = SensitiveHold()
