@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.main import build_context, create_app
 from tests.support.apps import app_with
 from tests.support.oauth_standins import (
     OIDC_NAMED,
@@ -20,6 +21,8 @@ from tests.support.oauth_standins import (
     github_account,
     running,
 )
+
+HTTPS_SERVER = "https://testserver"
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,18 @@ def bitbucket() -> Iterator[StandIn]:
         yield stand_in
 
 
+def five_providers(oidc_issuer: str, github: StandIn, bitbucket: StandIn) -> dict[str, Any]:
+    """The settings that turn on all five named providers against the local stand-ins."""
+    named: dict[str, Any] = {}
+    for name in OIDC_NAMED:
+        named |= {
+            f"{name}_client_id": "offcoder-test",
+            f"{name}_client_secret": SecretStr("test-client-secret"),
+            f"{name}_issuer": oidc_issuer,
+        }
+    return named | github.settings | bitbucket.settings
+
+
 @pytest.fixture
 async def five(
     settings: Settings,
@@ -51,15 +66,35 @@ async def five(
     github: StandIn,
     bitbucket: StandIn,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    named: dict[str, Any] = {}
-    for name in OIDC_NAMED:
-        named |= {
-            f"{name}_client_id": "offcoder-test",
-            f"{name}_client_secret": SecretStr("test-client-secret"),
-            f"{name}_issuer": oidc_issuer,
-        }
-    async with app_with(settings, prepared, **named, **github.settings, **bitbucket.settings) as (
+    async with app_with(settings, prepared, **five_providers(oidc_issuer, github, bitbucket)) as (
         api,
         _,
     ):
         yield api
+
+
+@pytest.fixture
+async def browsers(
+    settings: Settings,
+    prepared: PreparedDatabase,
+    oidc_issuer: str,
+    github: StandIn,
+    bitbucket: StandIn,
+) -> AsyncIterator[Callable[[], httpx.AsyncClient]]:
+    """Browsers (each with a cookie jar of its own) on the same server at an https address, as
+    the web console is served: its cookies are then `Secure` and named `__Host-`."""
+    overrides = five_providers(oidc_issuer, github, bitbucket) | {"public_url": HTTPS_SERVER}
+    ctx = build_context(settings.model_copy(update=overrides), prepared)
+    transport = httpx.ASGITransport(app=create_app(ctx))
+    opened: list[httpx.AsyncClient] = []
+
+    def browser() -> httpx.AsyncClient:
+        opened.append(httpx.AsyncClient(transport=transport, base_url=HTTPS_SERVER))
+        return opened[-1]
+
+    try:
+        yield browser
+    finally:
+        for client in opened:
+            await client.aclose()
+        await ctx.close()

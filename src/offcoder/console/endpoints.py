@@ -3,6 +3,7 @@ read and write runs in the signed-in user's RLS transaction)."""
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from offcoder.audit.service import ActorKind
 from offcoder.auth import service as auth_service
 from offcoder.auth.dependencies import live_user_session
+from offcoder.auth.oidc import ProviderError
 from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.service import EndReason
 from offcoder.console import session as cookies
@@ -27,7 +29,8 @@ from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
 from offcoder.jobs.schemas import JobCreate
 from offcoder.payments.models import Topup, UserPlan
-from offcoder.problems import InvalidInput, Problem, Unauthorized
+from offcoder.privacy import repository as privacy_repository
+from offcoder.problems import InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
 from offcoder.wallet import service as wallet
 from offcoder.wallet import topups
@@ -196,6 +199,139 @@ async def signout(request: Request, csrf: Annotated[str | None, Form()] = None) 
                 )
     response = go("/console", ctx)
     cookies.clear_session(response, ctx)
+    return response
+
+
+# ------------------------------------------------------------------ linked identities (A2)
+# A link is started by a CSRF-checked form of the signed-in user, which keeps its secrets in a
+# cookie of this browser; the provider step's code is redeemed only with that cookie (and, in
+# the service, only for this same user and with the PKCE verifier the cookie holds).
+
+
+async def identities_page(
+    request: Request,
+    ctx: AppContext,
+    browser: Browser,
+    *,
+    continue_to: dict[str, str] | None = None,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    async with live_user_session(ctx, browser.claims) as session:
+        rows = await privacy_repository.identities(session, browser.claims.user_id)
+    names = {p.name: p.display_name for p in ctx.providers.values()}
+    return page(
+        request,
+        ctx,
+        "identities.html",
+        {
+            "identities": [
+                {"provider": r.provider, "display_name": names.get(r.provider, r.provider)}
+                | {"email": r.email}
+                for r in rows
+            ],
+            "providers": [{"name": n, "display_name": d} for n, d in names.items()],
+            "continue_to": continue_to,
+            "notice": notice,
+            "error": error,
+        },
+        browser,
+        status_code=status_code,
+    )
+
+
+@router.get("/identities", response_class=HTMLResponse)
+async def identities_view(request: Request) -> Response:
+    """The provider accounts this account signs in with, and a button to link another."""
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    return await identities_page(request, ctx, browser)
+
+
+@router.post("/identities/{provider}/link")
+async def link_start(
+    request: Request, provider: str, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    ctx, browser = await form_user(request, csrf)
+    chosen = ctx.providers.get(provider)
+    if chosen is None:
+        raise NotFound("sign-in provider")
+    async with live_user_session(ctx, browser.claims):
+        pass  # the device session must be live before anything is started in its name
+    verifier = secrets.token_urlsafe(48)
+    state = secrets.token_urlsafe(16)
+    binding = secrets.token_urlsafe(32)
+    try:
+        async with ctx.database.system_session() as session:
+            url = await auth_service.begin_link(
+                session,
+                ctx,
+                chosen,
+                user_id=browser.claims.user_id,
+                redirect_uri=auth_service.console_link_callback_url(ctx),
+                client_state=state,
+                code_challenge=pkce_challenge(verifier),
+                code_challenge_method="S256",
+                browser_binding=binding,
+            )
+    except ProviderError as exc:
+        raise Problem(502, "provider-unavailable", str(exc)) from exc
+    # A page with a link to the provider, not a redirect: the CSP's form-action allows form
+    # posts, redirects included, only to us.
+    response = await identities_page(
+        request, ctx, browser, continue_to={"url": url, "display_name": chosen.display_name}
+    )
+    # All four parts are URL-safe base64 or a provider name: a dot joins them unquoted.
+    cookies.set_cookie(
+        response, ctx, cookies.LINK_COOKIE, ".".join((provider, state, verifier, binding)), 600
+    )
+    return response
+
+
+@router.get("/identities/callback")
+async def link_callback(
+    request: Request, state: str = "", code: str | None = None, error: str | None = None
+) -> Response:
+    """The provider step of a link comes back here with a link code; only the browser that
+    started the link, holding its cookie, finishes it."""
+    ctx = get_context(request)
+    browser = await require(request, ctx)
+    parts = (cookies.read_cookie(request, ctx, cookies.LINK_COOKIE) or "").split(".")
+    if len(parts) != 4 or not hmac.compare_digest(parts[1].encode(), state.encode()):
+        # Someone else's link (a URL sent to this person), or one started in another browser.
+        return await identities_page(
+            request,
+            ctx,
+            browser,
+            error="This link did not start in this browser; nothing was linked.",
+            status_code=400,
+        )
+    provider, _, verifier, binding = parts
+    display_name = ctx.providers[provider].display_name if provider in ctx.providers else provider
+    if error or not code:
+        response = await identities_page(
+            request,
+            ctx,
+            browser,
+            error=f"{display_name} cancelled or refused the link; nothing was linked.",
+            status_code=400,
+        )
+    else:
+        async with ctx.database.system_session() as session:
+            outcome = await auth_service.complete_link(
+                session, browser.claims, provider, code, verifier, browser_binding=binding
+            )
+        if isinstance(outcome, Problem):
+            response = await identities_page(
+                request, ctx, browser, error=outcome.detail, status_code=outcome.status
+            )
+        else:
+            response = await identities_page(
+                request, ctx, browser, notice=f"{display_name} is linked."
+            )
+    # Whatever the outcome, this link is over: its code is spent.
+    cookies.delete_cookie(response, ctx, cookies.LINK_COOKIE)
     return response
 
 

@@ -26,6 +26,9 @@ ACCESS_COOKIE = "oc_access"
 REFRESH_COOKIE = "oc_refresh"
 CSRF_COOKIE = "oc_csrf"
 SIGNIN_COOKIE = "oc_signin"
+# A link in flight: provider, state, PKCE verifier and the browser binding (A2). `__Host-` when
+# Secure, like every console cookie, so no sibling subdomain can plant one.
+LINK_COOKIE = "oc_link"
 CSRF_FIELD = "csrf"
 
 
