@@ -28,6 +28,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
 
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
 ENDED = {"succeeded", "failed", "timed_out", "cancelled"}
+# The final status also names the ending (docs/api.md): a success has no reason or detail.
+SUCCEEDED = {"status": "succeeded", "exit_code": 0, "reason": None, "detail": None}
 
 # Prints numbered lines for about three seconds: long enough to subscribe in the middle.
 TICKER = (
@@ -130,7 +132,7 @@ async def test_subscribing_mid_run_gets_every_chunk_once_in_order(
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate, in order
     assert {c["job_id"] for c in watcher.logs} == {job_id}
     assert watcher.lines() == expected_ticker(150)
-    assert watcher.statuses[-1] == {"job_id": job_id, "status": "succeeded", "exit_code": 0}
+    assert watcher.statuses[-1] == {"job_id": job_id, **SUCCEEDED}
     assert [s["status"] for s in watcher.statuses].count("succeeded") == 1
 
 
@@ -185,7 +187,7 @@ async def test_a_finished_job_gives_its_backlog_then_one_status(
     finally:
         await watcher.client.disconnect()
     assert watcher.lines() == expected_ticker(10)
-    assert watcher.statuses == [{"job_id": job_id, "status": "succeeded", "exit_code": 0}]
+    assert watcher.statuses == [{"job_id": job_id, **SUCCEEDED}]
 
 
 async def test_another_users_job_an_unknown_one_and_garbage_join_nothing(
