@@ -291,10 +291,10 @@ async def test_worker_memory_stays_bounded_while_a_job_floods_a_slow_log_store(
     api, _, _ = runtime
     marker = f"slow{uuid.uuid4().hex[:12]}"
     peak, before = 0, _rss_bytes()
-    slowness = f"IF NEW.data LIKE '{marker}%' THEN PERFORM pg_sleep(0.05); END IF;"
+    slowness = f"IF NEW.data LIKE '%{marker}%' THEN PERFORM pg_sleep(0.05); END IF;"
     with log_chunk_trigger(prepared, f"test_slow_{marker}", slowness):
         user = await funded_user(runtime)
-        line = (marker * 700)[:16383] + "\n"  # every stored chunk starts with the marker
+        line = (marker * 1100)[:16383] + "\n"  # every stored chunk holds the marker
         project = await project_with(
             api, user,
             {"flood.py": f"import os\nb = {line!r}.encode()\n"
@@ -349,3 +349,25 @@ async def test_a_command_that_cannot_start_is_the_users_error_and_says_why(
     assert str(chunks[0]["data"]).rstrip("\n") == job["detail"]
     assert job["charge"]["charged"] >= 1, job  # type: ignore[index]
     assert _sandbox_gone(job_id)
+
+
+async def test_a_quoted_name_and_a_file_without_its_execute_bit_are_the_users_errors_too(
+    runtime: Runtime,
+) -> None:
+    """The engine quotes the name Go-style (a `"` inside comes as `\\"`), and a program that
+    exists but may not be run is 126 `command_not_executable`, as a shell says it."""
+    api, _, _ = runtime
+    user = await funded_user(runtime)
+    project = await project_with(api, user, {"main.py": b"print('never')\n"})
+    submitted = [await submit(api, user, project, c) for c in (['./x y"z'], ["./main.py"])]
+    quoted, not_executable = await asyncio.gather(
+        *(wait_for_end(api, user.headers, job_id) for job_id in submitted)
+    )
+    assert (quoted["status"], quoted["reason"], quoted["exit_code"]) == (
+        "failed", "command_not_found", 127,
+    ), quoted  # fmt: skip
+    assert str(quoted["detail"]).startswith('exec: "./x y\\"z": '), quoted["detail"]
+    assert (not_executable["reason"], not_executable["exit_code"]) == (
+        "command_not_executable", 126,
+    ), not_executable  # fmt: skip
+    assert not_executable["detail"] == 'exec: "./main.py": permission denied'

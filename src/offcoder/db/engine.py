@@ -31,11 +31,21 @@ class Database:
         self, app_url: URL, system_url: URL, *, pool_size: int = 10, max_overflow: int | None = None
     ) -> None:
         overflow = pool_size if max_overflow is None else max_overflow
+        # hide_parameters: a failed statement's error would otherwise carry its bound values
+        # (a job's output, sealed secrets, tokens' hashes) into whatever logs the error (R3).
         self.app_engine: AsyncEngine = create_async_engine(
-            app_url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True
+            app_url,
+            pool_size=pool_size,
+            max_overflow=overflow,
+            pool_pre_ping=True,
+            hide_parameters=True,
         )
         self.system_engine: AsyncEngine = create_async_engine(
-            system_url, pool_size=max(2, pool_size // 2), max_overflow=overflow, pool_pre_ping=True
+            system_url,
+            pool_size=max(2, pool_size // 2),
+            max_overflow=overflow,
+            pool_pre_ping=True,
+            hide_parameters=True,
         )
         self._app_sessions = async_sessionmaker(self.app_engine, expire_on_commit=False)
         self._system_sessions = async_sessionmaker(self.system_engine, expire_on_commit=False)

@@ -14,7 +14,8 @@ from docker.errors import APIError
 
 # The OCI runtime's words, as the engine passes them on, e.g. `... unable to start container
 # process: exec: "notacommand": executable file not found in $PATH: unknown`.
-_EXEC_FAILURE = re.compile(r'(exec: "[^"]*": .*?)(?:: unknown)?\s*$')
+# The name is quoted as Go quotes strings: a quote inside it comes as \".
+_EXEC_FAILURE = re.compile(r'(exec: "(?:[^"\\]|\\.)*": .*?)(?:: unknown)?\s*$')
 
 
 @dataclass(frozen=True)

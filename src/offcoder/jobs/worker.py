@@ -12,6 +12,7 @@ ends `failed` with reason `worker_lost` and the orphaned container is removed.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import os
@@ -68,6 +69,33 @@ BATCH_MAX_BYTES = 256 * 1024
 OUTPUT_END_GRACE_S = 5.0
 # An egress job's proxy variables, all pointing at its gateway (C5).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark a background task's outcome as seen (its failure, if any, changes nothing)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _hand_over(
+    loop: asyncio.AbstractEventLoop,
+    out: asyncio.Queue[tuple[str, bytes] | None],
+    item: tuple[str, bytes] | None,
+) -> bool:
+    """Put `item` on the loop's queue from a thread, waiting while it is full; False once the
+    loop is closed (the worker stopped: nobody is left to read it)."""
+    try:
+        handed = asyncio.run_coroutine_threadsafe(out.put(item), loop)
+    except RuntimeError:
+        return False
+    while True:
+        try:
+            handed.result(timeout=1.0)
+            return True
+        except concurrent.futures.TimeoutError:
+            if loop.is_closed():
+                handed.cancel()
+                return False
 
 
 def new_worker_id() -> str:
@@ -381,7 +409,6 @@ class Worker:
     async def _supervise(
         self, run: _Run, client: RuntimeClient, output: Any
     ) -> tuple[JobStatus, int | None, str | None, str | None]:
-        job = run.job
         assert run.container_id is not None
         loop = asyncio.get_running_loop()
         # Bounded: when the store falls behind, the reader waits, the engine waits, and the
@@ -392,6 +419,36 @@ class Worker:
         sampler = asyncio.create_task(self._sample_usage(run, client))
         waiter = asyncio.create_task(asyncio.to_thread(client.wait, run.container_id))
         stopper = asyncio.create_task(run.stopped.wait())
+        try:
+            return await self._watch(run, client, pieces, writer, waiter, stopper)
+        finally:
+            # However the watch ended (a kill the proxy refused included), nothing it started
+            # outlives the job: the sampler and the stop wait end, a writer still running is
+            # cancelled, and a writer that did not take the stream's end leaves a drain so
+            # the reader thread can hand over its last reads and finish.
+            stopper.cancel()
+            sampler.cancel()
+            waiter.add_done_callback(_retrieved)  # it ends with the container, maybe later
+            abandoned = not writer.done() or writer.cancelled() or writer.exception() is not None
+            writer.cancel()  # a no-op once it has ended
+            if abandoned:
+                draining = asyncio.create_task(self._discard(pieces))
+                self._draining.add(draining)
+                draining.add_done_callback(self._draining.discard)
+
+    async def _watch(
+        self,
+        run: _Run,
+        client: RuntimeClient,
+        pieces: asyncio.Queue[tuple[str, bytes] | None],
+        writer: asyncio.Task[None],
+        waiter: asyncio.Task[int],
+        stopper: asyncio.Task[Any],
+    ) -> tuple[JobStatus, int | None, str | None, str | None]:
+        """Wait for the first of: the exit, a stop (cancel, output cap), a failed store, the
+        timeout; kill unless it exited; then name the ending."""
+        job = run.job
+        assert run.container_id is not None
         lost_output: str | None = None
         done, _ = await asyncio.wait(
             {waiter, stopper, writer}, timeout=job.timeout_s, return_when=asyncio.FIRST_COMPLETED
@@ -410,11 +467,8 @@ class Worker:
             run.stop_reason = run.stop_reason or "timeout"
         if not waiter.done():
             await asyncio.to_thread(client.kill, run.container_id)
-        stopper.cancel()
         exit_code = await waiter
         run.exited = True
-        sampler.cancel()
-        await asyncio.gather(sampler, return_exceptions=True)
         inspecting = asyncio.create_task(asyncio.to_thread(client.inspect, run.container_id))
         failure = writer.exception() if writer.done() else None
         if failure is None:
@@ -423,13 +477,15 @@ class Worker:
             except Exception as exc:
                 failure = exc
         if failure is not None:
-            log.error("storing a job's output failed", job_id=str(job.id), error=repr(failure))
+            # The type and SQLSTATE only: the error's text may quote the job's output.
+            log.error(
+                "storing a job's output failed",
+                job_id=str(job.id),
+                error=type(failure).__name__,
+                sqlstate=getattr(getattr(failure, "orig", None), "sqlstate", None),
+            )
             lost_output = lost_output or "OffCoder could not store this job's output"
             run.stop_reason = "log_storage_failed"
-            # Let the reader finish: it may be waiting for room in the queue.
-            draining = asyncio.create_task(self._discard(pieces))
-            self._draining.add(draining)
-            draining.add_done_callback(self._draining.discard)
         try:
             state = (await inspecting).get("State", {})
         except NotFound:
@@ -484,16 +540,14 @@ class Worker:
         try:
             for stdout, stderr in output:
                 piece = ("stdout", stdout) if stdout is not None else ("stderr", stderr)
-                if piece[1]:
-                    asyncio.run_coroutine_threadsafe(out.put(piece), loop).result()
+                if piece[1] and not _hand_over(loop, out, piece):
+                    return  # the worker's loop is gone
         except Exception as exc:
             log.warning("output stream ended early", error=str(exc))
         finally:
             with contextlib.suppress(Exception):
                 output.close()
-            # Fails only when the loop is gone (the worker stopped): nobody is left to tell.
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(out.put(None), loop).result()
+            _hand_over(loop, out, None)
 
     @staticmethod
     async def _discard(pieces: asyncio.Queue[tuple[str, bytes] | None]) -> None:
