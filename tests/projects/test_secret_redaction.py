@@ -26,6 +26,8 @@ pytestmark = pytest.mark.promise("R3")
 
 # Under the 1 MiB JSON body limit, so each request reaches the secrets code.
 NEAR_BODY_LIMIT = 900_000
+# The largest value a secret may hold: within every value check, so only ownership refuses it.
+MAX_VALUE_BYTES = 64 * 1024
 
 
 @pytest.fixture
@@ -46,24 +48,25 @@ async def test_refused_secret_writes_leave_the_redactor_as_it_was(
     base = f"/v1/projects/{project['id']}/secrets"
     before = logs.masked_size()
 
-    # when 20 values of ~900 KB are refused: too long, a bad name, a reserved name, not hers
+    # when 20 values are refused: ~900 KB too long, a bad name, a reserved name, and one within
+    # 64 KiB for a project that is not bob's (so the ownership check itself refuses it)
     refusals = [
-        (alice, f"{base}/TOKEN"),
-        (alice, f"{base}/bad-name"),
-        (alice, f"{base}/PATH"),
-        (bob, f"{base}/TOKEN"),
+        (alice, f"{base}/TOKEN", NEAR_BODY_LIMIT),
+        (alice, f"{base}/bad-name", NEAR_BODY_LIMIT),
+        (alice, f"{base}/PATH", NEAR_BODY_LIMIT),
+        (bob, f"{base}/TOKEN", MAX_VALUE_BYTES),
     ]
     statuses = []
     for attempt in range(20):
-        user, path = refusals[attempt % len(refusals)]
-        value = secrets.token_hex(NEAR_BODY_LIMIT // 2)
+        user, path, size = refusals[attempt % len(refusals)]
+        value = secrets.token_hex(size // 2)
         response = await api.put(path, json={"value": value}, headers=user.headers)
         statuses.append(response.status_code)
         assert value not in response.text
 
     # then the redactor holds nothing more than before: none of them was ever a secret of ours
     assert logs.masked_size() == before
-    assert statuses == [413, 422, 422, 413] * 5
+    assert statuses == [413, 422, 422, 404] * 5
     assert (await api.get(base, headers=alice.headers)).json()["items"] == []
 
 
