@@ -206,3 +206,34 @@ def test_every_secret_the_operator_configured_is_masked_once_the_server_is_built
     asyncio.run(context.close())
     for name, value in configured.items():
         assert logs.is_masked(value), name
+
+
+def test_a_value_held_for_work_is_masked_only_from_8_characters(
+    captured_logs: io.StringIO,
+) -> None:
+    """A client's value is held only for its work, but while held it masks every log line: a
+    value of a common word would hide the operators' view of the server's own activity. So
+    only values of 8 characters or more are held; the operator's own keep the 4 minimum."""
+    # given a client's short values and a long one, and a short operator secret
+    short_values = ["true", "status", "1234567"]
+    long_value = f"k{secrets.token_hex(4)}"[:8]
+    # 6 characters, random, of letters no hex token or word of ours uses
+    operator_value = "".join(secrets.choice("GHJKMNPQRSTVWXZ") for _ in range(6))
+    with logs.SensitiveHold(*short_values, long_value):
+        logs.register_operator_secret(operator_value)
+        # when the server logs the words, the long value and the operator's short secret
+        logging.getLogger("some.library").warning(
+            "status true 1234567 %s %s", long_value, operator_value
+        )
+        masked = {v: logs.is_masked(v) for v in (*short_values, long_value, operator_value)}
+
+    # then only the 8-character value and the operator's are masked
+    assert masked == {
+        "true": False,
+        "status": False,
+        "1234567": False,
+        long_value: True,
+        operator_value: True,
+    }
+    written = captured_logs.getvalue()
+    assert f"status true 1234567 {logs.REDACTED} {logs.REDACTED}" in written

@@ -4,8 +4,9 @@ Secrets never reach a log line: keys that name a secret are masked whatever thei
 masked values are taken out wherever they appear. Two kinds of value are masked: the operator's
 own secrets, for the life of the process (`register_operator_secret`), and the values a piece
 of work uses (a secret being sealed, an AI call's key, a job's secrets), from validation to the
-end of that work only (`SensitiveHold`). So the redactor's memory follows the work in flight,
-and nothing a client sends can push the operator's secrets out of it.
+end of that work only (`SensitiveHold`), when they have 8 characters or more. So the redactor's
+memory follows the work in flight, nothing a client sends can push the operator's secrets out
+of it, and no client can mask a common word in the server's lines.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ REDACTED = "[redacted]"
 
 # Shorter values would mask ordinary words and numbers all over the logs.
 _MIN_SENSITIVE_LEN = 4
+# The floor for values a client sends (held for a piece of work): while held, a value is masked
+# in every line the process writes, so a client's `true` or `status` would hide the server's own
+# activity from its operators for as long as their job runs. A shorter value is still never
+# logged by our code; it only goes without this second wall.
+_MIN_HELD_LEN = 8
 # The operator's own secrets (the moderation key, ...): configured, so few, and masked for the
 # life of the process. Never cleared: what a client sends must never be able to unmask them.
 _operator: set[str] = set()
@@ -51,8 +57,11 @@ register_sensitive = register_operator_secret
 
 
 def hold_sensitive(value: str) -> None:
-    """Mask `value` until `release_sensitive` is called as many times as this was."""
-    if len(value) >= _MIN_SENSITIVE_LEN:
+    """Mask `value` until `release_sensitive` is called as many times as this was.
+
+    Values under 8 characters are not held (`_MIN_HELD_LEN`): they would mask common words.
+    """
+    if len(value) >= _MIN_HELD_LEN:
         _held[value] += 1
 
 
@@ -67,7 +76,7 @@ def release_sensitive(value: str) -> None:
 
 class SensitiveHold:
     """The values one piece of work uses, masked from `add` until `release` (or the end of a
-    `with` block); releasing twice releases once.
+    `with` block) when they have 8 characters or more; releasing twice releases once.
 
     >>> with SensitiveHold(value):
     ...     seal_and_store(value)
