@@ -237,3 +237,41 @@ def test_a_value_held_for_work_is_masked_only_from_8_characters(
     }
     written = captured_logs.getvalue()
     assert f"status true 1234567 {logs.REDACTED} {logs.REDACTED}" in written
+
+
+def test_standard_library_tracebacks_and_stacks_are_scrubbed(
+    captured_logs: io.StringIO,
+) -> None:
+    # given a held value, and handlers on uvicorn's error logger and on a library's logger
+    value = "sk-user-secret-123456"
+    handler = logging.StreamHandler(captured_logs)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    loggers = [logging.getLogger("uvicorn.error"), logging.getLogger("some.library")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        with logs.SensitiveHold(value):
+            # when an exception holding the value is logged with its traceback, as uvicorn
+            # and libraries do, chained and passed as an instance too
+            try:
+                raise RuntimeError(f"connect failed for key {value}")
+            except RuntimeError as exc:
+                loggers[0].exception("Exception in ASGI application")
+                try:
+                    raise ValueError("wrapped") from exc
+                except ValueError as wrapped:
+                    loggers[1].error("library failed", exc_info=wrapped)
+            # and a stack whose source lines show the value
+            loggers[1].warning("where: sk-user-secret-123456", stack_info=True)
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+
+    # then every traceback and stack is written, with the value masked
+    written = captured_logs.getvalue()
+    assert value not in written, written
+    assert written.count("Traceback (most recent call last)") >= 3
+    assert f"RuntimeError: connect failed for key {logs.REDACTED}" in written
+    assert "ValueError: wrapped" in written
+    assert "Stack (most recent call last)" in written
+    assert f'loggers[1].warning("where: {logs.REDACTED}", stack_info=True)' in written

@@ -6,7 +6,8 @@ own secrets, for the life of the process (`register_operator_secret`), and the v
 of work uses (a secret being sealed, an AI call's key, a job's secrets), from validation to the
 end of that work only (`SensitiveHold`), when they have 8 characters or more. So the redactor's
 memory follows the work in flight, nothing a client sends can push the operator's secrets out
-of it, and no client can mask a common word in the server's lines.
+of it, and no client can mask a common word in the server's lines. Standard-library records
+are scrubbed at creation: message, arguments, traceback and stack.
 """
 
 from __future__ import annotations
@@ -188,6 +189,21 @@ def _scrub_record(record: logging.LogRecord, secrets: tuple[str, ...]) -> None:
         record.msg, record.args = _scrub_text(message, secrets), ()
 
 
+def _scrub_traceback(record: logging.LogRecord, secrets: tuple[str, ...]) -> None:
+    """Format the record's traceback now, scrubbed, where every formatter will find it.
+
+    A handler's Formatter formats `exc_info` only when `exc_text` is empty and writes
+    `exc_text` as it finds it, so the traceback text (an exception's message, chained causes)
+    is set here, scrubbed, once. `stack_info` is text already: scrubbed in place.
+    """
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = _scrub_text(record.exc_text, secrets)
+    if record.stack_info:
+        record.stack_info = _scrub_text(record.stack_info, secrets)
+
+
 _base_record_factory = logging.getLogRecordFactory()
 
 
@@ -197,6 +213,7 @@ def _redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     secrets = _secrets()
     if secrets:
         _scrub_record(record, secrets)
+        _scrub_traceback(record, secrets)
     return record
 
 
