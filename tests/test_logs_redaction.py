@@ -192,20 +192,63 @@ def test_only_operator_configured_values_are_masked_for_the_process() -> None:
 def test_every_secret_the_operator_configured_is_masked_once_the_server_is_built(
     settings: Settings, prepared: PreparedDatabase
 ) -> None:
-    """Given webhook and client secrets in the settings, when a server process is built, then
-    each is masked in any log line for the life of the process (R3)."""
+    """Given webhook and client secrets, and passwords in connection URLs, in the settings,
+    when a server process is built, then each is masked in any log line for the life of the
+    process (R3)."""
     configured = {
         "stripe_webhook_secret": f"whsec_{secrets.token_hex(16)}",
         "razorpay_key_secret": f"rzp-{secrets.token_hex(16)}",
         "github_client_secret": f"gh-{secrets.token_hex(16)}",
     }
-    assert not any(logs.is_masked(value) for value in configured.values())
+    # build_context opens the prepared database, not these URLs: their passwords are not used
+    passwords = {
+        "database_url": f"owner-{secrets.token_hex(12)}",
+        "database_app_url": f"app-{secrets.token_hex(12)}",
+        "database_system_url": f"system-{secrets.token_hex(12)}",
+        "redis_url": f"redis-{secrets.token_hex(12)}",
+    }
+    urls = {
+        name: f"{'redis' if name == 'redis_url' else 'postgresql'}://u:{pw}@127.0.0.1:9/x"
+        for name, pw in passwords.items()
+    }
+    everything = {**configured, **passwords}
+    assert not any(logs.is_masked(value) for value in everything.values())
     context = build_context(
-        settings.model_copy(update={k: SecretStr(v) for k, v in configured.items()}), prepared
+        settings.model_copy(update={**{k: SecretStr(v) for k, v in configured.items()}, **urls}),
+        prepared,
     )
     asyncio.run(context.close())
-    for name, value in configured.items():
+    for name, value in everything.items():
         assert logs.is_masked(value), name
+
+
+def test_operator_secrets_include_the_passwords_of_every_url_setting() -> None:
+    """A password in a connection URL is the operator's secret like any SecretStr setting:
+    as written in the URL (percent-encoded) and as a driver shows it (decoded)."""
+    settings = Settings(
+        database_url="postgresql://owner:db-owner-pw%2F1@db.internal/offcoder",
+        database_app_url="postgresql+asyncpg://app:db-app-pw-123@db.internal/offcoder",
+        database_system_url="postgresql://system@db.internal/offcoder?password=db-system-pw-9",
+        redis_url="redis://:redis-pw-4567@cache.internal:6379/0",
+        ai_base_urls={"openai": "https://proxy-user:proxy-pw-890@proxy.internal/v1"},
+        public_url="https://offcoder.example",
+        stripe_webhook_secret=SecretStr("whsec_kept"),
+    )
+
+    found = set(settings.operator_secrets())
+
+    assert {
+        "db-owner-pw%2F1",
+        "db-owner-pw/1",
+        "db-app-pw-123",
+        "db-system-pw-9",
+        "redis-pw-4567",
+        "proxy-pw-890",
+        "whsec_kept",
+    } <= found
+    # user names and hosts are not secrets, and a URL without a password adds nothing
+    assert not found & {"owner", "app", "system", "proxy-user", "db.internal", "offcoder"}
+    assert Settings(database_url="postgresql://owner@db/x").operator_secrets() == []
 
 
 def test_a_value_held_for_work_is_masked_only_from_8_characters(

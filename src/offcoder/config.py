@@ -7,6 +7,7 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -188,12 +189,18 @@ class Settings(BaseSettings):
     log_json: bool = False
 
     def operator_secrets(self) -> list[str]:
-        """Every secret value the operator configured (client secrets, webhook secrets, keys)."""
-        return [
-            value.get_secret_value()
-            for name in type(self).model_fields
-            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
-        ]
+        """Every secret value the operator configured: each SecretStr setting (client secrets,
+        webhook secrets, keys), and the password of every URL in the settings (database,
+        Redis, base URLs), as written in the URL and percent-decoded."""
+        found: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+                continue
+            for text in _texts(value):
+                found.extend(url_passwords(text))
+        return list(dict.fromkeys(value for value in found if value))
 
     @property
     def console_callback_url(self) -> str:
@@ -270,6 +277,36 @@ AI_SDK_ENVIRONMENT = (
     "OPENAI_CUSTOM_HEADERS",
     "ANTHROPIC_CUSTOM_HEADERS",
 )
+
+
+def _texts(value: object) -> list[str]:
+    """The strings a setting holds: itself, or the items of a list or the values of a dict."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return [item for item in value if isinstance(item, str)]
+    return [value] if isinstance(value, str) else []
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords in a URL (user:password@host, and a `password` query parameter, as libpq
+    takes it), each as written and percent-decoded; nothing for text that is not a URL."""
+    if "://" not in text:
+        return []
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return []
+    forms: list[str] = []
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        password = userinfo.partition(":")[2]
+        forms += [password, unquote(password)]
+    for field in parts.query.split("&"):
+        key, equals, value = field.partition("=")
+        if equals and unquote_plus(key).lower() == "password":
+            forms += [value, unquote_plus(value)]
+    return list(dict.fromkeys(forms))
 
 
 def is_loopback(host: str) -> bool:
