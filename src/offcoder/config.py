@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     max_file_bytes: int = 5 * 1024 * 1024
     max_project_bytes: int = 50 * 1024 * 1024
     max_json_body_bytes: int = 1024 * 1024
+    # A project's secrets all go into its job's environment and are held by the log redactor
+    # for the job's life (C4, R3): at most this many (409), whose values add up to at most
+    # this many bytes (413; the kernel refuses an environment past about 2 MiB).
+    max_secrets_per_project: int = 100
+    max_project_secret_bytes: int = 1024 * 1024
 
     audit_retention_days: int = 548  # 18 months (O3)
 

@@ -222,7 +222,14 @@ async def put_secret(
 ) -> SecretOut:
     """Create or replace a secret. The answer names it; the value is never returned (R3)."""
     return await service.put_secret(
-        session, ctx.keyring, principal.user_id, project_id, name, body.value
+        session,
+        ctx.keyring,
+        principal.user_id,
+        project_id,
+        name,
+        body.value,
+        max_secrets=ctx.settings.max_secrets_per_project,
+        max_total_bytes=ctx.settings.max_project_secret_bytes,
     )
 
 

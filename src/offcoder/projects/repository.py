@@ -14,6 +14,7 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from offcoder.crypto.keyring import MAGIC, NONCE_BYTES
 from offcoder.db.base import utcnow
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 
@@ -240,6 +241,36 @@ async def sealed_secrets(
         .order_by(ProjectSecret.name)
     )
     return list(await session.scalars(statement))
+
+
+# The sealed envelope (crypto/keyring): MAGIC, the key id's length in one byte, the key id, the
+# nonce, the ciphertext (as long as the plaintext) and the AES-GCM tag.
+_GCM_TAG_BYTES = 16
+_ENVELOPE_FIXED_BYTES = len(MAGIC) + 1 + NONCE_BYTES + _GCM_TAG_BYTES
+
+
+def plaintext_bytes() -> Any:
+    """A secret's value size in bytes of UTF-8, from its sealed length: no value is opened."""
+    return (
+        func.octet_length(ProjectSecret.value_enc)
+        - _ENVELOPE_FIXED_BYTES
+        - func.get_byte(ProjectSecret.value_enc, len(MAGIC))
+    )
+
+
+async def secret_usage_except(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, name: str
+) -> tuple[int, int]:
+    """How many secrets the project has other than `name` (which a write would replace), and
+    how many bytes their values add up to."""
+    row = (
+        await session.execute(
+            owned_secrets(user_id)
+            .with_only_columns(func.count(), func.coalesce(func.sum(plaintext_bytes()), 0))
+            .where(ProjectSecret.project_id == project_id, ProjectSecret.name != name)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 async def upsert_secret(

@@ -13,15 +13,19 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from offcoder.config import Settings
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring
 from offcoder.logs import SensitiveHold
-from offcoder.problems import NotFound, PayloadTooLarge
+from offcoder.problems import Conflict, NotFound, PayloadTooLarge
 from offcoder.projects import cursor, repository, rules
 from offcoder.projects.models import Project, ProjectFile
 from offcoder.projects.schemas import FileOut, SecretOut
 
 SLUG_ATTEMPTS = 5
+# The settings' defaults, for callers that do not pass the configured limits.
+DEFAULT_MAX_SECRETS: int = Settings.model_fields["max_secrets_per_project"].default
+DEFAULT_MAX_SECRET_BYTES: int = Settings.model_fields["max_project_secret_bytes"].default
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -181,16 +185,33 @@ async def put_secret(
     project_id: uuid.UUID,
     name: str,
     value: str,
+    *,
+    max_secrets: int = DEFAULT_MAX_SECRETS,
+    max_total_bytes: int = DEFAULT_MAX_SECRET_BYTES,
 ) -> SecretOut:
     """Seal the value (AES-256-GCM, bound to this project, name and owner: R2) and store it.
 
+    The project keeps at most `max_secrets` secrets (409) whose values add up to at most
+    `max_total_bytes` (413): each of its jobs gets them all in its environment, and the log
+    redactor holds them all while it runs. The project row stays locked until commit, so
+    concurrent writes are checked one after the other.
+
     A value is masked in the logs only once it is about to become a secret (valid, within
-    64 KiB, for a project of the caller's), and only while it is sealed and stored (R3): a
-    refused request leaves nothing behind in the redactor.
+    64 KiB and the project's limits, for a project of the caller's), and only while it is
+    sealed and stored (R3): a refused request leaves nothing behind in the redactor.
     """
     name = rules.check_secret_name(name)
     rules.check_secret_value(value)
     await get_project(session, user_id, project_id, lock=True)
+    count, used = await repository.secret_usage_except(session, user_id, project_id, name)
+    if count + 1 > max_secrets:
+        raise Conflict(
+            f"A project holds at most {max_secrets} secrets; delete one before adding another."
+        )
+    if used + len(value.encode("utf-8")) > max_total_bytes:
+        raise PayloadTooLarge(
+            f"The project's secret values would add up to more than {max_total_bytes} bytes."
+        )
     with SensitiveHold(value):
         sealed = keyring.seal_text(value, bindings.project_secret(project_id, name, user_id))
         created_at, updated_at = await repository.upsert_secret(
