@@ -90,12 +90,20 @@ async def test_the_console_finishes_a_link_only_in_the_browser_that_started_it(
     url = await console_start_link(started_here, "bitbucket")
     landing = await console_provider_step(started_here, url, "bitbucket", "web")
 
-    # Without the cookie set at the start, the console refuses to finish the link.
+    # Without the cookie set at the start, the console refuses to finish the link, and the
+    # refused landing spends the code: the browser that started the link cannot use it after.
     refused = await elsewhere.get(landing)
     assert refused.status_code == 400, refused.text
     assert "did not start in this browser" in refused.text
     assert await console_identities(elsewhere) == ["GitHub"]
+    dead = await started_here.get(landing)
+    assert dead.status_code == 400, dead.text
+    assert "unknown, used or expired" in dead.text
+    assert await console_identities(started_here) == ["GitHub"]
 
+    # A link that lands in the browser that started it is finished there, once.
+    url = await console_start_link(started_here, "bitbucket")
+    landing = await console_provider_step(started_here, url, "bitbucket", "web")
     finished = await started_here.get(landing)
     assert finished.status_code == 200, finished.text
     assert "Bitbucket is linked" in finished.text
@@ -104,6 +112,51 @@ async def test_the_console_finishes_a_link_only_in_the_browser_that_started_it(
     assert started_here.cookies.get(LINK_COOKIE) is None  # spent: the cookie is gone
     again = await started_here.get(landing)
     assert again.status_code == 400
+
+
+@pytest.mark.parametrize("victims_browser", ["signed_in", "own_link_started", "signed_out"])
+async def test_a_console_link_landing_refused_in_the_victims_browser_kills_the_code(
+    browsers: Callable[[], httpx.AsyncClient],
+    github: StandIn,
+    bitbucket: StandIn,
+    victims_browser: str,
+) -> None:
+    """The attack on the console: signed in as A, start a link and send the provider URL to V.
+    V's provider step sends V's browser to our console callback, which refuses it (V's browser
+    has no cookie of A's start, another link's cookie, or no session at all) and spends the code
+    right there; so even a landing URL that V forwards to A is dead in A's browser, which holds
+    the cookie and the verifier of the start."""
+    github.accounts["mallory"] = github_account(
+        account_number(), "mallory", "mallory@example.test", False
+    )
+    bitbucket.accounts["mallory"] = bitbucket_account(
+        str(uuid.uuid4()), "mallory", "m2@example.test", False
+    )
+    bitbucket.accounts["victim"] = bitbucket_account(
+        str(uuid.uuid4()), "victim", "v@example.test", False
+    )
+    attackers, victims = browsers(), browsers()
+    await console_sign_in(attackers, "github", "mallory")
+    if victims_browser != "signed_out":
+        await console_sign_in(victims, "bitbucket", "victim")
+    if victims_browser == "own_link_started":
+        await console_start_link(victims, "github")  # a link cookie of V's own, another state
+
+    url = await console_start_link(attackers, "bitbucket")
+    landing = await console_provider_step(victims, url, "bitbucket", "victim")
+    refused = await victims.get(landing)
+    if victims_browser == "signed_out":
+        assert refused.status_code == 303 and refused.headers["location"] == "/console"
+    else:
+        assert refused.status_code == 400, refused.text
+        assert "did not start in this browser" in refused.text
+
+    forwarded = await attackers.get(landing)
+    assert forwarded.status_code == 400, forwarded.text
+    assert "unknown, used or expired" in forwarded.text
+    assert await console_identities(attackers) == ["GitHub"]
+    assert (await sign_in_with(victims, "bitbucket", "victim"))["email"] == "v@example.test"
+    assert await console_identities(attackers) == ["GitHub"]
 
 
 async def test_a_console_link_code_needs_its_browser_cookie_even_with_the_verifier(

@@ -306,8 +306,8 @@ async def complete_link(
     """Link another provider to your account, step 2: the link code and the PKCE verifier.
 
     Only the account that started the link redeems its code, once (400 `invalid_grant`
-    otherwise); an identity another account signs in with is refused (409)."""
-    _provider(ctx, provider)
+    otherwise); an identity another account signs in with is refused (409). Any request that
+    gets here spends the code, whatever the answer (even 401 for an ended session, or 404)."""
     async with ctx.database.system_session() as session:
         outcome = await service.complete_link(
             session, claims, provider, body.code, body.code_verifier
@@ -322,6 +322,7 @@ async def complete_link(
                 created_at=row.created_at,
             )
     # Raised only after the commit: a code presented once stays spent.
+    _provider(ctx, provider)
     if isinstance(outcome, Problem):
         raise outcome
     if not outcome.created:

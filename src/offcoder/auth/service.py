@@ -16,7 +16,7 @@ from enum import StrEnum
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
@@ -200,6 +200,19 @@ async def begin_link(
     )
 
 
+async def spend_link_code(session: AsyncSession, code: str) -> IdentityLinkCode | None:
+    """Spend a link code, whatever comes next: its row is deleted (it holds a provider account's
+    subject and e-mail) and returned, or None if it was unknown or already spent. Of concurrent
+    attempts, exactly one gets the row."""
+    spent: IdentityLinkCode | None = await session.scalar(
+        delete(IdentityLinkCode)
+        .where(IdentityLinkCode.code_hash == digest(code))
+        .returning(IdentityLinkCode)
+        .execution_options(synchronize_session=False)
+    )
+    return spent
+
+
 async def take_authorization_request(
     session: AsyncSession, provider: IdentityProvider, state: str
 ) -> AuthorizationRequest:
@@ -296,18 +309,17 @@ async def complete_link(
 
     Refused unless the code is live, was issued for this user and `provider`, the verifier
     matches the start's PKCE challenge and, for a start bound to a browser, `browser_binding`
-    is that browser's value. The code is spent by any attempt, right or wrong. Returns the
-    refusal instead of raising it, so the caller commits the spent code first.
+    is that browser's value. The code is spent (its row deleted) before anything is checked, so
+    every call spends it, whatever the answer: a refusal, the 401 of an ended device session
+    and a link alike. Returns the refusal instead of raising it, so the caller commits the spend
+    first.
     """
+    grant = await spend_link_code(session, code)
     device = await live_session(session, claims.session_id)
     if device is None or device.user_id != claims.user_id:
-        raise Unauthorized("The session of this access token has ended.")
-    grant = await session.scalar(
-        select(IdentityLinkCode).where(IdentityLinkCode.code_hash == digest(code)).with_for_update()
-    )
-    if grant is None or grant.used_at is not None or grant.expires_at < utcnow():
+        return Unauthorized("The session of this access token has ended.")
+    if grant is None or grant.expires_at < utcnow():
         return GrantError("The link code is unknown, used or expired.")
-    grant.used_at = utcnow()
     if grant.user_id != claims.user_id:
         # Someone else's link came back to this client: its owner sent the provider URL here.
         log.warning("link code presented by another account", provider=grant.provider)

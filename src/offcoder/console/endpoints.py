@@ -294,12 +294,27 @@ async def link_callback(
     request: Request, state: str = "", code: str | None = None, error: str | None = None
 ) -> Response:
     """The provider step of a link comes back here with a link code; only the browser that
-    started the link, holding its cookie, finishes it."""
+    started the link, holding its cookie, finishes it. Every landing spends the code, refused
+    or not: one that lands in the wrong browser is dead wherever it is forwarded."""
     ctx = get_context(request)
-    browser = await require(request, ctx)
+    browser = await cookies.signed_in(request, ctx)
     parts = (cookies.read_cookie(request, ctx, cookies.LINK_COOKIE) or "").split(".")
-    if len(parts) != 4 or not hmac.compare_digest(parts[1].encode(), state.encode()):
+    ours = len(parts) == 4 and hmac.compare_digest(parts[1].encode(), state.encode())
+    if code and (browser is None or not ours or error):
+        # Refused before the service sees it, so spent here. The browser that started the link
+        # holds the verifier and the cookie: a landing URL that reached someone else's browser
+        # (a provider URL sent to them) must not work if it is sent back.
+        async with ctx.database.system_session() as session:
+            await auth_service.spend_link_code(session, code)
+    if browser is None:
+        response = go("/console", ctx)
+        cookies.clear_session(response, ctx)
+        if ours:
+            cookies.delete_cookie(response, ctx, cookies.LINK_COOKIE)
+        return response
+    if not ours:
         # Someone else's link (a URL sent to this person), or one started in another browser.
+        # This browser's own link cookie, if any, belongs to another flow: it is left alone.
         return await identities_page(
             request,
             ctx,
@@ -322,7 +337,10 @@ async def link_callback(
             outcome = await auth_service.complete_link(
                 session, browser.claims, provider, code, verifier, browser_binding=binding
             )
-        if isinstance(outcome, Problem):
+        if isinstance(outcome, Unauthorized):
+            response = go("/console", ctx)
+            cookies.clear_session(response, ctx)
+        elif isinstance(outcome, Problem):
             response = await identities_page(
                 request, ctx, browser, error=outcome.detail, status_code=outcome.status
             )
