@@ -83,7 +83,8 @@ class AuthorizationRequest(Base):
     client_code_challenge: Mapped[str] = mapped_column(String(128))
     device_name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
+    # Indexed for the purge of expired requests at each sign-in start (migration 0010).
+    expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None]
     # Set when a signed-in user links another provider: the callback then issues an
     # IdentityLinkCode for this user instead of signing anyone in.
@@ -120,6 +121,11 @@ class IdentityLinkCode(Base):
     same signed-in user redeems the code with the PKCE verifier of the start (and, where the
     start was bound to a browser, that browser's cookie value). Whoever merely completes the
     provider step gains nothing: the code is useless to them.
+
+    Because it holds a provider account's subject and e-mail (in the attack case a stranger's,
+    under the attacker's user_id), the row lives no longer than the code: spending the code
+    deletes it (there is no "used" state), expired rows are purged at the next sign-in or link
+    start, and an account's erasure deletes the rows it started and those that name it.
     """
 
     __tablename__ = "identity_link_codes"
@@ -136,8 +142,7 @@ class IdentityLinkCode(Base):
     code_challenge: Mapped[str] = mapped_column(String(128))
     browser_binding_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class MfaTotp(Base):

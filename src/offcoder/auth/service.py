@@ -16,7 +16,7 @@ from enum import StrEnum
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
@@ -139,6 +139,7 @@ async def begin_sign_in(
             "code_challenge must be a base64url SHA-256.",
             error="invalid_request",
         )
+    await purge_expired(session)
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)
@@ -200,6 +201,32 @@ async def begin_link(
     )
 
 
+# At most this many rows of each table per purge: a start never waits on a large backlog.
+PURGE_BATCH = 200
+
+
+async def purge_expired(session: AsyncSession) -> None:
+    """Delete a bounded batch of expired link codes and sign-in requests (run at each sign-in
+    or link start). An expired row is refused as if unknown, so deleting it changes no answer;
+    a link code holds a provider account's subject and e-mail, which must not outlive it. Rows
+    another transaction holds (a callback or redemption in flight) are skipped, not waited for.
+    """
+    now = utcnow()
+    for table, key in (
+        (IdentityLinkCode, IdentityLinkCode.code_hash),
+        (AuthorizationRequest, AuthorizationRequest.state_hash),
+    ):
+        expired = (
+            select(key)
+            .where(table.expires_at < now)
+            .limit(PURGE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        await session.execute(
+            delete(table).where(key.in_(expired)).execution_options(synchronize_session=False)
+        )
+
+
 async def spend_link_code(session: AsyncSession, code: str) -> IdentityLinkCode | None:
     """Spend a link code, whatever comes next: its row is deleted (it holds a provider account's
     subject and e-mail) and returned, or None if it was unknown or already spent. Of concurrent
@@ -211,6 +238,29 @@ async def spend_link_code(session: AsyncSession, code: str) -> IdentityLinkCode 
         .execution_options(synchronize_session=False)
     )
     return spent
+
+
+async def forget_link_codes(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    emails: set[str],
+    identities: set[tuple[str, str]],
+) -> None:
+    """Account erasure (V3): delete the link codes `user_id` started and those naming one of its
+    e-mail addresses or provider accounts, whoever started them (the attack case leaves the
+    victim's address under the attacker's user_id). Run in a system-role transaction committed
+    before the account's own delete, whose cascade would otherwise wait on these rows."""
+    named = [IdentityLinkCode.user_id == user_id]
+    if emails:
+        named.append(func.lower(IdentityLinkCode.email).in_(sorted(e.lower() for e in emails)))
+    named.extend(
+        and_(IdentityLinkCode.provider == provider, IdentityLinkCode.subject == subject)
+        for provider, subject in sorted(identities)
+    )
+    await session.execute(
+        delete(IdentityLinkCode).where(or_(*named)).execution_options(synchronize_session=False)
+    )
 
 
 async def take_authorization_request(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from offcoder.audit.service import ActorKind, record
-from offcoder.auth.dependencies import CurrentUser, UserSession
+from offcoder.auth.dependencies import Context, CurrentUser, UserSession
 from offcoder.privacy import repository as privacy_repository
 from offcoder.problems import Conflict, NotFound
 from offcoder.users import service
@@ -38,8 +38,10 @@ async def update_me(changes: UserUpdate, principal: CurrentUser, session: UserSe
 
 
 @router.delete("", status_code=204)
-async def erase_me(principal: CurrentUser, session: UserSession) -> Response:
-    """Erase the account and everything it owns."""
+async def erase_me(principal: CurrentUser, session: UserSession, ctx: Context) -> Response:
+    """Erase the account and everything it owns, and the pending link codes that name it."""
+    async with ctx.database.system_session() as system:
+        await service.forget_link_codes(session, system, principal.user_id)
     await service.erase(session, principal.user_id)
     return Response(status_code=204)
 
