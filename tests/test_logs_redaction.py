@@ -220,6 +220,8 @@ def test_every_secret_the_operator_configured_is_masked_once_the_server_is_built
     asyncio.run(context.close())
     for name, value in everything.items():
         assert logs.is_masked(value), name
+    # The roles' password, generated into the state directory here rather than configured.
+    assert prepared.app_url.password and logs.is_masked(str(prepared.app_url.password))
 
 
 def test_operator_secrets_include_the_passwords_of_every_url_setting() -> None:

@@ -498,7 +498,14 @@ async def secret_save(
     try:
         async with live_user_session(ctx, browser.claims) as session:
             await projects.put_secret(
-                session, ctx.keyring, browser.claims.user_id, project_id, name, value
+                session,
+                ctx.keyring,
+                browser.claims.user_id,
+                project_id,
+                name,
+                value,
+                max_secrets=ctx.settings.max_secrets_per_project,
+                max_total_bytes=ctx.settings.max_project_secret_bytes,
             )
     except Problem as exc:
         if exc.status == 404:
