@@ -75,8 +75,8 @@ from offcoder.db.bootstrap import prepare  # noqa: E402
 from offcoder.jobs import archive  # noqa: E402
 from offcoder.jobs.worker import Worker  # noqa: E402
 from offcoder.main import build_context, create_app  # noqa: E402
+from offcoder.runtime.catalogue import IMAGES  # noqa: E402
 from offcoder.runtime.client import RuntimeClient  # noqa: E402
-from offcoder.runtime.images import IMAGES  # noqa: E402
 from offcoder.runtime.policy import (  # noqa: E402
     LABEL_JOB_ID,
     LABEL_MANAGED,
@@ -84,7 +84,7 @@ from offcoder.runtime.policy import (  # noqa: E402
     NetworkMode,
     container_spec,
 )
-from offcoder.runtime.proxy_workspace import IMAGE_BYTES, MKFS_OPTIONS  # noqa: E402
+from offcoder.runtime.proxy.workspace import IMAGE_BYTES, MKFS_OPTIONS  # noqa: E402
 
 ENGINE_SOCKET = "/var/run/docker.sock"
 API_BASE = "http://bench"

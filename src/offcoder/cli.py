@@ -161,7 +161,7 @@ def docker_proxy(
     ] = None,
 ) -> None:
     """Serve the policy-enforcing Docker proxy (C2): the only way the server reaches Docker."""
-    from offcoder.runtime.proxy import run_proxy
+    from offcoder.runtime.proxy.server import run_proxy
 
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
@@ -186,7 +186,7 @@ def _register() -> None:
     from offcoder.audit.cli import app as audit_app
     from offcoder.crypto.cli import app as keys_app
     from offcoder.dev.cli import app as dev_app
-    from offcoder.runtime.cli import app as runtime_app
+    from offcoder.runtime.build.cli import app as runtime_app
 
     app.add_typer(keys_app, name="keys", help="Encryption keys: generate, rotate.")
     app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")

@@ -25,14 +25,9 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
-from offcoder.runtime.images import IMAGES
-from offcoder.runtime.policy import job_network_name
-from offcoder.runtime.proxy_gateway import (
-    EGRESS_NETWORK,
-    GATEWAY_ALIAS,
-    egress_network_body,
-    gateway_name,
-)
+from offcoder.runtime.catalogue import IMAGES
+from offcoder.runtime.policy import GATEWAY_ALIAS, job_network_name
+from offcoder.runtime.proxy.gateway import EGRESS_NETWORK, egress_network_body, gateway_name
 from tests.support.runtime import all_logs, docker_proxy, runtime_app, wait_for_end
 from tests.support.signin import sign_in
 

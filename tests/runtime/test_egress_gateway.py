@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from offcoder.runtime import egress_gateway as gw
-from offcoder.runtime.policy import job_network_name
-from offcoder.runtime.proxy_gateway import GatewayError, gateway_body, parse_request
+from offcoder.runtime.policy import GATEWAY_PORT, job_network_name
+from offcoder.runtime.proxy.gateway import GatewayError, gateway_body, parse_request
+from offcoder.runtime.sandbox import egress_gateway as gw
 
 pytestmark = pytest.mark.promise("C5")
 
@@ -231,3 +231,9 @@ async def test_gateway_refuses(gateway: tuple[int, list[str]], head: bytes, stat
     assert b"X-Offcoder-Gateway: refused" in answer
     # A name off the list is never even looked up.
     assert "denied.offcoder.test" not in looked_up
+
+
+def test_the_gateway_listens_where_the_contract_says() -> None:
+    # The sandbox program cannot import the policy (it runs alone in its container), so the
+    # port is written twice; this holds the two together.
+    assert gw.LISTEN_PORT == GATEWAY_PORT

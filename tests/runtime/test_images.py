@@ -15,16 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from offcoder.runtime.images import (
-    IMAGE_LABEL,
-    IMAGES,
-    RECIPES,
-    SANDBOX_UID,
-    find_mirrors,
-    image_reference,
-    recipe_tag,
-    resolve_image,
-)
+from offcoder.runtime.build.images import IMAGE_LABEL, SANDBOX_UID, find_mirrors, recipe_tag
+from offcoder.runtime.catalogue import IMAGES, RECIPES, image_reference, resolve_image
 
 NAMES = sorted(IMAGES)
 ABSENT_TOOLS = ("su", "mount", "umount", "unshare", "nsenter", "setpriv", "chroot", "passwd",

@@ -40,7 +40,7 @@ from offcoder.runtime.policy import (  # noqa: E402
     workspace_mount,
     workspace_volume_name,
 )
-from offcoder.runtime.proxy import Refused, route, start_proxy  # noqa: E402
+from offcoder.runtime.proxy.server import Refused, route, start_proxy  # noqa: E402
 from tests.runtime.test_policy import MUTATIONS, OTHER_JOB  # noqa: E402
 
 ENGINE_SOCK = "/var/run/docker.sock"
@@ -563,7 +563,7 @@ def test_run_proxy_serves_until_sigterm(tmp_path: Path) -> None:
     """`run_proxy` (what `offcoder docker-proxy` calls) blocks, serves, and stops on SIGTERM."""
     sock = str(tmp_path / "p.sock")
     code = (
-        "import sys; from offcoder.runtime.proxy import run_proxy; "
+        "import sys; from offcoder.runtime.proxy.server import run_proxy; "
         "run_proxy(sys.argv[1], sys.argv[2])"
     )
     env = {**os.environ, "OFFCODER_PROXY_STATE_DIR": str(tmp_path / "ws")}

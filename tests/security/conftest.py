@@ -30,7 +30,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
-from offcoder.runtime.proxy import DEFAULT_STATE_DIR
+from offcoder.runtime.proxy.server import DEFAULT_STATE_DIR
 from tests.support.runtime import all_logs, docker_proxy, runtime_app, wait_for_end
 from tests.support.signin import SignedIn, sign_in
 

@@ -24,7 +24,7 @@ from offcoder.problems import Conflict, InvalidInput, NotFound
 from offcoder.projects import cursor
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
-from offcoder.runtime.images import IMAGES
+from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.policy import NetworkMode
 from offcoder.users.models import User
 from offcoder.wallet import service as wallet

@@ -45,10 +45,9 @@ from offcoder.logs import SensitiveHold
 from offcoder.payments import tasks as payment_tasks
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
+from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
-from offcoder.runtime.images import IMAGES
-from offcoder.runtime.policy import WORKSPACE, NetworkMode, container_spec, owner_tag
-from offcoder.runtime.proxy_gateway import GATEWAY_URL
+from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, NetworkMode, container_spec, owner_tag
 from offcoder.users.models import User
 from offcoder.wallet import service as wallet
 

@@ -6,7 +6,7 @@
 
 Writable paths inside a sandbox, and their caps (C1 "explicitly allowed writable paths"):
 - ``/workspace``: a per-job ext4 image of fixed size on a loop device, provisioned by the proxy
-  (`offcoder.runtime.proxy_workspace`), mounted as the named volume `workspace_volume_name`;
+  (`offcoder.runtime.proxy.workspace`), mounted as the named volume `workspace_volume_name`;
   writes stop with ENOSPC at 500 MB.
 - ``/tmp``: a tmpfs of `SandboxLimits.tmp_bytes` (64 MiB), nosuid, nodev.
 - ``/dev/shm``: absent (``IpcMode: none``) by default; a tiny tmpfs if a job asks for shm.
@@ -36,6 +36,13 @@ LABEL_JOB_ID = LABEL_PREFIX + "job-id"
 LABEL_OWNER = LABEL_PREFIX + "owner"
 LABEL_NETWORK = LABEL_PREFIX + "network"
 LABEL_WORKSPACE = LABEL_PREFIX + "workspace"
+
+# An egress job's one way out (C5): the proxy starts its gateway under this alias on the job's
+# network, the worker points the job's proxy variables at it, and the program inside
+# (runtime/sandbox/egress_gateway.py, whose LISTEN_PORT a test holds equal) listens on the port.
+GATEWAY_ALIAS = "egress-gateway"
+GATEWAY_PORT = 3128
+GATEWAY_URL = f"http://{GATEWAY_ALIAS}:{GATEWAY_PORT}"
 
 MiB = 1024 * 1024
 LOG_MAX_SIZE = "10m"

@@ -1,6 +1,6 @@
 """The egress gateway (C5): a small filtering HTTP(S) proxy, the only way out of an egress job.
 
-This module runs inside the per-job gateway container (`proxy_gateway.py` starts it as
+This module runs inside the per-job gateway container (`runtime/proxy/gateway.py` starts it as
 ``python3 -I -c <this file's source>`` in a read-only, non-root container), so it uses the
 standard library only and reads its configuration from ``OFFCODER_GATEWAY_CONFIG`` (JSON:
 ``{"allow": [...], "ports": [...], "allow_private": false}``).

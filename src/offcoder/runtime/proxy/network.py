@@ -6,7 +6,7 @@ caller can choose a driver, a parent interface, a subnet of the host's, or turn 
 - preview: a bridge of its own with inter-container traffic off and no IP masquerade (so no
   route to the outside world), published ports bound to 127.0.0.1 only.
 - egress: an internal bridge (no route out at all); the only way out is the filtering HTTP(S)
-  gateway attached to the same network (``proxy_gateway.py``). Inter-container traffic is on
+  gateway attached to the same network (``gateway.py``). Inter-container traffic is on
   here, as the job must reach its gateway; the job and its gateway are all there is on it.
 """
 
@@ -24,7 +24,7 @@ from offcoder.runtime.policy import (
     NetworkMode,
     job_network_name,
 )
-from offcoder.runtime.proxy_engine import EngineClient
+from offcoder.runtime.proxy.engine import EngineClient
 
 log = structlog.get_logger(__name__)
 

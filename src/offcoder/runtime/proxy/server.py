@@ -16,10 +16,10 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
 - ``GET /containers/json``, with the ``dev.offcoder.managed=1`` label filter always added.
 - ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
 - ``POST /offcoder/networks/{job_id}?mode=preview|egress``, ``DELETE`` the same: the job's own
-  network, created by the proxy with fixed options (``proxy_network.py``).
+  network, created by the proxy with fixed options (``network.py``).
 - ``POST /offcoder/gateways/{job_id}`` with ``{"AllowHosts": [...], "ExtraPorts": [...]}``,
   ``DELETE`` the same: an egress job's filtering gateway container, created by the proxy with
-  fixed hardened settings (``proxy_gateway.py``). Gateways are not reachable through the
+  fixed hardened settings (``gateway.py``). Gateways are not reachable through the
   container routes above; removing the job's container removes its gateway first.
 
 Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
@@ -56,21 +56,21 @@ from offcoder.runtime.policy import (
     check_create_body,
     job_network_name,
 )
-from offcoder.runtime.proxy_engine import EngineClient, EngineError, next_event
-from offcoder.runtime.proxy_gateway import (
+from offcoder.runtime.proxy.engine import EngineClient, EngineError, next_event
+from offcoder.runtime.proxy.gateway import (
     DEFAULT_GATEWAY_IMAGE,
     LABEL_ROLE,
     GatewayError,
     Gateways,
 )
-from offcoder.runtime.proxy_gateway import (
+from offcoder.runtime.proxy.gateway import (
     MAX_BODY as MAX_GATEWAY_BODY,
 )
-from offcoder.runtime.proxy_gateway import (
+from offcoder.runtime.proxy.gateway import (
     parse_request as parse_gateway_request,
 )
-from offcoder.runtime.proxy_network import JobNetworks, NetworkError
-from offcoder.runtime.proxy_workspace import WorkspaceError, Workspaces
+from offcoder.runtime.proxy.network import JobNetworks, NetworkError
+from offcoder.runtime.proxy.workspace import WorkspaceError, Workspaces
 
 log = structlog.get_logger(__name__)
 

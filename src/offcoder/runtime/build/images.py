@@ -16,7 +16,9 @@ The tag of an image is a hash of its build recipe (``recipe_tag``), so a changed
 new image; ``:current`` points at the newest. The base root filesystem tarball is cached in the
 state directory so the images share one bootstrap.
 
-Others use only ``IMAGES`` and ``resolve_image``. Environment variables (all optional):
+The image names, references and recipes are the catalogue (`offcoder.runtime.catalogue`), which
+the request path and the worker import instead of this module. Environment variables (all
+optional):
 
 - ``OFFCODER_STATE_DIR``: where the base tarball, the build log and the work tree live
   (default ``~/.local/share/offcoder``; the subdirectory is ``runtime-images``).
@@ -36,69 +38,31 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from offcoder.runtime.catalogue import (
+    CURRENT_TAG,
+    IMAGES,
+    RECIPES,
+    REPOSITORY_PREFIX,
+    ImageRecipe,
+    image_reference,
+    resolve_image,
+)
+
 SUITE = "bookworm"
 SANDBOX_UID = 10001
 SANDBOX_GID = 10001
-REPOSITORY_PREFIX = "offcoder/"
-CURRENT_TAG = "current"
 IMAGE_LABEL = "dev.offcoder.runtime-image"
 RECIPE_LABEL = "dev.offcoder.runtime-recipe"
 
 # Bump to force a rebuild when something outside the hashed recipe below changes the result.
 RECIPE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ImageRecipe:
-    """What goes into one runtime image on top of the hardened base."""
-
-    name: str
-    packages: tuple[str, ...]
-    # Run as root inside the root filesystem after the install: fails the build when the
-    # toolchain is incomplete (a second check runs in a container after the import).
-    check: str
-    smoke: str = field(default="true")
-
-
-RECIPES: dict[str, ImageRecipe] = {
-    "python": ImageRecipe(
-        name="python",
-        # Full python3 (python3-minimal lacks json, ctypes, ...), venv with ensurepip, pip;
-        # `python` and `pip` answer too (python-is-python3), as people and api.md type them.
-        packages=("python3", "python3-venv", "python3-pip", "python-is-python3", "ca-certificates"),
-        check=(
-            "python3 -c 'import json, ctypes, venv, ssl, sqlite3, pip' && python3 -m pip --version"
-            " && python --version && pip --version"
-        ),
-        smoke="python3 -c 'import json, ctypes, venv, ssl, sqlite3; print(\"ok\")'",
-    ),
-    "node": ImageRecipe(
-        name="node",
-        packages=("nodejs", "npm", "ca-certificates"),
-        check="node -e 'process.exit(0)' && npm --version && npx --version",
-        smoke="node -e 'console.log(\"ok\")'",
-    ),
-}
-
-IMAGES: dict[str, str] = {
-    name: f"{REPOSITORY_PREFIX}{name}:{CURRENT_TAG}" for name in sorted(RECIPES)
-}
-
-
-def resolve_image(name: str) -> str:
-    """The docker reference of the job-facing image ``name`` ("python", "node")."""
-    try:
-        return IMAGES[name]
-    except KeyError:
-        available = ", ".join(sorted(IMAGES))
-        raise ValueError(f"unknown image {name!r}; available images: {available}") from None
 
 
 # Tools removed from every image (looked up in /usr/bin, /usr/sbin, /bin, /sbin). Judgement:
@@ -203,10 +167,6 @@ def recipe_tag(recipe: ImageRecipe) -> str:
     }
     raw = json.dumps(doc, sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()[:12]
-
-
-def image_reference(name: str, tag: str) -> str:
-    return f"{REPOSITORY_PREFIX}{name}:{tag}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Per-job egress gateways (C5), made by the proxy itself with fixed, hardened settings.
 
-An egress job sits on its own *internal* bridge (`proxy_network.py`): no route out. The only way
-out is this gateway, a container running `egress_gateway.py` (our filtering HTTP(S) proxy),
-attached to the job's network with the alias ``egress-gateway`` and to the shared bridge
+An egress job sits on its own *internal* bridge (`network.py`): no route out. The only way out
+is this gateway, a container running `runtime/sandbox/egress_gateway.py` (our filtering HTTP(S)
+proxy), attached to the job's network with the alias ``egress-gateway`` and to the shared bridge
 ``offcoder-egress`` (masquerade on: the one network with a route out, and nothing but gateways
 of ours on it). The caller gives only the allow-list and extra ports, validated strictly;
 everything else is fixed here. Whether private addresses may be reached is the proxy's own
@@ -20,8 +20,8 @@ from typing import Any
 
 import structlog
 
-from offcoder.runtime import egress_gateway
 from offcoder.runtime.policy import (
+    GATEWAY_ALIAS,
     LABEL_JOB_ID,
     LABEL_MANAGED,
     LABEL_NETWORK,
@@ -30,7 +30,8 @@ from offcoder.runtime.policy import (
     NetworkMode,
     job_network_name,
 )
-from offcoder.runtime.proxy_engine import EngineClient
+from offcoder.runtime.proxy.engine import EngineClient
+from offcoder.runtime.sandbox import egress_gateway
 
 log = structlog.get_logger(__name__)
 
@@ -38,9 +39,6 @@ LABEL_ROLE = "dev.offcoder.role"
 ROLE_GATEWAY = "gateway"
 ROLE_EGRESS = "egress"
 EGRESS_NETWORK = "offcoder-egress"
-GATEWAY_ALIAS = "egress-gateway"
-GATEWAY_PORT = egress_gateway.LISTEN_PORT
-GATEWAY_URL = f"http://{GATEWAY_ALIAS}:{GATEWAY_PORT}"
 DEFAULT_GATEWAY_IMAGE = "offcoder/python:current"
 READY_TIMEOUT_S = 10.0
 MAX_BODY = 16 * 1024

@@ -29,7 +29,7 @@ from offcoder.runtime.policy import (
     workspace_mount,
     workspace_volume_name,
 )
-from offcoder.runtime.proxy_engine import EngineClient
+from offcoder.runtime.proxy.engine import EngineClient
 
 log = structlog.get_logger(__name__)
 

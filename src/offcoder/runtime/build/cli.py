@@ -27,7 +27,8 @@ def images(
     ] = None,
 ) -> None:
     """Build the runtime images locally (no registry needed); a no-op when they are current."""
-    from offcoder.runtime.images import IMAGES, ImageBuildError, build_images
+    from offcoder.runtime.build.images import ImageBuildError, build_images
+    from offcoder.runtime.catalogue import IMAGES
 
     if only is not None and only not in IMAGES:
         console.print(f"[red]unknown image {only!r}; available: {', '.join(sorted(IMAGES))}[/]")
