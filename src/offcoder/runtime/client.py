@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 import docker
 import httpx
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+# The engine API version docker-py speaks here (`version=` below); the proxy refuses < 1.40.
+API_VERSION = "1.41"
 
 
 class RuntimeUnavailable(Exception):
     """The proxy or the engine behind it cannot be reached."""
+
+
+class _ErrorAnswer:
+    """What docker-py's `APIError` reads of an answer to say itself: status, URL and reason."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status_code = response.status_code
+        self.url = str(response.url)
+        self.reason = response.reason_phrase
+
+
+def engine_error(response: httpx.Response) -> APIError:
+    """docker-py's exception for an error answer: `APIError` (`NotFound`, or `ImageNotFound` when
+    the engine names a missing image, for a 404) whose `explanation` is the answer's
+    ``message`` (the engine's or the proxy's words) or else its text."""
+    try:
+        explanation = str(response.json()["message"])
+    except (ValueError, KeyError, TypeError):
+        explanation = response.text.strip()
+    cls = APIError
+    if response.status_code == 404:
+        cls = ImageNotFound if "no such image" in explanation.lower() else NotFound
+    answer = _ErrorAnswer(response)
+    message = f"{answer.status_code} {answer.reason} for {answer.url}"
+    error: APIError = cls(message, response=answer, explanation=explanation)
+    return error
 
 
 class RuntimeClient:
@@ -22,7 +52,7 @@ class RuntimeClient:
         self.socket_path = socket_path
         try:
             self.docker = docker.DockerClient(
-                base_url=f"unix://{socket_path}", version="1.41", timeout=60
+                base_url=f"unix://{socket_path}", version=API_VERSION, timeout=60
             )
         except DockerException as exc:
             raise RuntimeUnavailable(f"the Docker proxy at {socket_path} is not reachable") from exc
@@ -73,9 +103,23 @@ class RuntimeClient:
         self._http.delete(f"http://proxy/offcoder/gateways/{job_id}")
 
     def create(self, spec: dict[str, Any]) -> str:
-        api = self.docker.api
-        response = api._post_json(api._url("/containers/create"), data=spec)
-        result: dict[str, Any] = api._result(response, True)
+        """Create a sandbox from `spec` (a `policy.container_spec` body); its container id.
+
+        docker-py has no public call that posts a whole create body as given (its
+        `create_container` rebuilds the body from keyword arguments), so the body goes through
+        our own client on the proxy's socket (not docker-py's private `_post_json`), serialised
+        as docker-py did. An error answer raises what docker-py raises for it, so callers
+        handle the proxy's and the engine's refusals as before.
+        """
+        response = self._http.post(
+            f"http://proxy/v{API_VERSION}/containers/create",
+            content=json.dumps(spec).encode(),
+            headers={"Content-Type": "application/json"},
+            timeout=60,  # docker-py's timeout above, as before
+        )
+        if response.is_error:
+            raise engine_error(response)
+        result: dict[str, Any] = response.json()
         return str(result["Id"])
 
     def put_archive(self, container_id: str, path: str, archive: bytes) -> None:
