@@ -90,10 +90,10 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
     # The operator's secrets are masked in our logs for the life of the process (R3).
     for value in settings.operator_secrets():
         register_operator_secret(value)
-    # The roles' password may be generated into the state directory rather than configured.
-    for url in (prepared.app_url, prepared.system_url):
-        if url.password:
-            register_operator_secret(str(url.password))
+    # The roles' one password (db/bootstrap.role_password) may be generated into the state
+    # directory rather than configured.
+    if prepared.app_url.password:
+        register_operator_secret(str(prepared.app_url.password))
     providers = identity_providers(settings)
     database = prepared.open(settings.db_pool_size)
     return AppContext(

@@ -27,6 +27,8 @@ ALLOWED = {
     "crypto/cli.py": "operator command",
     "crypto/rotation.py": "operator command (key rotation)",
     "jobs/worker.py": "the worker runs every user's jobs; it reads a job's inputs under RLS",
+    "users/service.py": "erasure deletes the pending link codes naming the account, in a table "
+    "of the sign-in core that only the system role reaches (and nothing else)",
     "payments/webhooks.py": "a provider's signed event belongs to no signed-in user",
     "payments/tasks.py": "handling provider events (credits, refunds) for the user they name",
     "payments/admin.py": "refunds and grants act on other users' wallets (finance role + MFA)",

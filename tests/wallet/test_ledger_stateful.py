@@ -158,9 +158,11 @@ def machine(db: Database, loop: asyncio.AbstractEventLoop, config: Settings) -> 
             if amount > self.refundable[topup]:
                 assert flag == "refund_exceeds_payment"
                 return
-            assert flag is None
+            # Already refunded at the provider: what the balance cannot cover (spent, or held
+            # for jobs) is written off, and the flag asks a person to follow up.
+            assert flag == ("refund_exceeds_balance" if amount > self.balance else None)
             self.refundable[topup] -= amount
-            self.balance -= min(self.balance, amount)  # what was spent is written off
+            self.balance -= min(self.balance, amount)
 
         async def _grant(self, amount: int, key: str) -> ledger.Posted:
             async with db.system_session() as s:

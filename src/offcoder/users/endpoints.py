@@ -40,8 +40,7 @@ async def update_me(changes: UserUpdate, principal: CurrentUser, session: UserSe
 @router.delete("", status_code=204)
 async def erase_me(principal: CurrentUser, session: UserSession, ctx: Context) -> Response:
     """Erase the account and everything it owns, and the pending link codes that name it."""
-    async with ctx.database.system_session() as system:
-        await service.forget_link_codes(session, system, principal.user_id)
+    await service.forget_link_codes(session, ctx.database, principal.user_id)
     await service.erase(session, principal.user_id)
     return Response(status_code=204)
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth import service as auth_service
 from offcoder.auth.models import OAuthIdentity
+from offcoder.db.engine import Database
 from offcoder.problems import Conflict, NotFound
 from offcoder.users.models import User
 from offcoder.users.schemas import UserUpdate
@@ -36,16 +37,15 @@ async def update(session: AsyncSession, user_id: uuid.UUID, changes: UserUpdate)
     return user
 
 
-async def forget_link_codes(
-    session: AsyncSession, system: AsyncSession, user_id: uuid.UUID
-) -> None:
+async def forget_link_codes(session: AsyncSession, database: Database, user_id: uuid.UUID) -> None:
     """Before erasure: the pending link codes that start from or name this account (V3, A2).
 
-    They sit in a table only the system role reaches (`system`, a system-role transaction that
-    the caller commits before `erase`: the account's delete cascades to the codes it started
-    and would wait on rows `system` still holds). Those it started go by cascade anyway; those
-    naming its e-mail or a provider account of it may belong to someone else's link (the
-    attack of issue 12, where the victim's address sits under the attacker's user_id).
+    They sit in a table only the system role reaches, so they are deleted in a system-role
+    transaction of their own, committed here before `erase` (the account's delete cascades to
+    the codes it started and would wait on rows that transaction still held). Those it
+    started go by cascade anyway; those naming its e-mail or a provider account of it may
+    belong to someone else's link (the attack of issue 12, where the victim's address sits
+    under the attacker's user_id).
     """
     user = await get(session, user_id)
     rows = (
@@ -56,9 +56,10 @@ async def forget_link_codes(
         )
     ).all()
     emails = {e for e in (user.email, *(r.email for r in rows)) if e}
-    await auth_service.forget_link_codes(
-        system, user_id, emails=emails, identities={(r.provider, r.subject) for r in rows}
-    )
+    async with database.system_session() as system:
+        await auth_service.forget_link_codes(
+            system, user_id, emails=emails, identities={(r.provider, r.subject) for r in rows}
+        )
 
 
 async def erase(session: AsyncSession, user_id: uuid.UUID) -> None:
