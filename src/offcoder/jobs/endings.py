@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from docker.errors import APIError
 
+from offcoder.jobs.outcome import EndReason
+
 # The OCI runtime's words, as the engine passes them on, e.g. `... unable to start container
 # process: exec: "notacommand": executable file not found in $PATH: unknown`.
 # The name is quoted as Go quotes strings: a quote inside it comes as \".
@@ -20,7 +22,7 @@ _EXEC_FAILURE = re.compile(r'(exec: "(?:[^"\\]|\\.)*": .*?)(?:: unknown)?\s*$')
 
 @dataclass(frozen=True)
 class UnstartableCommand:
-    reason: str  # command_not_found | command_not_executable
+    reason: EndReason  # command_not_found | command_not_executable
     exit_code: int  # 127 | 126, as a shell says them
     message: str  # the engine's sentence, e.g. exec: "x": executable file not found in $PATH
 
@@ -33,5 +35,5 @@ def unstartable_command(error: APIError) -> UnstartableCommand | None:
         return None
     message = found.group(1)
     if message.endswith("permission denied"):
-        return UnstartableCommand("command_not_executable", 126, message)
-    return UnstartableCommand("command_not_found", 127, message)
+        return UnstartableCommand(EndReason.command_not_executable, 126, message)
+    return UnstartableCommand(EndReason.command_not_found, 127, message)

@@ -39,6 +39,7 @@ from offcoder.events import announce
 from offcoder.jobs import archive
 from offcoder.jobs.endings import unstartable_command
 from offcoder.jobs.models import Job, JobLogChunk, JobStatus
+from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.jobs.output import LogChunk, OutputLog
 from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.logs import SensitiveHold
@@ -54,9 +55,7 @@ from offcoder.wallet import service as wallet
 log = structlog.get_logger(__name__)
 
 # Endings that are ours, not the job's: such a job is charged nothing.
-OUR_FAULT = frozenset(
-    {"internal_error", "runtime_unavailable", "worker_stopped", "not_started", "log_storage_failed"}
-)
+OUR_FAULT = frozenset(reason for reason in EndReason if not reason.charged)
 CHUNK_FLUSH_S = 0.05
 PAYMENT_SWEEP_S = 5.0
 RUNNING = frozenset({JobStatus.starting.value, JobStatus.running.value})
@@ -105,7 +104,7 @@ def new_worker_id() -> str:
 class _Run:
     job: Job
     container_id: str | None = None
-    stop_reason: str | None = None
+    stop_reason: EndReason | None = None
     exited: bool = False
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -160,7 +159,7 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
         finally:
             for run in self._runs.values():
-                run.stop_reason = run.stop_reason or "worker_stopped"
+                run.stop_reason = run.stop_reason or EndReason.worker_stopped
                 run.stopped.set()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
@@ -209,7 +208,7 @@ class Worker:
         async with self.database.system_session() as s:
             requested = await s.scalar(select(Job.cancel_requested_at).where(Job.id == run.job.id))
         if requested is not None and run.stop_reason is None:
-            run.stop_reason = "cancelled"
+            run.stop_reason = EndReason.cancelled
             run.stopped.set()
 
     def _runtime(self) -> RuntimeClient:
@@ -243,18 +242,16 @@ class Worker:
         try:
             outcome = await self._run_sandbox(run)
         except RuntimeUnavailable as exc:
-            outcome = (JobStatus.failed, None, "runtime_unavailable", str(exc))
+            outcome = Outcome(JobStatus.failed, None, EndReason.runtime_unavailable, str(exc))
         except Exception as exc:
             log.exception("job failed in the worker", job_id=str(job.id))
-            outcome = (JobStatus.failed, None, "internal_error", type(exc).__name__)
+            outcome = Outcome(JobStatus.failed, None, EndReason.internal_error, type(exc).__name__)
         finally:
             self._runs.pop(job.id, None)
-        status, exit_code, reason, detail = outcome
         usage = {"wall_ms": int((time.monotonic() - started) * 1000)}
-        if run.container_id is None and status is JobStatus.failed and reason is None:
-            reason = "not_started"
         # Charged by the sandbox time it had; nothing when it never ran or failed by our fault.
-        charged = run.container_id is not None and reason not in OUR_FAULT
+        charged = run.container_id is not None and outcome.charged
+        reason = outcome.reason
         async with self.database.system_session() as s:
             current = await s.scalar(select(Job).where(Job.id == job.id).with_for_update())
             if current is None or current.status not in RUNNING:
@@ -263,13 +260,13 @@ class Worker:
                 log.warning("job already ended elsewhere", job_id=str(job.id))
                 return
             await wallet.settle_job(s, current, usage["wall_ms"] if charged else None)
-            current.status = status.value
-            current.exit_code = exit_code
-            current.reason = reason
-            current.detail = detail
+            current.status = outcome.status.value
+            current.exit_code = outcome.exit_code
+            current.reason = reason.value if reason is not None else None
+            current.detail = outcome.detail
             current.finished_at = utcnow()
             current.usage = usage | (job.usage or {})
-            if run.container_id is not None and reason in OUR_FAULT:
+            if run.container_id is not None and not outcome.charged:
                 # A run we let go free because we failed it: an operator should see each one.
                 await record(
                     s,
@@ -277,12 +274,12 @@ class Worker:
                     actor_id=None,
                     actor_kind=ActorKind.system,
                     target=f"job:{job.id}",
-                    details={"user_id": str(job.user_id), "detail": detail},
+                    details={"user_id": str(job.user_id), "detail": outcome.detail},
                 )
             await announce(s, job.id, "status")
-        log.info("job ended", job_id=str(job.id), status=status.value, reason=reason)
+        log.info("job ended", job_id=str(job.id), status=outcome.status.value, reason=reason)
 
-    async def _run_sandbox(self, run: _Run) -> tuple[JobStatus, int | None, str | None, str | None]:
+    async def _run_sandbox(self, run: _Run) -> Outcome:
         job = run.job
         client = self._runtime()
         mode = NetworkMode(job.network)
@@ -313,7 +310,7 @@ class Worker:
         client: RuntimeClient,
         mode: NetworkMode,
         provisioning: asyncio.Task[dict[str, Any]],
-    ) -> tuple[JobStatus, int | None, str | None, str | None]:
+    ) -> Outcome:
         job = run.job
         # The job's secret values are masked in our logs from the moment they are opened until
         # the job has ended, and then let go: the worker outlives every job (R3).
@@ -364,7 +361,7 @@ class Worker:
                 asyncio.to_thread(client.put_archive, run.container_id, WORKSPACE, packed),
             )
             if run.stop_reason:
-                return JobStatus.cancelled, None, run.stop_reason, None
+                return Outcome(JobStatus.cancelled, None, run.stop_reason)
             # Attached before the start, so that no byte the program writes is missed.
             output = await asyncio.to_thread(client.attach, run.container_id)
             try:
@@ -378,7 +375,7 @@ class Worker:
                 # The user's error, not ours: said in the job's detail and its log, and charged
                 # like any run (a sandbox was made for it).
                 await self._store_chunks(job, [LogChunk(1, "stderr", refused.message + "\n")])
-                return JobStatus.failed, refused.exit_code, refused.reason, refused.message
+                return Outcome(JobStatus.failed, refused.exit_code, refused.reason, refused.message)
             running: dict[str, Any] = {"status": JobStatus.running.value, "started_at": utcnow()}
             if mode is NetworkMode.preview:
                 running["published_ports"] = await self._published(client, run.container_id)
@@ -405,9 +402,7 @@ class Worker:
                     published[key.split("/")[0]] = int(binding["HostPort"])
         return published
 
-    async def _supervise(
-        self, run: _Run, client: RuntimeClient, output: Any
-    ) -> tuple[JobStatus, int | None, str | None, str | None]:
+    async def _supervise(self, run: _Run, client: RuntimeClient, output: Any) -> Outcome:
         assert run.container_id is not None
         loop = asyncio.get_running_loop()
         # Bounded: when the store falls behind, the reader waits, the engine waits, and the
@@ -443,7 +438,7 @@ class Worker:
         writer: asyncio.Task[None],
         waiter: asyncio.Task[int],
         stopper: asyncio.Task[Any],
-    ) -> tuple[JobStatus, int | None, str | None, str | None]:
+    ) -> Outcome:
         """Wait for the first of: the exit, a stop (cancel, output cap), a failed store, the
         timeout; kill unless it exited; then name the ending."""
         job = run.job
@@ -461,9 +456,9 @@ class Worker:
                 if not exited:
                     lost_output = "the output stream from the sandbox broke, so it was stopped"
             if lost_output is not None:
-                run.stop_reason = "log_storage_failed"
+                run.stop_reason = EndReason.log_storage_failed
         elif waiter not in done and stopper not in done:
-            run.stop_reason = run.stop_reason or "timeout"
+            run.stop_reason = run.stop_reason or EndReason.timeout
         if not waiter.done():
             await asyncio.to_thread(client.kill, run.container_id)
         exit_code = await waiter
@@ -484,37 +479,32 @@ class Worker:
                 sqlstate=getattr(getattr(failure, "orig", None), "sqlstate", None),
             )
             lost_output = lost_output or "OffCoder could not store this job's output"
-            run.stop_reason = "log_storage_failed"
+            run.stop_reason = EndReason.log_storage_failed
         try:
             state = (await inspecting).get("State", {})
         except NotFound:
-            return (
-                JobStatus.failed,
-                exit_code,
-                "sandbox_lost",
-                "the sandbox was removed while the job ran",
-            )
+            lost = EndReason.sandbox_lost
+            return Outcome(JobStatus.failed, exit_code, lost, lost.message)
         if state.get("OOMKilled"):
             job.usage = job.usage | {"oom_killed": True}
-        if run.stop_reason == "log_storage_failed":
-            return JobStatus.failed, exit_code, "log_storage_failed", lost_output
-        if run.stop_reason == "timeout":
-            return JobStatus.timed_out, exit_code, "timeout", f"killed after {job.timeout_s} s"
-        if run.stop_reason == "cancelled":
-            return JobStatus.cancelled, exit_code, "cancelled", None
-        if run.stop_reason == "output_limit":
-            return (
-                JobStatus.failed,
-                exit_code,
-                "output_limit",
-                (f"output passed {self.settings.job_max_log_bytes} bytes"),
-            )
-        if run.stop_reason is not None:
-            return JobStatus.failed, exit_code, run.stop_reason, None
-        if exit_code == 0:
-            return JobStatus.succeeded, 0, None, None
-        reason = "oom_killed" if state.get("OOMKilled") else "exit_code"
-        return JobStatus.failed, exit_code, reason, f"exited with {exit_code}"
+        match run.stop_reason:
+            case None if exit_code == 0:
+                return SUCCEEDED
+            case None:
+                reason = EndReason.oom_killed if state.get("OOMKilled") else EndReason.exit_code
+                return Outcome(JobStatus.failed, exit_code, reason, f"exited with {exit_code}")
+            case EndReason.timeout:
+                detail = f"killed after {job.timeout_s} s"
+                return Outcome(JobStatus.timed_out, exit_code, EndReason.timeout, detail)
+            case EndReason.cancelled:
+                return Outcome(JobStatus.cancelled, exit_code, EndReason.cancelled)
+            case EndReason.output_limit:
+                detail = f"output passed {self.settings.job_max_log_bytes} bytes"
+                return Outcome(JobStatus.failed, exit_code, EndReason.output_limit, detail)
+            case EndReason.log_storage_failed:
+                return Outcome(JobStatus.failed, exit_code, run.stop_reason, lost_output)
+            case stopped:
+                return Outcome(JobStatus.failed, exit_code, stopped)
 
     async def _sample_usage(self, run: _Run, client: RuntimeClient) -> None:
         """CPU time and peak memory, sampled while the sandbox runs (cgroup counters vanish
@@ -590,7 +580,7 @@ class Worker:
             if chunks:
                 await self._store_chunks(job, chunks)
             if output.cut and run.stop_reason is None:
-                run.stop_reason = "output_limit"
+                run.stop_reason = EndReason.output_limit
                 run.stopped.set()
 
     async def _store_chunks(self, job: Job, chunks: list[LogChunk]) -> None:
@@ -672,8 +662,8 @@ class Worker:
                 )
                 .values(
                     status=JobStatus.failed.value,
-                    reason="worker_lost",
-                    detail="the worker running this job stopped",
+                    reason=EndReason.worker_lost.value,
+                    detail=EndReason.worker_lost.message,
                     finished_at=utcnow(),
                 )
                 .returning(Job.id)

@@ -1,0 +1,88 @@
+"""How a job ended, as a typed value: the reason codes of docs/api.md and who pays for each.
+
+The worker and the reconciler say an ending with an `Outcome`; only `EndReason` values reach
+the job row's `reason`, so clients can switch on them (docs/api.md "Endings").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from offcoder.jobs.models import JobStatus
+
+
+class EndReason(StrEnum):
+    """Why a job that did not succeed ended."""
+
+    exit_code = "exit_code"
+    oom_killed = "oom_killed"
+    command_not_found = "command_not_found"
+    command_not_executable = "command_not_executable"
+    timeout = "timeout"
+    cancelled = "cancelled"
+    output_limit = "output_limit"
+    sandbox_lost = "sandbox_lost"
+    # Ours, not the job's: never charged.
+    log_storage_failed = "log_storage_failed"
+    worker_lost = "worker_lost"
+    worker_stopped = "worker_stopped"
+    runtime_unavailable = "runtime_unavailable"
+    internal_error = "internal_error"
+    not_started = "not_started"
+
+    @property
+    def charged(self) -> bool:
+        """Whether the sandbox time is charged: yes for whatever the job's own run caused."""
+        return self not in _OURS
+
+    @property
+    def message(self) -> str:
+        """A sentence for a person, when the ending has no more precise detail."""
+        return _MESSAGES[self]
+
+
+_OURS = frozenset(
+    {
+        EndReason.log_storage_failed,
+        EndReason.worker_lost,
+        EndReason.worker_stopped,
+        EndReason.runtime_unavailable,
+        EndReason.internal_error,
+        EndReason.not_started,
+    }
+)
+
+_MESSAGES: dict[EndReason, str] = {
+    EndReason.exit_code: "the program exited with a non-zero code",
+    EndReason.oom_killed: "the program was stopped at its memory limit",
+    EndReason.command_not_found: "the command was not found",
+    EndReason.command_not_executable: "the command may not be run",
+    EndReason.timeout: "the job was stopped at its time limit",
+    EndReason.cancelled: "the job was cancelled",
+    EndReason.output_limit: "the job's output reached its limit and the job was stopped",
+    EndReason.sandbox_lost: "the sandbox was removed while the job ran",
+    EndReason.log_storage_failed: "OffCoder could not store the job's output",
+    EndReason.worker_lost: "the worker running this job stopped",
+    EndReason.worker_stopped: "the worker was shut down while the job ran",
+    EndReason.runtime_unavailable: "the sandbox runtime could not be reached",
+    EndReason.internal_error: "OffCoder failed while running the job",
+    EndReason.not_started: "the job could not be started",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A job's ending: its final status, the program's exit code if it has one, and why."""
+
+    status: JobStatus
+    exit_code: int | None = None
+    reason: EndReason | None = None
+    detail: str | None = None
+
+    @property
+    def charged(self) -> bool:
+        return self.reason is None or self.reason.charged
+
+
+SUCCEEDED = Outcome(JobStatus.succeeded, 0)
