@@ -11,15 +11,42 @@ import ipaddress
 import json
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from offcoder.runtime import policy
 from offcoder.runtime.policy import GATEWAY_PORT, job_network_name
-from offcoder.runtime.proxy.gateway import GatewayError, gateway_body, parse_request
+from offcoder.runtime.proxy.gateway import (
+    GatewayError,
+    gateway_body,
+    gateway_program,
+    parse_request,
+)
 from offcoder.runtime.sandbox import egress_gateway as gw
 
 pytestmark = pytest.mark.promise("C5")
+
+# The gateway checks its configuration with its own copy of the rules (it runs alone in its
+# container); the proxy checks a gateway request with the policy's. Both get the same cases.
+RULES = [
+    pytest.param(
+        SimpleNamespace(
+            allow=gw.validate_allow_list, ports=gw.validate_ports, error=gw.ConfigError
+        ),
+        id="gateway",
+    ),
+    pytest.param(
+        SimpleNamespace(
+            allow=policy.validate_allow_list,
+            ports=policy.validate_ports,
+            error=policy.GatewayConfigError,
+        ),
+        id="proxy",
+    ),
+]
 
 
 def test_allow_list_matcher() -> None:
@@ -62,20 +89,21 @@ def test_allow_list_matcher() -> None:
         [f"h{i}.example.test" for i in range(33)],
     ],
 )
-def test_allow_list_validation_refuses(entries: Any) -> None:
-    with pytest.raises(gw.ConfigError):
-        gw.validate_allow_list(entries)
+@pytest.mark.parametrize("rules", RULES)
+def test_allow_list_validation_refuses(rules: SimpleNamespace, entries: Any) -> None:
+    with pytest.raises(rules.error):
+        rules.allow(entries)
 
 
-def test_allow_list_validation_accepts() -> None:
-    assert gw.validate_allow_list(["pypi.org", "*.npmjs.org", "pypi.org"]) == [
-        "pypi.org",
-        "*.npmjs.org",
-    ]
-    assert gw.validate_ports([8000, 8000]) == [8000]
-    for bad in ([0], [70000], [True], ["80"], list(range(1, 10))):
-        with pytest.raises(gw.ConfigError):
-            gw.validate_ports(bad)
+@pytest.mark.parametrize("rules", RULES)
+def test_allow_list_validation_accepts(rules: SimpleNamespace) -> None:
+    assert rules.allow(["pypi.org", "*.npmjs.org", "pypi.org"]) == ["pypi.org", "*.npmjs.org"]
+    assert rules.allow([f"h{i}.example.test" for i in range(32)])
+    assert rules.ports([8000, 8000]) == [8000]
+    assert rules.ports(list(range(1, 9))) == list(range(1, 9))
+    for bad in ([0], [70000], [True], ["80"], list(range(1, 10)), "80"):
+        with pytest.raises(rules.error):
+            rules.ports(bad)
 
 
 REFUSED_ALWAYS = [
@@ -233,7 +261,12 @@ async def test_gateway_refuses(gateway: tuple[int, list[str]], head: bytes, stat
     assert "denied.offcoder.test" not in looked_up
 
 
-def test_the_gateway_listens_where_the_contract_says() -> None:
-    # The sandbox program cannot import the policy (it runs alone in its container), so the
-    # port is written twice; this holds the two together.
+def test_the_gateway_program_keeps_the_contract() -> None:
+    # The sandbox program cannot import the policy (it runs alone in its container), so what
+    # both sides need is written twice; this holds the two together.
     assert gw.LISTEN_PORT == GATEWAY_PORT
+    assert gw.READY_LINE == policy.GATEWAY_READY_LINE
+    assert gw.MAX_ALLOW_ENTRIES == policy.GATEWAY_MAX_ALLOW_ENTRIES
+    assert gw.MAX_EXTRA_PORTS == policy.GATEWAY_MAX_EXTRA_PORTS
+    # ... and the proxy hands containers exactly this file, read as a resource.
+    assert gateway_program() == Path(gw.__file__).read_text(encoding="utf-8")

@@ -1,5 +1,9 @@
 """The one hardening policy (C1): it writes every sandbox's create body; the proxy checks it (C2).
 
+It is also the contract the worker, the proxy and the egress gateway share (decision 0011): the
+labels, the gateway's alias, port and URL, and its allow-list rules. The proxy imports nothing
+else of ours, so this module imports the standard library only.
+
 `container_spec` produces the Docker Engine API body of ``POST /containers/create``;
 `check_create_body` is deny-by-default: it lists every way a body departs from what
 `container_spec` can produce, and the policy proxy refuses any body with a violation.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import uuid
 from dataclasses import dataclass
@@ -43,6 +48,9 @@ LABEL_WORKSPACE = LABEL_PREFIX + "workspace"
 GATEWAY_ALIAS = "egress-gateway"
 GATEWAY_PORT = 3128
 GATEWAY_URL = f"http://{GATEWAY_ALIAS}:{GATEWAY_PORT}"
+GATEWAY_READY_LINE = "offcoder-egress-gateway ready"
+GATEWAY_MAX_ALLOW_ENTRIES = 32
+GATEWAY_MAX_EXTRA_PORTS = 8
 
 MiB = 1024 * 1024
 LOG_MAX_SIZE = "10m"
@@ -627,3 +635,65 @@ def check_create_body(
 
 def _empty_struct(obj: dict[str, Any] | None) -> bool:
     return obj is None or all(_empty(x) for x in obj.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The egress gateway's configuration rules (C5). The proxy checks a gateway request with these
+# before it makes anything; the gateway program checks its configuration again with its own
+# copy, because it runs alone in its container on the standard library
+# (runtime/sandbox/egress_gateway.py). tests/runtime/test_egress_gateway.py runs both on the
+# same cases.
+
+_HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})+")
+
+
+class GatewayConfigError(ValueError):
+    """An egress allow-list or port list that does not follow the rules."""
+
+
+def is_hostname(name: str) -> bool:
+    """A DNS host name of two labels or more, lowercase, no IP literal, no trailing dot."""
+    if len(name) > 253 or not _HOSTNAME.fullmatch(name):
+        return False
+    if name.rsplit(".", 1)[1].isdigit():  # 10.0.0.1, 127.1 ... are addresses, not names
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return True
+    return False
+
+
+def validate_allow_list(entries: object) -> list[str]:
+    """The allow-list, or GatewayConfigError: host names only, a leading ``*.`` the only
+    wildcard."""
+    if not isinstance(entries, list) or not entries:
+        raise GatewayConfigError("the allow-list is a non-empty list of host names")
+    if len(entries) > GATEWAY_MAX_ALLOW_ENTRIES:
+        raise GatewayConfigError(f"the allow-list has at most {GATEWAY_MAX_ALLOW_ENTRIES} entries")
+    out: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise GatewayConfigError("allow-list entries are strings")
+        name = entry[2:] if entry.startswith("*.") else entry
+        if not is_hostname(name):
+            raise GatewayConfigError(f"not a host name or *.host name pattern: {entry!r}")
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def validate_ports(ports: object) -> list[int]:
+    """The extra ports, or GatewayConfigError: at most a few TCP port numbers."""
+    if not isinstance(ports, list) or len(ports) > GATEWAY_MAX_EXTRA_PORTS:
+        raise GatewayConfigError(
+            f"extra ports are a list of at most {GATEWAY_MAX_EXTRA_PORTS} port numbers"
+        )
+    out: list[int] = []
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise GatewayConfigError(f"not a port number: {port!r}")
+        if port not in out:
+            out.append(port)
+    return out

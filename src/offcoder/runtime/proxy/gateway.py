@@ -15,23 +15,26 @@ import asyncio
 import json
 import time
 import uuid
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import structlog
 
 from offcoder.runtime.policy import (
     GATEWAY_ALIAS,
+    GATEWAY_READY_LINE,
     LABEL_JOB_ID,
     LABEL_MANAGED,
     LABEL_NETWORK,
     LOG_MAX_SIZE,
     SANDBOX_USER,
+    GatewayConfigError,
     NetworkMode,
     job_network_name,
+    validate_allow_list,
+    validate_ports,
 )
 from offcoder.runtime.proxy.engine import EngineClient
-from offcoder.runtime.sandbox import egress_gateway
 
 log = structlog.get_logger(__name__)
 
@@ -94,15 +97,20 @@ def parse_request(raw: bytes) -> tuple[list[str], list[int]]:
     if not isinstance(data, dict) or not set(data) <= {"AllowHosts", "ExtraPorts"}:
         raise GatewayError("the gateway body has AllowHosts and optional ExtraPorts only", 400)
     try:
-        allow = egress_gateway.validate_allow_list(data.get("AllowHosts"))
-        ports = egress_gateway.validate_ports(data.get("ExtraPorts", []))
-    except egress_gateway.ConfigError as exc:
+        allow = validate_allow_list(data.get("AllowHosts"))
+        ports = validate_ports(data.get("ExtraPorts", []))
+    except GatewayConfigError as exc:
         raise GatewayError(str(exc), 400) from exc
     return allow, ports
 
 
+# The program each gateway container runs, read as a resource and never imported: the proxy
+# runs none of the code it hands to containers (decision 0011).
+GATEWAY_PROGRAM = files("offcoder.runtime") / "sandbox" / "egress_gateway.py"
+
+
 def gateway_program() -> str:
-    return Path(egress_gateway.__file__).read_text(encoding="utf-8")
+    return GATEWAY_PROGRAM.read_text(encoding="utf-8")
 
 
 def gateway_body(
@@ -224,7 +232,7 @@ class Gateways:
             status, data = await self.engine.request(
                 "GET", f"/containers/{container}/logs", query={"stdout": "1", "stderr": "1"}
             )
-            if status == 200 and egress_gateway.READY_LINE in str(data):
+            if status == 200 and GATEWAY_READY_LINE in str(data):
                 return
             state = await self.engine.inspect("containers", container)
             if state is None or not (state.get("State") or {}).get("Running"):

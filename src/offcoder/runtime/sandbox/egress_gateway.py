@@ -56,6 +56,12 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 
 
+# The rules below (ConfigError, is_hostname, validate_allow_list, validate_ports) and the
+# constants above (LISTEN_PORT, READY_LINE, the maxima) are also in runtime/policy.py, where the
+# proxy checks a gateway request before it starts this program: this file cannot import them.
+# tests/runtime/test_egress_gateway.py holds the two copies equal; change both together.
+
+
 class ConfigError(ValueError):
     """An allow-list or port list that does not follow the rules."""
 
