@@ -28,8 +28,9 @@ methods; nothing in src/ changes) to say where its time goes, and the workspace 
 
 Deviations from production, all stated in docs/performance.md: the raw containers carry every
 label of `container_spec` except ``dev.offcoder.managed`` (so that no worker's reconciler, ours
-or another one sharing the engine, removes them mid-run); the bench's worker does not run its
-10 s reconcile pass (it would remove other users' sandboxes on a shared engine).
+or another one sharing the engine, removes them mid-run); the bench runs the job loop alone,
+without the worker host's 10 s reconcile pass (it would remove other users' sandboxes on a
+shared engine).
 """
 
 from __future__ import annotations
@@ -358,11 +359,6 @@ class Probe:
             return job
 
         worker._claim = timed_claim  # type: ignore[method-assign]
-
-        async def no_reconcile() -> None:  # see the module docstring
-            return None
-
-        worker._reconcile_safely = no_reconcile  # type: ignore[method-assign]
 
     def first(self, job_id: uuid.UUID, name: str) -> tuple[float, float] | None:
         for event, start, end in self.events.get(job_id, []):

@@ -174,7 +174,6 @@ def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.String
 # client's value registered there would be memory the client can grow without bound.
 OPERATOR_SECRET_CALLERS = {
     "ai/moderation.py": "the operator's moderation key, from the settings",
-    "main.py": "every secret the operator configured (Settings.operator_secrets), at start",
 }
 
 

@@ -24,8 +24,8 @@ def _settings(**overrides: object) -> Settings:
     return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
 
-def refuse_unsafe_production(settings: Settings) -> None:
-    problems = settings.production_problems()
+def refuse_unsafe_production(settings: Settings, process: str = "api") -> None:
+    problems = settings.production_problems(process)
     if problems:
         console.print("[bold red]Refusing to start in production:[/]")
         for problem in problems:
@@ -118,21 +118,22 @@ def worker() -> None:
 
     from offcoder import logs
     from offcoder.db.bootstrap import prepare
-    from offcoder.jobs.worker import Worker
-    from offcoder.main import build_context
+    from offcoder.worker.context import WorkerContext
+    from offcoder.worker.host import WorkerHost
 
     settings = get_settings()
-    refuse_unsafe_production(settings)
+    refuse_unsafe_production(settings, "worker")
     logs.configure(json=settings.log_json)
     prepared = prepare(settings)
-    context = build_context(settings, prepared)
+    # Only what a worker needs: no token signing key, no AI or payment clients.
+    context = WorkerContext.build(settings, prepared)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Worker(settings, context.database, context.keyring).run(stop)
+        await WorkerHost(context).run(stop)
         await context.close()
 
     asyncio.run(main())

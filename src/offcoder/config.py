@@ -231,11 +231,14 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.env is Environment.production
 
-    def production_problems(self) -> list[str]:
-        """Why this configuration must not serve production traffic; empty when it may."""
+    def production_problems(self, process: str = "api") -> list[str]:
+        """Why this configuration must not run `process` ("api" or "worker") in production;
+        empty when it may. A worker signs no token, listens on no address and makes no AI
+        call, so it is not asked for what only the API needs."""
         problems: list[str] = []
         if not self.is_production:
             return problems
+        api = process == "api"
         if self.dev_identity_provider:
             problems.append(
                 "the development identity provider is enabled (OFFCODER_DEV_IDENTITY_PROVIDER / "
@@ -249,15 +252,19 @@ class Settings(BaseSettings):
                 "the encryption key file is the generated one in the state directory: set "
                 "OFFCODER_KEYS or OFFCODER_KEY_FILE to a key kept outside the data directory"
             )
-        if self.jwt_private_key is None and (
-            self.jwt_private_key_file is None
-            or self.jwt_private_key_file.resolve().is_relative_to(state)
+        if (
+            api
+            and self.jwt_private_key is None
+            and (
+                self.jwt_private_key_file is None
+                or self.jwt_private_key_file.resolve().is_relative_to(state)
+            )
         ):
             problems.append(
                 "the token signing key is the generated one in the state directory: set "
                 "OFFCODER_JWT_PRIVATE_KEY or OFFCODER_JWT_PRIVATE_KEY_FILE"
             )
-        if not is_loopback(self.host):
+        if api and not is_loopback(self.host):
             problems.append(
                 f"plain HTTP would listen on the public address {self.host}: serve on loopback "
                 "behind a TLS-terminating proxy"
@@ -266,7 +273,7 @@ class Settings(BaseSettings):
             problems.append("the embedded PostgreSQL is for development: set DATABASE_URL")
         # The AI SDKs add these to every request they make, and every user's AI call goes
         # through them: the operator's organisation or headers must not ride on users' calls.
-        leaking = [name for name in AI_SDK_ENVIRONMENT if os.environ.get(name)]
+        leaking = [name for name in AI_SDK_ENVIRONMENT if api and os.environ.get(name)]
         if leaking:
             problems.append(
                 f"{', '.join(leaking)} would be added by the AI SDKs to every user's AI call: "

@@ -17,9 +17,12 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Mapping, MutableMapping
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import structlog
+
+if TYPE_CHECKING:
+    from offcoder.config import Settings
 
 SENSITIVE_KEY = re.compile(
     r"(pass|secret|token|api[_-]?key|authorization|cookie|credential|private|value|code_verifier)",
@@ -51,6 +54,16 @@ def register_operator_secret(value: str) -> None:
     """
     if len(value) >= _MIN_SENSITIVE_LEN:
         _operator.add(value)
+
+
+def mask_configured_secrets(settings: Settings, database_password: str | None) -> None:
+    """Mask, for the life of the process, every secret the operator configured
+    (`Settings.operator_secrets`) and the database roles' password, which may be generated
+    into the state directory rather than configured. Every process calls it at start."""
+    for value in settings.operator_secrets():
+        register_operator_secret(value)
+    if database_password:
+        register_operator_secret(database_password)
 
 
 # The name this had when it was the only registry; it now means what it always should have.

@@ -26,7 +26,7 @@ from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.events import JobEvents
 from offcoder.jobs.endpoints import router as jobs_router
-from offcoder.logs import register_operator_secret
+from offcoder.logs import mask_configured_secrets
 from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
 from offcoder.payments.webhooks import router as webhooks_router
@@ -88,12 +88,7 @@ def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
 def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
     """Everything a server process holds, built once at start."""
     # The operator's secrets are masked in our logs for the life of the process (R3).
-    for value in settings.operator_secrets():
-        register_operator_secret(value)
-    # The roles' one password (db/bootstrap.role_password) may be generated into the state
-    # directory rather than configured.
-    if prepared.app_url.password:
-        register_operator_secret(str(prepared.app_url.password))
+    mask_configured_secrets(settings, prepared.app_url.password)
     providers = identity_providers(settings)
     database = prepared.open(settings.db_pool_size)
     return AppContext(
@@ -120,10 +115,13 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
             finally:
                 await context.events.close()
             return
-        from offcoder.jobs.worker import Worker
+        from offcoder.worker.context import WorkerContext
+        from offcoder.worker.host import WorkerHost
 
+        # The worker gets the database and the keyring of this process, nothing else of it.
+        host = WorkerHost(WorkerContext(settings, context.database, context.keyring))
         stop = asyncio.Event()
-        task = asyncio.create_task(Worker(settings, context.database, context.keyring).run(stop))
+        task = asyncio.create_task(host.run(stop))
         try:
             yield
         finally:

@@ -15,7 +15,8 @@ import pytest
 
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
-from offcoder.jobs.worker import Worker
+from offcoder.worker.context import WorkerContext
+from offcoder.worker.host import WorkerHost
 from tests.support.apps import app_with
 from tests.support.runtime import wait_for_end
 from tests.support.signin import sign_in
@@ -82,7 +83,7 @@ async def test_killed_worker_job_fails_as_worker_lost_and_its_sandbox_is_removed
             # A new worker notices the silent one and cleans up.
             successor_settings = ctx.settings.model_copy(update={"worker_lost_after_s": 1.0})
             await asyncio.sleep(2.5)
-            successor = Worker(successor_settings, ctx.database, ctx.keyring)
+            successor = WorkerHost(WorkerContext(successor_settings, ctx.database, ctx.keyring))
             stop = asyncio.Event()
             task = asyncio.create_task(successor.run(stop))
             try:

@@ -17,6 +17,8 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.main import build_context, create_app
+from offcoder.worker.context import WorkerContext
+from offcoder.worker.host import WorkerHost
 from tests.support.signin import SignedIn
 
 TEST_SERVER = "http://testserver"
@@ -56,9 +58,10 @@ async def runtime_app(
     ctx = build_context(
         settings.model_copy(update={"docker_proxy_socket": proxy_socket, **overrides}), prepared
     )
-    worker = Worker(ctx.settings, ctx.database, ctx.keyring)
+    host = WorkerHost(WorkerContext(ctx.settings, ctx.database, ctx.keyring))
+    worker = host.jobs
     stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
+    task = asyncio.create_task(host.run(stop))
     transport = httpx.ASGITransport(app=create_app(ctx))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=TEST_SERVER) as client:

@@ -43,7 +43,6 @@ from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.jobs.output import LogChunk, OutputLog
 from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.logs import SensitiveHold
-from offcoder.payments import tasks as payment_tasks
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
 from offcoder.runtime.catalogue import IMAGES
@@ -57,7 +56,6 @@ log = structlog.get_logger(__name__)
 # Endings that are ours, not the job's: such a job is charged nothing.
 OUR_FAULT = frozenset(reason for reason in EndReason if not reason.charged)
 CHUNK_FLUSH_S = 0.05
-PAYMENT_SWEEP_S = 5.0
 RUNNING = frozenset({JobStatus.starting.value, JobStatus.running.value})
 # Reads of the attach stream waiting for the store: each is at most 32 KiB (the engine's copy
 # buffer), so the backlog holds at most 2 MiB.
@@ -133,20 +131,16 @@ class Worker:
     # ------------------------------------------------------------------ the loop
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Take jobs until `stop` is set; then finish nothing new and leave running ones to end."""
+        """Take jobs until `stop` is set; then finish nothing new and leave running ones to end.
+
+        The reconciler (`reconcile`) is run beside this loop by the worker host, as a periodic
+        task (worker/host.py)."""
         log.info("worker started", worker_id=self.worker_id)
         listener = asyncio.create_task(self._listen(stop))
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         tasks: set[asyncio.Task[None]] = set()
-        last_reconcile = last_payments = 0.0
         try:
             while not stop.is_set():
-                if time.monotonic() - last_reconcile > 10:
-                    last_reconcile = time.monotonic()
-                    await self._reconcile_safely()
-                if time.monotonic() - last_payments > PAYMENT_SWEEP_S:
-                    last_payments = time.monotonic()
-                    await self._sweep_payments()
                 while len(tasks) < self.settings.worker_concurrency:
                     job = await self._claim()
                     if job is None:
@@ -620,20 +614,6 @@ class Worker:
                 await announce(s, job_id, "status")
 
     # ------------------------------------------------------------------ recovery
-
-    async def _sweep_payments(self) -> None:
-        """Provider events stored but not yet handled (the API process that stored one died
-        before handling it): the worker is their second chance (P2)."""
-        try:
-            await payment_tasks.handle_pending(self.database)
-        except Exception as exc:
-            log.warning("payment event sweep failed", error=str(exc))
-
-    async def _reconcile_safely(self) -> None:
-        try:
-            await self.reconcile()
-        except Exception as exc:
-            log.warning("reconcile failed", error=str(exc))
 
     async def reconcile(self) -> None:
         """End jobs whose worker stopped beating; remove our sandboxes whose job is over.
