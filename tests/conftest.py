@@ -7,6 +7,7 @@ created there for the run and dropped after it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import secrets
@@ -27,7 +28,7 @@ from offcoder.config import Environment, Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase, prepare, sync_url
 from offcoder.main import build_context, create_app
-from tests.support.signin import REDIRECT_URI, SignedIn, sign_in
+from tests.support.signin import REDIRECT_URI, SignedIn, signed_in_user
 
 TEST_SERVER = "http://testserver"
 
@@ -125,13 +126,30 @@ async def api(context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def alice(api: httpx.AsyncClient) -> SignedIn:
-    return await sign_in(api)
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log line of the process, at DEBUG, including SQL statements with their parameters."""
+    buffer = io.StringIO()
+    logs.configure(level=logging.DEBUG, stream=buffer)
+    noisy = ("sqlalchemy.engine", "httpx", "httpcore")
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        logs.configure()
+        for name in noisy:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# Signed in straight in the database; tests/auth/conftest.py signs them in through the broker.
+@pytest.fixture
+async def alice(context: AppContext) -> SignedIn:
+    return await signed_in_user(context)
 
 
 @pytest.fixture
-async def bob(api: httpx.AsyncClient) -> SignedIn:
-    return await sign_in(api)
+async def bob(context: AppContext) -> SignedIn:
+    return await signed_in_user(context)
 
 
 # A skipped test proves nothing: a missing service must fail the run, not quietly skip.

@@ -13,35 +13,19 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from offcoder.admin.roles import Role, grant
+from offcoder.admin.roles import Role
 from offcoder.audit.models import AuditEvent
 from offcoder.auth.models import DeviceSession
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.base import utcnow
 from offcoder.db.bootstrap import PreparedDatabase
-from tests.auth.test_mfa import enrolled, next_code
-from tests.support.signin import SignedIn, sign_in
+from tests.support.admin import granted
+from tests.support.mfa import with_mfa
+from tests.support.signin import signed_in_user
+from tests.support.users import user_id
 
 pytestmark = [pytest.mark.promise("O4"), pytest.mark.promise("A5")]
-
-
-async def user_id(api: httpx.AsyncClient, user: SignedIn) -> str:
-    return str((await api.get("/v1/me", headers=user.headers)).json()["id"])
-
-
-async def with_mfa(api: httpx.AsyncClient, user: SignedIn) -> dict[str, str]:
-    totp, _ = await enrolled(api, user)
-    verified = await api.post(
-        "/v1/auth/mfa/verify", headers=user.headers, json={"code": next_code(totp)}
-    )
-    assert verified.status_code == 200, verified.text
-    return {"authorization": f"Bearer {verified.json()['access_token']}"}
-
-
-async def granted(context: AppContext, who: str, role: Role) -> None:
-    async with context.database.system_session() as s:
-        await grant(s, who, role, "operator:test")
 
 
 async def audit_actions(context: AppContext, target: str) -> list[str]:
@@ -53,7 +37,7 @@ async def audit_actions(context: AppContext, target: str) -> list[str]:
 async def test_the_gate_needs_the_role_and_a_recent_second_factor(
     api: httpx.AsyncClient, context: AppContext
 ) -> None:
-    user = await sign_in(api)
+    user = await signed_in_user(context)
     # No role: refused, with or without MFA.
     plain = await api.get("/v1/admin/users", headers=user.headers)
     assert plain.status_code == 403 and plain.json()["type"].endswith("/forbidden")
@@ -65,7 +49,7 @@ async def test_the_gate_needs_the_role_and_a_recent_second_factor(
     allowed = await api.get("/v1/admin/users", headers=mfa_headers)
     assert allowed.status_code == 200, allowed.text
     me = await user_id(api, user)
-    assert me in [u["id"] for u in allowed.json()["items"]]
+    assert str(me) in [u["id"] for u in allowed.json()["items"]]
     assert (await api.get("/v1/admin/me", headers=mfa_headers)).json()["roles"] == ["support"]
     # Every call is audited, as the admin.
     assert "admin.users.list" in await audit_actions(context, "users")
@@ -96,7 +80,7 @@ async def test_the_gate_needs_the_role_and_a_recent_second_factor(
 
 
 async def test_roles_are_least_privilege(api: httpx.AsyncClient, context: AppContext) -> None:
-    finance, boss = await sign_in(api), await sign_in(api)
+    finance, boss = await signed_in_user(context), await signed_in_user(context)
     await granted(context, await user_id(api, finance), Role.finance)
     await granted(context, await user_id(api, boss), Role.superadmin)
     finance_headers = await with_mfa(api, finance)
@@ -117,8 +101,8 @@ async def test_the_operator_grants_from_the_command_line_and_it_is_audited(
     prepared: PreparedDatabase,
     state_dir: Path,
 ) -> None:
-    user = await sign_in(api)
-    who = await user_id(api, user)
+    user = await signed_in_user(context)
+    who = str(await user_id(api, user))
     env = {
         **os.environ,
         "OFFCODER_STATE_DIR": str(state_dir),

@@ -15,7 +15,7 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.support import ai_standins as ais
 from tests.support.apps import app_with
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 OPENAI_KEY = "sk-test-offcoder"
 ANTHROPIC_KEY = "sk-ant-test-offcoder"
@@ -41,7 +41,7 @@ class Gateway:
     anthropic: ais.AnthropicStandIn
 
     async def user(self, *, openai_key: str = OPENAI_KEY) -> SignedIn:
-        user = await sign_in(self.api)
+        user = await signed_in_user(self.context)
         for provider, key in (("openai", openai_key), ("anthropic", ANTHROPIC_KEY)):
             stored = await self.api.put(
                 f"/v1/ai/keys/{provider}", headers=user.headers, json={"api_key": key}

@@ -16,9 +16,11 @@ from offcoder.ai.models import AIFlag
 from offcoder.audit.models import AuditEvent
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
-from tests.admin.test_admin_roles import granted, user_id, with_mfa
 from tests.ai.conftest import Gateway
+from tests.support.admin import granted
 from tests.support.apps import app_with
+from tests.support.mfa import with_mfa
+from tests.support.users import user_id
 
 pytestmark = [pytest.mark.promise("S2"), pytest.mark.promise("O3")]
 
@@ -142,7 +144,7 @@ async def test_the_database_holds_flags_to_their_reporters_outputs(gateway: Gate
     output make one open flag (a unique index)."""
     alice, bob = await gateway.user(), await gateway.user()
     output_id = (await gateway.chat(bob, "Hello?")).json()["output_id"]
-    alice_id = uuid.UUID(await user_id(gateway.api, alice))
+    alice_id = await user_id(gateway.api, alice)
 
     async def flag_as_alice() -> None:
         async with gateway.context.database.user_session(alice_id) as session:

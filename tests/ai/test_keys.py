@@ -12,8 +12,8 @@ from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import KeyringError
 from offcoder.problems import InvalidInput, Problem
-from tests.projects.support import user_id
 from tests.support.signin import SignedIn
+from tests.support.users import user_id
 
 KEY = "sk-proj-AbCdEf0123456789-zyxw"
 

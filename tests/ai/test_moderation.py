@@ -22,13 +22,11 @@ from offcoder.ai.safety import default_classifier
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.ai.conftest import OPENAI_KEY, Gateway
-from tests.ai.test_gateway import events
-from tests.security.test_secrets_never_logged import captured_logs
 from tests.support import ai_standins as ais
 from tests.support.apps import app_with
+from tests.support.sse import events
 
 pytestmark = pytest.mark.promise("S1")
-__all__ = ["captured_logs"]  # a fixture, used by name below
 
 MODERATION_KEY = "sk-operator-moderation-7f3a9c"
 STREAM_CHARS = 100

@@ -6,7 +6,7 @@ import pytest
 
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
-from tests.audit.scratch import ScratchDatabase, scratch_database
+from tests.support.scratch import ScratchDatabase, scratch_database
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from offcoder.audit.service import ActorKind, record
 from offcoder.audit.verify import ChainReport, verify_chain
 from offcoder.context import AppContext
 from offcoder.db.engine import Database
-from tests.audit.scratch import ScratchDatabase, age_oldest_events, behind_the_triggers
+from tests.support.scratch import ScratchDatabase, age_oldest_events, behind_the_triggers
 
 pytestmark = [pytest.mark.promise("O3")]
 

@@ -1,4 +1,5 @@
-"""Fixtures of the sign-in tests: the five named providers on local stand-ins."""
+"""Fixtures of the sign-in tests: the five named providers on local stand-ins, and alice and bob
+signed in through the whole broker (elsewhere they are minted straight into the database)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,19 @@ from tests.support.oauth_standins import (
     github_account,
     running,
 )
+from tests.support.signin import SignedIn, sign_in
 
 HTTPS_SERVER = "https://testserver"
+
+
+@pytest.fixture
+async def alice(api: httpx.AsyncClient) -> SignedIn:
+    return await sign_in(api)
+
+
+@pytest.fixture
+async def bob(api: httpx.AsyncClient) -> SignedIn:
+    return await sign_in(api)
 
 
 @pytest.fixture(scope="module")

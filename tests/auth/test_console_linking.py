@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.auth.linking import account_number, complete, providers_of, refused_as_invalid_grant
-from tests.auth.test_five_providers import at_provider, sign_in_with
+from tests.support.linking import account_number, complete, providers_of, refused_as_invalid_grant
 from tests.support.oauth_standins import StandIn, bitbucket_account, github_account
+from tests.support.providers import at_provider, sign_in_with
 
 pytestmark = pytest.mark.promise("A2")
 

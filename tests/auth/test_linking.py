@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from offcoder.context import AppContext
-from tests.auth.linking import (
+from tests.support.linking import (
     account_number,
     complete,
     link,
@@ -23,8 +23,8 @@ from tests.auth.linking import (
     refused_as_invalid_grant,
     start_link,
 )
-from tests.auth.test_five_providers import sign_in_with
 from tests.support.oauth_standins import StandIn, bitbucket_account, github_account
+from tests.support.providers import sign_in_with
 from tests.support.signin import REDIRECT_URI, pkce_pair
 
 pytestmark = pytest.mark.promise("A2")

@@ -4,8 +4,6 @@ codes)."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pyotp
 import pytest
@@ -13,29 +11,10 @@ from sqlalchemy import select
 
 from offcoder.auth.models import MfaRecoveryCode, MfaTotp
 from offcoder.context import AppContext
-from tests.support.signin import SignedIn, sign_in
+from tests.support.mfa import enrolled, next_code
+from tests.support.signin import sign_in
 
 pytestmark = pytest.mark.promise("A5")
-
-
-async def enrolled(api: httpx.AsyncClient, user: SignedIn) -> tuple[pyotp.TOTP, list[str]]:
-    """Enrol and confirm; returns the authenticator and the recovery codes."""
-    started = await api.post("/v1/auth/mfa/totp", headers=user.headers)
-    assert started.status_code == 201, started.text
-    body = started.json()
-    totp = pyotp.TOTP(body["secret"])
-    assert body["otpauth_uri"].startswith("otpauth://totp/OffCoder:")
-    assert f"secret={body['secret']}" in body["otpauth_uri"]
-    confirmed = await api.post(
-        "/v1/auth/mfa/totp/confirm", headers=user.headers, json={"code": totp.now()}
-    )
-    assert confirmed.status_code == 200, confirmed.text
-    return totp, confirmed.json()["recovery_codes"]
-
-
-def next_code(totp: pyotp.TOTP) -> str:
-    """A code of the next step (accepted within the drift window; the current one is spent)."""
-    return totp.at(time.time() + 30)
 
 
 async def test_verification_gives_an_mfa_token_and_marks_the_session(

@@ -30,7 +30,7 @@ from offcoder.crypto.rotation import (
 from offcoder.db.engine import Database
 from offcoder.projects.models import Project, ProjectSecret
 from offcoder.users.models import User
-from tests.audit.scratch import ScratchDatabase
+from tests.support.scratch import ScratchDatabase
 
 pytestmark = [pytest.mark.promise("R2"), pytest.mark.db]
 

@@ -16,11 +16,10 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
 from offcoder.wallet import service as wallet
-from tests.payments.test_job_charging import grant
-from tests.projects.support import user_id
 from tests.support.runtime import project_with, runtime_app, wait_for_end
-from tests.support.signin import sign_in
-from tests.wallet.support import invariants
+from tests.support.signin import signed_in_user
+from tests.support.users import user_id
+from tests.support.wallet import grant, invariants
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("P4")]
 
@@ -40,9 +39,9 @@ async def priced_runtime(
 
 async def test_a_run_is_charged_its_time_and_the_rest_released(priced_runtime: Runtime) -> None:
     api, ctx, _ = priced_runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     me = await user_id(api, user)
-    await grant(ctx, me, 1000)
+    await grant(ctx.database, me, 1000)
     project = await project_with(api, user, {"main.py": b"import time\ntime.sleep(1.2)\n"})
     submitted = await api.post(
         f"/v1/projects/{project}/jobs",
@@ -76,9 +75,9 @@ async def test_a_job_declared_lost_is_settled_once_even_if_its_worker_finishes(
     """Reconcile took a slow worker for dead and released the hold; when that worker finishes
     after all, its ending does not overwrite the recorded one or charge a second time."""
     api, ctx, _ = priced_runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     me = uuid.UUID(str(await user_id(api, user)))
-    await grant(ctx, me, 1000)
+    await grant(ctx.database, me, 1000)
     project = await project_with(
         api, user, {"main.py": b"import time\nprint('up', flush=True)\ntime.sleep(2)\n"}
     )

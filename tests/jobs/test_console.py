@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,6 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
+from tests.support.browser import chromium_path
 from tests.support.served import free_port, served
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D1"), pytest.mark.promise("D2")]
@@ -29,13 +29,6 @@ for i in range(6):
     time.sleep(0.7)
 print("done")
 """
-
-
-def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:  # make test installs it (scripts/ensure-services.sh chromium)
-        raise RuntimeError("Chromium is not installed: apt-get install chromium")
-    return found
 
 
 @pytest.fixture(scope="module")

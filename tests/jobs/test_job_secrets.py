@@ -13,7 +13,7 @@ from offcoder import logs
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from tests.support.runtime import all_logs, wait_for_end
-from tests.support.signin import sign_in
+from tests.support.signin import signed_in_user
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("R3")]
 
@@ -24,8 +24,8 @@ async def test_a_jobs_secrets_are_masked_while_it_runs_and_let_go_when_it_ends(
     runtime: Runtime,
 ) -> None:
     # given a project with a secret, and what the redactor holds before its job
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = (await api.post("/v1/projects", headers=user.headers, json={"name": "env"})).json()
     main = b"import os, time\nprint(len(os.environ['TOKEN']), flush=True)\ntime.sleep(2)\n"
     assert (

@@ -14,7 +14,7 @@ from offcoder.context import AppContext
 from offcoder.jobs.output import LOG_CUT_MARKER
 from offcoder.jobs.worker import Worker
 from tests.support.runtime import all_logs, project_with, wait_for_end
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.docker
 
@@ -49,8 +49,8 @@ def sandboxes_of(job: dict[str, object]) -> list[tuple[str, str]]:
 
 
 async def test_a_job_runs_the_projects_code_and_its_output_is_numbered(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = await project_with(
         api,
         user,
@@ -71,8 +71,8 @@ async def test_a_job_runs_the_projects_code_and_its_output_is_numbered(runtime: 
 
 
 async def test_failure_has_an_exit_code_and_a_reason(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = await project_with(api, user, {"main.py": b"raise SystemExit(3)\n"})
     job = await run(api, user, project, ["python3", "main.py"])
     assert (job["status"], job["exit_code"], job["reason"]) == ("failed", 3, "exit_code")
@@ -80,8 +80,8 @@ async def test_failure_has_an_exit_code_and_a_reason(runtime: Runtime) -> None:
 
 @pytest.mark.promise("C6")
 async def test_timeout_kills_the_job(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = await project_with(
         api, user, {"main.py": b"import time\nprint('start', flush=True)\ntime.sleep(60)\n"}
     )
@@ -92,8 +92,8 @@ async def test_timeout_kills_the_job(runtime: Runtime) -> None:
 
 @pytest.mark.promise("C6")
 async def test_cancel_stops_a_running_job_and_a_second_cancel_is_409(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = await project_with(
         api, user, {"main.py": b"import time\nprint('up', flush=True)\ntime.sleep(60)\n"}
     )
@@ -124,7 +124,7 @@ async def test_cancel_stops_a_running_job_and_a_second_cancel_is_409(runtime: Ru
 @pytest.mark.promise("C6")
 async def test_output_flood_is_capped_and_killed(runtime: Runtime) -> None:
     api, ctx, _ = runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     project = await project_with(api, user, {"main.py": b"while True:\n    print('x' * 1000)\n"})
     job = await run(api, user, project, ["python3", "main.py"], timeout_s=60)
     assert (job["status"], job["reason"]) == ("failed", "output_limit")
@@ -142,8 +142,8 @@ async def test_output_flood_is_capped_and_killed(runtime: Runtime) -> None:
 async def test_secrets_arrive_as_environment_and_touch_no_host_file(
     runtime: Runtime, state_dir
 ) -> None:  # type: ignore[no-untyped-def]
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     value = f"canary-{secrets.token_hex(12)}"
     project = await project_with(
         api, user, {"main.py": b"import os\nprint(len(os.environ['API_TOKEN']))\n"}
@@ -167,8 +167,8 @@ async def test_secrets_arrive_as_environment_and_touch_no_host_file(
 
 @pytest.mark.promise("C3")
 async def test_files_arrive_in_the_workspace_as_plain_files(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = await project_with(
         api,
         user,
@@ -187,8 +187,8 @@ async def test_files_arrive_in_the_workspace_as_plain_files(runtime: Runtime) ->
 
 @pytest.mark.promise("C6")
 async def test_nothing_survives_from_one_job_to_the_next(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = await project_with(
         api,
         user,
@@ -204,9 +204,9 @@ async def test_nothing_survives_from_one_job_to_the_next(runtime: Runtime) -> No
 
 
 async def test_bad_submissions_are_clear_errors(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
-    other = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
+    other = await signed_in_user(ctx)
     project = await project_with(api, user, {"main.py": b"print(1)\n"})
     empty = (await api.post("/v1/projects", headers=user.headers, json={"name": "empty"})).json()[
         "id"
@@ -242,8 +242,8 @@ async def test_bad_submissions_are_clear_errors(runtime: Runtime) -> None:
 
 
 async def test_usage_records_wall_time_cpu_time_and_peak_memory(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     program = (
         b"import time\nblock = bytearray(120 * 1024 * 1024)\n"
         b"end = time.time() + 2.5\nwhile time.time() < end:\n    pass\n"

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -20,25 +19,16 @@ import socketio
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
+from tests.support.live_logs import TICKER, Watcher, expected_ticker
 from tests.support.runtime import project_with
 from tests.support.served import served
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
 
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
-ENDED = {"succeeded", "failed", "timed_out", "cancelled"}
 # The final status also names the ending (docs/api.md): a success has no reason or detail.
 SUCCEEDED = {"status": "succeeded", "exit_code": 0, "reason": None, "detail": None}
-
-# Prints numbered lines for about three seconds: long enough to subscribe in the middle.
-TICKER = (
-    b"import sys, time\n"
-    b"n = int(sys.argv[1])\n"
-    b"for i in range(n):\n"
-    b"    print(f'line {i}', flush=True)\n"
-    b"    time.sleep(3 / n)\n"
-)
 
 
 @pytest.fixture(scope="module")
@@ -46,50 +36,6 @@ async def base_url(runtime: Runtime) -> AsyncIterator[str]:
     _, ctx, _ = runtime
     async with served(create_app(ctx)) as url:
         yield url
-
-
-class Watcher:
-    """A Socket.IO client that records what it receives."""
-
-    def __init__(self) -> None:
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.logs: list[dict[str, Any]] = []
-        self.statuses: list[dict[str, Any]] = []
-        self.behind: list[dict[str, Any]] = []
-        self.ended = asyncio.Event()
-        self.disconnected = asyncio.Event()
-        self._log_arrived = asyncio.Event()
-        self.client.on("job:log", self._log)
-        self.client.on("job:status", self._status)
-        self.client.on("job:behind", self.behind.append)
-        self.client.on("disconnect", lambda *_: self.disconnected.set())
-
-    def _log(self, data: dict[str, Any]) -> None:
-        self.logs.append(data)
-        self._log_arrived.set()
-
-    async def has(self, count: int) -> None:
-        while len(self.logs) < count:
-            self._log_arrived.clear()
-            await self._log_arrived.wait()
-
-    def _status(self, data: dict[str, Any]) -> None:
-        self.statuses.append(data)
-        if data["status"] in ENDED:
-            self.ended.set()
-
-    async def connect(self, url: str, token: str | None, **kw: Any) -> None:
-        auth = {"token": token} if token is not None else None
-        await self.client.connect(url, auth=auth, transports=["websocket"], **kw)
-
-    async def subscribe(self, job_id: str, after_seq: int = 0) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.client.call(
-            "job:subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=10
-        )
-        return answer
-
-    def lines(self) -> str:
-        return "".join(str(c["data"]) for c in self.logs)
 
 
 async def submit(
@@ -108,15 +54,11 @@ async def wait_running_with_output(api: httpx.AsyncClient, user: SignedIn, job_i
     assert page.json()["chunks"], page.text
 
 
-def expected_ticker(n: int) -> str:
-    return "".join(f"line {i}\n" for i in range(n))
-
-
 async def test_subscribing_mid_run_gets_every_chunk_once_in_order(
     runtime: Runtime, base_url: str
 ) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "150"])
     await wait_running_with_output(api, user, job_id)  # the job is printing: switch mid-stream
 
@@ -139,8 +81,8 @@ async def test_subscribing_mid_run_gets_every_chunk_once_in_order(
 async def test_a_reconnecting_client_resumes_after_its_last_seq(
     runtime: Runtime, base_url: str
 ) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "120"])
     await wait_running_with_output(api, user, job_id)
 
@@ -171,8 +113,8 @@ async def test_a_reconnecting_client_resumes_after_its_last_seq(
 async def test_a_finished_job_gives_its_backlog_then_one_status(
     runtime: Runtime, base_url: str
 ) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "10"])
     ended = await api.get(f"/v1/jobs/{job_id}", params={"wait_s": 30}, headers=user.headers)
     assert ended.json()["status"] == "succeeded"
@@ -193,8 +135,8 @@ async def test_a_finished_job_gives_its_backlog_then_one_status(
 async def test_another_users_job_an_unknown_one_and_garbage_join_nothing(
     runtime: Runtime, base_url: str
 ) -> None:
-    api, _, _ = runtime
-    alice, bob = await sign_in(api), await sign_in(api)
+    api, ctx, _ = runtime
+    alice, bob = await signed_in_user(ctx), await signed_in_user(ctx)
     job_id = await submit(api, alice, {"main.py": TICKER}, ["python3", "main.py", "20"])
 
     watcher = Watcher()
@@ -236,7 +178,7 @@ async def test_connections_without_a_good_token_or_from_a_foreign_origin_are_ref
     runtime: Runtime, base_url: str
 ) -> None:
     api, ctx, _ = runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     refused = [None, "", "not.a.token", user.refresh_token, user.access_token + "x"]
     for token in refused:
         watcher = Watcher()
@@ -255,7 +197,7 @@ async def test_connections_without_a_good_token_or_from_a_foreign_origin_are_ref
     assert own_origin.client.connected
     await own_origin.client.disconnect()
 
-    ended = await sign_in(api)
+    ended = await signed_in_user(ctx)
     assert (await api.post("/v1/auth/logout", headers=ended.headers)).status_code == 204
     late = Watcher()
     with pytest.raises(socketio.exceptions.ConnectionError):
@@ -265,8 +207,8 @@ async def test_connections_without_a_good_token_or_from_a_foreign_origin_are_ref
 async def test_an_open_connection_is_dropped_when_its_session_ends(
     runtime: Runtime, base_url: str
 ) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     watcher = Watcher()
     await watcher.connect(base_url, user.access_token)
     await asyncio.sleep(0.3)
@@ -279,7 +221,7 @@ async def test_subscribe_floods_are_rate_limited_and_the_server_serves_on(
     runtime: Runtime, base_url: str
 ) -> None:
     api, ctx, _ = runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "3"])
     watcher = Watcher()
     await watcher.connect(base_url, user.access_token)
@@ -307,7 +249,7 @@ async def test_a_client_that_stops_reading_is_told_and_stalls_no_one(runtime: Ru
             update={"live_max_queued_packets": 5, "live_behind_grace_s": 1.0}
         ),
     )
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "150"])
     async with served(create_app(strict)) as url, httpx.AsyncClient(base_url=url) as http:
         opened = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
@@ -344,8 +286,8 @@ async def test_a_client_that_stops_reading_is_told_and_stalls_no_one(runtime: Ru
 async def test_garbage_packets_and_huge_payloads_are_refused_and_others_served(
     runtime: Runtime, base_url: str
 ) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     async with httpx.AsyncClient(base_url=base_url) as http:
 
         async def fresh_session() -> dict[str, str]:
@@ -388,8 +330,8 @@ async def test_garbage_packets_and_huge_payloads_are_refused_and_others_served(
 
 
 async def test_connections_are_capped_per_user(runtime: Runtime, base_url: str) -> None:
-    api, ctx, _ = runtime
-    user, other = await sign_in(api), await sign_in(api)
+    _, ctx, _ = runtime
+    user, other = await signed_in_user(ctx), await signed_in_user(ctx)
     cap = ctx.settings.live_max_connections_per_user
     watchers = [Watcher() for _ in range(cap)]
     try:

@@ -20,10 +20,11 @@ import redis
 import socketio
 
 from offcoder.config import Settings
+from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
-from tests.jobs.test_live import TICKER, Watcher, expected_ticker
+from tests.support.live_logs import TICKER, Watcher, expected_ticker
 from tests.support.served import free_port
-from tests.support.signin import sign_in
+from tests.support.signin import signed_in_user
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
 
@@ -108,10 +109,10 @@ def cluster(
 
 
 async def test_a_client_on_one_server_follows_a_job_run_by_a_separate_worker(
-    api: httpx.AsyncClient, cluster: list[str], channel: str
+    api: httpx.AsyncClient, context: AppContext, cluster: list[str], channel: str
 ) -> None:
     first, second = cluster
-    user = await sign_in(api)  # the in-process API shares the database and the signing key
+    user = await signed_in_user(context)  # the servers share the database and the signing key
     # Each server joins the Socket.IO Redis channel with its first connection.
     for url in cluster:
         probe = Watcher()

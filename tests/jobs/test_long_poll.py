@@ -13,7 +13,7 @@ import pytest
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from tests.support.runtime import project_with
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.docker
 
@@ -35,7 +35,7 @@ async def submit(api: httpx.AsyncClient, user: SignedIn, project_id: str) -> str
 
 async def test_waiting_on_a_job_returns_as_it_ends(runtime: Runtime) -> None:
     api, ctx, _ = runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
 
     # Held while the job runs; the app pool lends no connection to a waiting request.
@@ -57,8 +57,8 @@ async def test_waiting_on_a_job_returns_as_it_ends(runtime: Runtime) -> None:
 
 
 async def test_waiting_on_the_logs_returns_with_the_first_output(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
     started = time.monotonic()
     page = await api.get(
@@ -79,8 +79,8 @@ async def test_waiting_on_the_logs_returns_with_the_first_output(runtime: Runtim
 
 
 async def test_seen_status_returns_on_the_first_change(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
     seen = "queued"
     statuses = [seen]
@@ -100,8 +100,8 @@ async def test_seen_status_returns_on_the_first_change(runtime: Runtime) -> None
 
 
 async def test_waiting_changes_nothing_about_who_sees_what(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    alice, bob = await sign_in(api), await sign_in(api)
+    api, ctx, _ = runtime
+    alice, bob = await signed_in_user(ctx), await signed_in_user(ctx)
     job_id = await submit(api, alice, await project_with(api, alice, {"main.py": SLOW}))
     started = time.monotonic()
     for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/logs"):
@@ -121,8 +121,8 @@ async def test_waiting_changes_nothing_about_who_sees_what(runtime: Runtime) -> 
 async def test_a_session_ended_while_waiting_is_refused_at_the_next_reread(
     runtime: Runtime,
 ) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
     waiting = asyncio.create_task(
         api.get(f"/v1/jobs/{job_id}", params={"wait_s": 25}, headers=user.headers)
@@ -136,7 +136,7 @@ async def test_a_session_ended_while_waiting_is_refused_at_the_next_reread(
 
 async def test_waiting_requests_are_capped_per_user(runtime: Runtime) -> None:
     api, ctx, _ = runtime
-    user, other = await sign_in(api), await sign_in(api)
+    user, other = await signed_in_user(ctx), await signed_in_user(ctx)
     job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
     cap = ctx.settings.max_waiting_requests_per_user
     held = [

@@ -24,10 +24,10 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.output import LOG_CUT_MARKER, NUL_SHOWN_AS
 from offcoder.jobs.worker import Worker
-from tests.projects.support import user_id
 from tests.support.runtime import all_logs, project_with, runtime_app, wait_for_end
-from tests.support.signin import SignedIn, sign_in
-from tests.wallet.support import grant
+from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
+from tests.support.wallet import grant
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C6")]
 
@@ -48,7 +48,7 @@ async def runtime(
 
 async def funded_user(runtime: Runtime) -> SignedIn:
     api, ctx, _ = runtime
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     await grant(ctx.database, await user_id(api, user), 1_000_000)
     return user
 

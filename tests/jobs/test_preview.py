@@ -15,7 +15,7 @@ from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.runtime.policy import job_network_name
 from tests.support.runtime import wait_for_end
-from tests.support.signin import sign_in
+from tests.support.signin import signed_in_user
 
 pytestmark = [pytest.mark.docker]
 
@@ -35,8 +35,8 @@ with socketserver.TCPServer(("0.0.0.0", 8000), Handler) as httpd:
 @pytest.mark.promise("C5")
 @pytest.mark.promise("C7")
 async def test_preview_serves_the_port_on_loopback_only(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     handle = f"pv{secrets.token_hex(3)}"
     assert (
         await api.patch("/v1/me", headers=user.headers, json={"handle": handle})
@@ -106,8 +106,8 @@ async def test_preview_serves_the_port_on_loopback_only(runtime: Runtime) -> Non
 
 
 async def test_preview_needs_a_handle_and_allowed_ports(runtime: Runtime) -> None:
-    api, _, _ = runtime
-    user = await sign_in(api)
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
     project = (await api.post("/v1/projects", headers=user.headers, json={"name": "p"})).json()
     await api.put(f"/v1/projects/{project['id']}/files/a.py", headers=user.headers, content=b"1")
     url = f"/v1/projects/{project['id']}/jobs"

@@ -21,7 +21,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.payments.models import PaymentEvent
 from tests.support import payment_standins as ps
 from tests.support.apps import app_with
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 STRIPE_WHSEC = "whsec_offcoder_test"
 RAZORPAY_WHSEC = "rzp_whsec_offcoder_test"
@@ -60,7 +60,7 @@ class Paying:
     razorpay: ps.RazorpayStandIn
 
     async def user(self) -> SignedIn:
-        return await sign_in(self.api)
+        return await signed_in_user(self.context)
 
     async def topup(
         self,

@@ -12,8 +12,8 @@ import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
 from offcoder.main import create_app
-from tests.jobs.test_console import chromium_path
 from tests.payments.conftest import Paying
+from tests.support.browser import chromium_path
 from tests.support.served import free_port, served
 
 pytestmark = pytest.mark.promise("P1")

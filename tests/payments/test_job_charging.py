@@ -14,10 +14,10 @@ import pytest
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
-from tests.projects.support import user_id
 from tests.support.apps import app_with
-from tests.support.signin import SignedIn, sign_in
-from tests.wallet.support import grant as wallet_grant
+from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
+from tests.support.wallet import grant as wallet_grant
 
 pytestmark = pytest.mark.promise("P4")
 
@@ -59,7 +59,7 @@ async def test_a_job_the_wallet_cannot_cover_is_refused_and_not_created(
     priced: tuple[httpx.AsyncClient, AppContext],
 ) -> None:
     api, ctx = priced
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     project_id = await project(api, user)
     refused = await submit(api, user, project_id, 60)
     assert refused.status_code == 402
@@ -79,7 +79,7 @@ async def test_a_queued_job_holds_its_cost_and_cancelling_returns_it(
     priced: tuple[httpx.AsyncClient, AppContext],
 ) -> None:
     api, ctx = priced
-    user = await sign_in(api)
+    user = await signed_in_user(ctx)
     project_id = await project(api, user)
     await grant(ctx, await user_id(api, user), 1000)
     accepted = await submit(api, user, project_id, 90)  # 180 held
@@ -106,8 +106,10 @@ async def test_a_queued_job_holds_its_cost_and_cancelling_returns_it(
     assert kinds == [("job.settle", 180), ("job.reserve", -180), ("grant", 1000)]
 
 
-async def test_jobs_run_free_where_no_price_is_set(api: httpx.AsyncClient) -> None:
-    user = await sign_in(api)
+async def test_jobs_run_free_where_no_price_is_set(
+    api: httpx.AsyncClient, context: AppContext
+) -> None:
+    user = await signed_in_user(context)
     project_id = await project(api, user)
     accepted = await submit(api, user, project_id, 60)
     assert accepted.status_code == 202

@@ -13,10 +13,12 @@ from offcoder.admin.roles import Role
 from offcoder.audit.models import AuditEvent
 from offcoder.payments import tasks
 from offcoder.payments.models import PaymentEvent, Refund
-from tests.admin.test_admin_roles import granted, user_id, with_mfa
 from tests.payments.conftest import Paying, new_key
+from tests.support.admin import granted
+from tests.support.mfa import with_mfa
 from tests.support.signin import SignedIn
-from tests.wallet.support import spend
+from tests.support.users import user_id
+from tests.support.wallet import spend
 
 pytestmark = [pytest.mark.promise("P3"), pytest.mark.promise("O3")]
 
@@ -102,7 +104,7 @@ async def test_refunds_beyond_what_was_paid_or_is_left_are_refused(paying: Payin
     assert await refund(-5) == 422
     assert await refund(12.5) == 422
     # The user spends most of it (a grant-free spend: a job reservation would do the same).
-    me = uuid.UUID(await user_id(paying.api, user))
+    me = await user_id(paying.api, user)
     await spend(paying.context.database, me, 1500, "spend-most")
     assert await refund(600) == 409  # only 500 is left unspent
     missing = await paying.api.post(
@@ -171,7 +173,7 @@ async def test_a_refund_made_on_the_providers_dashboard_after_the_money_was_spen
     _, events = await paying.paid_topup(user, 1000)
     for event in events.values():
         await paying.deliver_stripe(event)
-    me = uuid.UUID(await user_id(paying.api, user))
+    me = await user_id(paying.api, user)
     await spend(paying.context.database, me, 900, "spend")
     intent = events["payment_intent.succeeded"]["data"]["object"]["id"]
     _, refunded = paying.stripe.refund_dashboard(intent, 1000)

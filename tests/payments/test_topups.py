@@ -13,10 +13,11 @@ import pytest
 import razorpay  # type: ignore[import-untyped, unused-ignore]
 from sqlalchemy import func, select
 
+from offcoder.context import AppContext
 from offcoder.payments.models import Topup
 from offcoder.wallet.models import LedgerEntry, Wallet
 from tests.payments.conftest import Paying, new_key
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 
 async def topup_rows(paying: Paying, user: SignedIn) -> int:
@@ -177,8 +178,10 @@ async def test_a_wallet_keeps_its_currency(paying: Paying) -> None:
     assert (await paying.wallet(user))["currency"] == "EUR"
 
 
-async def test_a_provider_not_configured_is_a_clear_error(api: httpx.AsyncClient) -> None:
-    user = await sign_in(api)
+async def test_a_provider_not_configured_is_a_clear_error(
+    api: httpx.AsyncClient, context: AppContext
+) -> None:
+    user = await signed_in_user(context)
     response = await api.post(
         "/v1/wallet/topups",
         headers=user.headers,

@@ -11,8 +11,9 @@ from fastapi.routing import APIRoute
 from offcoder.context import AppContext
 from offcoder.main import create_app
 from offcoder.privacy.endpoints import router as privacy_router
-from tests.projects.support import new_project, user_id
-from tests.support.signin import SignedIn, sign_in
+from tests.support.projects import new_project
+from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
 
 SECRET_VALUE = "secret-value-that-must-never-leave-7731"
 AI_KEY = "sk-export-test-key-0000000000-LST4"
@@ -33,11 +34,11 @@ async def export_api(context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.mark.promise("R3")
 @pytest.mark.promise("V3")
 async def test_export_holds_the_account_and_nothing_secret(
-    export_api: httpx.AsyncClient, api: httpx.AsyncClient
+    export_api: httpx.AsyncClient, api: httpx.AsyncClient, context: AppContext
 ) -> None:
     # given alice with a project, a file, a secret, an AI key and two devices
-    alice = await sign_in(export_api)
-    await sign_in(export_api, alice.subject, device_name="tablet")
+    alice = await signed_in_user(context)
+    await signed_in_user(context, alice.subject, device_name="tablet")
     project = await new_project(api, alice, "Exported")
     base = f"/v1/projects/{project['id']}"
     assert (

@@ -13,8 +13,8 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.main import create_app
-from tests.projects.support import app_with, file_paths, new_project, raw_request
-from tests.support.signin import SignedIn, sign_in
+from tests.support.projects import app_with, file_paths, new_project, raw_request
+from tests.support.signin import SignedIn, signed_in_user
 
 
 async def test_put_get_list_delete(api: httpx.AsyncClient, alice: SignedIn) -> None:
@@ -212,10 +212,10 @@ async def test_default_per_file_limit_is_enforced_by_the_body_limit(
 
 
 async def test_per_file_limit_413_stores_nothing(
-    settings: Settings, prepared: PreparedDatabase
+    settings: Settings, prepared: PreparedDatabase, context: AppContext
 ) -> None:
     async with app_with(settings, prepared, max_file_bytes=100, max_project_bytes=1000) as small:
-        user = await sign_in(small)
+        user = await signed_in_user(context)
         project = await new_project(small, user)
         url = f"/v1/projects/{project['id']}/files/f.bin"
 
@@ -239,10 +239,10 @@ async def test_per_file_limit_413_stores_nothing(
 
 
 async def test_per_project_limit_413_stores_nothing(
-    settings: Settings, prepared: PreparedDatabase
+    settings: Settings, prepared: PreparedDatabase, context: AppContext
 ) -> None:
     async with app_with(settings, prepared, max_file_bytes=100, max_project_bytes=250) as small:
-        user = await sign_in(small)
+        user = await signed_in_user(context)
         project = await new_project(small, user)
         base = f"/v1/projects/{project['id']}/files"
 
@@ -278,10 +278,10 @@ async def test_per_project_limit_413_stores_nothing(
 
 
 async def test_concurrent_uploads_cannot_pass_the_project_limit(
-    settings: Settings, prepared: PreparedDatabase
+    settings: Settings, prepared: PreparedDatabase, context: AppContext
 ) -> None:
     async with app_with(settings, prepared, max_file_bytes=100, max_project_bytes=300) as small:
-        user = await sign_in(small)
+        user = await signed_in_user(context)
         project = await new_project(small, user)
         base = f"/v1/projects/{project['id']}/files"
 

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.projects.support import new_project
+from tests.support.projects import new_project
 from tests.support.signin import SignedIn
 
 

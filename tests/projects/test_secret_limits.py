@@ -18,8 +18,9 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.projects import repository
 from offcoder.projects.models import ProjectSecret
-from tests.projects.support import app_with, new_project, user_id
-from tests.support.signin import SignedIn, sign_in
+from tests.support.projects import app_with, new_project
+from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
 
 pytestmark = pytest.mark.promise("R3")
 
@@ -81,12 +82,12 @@ async def test_the_limit_is_per_project(api: httpx.AsyncClient, alice: SignedIn)
 
 
 async def test_the_configured_limits_are_the_ones_applied(
-    settings: Settings, prepared: PreparedDatabase
+    settings: Settings, prepared: PreparedDatabase, context: AppContext
 ) -> None:
     async with (
         app_with(settings, prepared, max_secrets_per_project=2, max_project_secret_bytes=20) as api,
     ):
-        alice = await sign_in(api)
+        alice = await signed_in_user(context)
         project = await new_project(api, alice)
         base = f"/v1/projects/{project['id']}/secrets"
         assert await put(api, alice, base, "ONE", "a" * 10) == 200

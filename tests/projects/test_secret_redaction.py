@@ -19,8 +19,9 @@ from offcoder.ai.moderation import ProviderModeration
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.projects import service
-from tests.projects.support import new_project, user_id
+from tests.support.projects import new_project
 from tests.support.signin import SignedIn
+from tests.support.users import user_id
 
 pytestmark = pytest.mark.promise("R3")
 

@@ -15,8 +15,9 @@ from offcoder.logs import SensitiveHold, is_masked
 from offcoder.problems import InvalidInput
 from offcoder.projects import rules
 from offcoder.projects.models import ProjectSecret
-from tests.projects.support import new_project, user_id
+from tests.support.projects import new_project
 from tests.support.signin import SignedIn
+from tests.support.users import user_id
 
 VALUE = "sk-live-9f8e7d6c5b4a-DO-NOT-LEAK"
 

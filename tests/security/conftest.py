@@ -32,7 +32,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.runtime.proxy.server import DEFAULT_STATE_DIR
 from tests.support.runtime import all_logs, docker_proxy, runtime_app, wait_for_end
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.docker
 
@@ -112,7 +112,7 @@ class Sandbox:
         self.ctx = ctx
 
     async def user(self) -> SignedIn:
-        return await sign_in(self.api)
+        return await signed_in_user(self.ctx)
 
     async def project(self, user: SignedIn, files: dict[str, bytes]) -> str:
         created = await self.api.post("/v1/projects", headers=user.headers, json={"name": "atk"})

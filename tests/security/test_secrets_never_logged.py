@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import secrets
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -15,22 +14,6 @@ from offcoder import logs
 from tests.support.signin import SignedIn
 
 pytestmark = pytest.mark.promise("R3")
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Every log line of the process, at DEBUG, including SQL statements with their parameters."""
-    buffer = io.StringIO()
-    logs.configure(level=logging.DEBUG, stream=buffer)
-    noisy = ("sqlalchemy.engine", "httpx", "httpcore")
-    for name in noisy:
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    try:
-        yield buffer
-    finally:
-        logs.configure()
-        for name in noisy:
-            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def test_secret_and_ai_key_plaintext_never_logged(

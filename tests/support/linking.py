@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.auth.test_five_providers import at_provider
+from tests.support.providers import at_provider
 from tests.support.signin import REDIRECT_URI, pkce_pair
 
 

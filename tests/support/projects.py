@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,12 +23,6 @@ async def new_project(api: httpx.AsyncClient, user: SignedIn, name: str = "Demo"
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def user_id(api: httpx.AsyncClient, user: SignedIn) -> uuid.UUID:
-    response = await api.get("/v1/me", headers=user.headers)
-    assert response.status_code == 200, response.text
-    return uuid.UUID(response.json()["id"])
 
 
 async def file_paths(api: httpx.AsyncClient, user: SignedIn, project_id: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from offcoder.context import AppContext
-from tests.support.signin import SignedIn, sign_in
+from tests.support.signin import SignedIn, sign_in, signed_in_user
 
 
 async def test_update_handle_and_display_name(api: httpx.AsyncClient, alice: SignedIn) -> None:
@@ -62,8 +62,8 @@ async def test_taken_handle_is_409(api: httpx.AsyncClient, alice: SignedIn, bob:
 async def test_erasure_deletes_the_account_and_everything_it_owns(
     api: httpx.AsyncClient, context: AppContext
 ) -> None:
-    user = await sign_in(api)
-    other_device = await sign_in(api, user.subject, device_name="tablet")
+    user = await signed_in_user(context)
+    other_device = await signed_in_user(context, user.subject, device_name="tablet")
     user_id = (await api.get("/v1/me", headers=user.headers)).json()["id"]
     project = await api.post("/v1/projects", headers=user.headers, json={"name": "doomed"})
 
@@ -99,6 +99,7 @@ async def test_erasure_deletes_the_account_and_everything_it_owns(
         assert (
             await api.get(f"/v1/projects/{project.json()['id']}", headers=user.headers)
         ).status_code == 401
-    # Signing in again with the same provider account starts a fresh, empty account.
+    # Signing in again (through the broker) with the same provider account starts a fresh,
+    # empty account.
     again = await sign_in(api, user.subject)
     assert (await api.get("/v1/me", headers=again.headers)).json()["id"] != user_id

@@ -18,7 +18,7 @@ from offcoder.problems import Problem
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import IdempotencyKeyReused, InsufficientFunds, Posting
 from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wallet
-from tests.wallet.support import funded, invariants, spend
+from tests.support.wallet import funded, invariants, spend
 
 pytestmark = pytest.mark.promise("P4")
 

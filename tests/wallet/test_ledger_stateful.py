@@ -31,7 +31,7 @@ from offcoder.payments.models import Provider, Topup, TopupStatus
 from offcoder.problems import Problem
 from offcoder.wallet import ledger
 from offcoder.wallet import service as wallet
-from tests.wallet.support import funded, invariants
+from tests.support.wallet import funded, invariants
 
 pytestmark = pytest.mark.promise("P4")
 
