@@ -28,8 +28,9 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / "offcoder"
 # the request path's and is not held to this.
 WORKER_CODE = [
     *sorted((SOURCE / "worker").glob("*.py")),
-    *(SOURCE / "jobs" / name for name in ("worker.py", "output.py", "outcome.py", "endings.py")),
-    *(SOURCE / "jobs" / name for name in ("archive.py", "models.py")),
+    *(SOURCE / "jobs" / name for name in ("worker.py", "sandbox.py", "logwriter.py")),
+    *(SOURCE / "jobs" / name for name in ("repository.py", "output.py", "outcome.py")),
+    *(SOURCE / "jobs" / name for name in ("endings.py", "archive.py", "models.py")),
 ]
 FORBIDDEN = ("offcoder.auth.tokens", "offcoder.ai", "offcoder.payments.providers", "offcoder.main")
 

@@ -1,0 +1,144 @@
+"""The worker's reads and writes of job rows, in the system role (the worker serves no request).
+
+The job row is the queue entry (decision 0005): `claim` takes one, `heartbeat` keeps a
+worker's jobs alive, `finish` ends one with its `Outcome` (settling its hold, auditing an
+ending of ours, announcing it), and `end_lost` ends those whose worker went silent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+
+from offcoder.audit.service import ActorKind, record
+from offcoder.db.base import utcnow
+from offcoder.db.engine import Database
+from offcoder.events import announce
+from offcoder.jobs.models import Job, JobStatus
+from offcoder.jobs.outcome import EndReason, Outcome
+from offcoder.wallet import service as wallet
+
+log = structlog.get_logger(__name__)
+
+RUNNING = frozenset({JobStatus.starting.value, JobStatus.running.value})
+
+
+async def claim(database: Database, worker_id: str) -> Job | None:
+    """The oldest queued job, now `starting` on this worker (FOR UPDATE SKIP LOCKED)."""
+    async with database.system_session() as s:
+        job = await s.scalar(
+            select(Job)
+            .where(Job.status == JobStatus.queued.value)
+            .order_by(Job.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if job is None:
+            return None
+        job.status = JobStatus.starting.value
+        job.worker_id = worker_id
+        job.heartbeat_at = utcnow()
+        await announce(s, job.id, "status")
+        return job
+
+
+async def heartbeat(database: Database, worker_id: str, job_ids: list[uuid.UUID]) -> None:
+    async with database.system_session() as s:
+        await s.execute(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.worker_id == worker_id)
+            .values(heartbeat_at=utcnow())
+        )
+
+
+async def cancel_requested(database: Database, job_id: uuid.UUID) -> bool:
+    async with database.system_session() as s:
+        requested = await s.scalar(select(Job.cancel_requested_at).where(Job.id == job_id))
+    return requested is not None
+
+
+async def note(database: Database, job_id: uuid.UUID, **values: Any) -> None:
+    """Record what a running job's row shows (its container, that it runs, its preview)."""
+    async with database.system_session() as s:
+        await s.execute(update(Job).where(Job.id == job_id).values(**values))
+        if "status" in values:
+            await announce(s, job_id, "status")
+
+
+async def finish(
+    database: Database,
+    job: Job,
+    outcome: Outcome,
+    usage: dict[str, Any],
+    *,
+    had_sandbox: bool,
+) -> bool:
+    """End the job with `outcome`: settle its hold (charged by its sandbox time unless it never
+    ran or ended by our fault), audit a free ending of ours, announce it. False when it had
+    already ended elsewhere (reconcile took its worker for lost): that ending stands."""
+    charged = had_sandbox and outcome.charged
+    reason = outcome.reason
+    async with database.system_session() as s:
+        current = await s.scalar(select(Job).where(Job.id == job.id).with_for_update())
+        if current is None or current.status not in RUNNING:
+            log.warning("job already ended elsewhere", job_id=str(job.id))
+            return False
+        await wallet.settle_job(s, current, usage["wall_ms"] if charged else None)
+        current.status = outcome.status.value
+        current.exit_code = outcome.exit_code
+        current.reason = reason.value if reason is not None else None
+        current.detail = outcome.detail
+        current.finished_at = utcnow()
+        current.usage = usage
+        if had_sandbox and not outcome.charged:
+            # A run we let go free because we failed it: an operator should see each one.
+            await record(
+                s,
+                f"job.{reason}",
+                actor_id=None,
+                actor_kind=ActorKind.system,
+                target=f"job:{job.id}",
+                details={"user_id": str(job.user_id), "detail": outcome.detail},
+            )
+        await announce(s, job.id, "status")
+    return True
+
+
+async def end_lost(
+    database: Database, lost_after_s: float, labelled: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """End the jobs whose worker stopped beating (`worker_lost`, their hold released); return
+    which of the `labelled` jobs (those with a sandbox on the engine) have ended."""
+    lost_before = utcnow() - timedelta(seconds=lost_after_s)
+    async with database.system_session() as s:
+        lost = await s.scalars(
+            update(Job)
+            .where(Job.status.in_(list(RUNNING)), Job.heartbeat_at < lost_before)
+            .values(
+                status=JobStatus.failed.value,
+                reason=EndReason.worker_lost.value,
+                detail=EndReason.worker_lost.message,
+                finished_at=utcnow(),
+            )
+            .returning(Job.id)
+        )
+        for lost_job in list(lost):
+            await announce(s, lost_job, "status")
+            # The worker died, not the job's fault: its whole hold goes back. One job's
+            # settlement failing must not undo the others' endings.
+            lost_row = await s.get(Job, lost_job)
+            if lost_row is not None:
+                try:
+                    async with s.begin_nested():
+                        await wallet.settle_job(s, lost_row, None)
+                except Exception as exc:
+                    log.warning("settling a lost job failed", job_id=str(lost_job), error=str(exc))
+        return set(
+            await s.scalars(
+                select(Job.id).where(Job.id.in_(labelled), Job.status.not_in(list(RUNNING)))
+            )
+        )

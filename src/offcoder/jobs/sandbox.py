@@ -1,0 +1,357 @@
+"""One job's sandbox, from provisioning to teardown (C1, C3, C4, C6), told as an `Outcome`.
+
+`SandboxRun` talks only to the runtime client (the policy proxy): provision the 500 MB
+workspace (and the job's network and gateway) → create the container from the one hardening
+policy, secrets as environment variables → put the in-memory archive into the created, not yet
+started container → attach → start → supervise (exit, timeout, stop, output cap, a failed log
+store) → kill and remove → tear the workspace, gateway and network down, in every path. It
+never touches the database: its inputs come from `load`, its output goes to a `LogWriter`, and
+what the job row must show meanwhile goes through `on_created` and `on_started`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from docker.errors import APIError, NotFound
+
+from offcoder.jobs.endings import unstartable_command
+from offcoder.jobs.logwriter import LogWriter, Piece
+from offcoder.jobs.models import JobStatus
+from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
+from offcoder.runtime.client import RuntimeClient
+from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, NetworkMode, container_spec
+
+log = structlog.get_logger(__name__)
+
+# Reads of the attach stream waiting for the store: each is at most 32 KiB (the engine's copy
+# buffer), so the backlog holds at most 2 MiB.
+OUTPUT_BACKLOG = 64
+# The output stream ends a moment before the engine reports the exit.
+OUTPUT_END_GRACE_S = 5.0
+# An egress job's proxy variables, all pointing at its gateway (C5).
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+
+
+@dataclass
+class SandboxInputs:
+    """What a sandbox is made of, read under the owner's RLS by the worker."""
+
+    image: str
+    command: list[str]
+    environment: dict[str, str]  # plaintext secrets: dropped right after `create`
+    archive: bytes
+    owner_tag: str
+
+
+@dataclass(frozen=True)
+class SandboxPlan:
+    """What is known of the job before anything is read: its id, network, ports and limits."""
+
+    job_id: uuid.UUID
+    network: NetworkMode
+    ports: list[int]
+    timeout_s: int
+    output_cap: int
+    egress_allow_hosts: list[str] = field(default_factory=list)
+    egress_extra_ports: list[int] = field(default_factory=list)
+
+
+class SandboxRun:
+    def __init__(
+        self,
+        client: RuntimeClient,
+        plan: SandboxPlan,
+        logs: LogWriter,
+        *,
+        on_created: Callable[[str], Awaitable[None]],
+        on_started: Callable[[dict[str, int]], Awaitable[None]],
+    ) -> None:
+        self.client = client
+        self.plan = plan
+        self.logs = logs
+        self.on_created = on_created
+        self.on_started = on_started
+        self.container_id: str | None = None
+        self.stop_reason: EndReason | None = None
+        self.exited = False
+        self.stopped = asyncio.Event()
+        # CPU time, peak memory, OOM: sampled while it runs (cgroup counters vanish with it).
+        self.usage: dict[str, Any] = {}
+        self._draining: set[asyncio.Task[None]] = set()
+
+    def stop(self, reason: EndReason) -> None:
+        """Ask the run to end (a cancel, the worker stopping, the output cap); first one wins."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stopped.set()
+
+    async def run(self, load: Callable[[], Awaitable[SandboxInputs]]) -> Outcome:
+        """Provision while `load` reads the project; run; tear everything down in every path."""
+        job_id, mode, client = self.plan.job_id, self.plan.network, self.client
+        # The workspace (mkfs, loop device, volume) is made while the project is read: neither
+        # needs the other, and this is the worker's longest serial step before `create`.
+        provisioning = asyncio.create_task(asyncio.to_thread(client.provision_workspace, job_id))
+        try:
+            return await self._provision_and_run(load, provisioning)
+        finally:
+            # Always, not only when no container was made: the proxy tears the job's workspace
+            # and network down after a container DELETE it forwarded with 204, but not when the
+            # container was already gone (removed by an operator, the engine, or another
+            # reconciler); the volume, its loop device and 500 MB image stayed for ever (C6).
+            # Each teardown is idempotent (404 / nothing found is fine).
+            await asyncio.gather(provisioning, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.teardown_workspace, job_id)
+            if mode is NetworkMode.egress:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_gateway, job_id)
+            if mode is not NetworkMode.none:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(client.teardown_network, job_id)
+
+    async def _provision_and_run(
+        self,
+        load: Callable[[], Awaitable[SandboxInputs]],
+        provisioning: asyncio.Task[dict[str, Any]],
+    ) -> Outcome:
+        plan, client = self.plan, self.client
+        try:
+            inputs = await load()
+            mount = await provisioning
+            network_name = None
+            if plan.network is not NetworkMode.none:
+                network_name = await asyncio.to_thread(
+                    client.provision_network, plan.job_id, plan.network.value
+                )
+            environment = inputs.environment
+            if plan.network is NetworkMode.egress:
+                await asyncio.to_thread(
+                    client.provision_gateway,
+                    plan.job_id,
+                    plan.egress_allow_hosts,
+                    plan.egress_extra_ports,
+                )
+                # Ours win: the gateway is the only way out (secret names cannot be these).
+                environment = environment | {name: GATEWAY_URL for name in PROXY_VARIABLES}
+            spec = container_spec(
+                image=inputs.image,
+                command=inputs.command,
+                env=environment,
+                job_id=plan.job_id,
+                owner_tag=inputs.owner_tag,
+                network=plan.network,
+                workspace_mount=mount,
+                ports=plan.ports,
+                network_name=network_name,
+            )
+            self.container_id = await asyncio.to_thread(client.create, spec)
+            # The plaintexts live no longer than the create call.
+            del environment, spec
+            inputs.environment = {}
+            await asyncio.gather(
+                self.on_created(self.container_id),
+                asyncio.to_thread(client.put_archive, self.container_id, WORKSPACE, inputs.archive),
+            )
+            if self.stop_reason:
+                return Outcome(JobStatus.cancelled, None, self.stop_reason)
+            # Attached before the start, so that no byte the program writes is missed.
+            output = await asyncio.to_thread(client.attach, self.container_id)
+            try:
+                await asyncio.to_thread(client.start, self.container_id)
+            except APIError as exc:
+                with contextlib.suppress(Exception):
+                    output.close()
+                refused = unstartable_command(exc)
+                if refused is None:
+                    raise
+                # The user's error, not ours: said in the job's detail and its log, and charged
+                # like any run (a sandbox was made for it).
+                await self.logs.say("stderr", refused.message)
+                return Outcome(JobStatus.failed, refused.exit_code, refused.reason, refused.message)
+            published: dict[str, int] = {}
+            if plan.network is NetworkMode.preview:
+                published = await self._published()
+            await self.on_started(published)
+            return await self._supervise(output)
+        finally:
+            if self.container_id is not None:
+                if not self.exited:  # an exited sandbox has nothing left to kill
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(client.kill, self.container_id)
+                await asyncio.to_thread(client.remove, self.container_id)
+
+    async def _published(self) -> dict[str, int]:
+        assert self.container_id is not None
+        inspected = await asyncio.to_thread(self.client.inspect, self.container_id)
+        published: dict[str, int] = {}
+        for key, bindings in (inspected.get("NetworkSettings", {}).get("Ports") or {}).items():
+            for binding in bindings or []:
+                if binding.get("HostIp") == "127.0.0.1" and binding.get("HostPort"):
+                    published[key.split("/")[0]] = int(binding["HostPort"])
+        return published
+
+    async def _supervise(self, output: Any) -> Outcome:
+        assert self.container_id is not None
+        client = self.client
+        loop = asyncio.get_running_loop()
+        # Bounded: when the store falls behind, the reader waits, the engine waits, and the
+        # program's writes block; the worker's memory does not grow with the job's output.
+        pieces: asyncio.Queue[Piece] = asyncio.Queue(OUTPUT_BACKLOG)
+        threading.Thread(target=_read_output, args=(output, loop, pieces), daemon=True).start()
+        writer = asyncio.create_task(
+            self.logs.consume(pieces, lambda: self.stop(EndReason.output_limit))
+        )
+        sampler = asyncio.create_task(self._sample_usage())
+        waiter = asyncio.create_task(asyncio.to_thread(client.wait, self.container_id))
+        stopper = asyncio.create_task(self.stopped.wait())
+        try:
+            return await self._watch(writer, waiter, stopper)
+        finally:
+            # However the watch ended (a kill the proxy refused included), nothing it started
+            # outlives the job: the sampler and the stop wait end, a writer still running is
+            # cancelled, and a writer that did not take the stream's end leaves a drain so
+            # the reader thread can hand over its last reads and finish.
+            stopper.cancel()
+            sampler.cancel()
+            waiter.add_done_callback(_retrieved)  # it ends with the container, maybe later
+            abandoned = not writer.done() or writer.cancelled() or writer.exception() is not None
+            writer.cancel()  # a no-op once it has ended
+            if abandoned:
+                draining = asyncio.create_task(_discard(pieces))
+                self._draining.add(draining)
+                draining.add_done_callback(self._draining.discard)
+
+    async def _watch(
+        self, writer: asyncio.Task[None], waiter: asyncio.Task[int], stopper: asyncio.Task[Any]
+    ) -> Outcome:
+        """Wait for the first of: the exit, a stop (cancel, output cap), a failed store, the
+        timeout; kill unless it exited; then name the ending."""
+        assert self.container_id is not None
+        client, plan = self.client, self.plan
+        lost_output: str | None = None
+        done, _ = await asyncio.wait(
+            {waiter, stopper, writer}, timeout=plan.timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if writer in done and waiter not in done:
+            if writer.exception() is not None:
+                lost_output = "OffCoder could not store this job's output, so it was stopped"
+            else:
+                # The output stream ended: the program has exited, or the stream broke.
+                exited, _ = await asyncio.wait({waiter}, timeout=OUTPUT_END_GRACE_S)
+                if not exited:
+                    lost_output = "the output stream from the sandbox broke, so it was stopped"
+            if lost_output is not None:
+                self.stop_reason = EndReason.log_storage_failed
+        elif waiter not in done and stopper not in done:
+            self.stop_reason = self.stop_reason or EndReason.timeout
+        if not waiter.done():
+            await asyncio.to_thread(client.kill, self.container_id)
+        exit_code = await waiter
+        self.exited = True
+        inspecting = asyncio.create_task(asyncio.to_thread(client.inspect, self.container_id))
+        failure = writer.exception() if writer.done() else None
+        if failure is None:
+            try:
+                await writer  # the last output drains while the engine answers the inspect
+            except Exception as exc:
+                failure = exc
+        if failure is not None:
+            # The type and SQLSTATE only: the error's text may quote the job's output.
+            log.error(
+                "storing a job's output failed",
+                job_id=str(plan.job_id),
+                error=type(failure).__name__,
+                sqlstate=getattr(getattr(failure, "orig", None), "sqlstate", None),
+            )
+            lost_output = lost_output or "OffCoder could not store this job's output"
+            self.stop_reason = EndReason.log_storage_failed
+        try:
+            state = (await inspecting).get("State", {})
+        except NotFound:
+            lost = EndReason.sandbox_lost
+            return Outcome(JobStatus.failed, exit_code, lost, lost.message)
+        if state.get("OOMKilled"):
+            self.usage["oom_killed"] = True
+        match self.stop_reason:
+            case None if exit_code == 0:
+                return SUCCEEDED
+            case None:
+                reason = EndReason.oom_killed if state.get("OOMKilled") else EndReason.exit_code
+                return Outcome(JobStatus.failed, exit_code, reason, f"exited with {exit_code}")
+            case EndReason.timeout:
+                detail = f"killed after {plan.timeout_s} s"
+                return Outcome(JobStatus.timed_out, exit_code, EndReason.timeout, detail)
+            case EndReason.cancelled:
+                return Outcome(JobStatus.cancelled, exit_code, EndReason.cancelled)
+            case EndReason.output_limit:
+                detail = f"output passed {plan.output_cap} bytes"
+                return Outcome(JobStatus.failed, exit_code, EndReason.output_limit, detail)
+            case EndReason.log_storage_failed:
+                return Outcome(JobStatus.failed, exit_code, self.stop_reason, lost_output)
+            case stopped:
+                return Outcome(JobStatus.failed, exit_code, stopped)
+
+    async def _sample_usage(self) -> None:
+        """CPU time and peak memory, sampled while the sandbox runs (cgroup counters vanish
+        with the container, so the last sample before exit is what is recorded)."""
+        assert self.container_id is not None
+        while True:
+            cpu_ns, peak = await asyncio.to_thread(self.client.usage, self.container_id)
+            if cpu_ns is not None:
+                self.usage["cpu_ms"] = cpu_ns // 1_000_000
+            if peak is not None:
+                previous = int(self.usage.get("peak_memory_bytes", 0))
+                self.usage["peak_memory_bytes"] = max(previous, peak)
+            await asyncio.sleep(0.5)
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark a background task's outcome as seen (its failure, if any, changes nothing)."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop, out: asyncio.Queue[Piece], item: Piece) -> bool:
+    """Put `item` on the loop's queue from a thread, waiting while it is full; False once the
+    loop is closed (the worker stopped: nobody is left to read it)."""
+    try:
+        handed = asyncio.run_coroutine_threadsafe(out.put(item), loop)
+    except RuntimeError:
+        return False
+    while True:
+        try:
+            handed.result(timeout=1.0)
+            return True
+        except concurrent.futures.TimeoutError:
+            if loop.is_closed():
+                handed.cancel()
+                return False
+
+
+def _read_output(output: Any, loop: asyncio.AbstractEventLoop, out: asyncio.Queue[Piece]) -> None:
+    """Hand the attach stream's reads to the loop, waiting whenever its queue is full."""
+    try:
+        for stdout, stderr in output:
+            piece = ("stdout", stdout) if stdout is not None else ("stderr", stderr)
+            if piece[1] and not _hand_over(loop, out, piece):
+                return  # the worker's loop is gone
+    except Exception as exc:
+        log.warning("output stream ended early", error=str(exc))
+    finally:
+        with contextlib.suppress(Exception):
+            output.close()
+        _hand_over(loop, out, None)
+
+
+async def _discard(pieces: asyncio.Queue[Piece]) -> None:
+    while await pieces.get() is not None:
+        pass
