@@ -41,7 +41,7 @@ from offcoder.runtime.policy import (  # noqa: E402
     workspace_volume_name,
 )
 from offcoder.runtime.proxy.server import Refused, route, start_proxy  # noqa: E402
-from tests.runtime.test_policy import MUTATIONS, OTHER_JOB  # noqa: E402
+from tests.support.policy import MUTATIONS, OTHER_JOB  # noqa: E402
 
 ENGINE_SOCK = "/var/run/docker.sock"
 TEST_LABEL = "dev.offcoder-test.run"
