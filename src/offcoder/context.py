@@ -15,9 +15,9 @@ from offcoder.auth.tokens import TokenSigner
 from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
-from offcoder.events import JobEvents
 from offcoder.limits import PerUserSlots
 from offcoder.payments.providers import PaymentProvider
+from offcoder.realtime.signals import JobEvents
 
 
 @dataclass

@@ -24,7 +24,6 @@ from offcoder.context import AppContext
 from offcoder.crypto.keyring import Keyring
 from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
-from offcoder.events import JobEvents
 from offcoder.jobs.endpoints import router as jobs_router
 from offcoder.logs import mask_configured_secrets
 from offcoder.payments import providers as payment_providers
@@ -32,6 +31,7 @@ from offcoder.payments.admin import router as payments_admin_router
 from offcoder.payments.webhooks import router as webhooks_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
+from offcoder.realtime.signals import JobEvents
 from offcoder.users.endpoints import router as me_router
 from offcoder.wallet.endpoints import router as wallet_router
 from offcoder.web.endpoints import router as service_router
@@ -168,7 +168,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         return settings.max_json_body_bytes
 
     # Live logs (D2): Socket.IO in the same app, so one process serves both.
-    from offcoder.live import LiveLogs
+    from offcoder.realtime.live import LiveLogs
 
     live = LiveLogs(context)
     app.state.live = live

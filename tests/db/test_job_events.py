@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from offcoder.context import AppContext
-from offcoder.events import JobEvents, announce
+from offcoder.realtime.signals import JobEvents, announce
 
 pytestmark = pytest.mark.db
 

@@ -41,8 +41,8 @@ from offcoder.auth.tokens import (
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.db.base import utcnow
-from offcoder.events import announce_session_ended
 from offcoder.problems import Problem, Unauthorized
+from offcoder.realtime.signals import announce_session_ended
 from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from offcoder.auth import service as auth_service
+from offcoder.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, browser_cookie_name
+from offcoder.auth.cookies import secure_cookies as settings_secure_cookies
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
 from offcoder.context import AppContext
 
-ACCESS_COOKIE = "oc_access"
-REFRESH_COOKIE = "oc_refresh"
 CSRF_COOKIE = "oc_csrf"
 SIGNIN_COOKIE = "oc_signin"
 # A link in flight: provider, state, PKCE verifier and the browser binding (A2). `__Host-` when
@@ -33,13 +33,12 @@ CSRF_FIELD = "csrf"
 
 
 def secure_cookies(ctx: AppContext) -> bool:
-    return ctx.settings.is_production or ctx.settings.public_url.startswith("https://")
+    return settings_secure_cookies(ctx.settings)
 
 
 def cookie_name(ctx: AppContext, base: str) -> str:
-    """`__Host-` when Secure: such a cookie cannot be set by a sibling subdomain (a preview
-    under the same registrable domain) nor scoped to another path."""
-    return f"__Host-{base}" if secure_cookies(ctx) else base
+    """`__Host-` when Secure (auth/cookies.browser_cookie_name)."""
+    return browser_cookie_name(ctx.settings, base)
 
 
 def read_cookie(request: Request, ctx: AppContext, base: str) -> str | None:

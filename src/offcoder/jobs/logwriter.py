@@ -17,9 +17,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
-from offcoder.events import announce
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.jobs.output import LogChunk, OutputLog
+from offcoder.realtime.signals import announce
 
 CHUNK_FLUSH_S = 0.05
 BATCH_MAX_BYTES = 256 * 1024

@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from offcoder.audit.service import ActorKind, record
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
-from offcoder.events import announce
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
+from offcoder.realtime.signals import announce
 from offcoder.wallet import service as wallet
 
 log = structlog.get_logger(__name__)

@@ -14,7 +14,6 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from offcoder import events
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
@@ -24,6 +23,7 @@ from offcoder.problems import Conflict, InvalidInput, NotFound
 from offcoder.projects import cursor
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
+from offcoder.realtime import signals
 from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.policy import NetworkMode
 from offcoder.users.models import User
@@ -149,7 +149,7 @@ async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -
         job.reason = "cancelled"
         job.finished_at = now
         await wallet.settle_job(session, job, None)  # never ran: the whole hold comes back
-        await events.announce(session, job.id, "status")
+        await signals.announce(session, job.id, "status")
     await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
     return job
 
@@ -185,7 +185,7 @@ _waiting = PerUserSlots("long poll")
 
 
 async def long_poll(
-    job_events: events.JobEvents,
+    job_events: signals.JobEvents,
     job_id: uuid.UUID,
     wait_s: float,
     read: Callable[[], Awaitable[tuple[T, bool]]],
@@ -211,6 +211,6 @@ async def long_poll(
             if ready or remaining <= 0:
                 return value
             # Jittered, so that waiters woken together (a LISTEN reconnect) spread out.
-            safety = events.SAFETY_REREAD_S * random.uniform(0.8, 1.2)  # noqa: S311
+            safety = signals.SAFETY_REREAD_S * random.uniform(0.8, 1.2)  # noqa: S311
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(remaining, safety))

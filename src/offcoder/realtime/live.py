@@ -7,10 +7,10 @@ the same `{"ok": false, "error": "not_found"}` and nothing is joined.
 
 A subscription is a cursor over the job's stored chunks, not a room: it sends the backlog after
 `after_seq`, then, on each of the job's events (the worker's NOTIFY at commit, see
-`offcoder.events`), rereads what follows the last `seq` it sent. One reader per subscription
-means the switch from backlog to live can neither skip nor repeat a chunk, a client resuming
-with `after_seq` continues exactly where it left, and every replica serves its own clients from
-the shared database, whichever worker runs the job.
+`offcoder.realtime.signals`), rereads what follows the last `seq` it sent. One reader per
+subscription means the switch from backlog to live can neither skip nor repeat a chunk, a
+client resuming with `after_seq` continues exactly where it left, and every replica serves its
+own clients from the shared database, whichever worker runs the job.
 
 A slow client stalls only its own subscriptions: the worker writes to PostgreSQL and never waits
 for a reader. Before each packet the subscription looks at the connection's unsent queue; while
@@ -33,13 +33,13 @@ import socketio
 import structlog
 
 from offcoder.auth import service as auth_service
+from offcoder.auth.cookies import ACCESS_COOKIE, browser_cookie_name
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
-from offcoder.console.session import ACCESS_COOKIE, cookie_name
 from offcoder.context import AppContext
-from offcoder.events import SAFETY_REREAD_S
 from offcoder.jobs import service as jobs
 from offcoder.jobs.models import FINISHED, JobStatus
 from offcoder.problems import NotFound
+from offcoder.realtime.signals import SAFETY_REREAD_S
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +108,7 @@ class LiveLogs:
         if token is None and auth is None:
             # The web console's pages hold their token in an HttpOnly cookie; a browser only
             # sends it from an allowed origin (checked by the engine before this handler).
-            token = _cookie(environ, cookie_name(self.ctx, ACCESS_COOKIE))
+            token = _cookie(environ, browser_cookie_name(self.ctx.settings, ACCESS_COOKIE))
         if not isinstance(token, str) or not token:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         try:
