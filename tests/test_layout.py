@@ -14,10 +14,14 @@ PENDING: dict[str, str] = {}
 
 def imported_test_modules(path: Path) -> list[str]:
     found = []
+    package = ".".join(path.relative_to(TESTS.parent).parent.parts)
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        if isinstance(node, ast.ImportFrom):
+            # `from .x import y` and `from . import test_x` resolve against the file's package.
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            names = [module] + [f"{module}.{a.name}" for a in node.names]
         found += [
             n for n in names if n.startswith("tests.") and n.split(".")[-1].startswith("test_")
         ]

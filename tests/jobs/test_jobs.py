@@ -6,14 +6,13 @@ import asyncio
 import secrets
 import subprocess
 
-import docker
 import httpx
 import pytest
 
 from offcoder.context import AppContext
 from offcoder.jobs.output import LOG_CUT_MARKER
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import all_logs, project_with, wait_for_end
+from tests.support.runtime import all_logs, project_with, sandboxes_of, wait_for_end
 from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.docker
@@ -36,18 +35,6 @@ def output(chunks: list[dict[str, object]], stream: str = "stdout") -> str:
     return "".join(str(c["data"]) for c in chunks if c["stream"] == stream)
 
 
-def sandboxes_of(job: dict[str, object]) -> list[tuple[str, str]]:
-    """The job's sandboxes still on the engine (asked of the engine itself, not the proxy)."""
-    engine = docker.from_env()
-    try:
-        found = engine.containers.list(
-            all=True, filters={"label": f"dev.offcoder.job-id={job['id']}"}
-        )
-        return [(c.short_id, c.status) for c in found]
-    finally:
-        engine.close()
-
-
 async def test_a_job_runs_the_projects_code_and_its_output_is_numbered(runtime: Runtime) -> None:
     api, ctx, _ = runtime
     user = await signed_in_user(ctx)
@@ -61,7 +48,7 @@ async def test_a_job_runs_the_projects_code_and_its_output_is_numbered(runtime: 
     )
     job = await run(api, user, project, ["python3", "main.py", "offcoder"])
     assert job["status"] == "succeeded", job
-    assert sandboxes_of(job) == []
+    assert sandboxes_of(job["id"]) == []
     assert job["exit_code"] == 0
     chunks = await all_logs(api, user.headers, str(job["id"]))
     assert [c["seq"] for c in chunks] == list(range(1, len(chunks) + 1))
@@ -87,7 +74,7 @@ async def test_timeout_kills_the_job(runtime: Runtime) -> None:
     )
     job = await run(api, user, project, ["python3", "main.py"], timeout_s=2)
     assert (job["status"], job["reason"]) == ("timed_out", "timeout")
-    assert sandboxes_of(job) == []
+    assert sandboxes_of(job["id"]) == []
 
 
 @pytest.mark.promise("C6")
@@ -118,7 +105,7 @@ async def test_cancel_stops_a_running_job_and_a_second_cancel_is_409(runtime: Ru
     assert (
         await api.post(f"/v1/jobs/{submitted['id']}/cancel", headers=user.headers)
     ).status_code == 409
-    assert sandboxes_of(job) == []
+    assert sandboxes_of(job["id"]) == []
 
 
 @pytest.mark.promise("C6")
@@ -135,7 +122,7 @@ async def test_output_flood_is_capped_and_killed(runtime: Runtime) -> None:
         "stderr",
         LOG_CUT_MARKER,
     )
-    assert sandboxes_of(job) == []
+    assert sandboxes_of(job["id"]) == []
 
 
 @pytest.mark.promise("C4")

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import docker
 import httpx
 import psycopg
 import pytest
@@ -24,7 +23,13 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.output import LOG_CUT_MARKER, NUL_SHOWN_AS
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import all_logs, project_with, runtime_app, wait_for_end
+from tests.support.runtime import (
+    all_logs,
+    project_with,
+    runtime_app,
+    sandboxes_of,
+    wait_for_end,
+)
 from tests.support.signin import SignedIn, signed_in_user
 from tests.support.users import user_id
 from tests.support.wallet import grant
@@ -208,16 +213,6 @@ async def test_a_nul_byte_then_a_flood_ends_at_the_cap_with_its_output_stored(
     assert "\x00" not in text
 
 
-def _sandbox_gone(job_id: str) -> bool:
-    engine = docker.from_env()
-    try:
-        return not engine.containers.list(
-            all=True, filters={"label": f"dev.offcoder.job-id={job_id}"}
-        )
-    finally:
-        engine.close()
-
-
 @contextmanager
 def log_chunk_trigger(
     prepared: PreparedDatabase, name: str, body: str
@@ -267,7 +262,7 @@ async def test_a_log_store_refused_by_the_database_kills_the_sandbox_within_a_se
                 (f"job:{job_id}",),
             ).fetchone()
     assert (job["status"], job["reason"]) == ("failed", "log_storage_failed"), job
-    assert _sandbox_gone(job_id)
+    assert sandboxes_of(job_id) == []
     assert started_at is not None and finished_at is not None
     # The program prints at once and then sleeps a minute: the ending is the kill.
     assert (finished_at - started_at).total_seconds() < 1.5, (started_at, finished_at)
@@ -348,7 +343,7 @@ async def test_a_command_that_cannot_start_is_the_users_error_and_says_why(
     assert chunks and chunks[0]["seq"] == 1 and chunks[0]["stream"] == "stderr"
     assert str(chunks[0]["data"]).rstrip("\n") == job["detail"]
     assert job["charge"]["charged"] >= 1, job  # type: ignore[index]
-    assert _sandbox_gone(job_id)
+    assert sandboxes_of(job_id) == []
 
 
 async def test_a_quoted_name_and_a_file_without_its_execute_bit_are_the_users_errors_too(

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import docker
 import pytest
 
 from offcoder.config import Settings
@@ -18,19 +17,10 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.host import WorkerHost
 from tests.support.apps import app_with
-from tests.support.runtime import wait_for_end
+from tests.support.runtime import sandboxes_of, wait_for_end
 from tests.support.signin import sign_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C6")]
-
-
-def sandboxes(job_id: str) -> list[str]:
-    engine = docker.from_env()
-    try:
-        found = engine.containers.list(all=True, filters={"label": f"dev.offcoder.job-id={job_id}"})
-        return [c.short_id for c in found]
-    finally:
-        engine.close()
 
 
 async def test_killed_worker_job_fails_as_worker_lost_and_its_sandbox_is_removed(
@@ -78,7 +68,7 @@ async def test_killed_worker_job_fails_as_worker_lost_and_its_sandbox_is_removed
 
             doomed.send_signal(signal.SIGKILL)
             doomed.wait(timeout=10)
-            assert sandboxes(job_id), "the orphan must exist for the test to mean anything"
+            assert sandboxes_of(job_id), "the orphan must exist for the test to mean anything"
 
             # A new worker notices the silent one and cleans up.
             successor_settings = ctx.settings.model_copy(update={"worker_lost_after_s": 1.0})
@@ -90,10 +80,10 @@ async def test_killed_worker_job_fails_as_worker_lost_and_its_sandbox_is_removed
                 job = await wait_for_end(api, user.headers, job_id, timeout=30)
                 assert (job["status"], job["reason"]) == ("failed", "worker_lost")
                 for _ in range(100):
-                    if not sandboxes(job_id):
+                    if not sandboxes_of(job_id):
                         break
                     await asyncio.sleep(0.1)
-                assert sandboxes(job_id) == []
+                assert sandboxes_of(job_id) == []
             finally:
                 stop.set()
                 await asyncio.wait_for(task, timeout=30)

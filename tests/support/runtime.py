@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import docker
 import httpx
 
 from offcoder.config import Settings
@@ -70,6 +71,16 @@ async def runtime_app(
         stop.set()
         await asyncio.wait_for(task, timeout=60)
         await ctx.close()
+
+
+def sandboxes_of(job_id: object) -> list[str]:
+    """The job's sandboxes still on the engine, asked of the engine itself (not the proxy)."""
+    engine = docker.from_env()
+    try:
+        found = engine.containers.list(all=True, filters={"label": f"dev.offcoder.job-id={job_id}"})
+        return [f"{c.short_id} ({c.status})" for c in found]
+    finally:
+        engine.close()
 
 
 async def project_with(

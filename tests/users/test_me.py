@@ -62,7 +62,8 @@ async def test_taken_handle_is_409(api: httpx.AsyncClient, alice: SignedIn, bob:
 async def test_erasure_deletes_the_account_and_everything_it_owns(
     api: httpx.AsyncClient, context: AppContext
 ) -> None:
-    user = await signed_in_user(context)
+    # A real sign-in first: it leaves what erasure must take too (its spent one-time code).
+    user = await sign_in(api)
     other_device = await signed_in_user(context, user.subject, device_name="tablet")
     user_id = (await api.get("/v1/me", headers=user.headers)).json()["id"]
     project = await api.post("/v1/projects", headers=user.headers, json={"name": "doomed"})
@@ -81,6 +82,7 @@ async def test_erasure_deletes_the_account_and_everything_it_owns(
                 ("oauth_identities", "user_id"),
                 ("device_sessions", "user_id"),
                 ("refresh_tokens", "user_id"),
+                ("authorization_codes", "user_id"),
                 ("projects", "user_id"),
             )
         }

@@ -37,7 +37,7 @@ class LogWriter:
 
     async def say(self, stream: str, line: str) -> None:
         """One line of ours in the job's log (the engine's refusal to start its command)."""
-        await self.store(self.output.add(stream, (line + "\n").encode()) + self.output.finish())
+        await self.store([self.output.note(stream, line + "\n")])
 
     async def consume(self, pieces: asyncio.Queue[Piece], on_cut: Callable[[], None]) -> None:
         """Store what arrives until the stream ends; call `on_cut` once at the cap.

@@ -67,6 +67,11 @@ class OutputLog:
                 break
         return chunks
 
+    def note(self, stream: str, text: str) -> LogChunk:
+        """A line of ours in the job's log, numbered in turn and not counted against the cap."""
+        self.seq += 1
+        return LogChunk(self.seq, stream, text)
+
     def finish(self) -> list[LogChunk]:
         """The last characters each decoder still holds (an incomplete one becomes U+FFFD)."""
         chunks: list[LogChunk] = []

@@ -93,7 +93,7 @@ async def finish(
         current.reason = reason.value if reason is not None else None
         current.detail = outcome.detail
         current.finished_at = utcnow()
-        current.usage = usage
+        current.usage = (current.usage or {}) | usage
         if had_sandbox and not outcome.charged:
             # A run we let go free because we failed it: an operator should see each one.
             await record(

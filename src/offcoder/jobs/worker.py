@@ -149,18 +149,18 @@ class Worker:
 
     # ------------------------------------------------------------------ one job
 
-    async def _execute(self, job: Job) -> None:
-        mode = NetworkMode(job.network)
-        plan = SandboxPlan(
+    def _plan(self, job: Job) -> SandboxPlan:
+        return SandboxPlan(
             job_id=job.id,
-            network=mode,
+            network=NetworkMode(job.network),
             ports=list(job.ports),
             timeout_s=job.timeout_s,
             output_cap=self.settings.job_max_log_bytes,
             egress_allow_hosts=list(self.settings.egress_allow_hosts),
             egress_extra_ports=list(self.settings.egress_extra_ports),
         )
-        logs = LogWriter(self.database, job.id, job.user_id, self.settings.job_max_log_bytes)
+
+    async def _execute(self, job: Job) -> None:
         preview_host: list[str] = []  # "<handle>-<slug>", once the project is read
         # The job's secret values are masked in our logs from the moment they are opened until
         # the job has ended, and then let go: the worker outlives every job (R3).
@@ -197,7 +197,7 @@ class Worker:
                 "status": JobStatus.running.value,
                 "started_at": utcnow(),
             }
-            if mode is NetworkMode.preview:
+            if job.network == NetworkMode.preview.value:
                 running["published_ports"] = published
                 running["preview_url"] = f"https://{preview_host[0]}.{self.settings.preview_domain}"
             await repository.note(self.database, job.id, **running)
@@ -205,8 +205,12 @@ class Worker:
         started = time.monotonic()
         run: SandboxRun | None = None
         try:
+            # Inside the try: a row this worker cannot read (a bad network value) still ends
+            # the job as our failure instead of leaving it `starting` until it is taken for lost.
+            cap = self.settings.job_max_log_bytes
+            logs = LogWriter(self.database, job.id, job.user_id, cap)
             run = SandboxRun(
-                self._runtime(), plan, logs, on_created=on_created, on_started=on_started
+                self._runtime(), self._plan(job), logs, on_created=on_created, on_started=on_started
             )
             self._runs[job.id] = run
             outcome = await run.run(load)
