@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
 from offcoder.db.base import utcnow
@@ -77,35 +78,57 @@ async def finish(
     *,
     had_sandbox: bool,
 ) -> bool:
-    """End the job with `outcome`: settle its hold (charged by its sandbox time unless it never
-    ran or ended by our fault), audit a free ending of ours, announce it. False when it had
-    already ended elsewhere (reconcile took its worker for lost): that ending stands."""
-    charged = had_sandbox and outcome.charged
-    reason = outcome.reason
+    """End a running job with its sandbox's `outcome`: charged by its sandbox time unless it
+    never ran or ended by our fault. False when it had already ended elsewhere (reconcile took
+    its worker for lost): that ending stands."""
     async with database.system_session() as s:
         current = await s.scalar(select(Job).where(Job.id == job.id).with_for_update())
         if current is None or current.status not in RUNNING:
             log.warning("job already ended elsewhere", job_id=str(job.id))
             return False
-        await wallet.settle_job(s, current, usage["wall_ms"] if charged else None)
-        current.status = outcome.status.value
-        current.exit_code = outcome.exit_code
-        current.reason = reason.value if reason is not None else None
-        current.detail = outcome.detail
-        current.finished_at = utcnow()
-        current.usage = (current.usage or {}) | usage
-        if had_sandbox and not outcome.charged:
-            # A run we let go free because we failed it: an operator should see each one.
-            await record(
-                s,
-                f"job.{reason}",
-                actor_id=None,
-                actor_kind=ActorKind.system,
-                target=f"job:{job.id}",
-                details={"user_id": str(job.user_id), "detail": outcome.detail},
-            )
-        await announce(s, job.id, "status")
+        charged = had_sandbox and outcome.charged
+        await end(
+            s,
+            current,
+            outcome,
+            usage=(current.usage or {}) | usage,
+            charged_ms=usage["wall_ms"] if charged else None,
+            audit_if_free=had_sandbox,
+        )
     return True
+
+
+async def end(
+    session: AsyncSession,
+    job: Job,
+    outcome: Outcome,
+    *,
+    usage: dict[str, Any],
+    charged_ms: int | None,
+    audit_if_free: bool,
+) -> None:
+    """The one way a job row reaches its final state, in the caller's transaction (the worker's
+    `finish`, and a queued job's cancel): the ending written, the hold settled (`charged_ms`
+    None charges nothing), a free ending of ours audited, the change announced."""
+    reason = outcome.reason
+    await wallet.settle_job(session, job, charged_ms)
+    job.status = outcome.status.value
+    job.exit_code = outcome.exit_code
+    job.reason = reason.value if reason is not None else None
+    job.detail = outcome.detail
+    job.finished_at = utcnow()
+    job.usage = usage
+    if audit_if_free and not outcome.charged:
+        # A run we let go free because we failed it: an operator should see each one.
+        await record(
+            session,
+            f"job.{reason}",
+            actor_id=None,
+            actor_kind=ActorKind.system,
+            target=f"job:{job.id}",
+            details={"user_id": str(job.user_id), "detail": outcome.detail},
+        )
+    await announce(session, job.id, "status")
 
 
 async def end_lost(

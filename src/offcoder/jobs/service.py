@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
+from offcoder.jobs import repository
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
+from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
 from offcoder.limits import PerUserSlots
 from offcoder.problems import Conflict, InvalidInput, NotFound
@@ -142,14 +144,13 @@ async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -
         raise NotFound("job")
     if JobStatus(job.status) in FINISHED:
         raise Conflict(f"The job has already ended ({job.status}).")
-    now = utcnow()
-    job.cancel_requested_at = now
+    job.cancel_requested_at = utcnow()
     if job.status == JobStatus.queued.value:
-        job.status = JobStatus.cancelled.value
-        job.reason = "cancelled"
-        job.finished_at = now
-        await wallet.settle_job(session, job, None)  # never ran: the whole hold comes back
-        await signals.announce(session, job.id, "status")
+        # Never ran: the whole hold comes back.
+        cancelled = Outcome(JobStatus.cancelled, None, EndReason.cancelled)
+        await repository.end(
+            session, job, cancelled, usage=job.usage or {}, charged_ms=None, audit_if_free=False
+        )
     await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
     return job
 
