@@ -126,6 +126,17 @@ async def api(context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+def captured_info_logs() -> Iterator[io.StringIO]:
+    """Every log line of the process at INFO, as a server writes them (no SQL statements)."""
+    buffer = io.StringIO()
+    logs.configure(stream=buffer)
+    try:
+        yield buffer
+    finally:
+        logs.configure()
+
+
+@pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Every log line of the process, at DEBUG, including SQL statements with their parameters."""
     buffer = io.StringIO()

@@ -11,13 +11,11 @@ import io
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
 from offcoder import logs
@@ -26,6 +24,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.main import build_context, create_app
+from tests.support.served import served
 
 pytestmark = pytest.mark.promise("R3")
 
@@ -48,28 +47,6 @@ def uvicorn_loggers_restored() -> Iterator[None]:
             lg.handlers[:] = handlers
             lg.setLevel(level)
             lg.propagate = propagate
-
-
-@asynccontextmanager
-async def served_with_access_log(context: AppContext) -> AsyncIterator[str]:
-    """The app as production serves it (`offcoder serve`: uvicorn's own logging config at
-    info, so with its access log), on a loopback port."""
-    config = uvicorn.Config(
-        create_app(context), host="127.0.0.1", port=0, log_level="info", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=20)
 
 
 def operator_key_registered(settings: Settings) -> str:
@@ -97,7 +74,7 @@ async def test_uvicorn_access_lines_are_written_and_redacted_while_values_are_ma
     try:
         # when requests whose targets carry both values are served with uvicorn's access log
         async with (
-            served_with_access_log(context) as url,
+            served(create_app(context), log_level="info") as url,
             httpx.AsyncClient(base_url=url) as client,
         ):
             for _ in range(3):
@@ -120,17 +97,7 @@ async def test_uvicorn_access_lines_are_written_and_redacted_while_values_are_ma
     assert user_value not in everything and operator_key not in everything
 
 
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    logs.configure(stream=buffer)
-    try:
-        yield buffer
-    finally:
-        logs.configure()
-
-
-def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.StringIO) -> None:
+def test_every_argument_shape_is_formatted_and_redacted(captured_info_logs: io.StringIO) -> None:
     # given a masked value and a handler whose formatter unpacks the record's arguments
     value = f"masked-{secrets.token_hex(12)}"
     unpacked: list[object] = []
@@ -140,7 +107,7 @@ def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.String
             unpacked.append(record.args)
             return super().format(record)
 
-    handler = logging.StreamHandler(captured_logs)
+    handler = logging.StreamHandler(captured_info_logs)
     handler.setFormatter(ArgsReadingFormatter("%(message)s"))
     library = logging.getLogger("some.library")
     library.addHandler(handler)
@@ -158,7 +125,7 @@ def test_every_argument_shape_is_formatted_and_redacted(captured_logs: io.String
         library.removeHandler(handler)
 
     # then every line is written, masked, with its non-secret arguments intact
-    written = captured_logs.getvalue()
+    written = captured_info_logs.getvalue()
     assert value not in written
     assert f"as text [{logs.REDACTED}], count 7" in written
     assert f"as a dict entry {logs.REDACTED} / 3" in written
@@ -253,7 +220,7 @@ def test_operator_secrets_include_the_passwords_of_every_url_setting() -> None:
 
 
 def test_a_value_held_for_work_is_masked_only_from_8_characters(
-    captured_logs: io.StringIO,
+    captured_info_logs: io.StringIO,
 ) -> None:
     """A client's value is held only for its work, but while held it masks every log line: a
     value of a common word would hide the operators' view of the server's own activity. So
@@ -279,16 +246,16 @@ def test_a_value_held_for_work_is_masked_only_from_8_characters(
         long_value: True,
         operator_value: True,
     }
-    written = captured_logs.getvalue()
+    written = captured_info_logs.getvalue()
     assert f"status true 1234567 {logs.REDACTED} {logs.REDACTED}" in written
 
 
 def test_standard_library_tracebacks_and_stacks_are_scrubbed(
-    captured_logs: io.StringIO,
+    captured_info_logs: io.StringIO,
 ) -> None:
     # given a held value, and handlers on uvicorn's error logger and on a library's logger
     value = "sk-user-secret-123456"
-    handler = logging.StreamHandler(captured_logs)
+    handler = logging.StreamHandler(captured_info_logs)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     loggers = [logging.getLogger("uvicorn.error"), logging.getLogger("some.library")]
     for lg in loggers:
@@ -312,7 +279,7 @@ def test_standard_library_tracebacks_and_stacks_are_scrubbed(
             lg.removeHandler(handler)
 
     # then every traceback and stack is written, with the value masked
-    written = captured_logs.getvalue()
+    written = captured_info_logs.getvalue()
     assert value not in written, written
     assert written.count("Traceback (most recent call last)") >= 3
     assert f"RuntimeError: connect failed for key {logs.REDACTED}" in written

@@ -7,7 +7,6 @@ import io
 import logging
 import secrets
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.promise("R3")
 NEAR_BODY_LIMIT = 900_000
 # The largest value a secret may hold: within every value check, so only ownership refuses it.
 MAX_VALUE_BYTES = 64 * 1024
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    logs.configure(stream=buffer)
-    try:
-        yield buffer
-    finally:
-        logs.configure()
 
 
 async def test_refused_secret_writes_leave_the_redactor_as_it_was(
@@ -96,7 +85,7 @@ async def test_the_operator_key_stays_masked_after_10001_secret_writes(
     context: AppContext,
     settings: Settings,
     alice: SignedIn,
-    captured_logs: io.StringIO,
+    captured_info_logs: io.StringIO,
 ) -> None:
     # given the operator's moderation key, registered the way the gateway registers it
     operator_key = f"sk-operator-{secrets.token_hex(16)}"
@@ -128,7 +117,7 @@ async def test_the_operator_key_stays_masked_after_10001_secret_writes(
     # still shows it masked
     structlog.get_logger("test").info("calling moderation", note=f"key={operator_key}")
     logging.getLogger("openai").warning("request with key %s", operator_key)
-    written = captured_logs.getvalue()
+    written = captured_info_logs.getvalue()
     assert "calling moderation" in written and "request with key" in written
     assert operator_key not in written
     assert written.count(logs.REDACTED) >= 2

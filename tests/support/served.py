@@ -12,12 +12,13 @@ import uvicorn
 
 
 @asynccontextmanager
-async def served(app: Any, port: int = 0) -> AsyncIterator[str]:
+async def served(app: Any, port: int = 0, *, log_level: str = "warning") -> AsyncIterator[str]:
+    """`app` on a loopback port; `log_level="info"` also gives uvicorn's access log."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
-        log_level="warning",
+        log_level=log_level,
         lifespan="off",
         ws="websockets-sansio",
     )
