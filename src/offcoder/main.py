@@ -21,11 +21,8 @@ from offcoder.auth.oidc import IdentityProvider, OIDCProvider
 from offcoder.auth.tokens import TokenSigner, load_signing_key
 from offcoder.config import Settings
 from offcoder.context import AppContext
-from offcoder.crypto.keyring import Keyring
-from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.endpoints import router as jobs_router
-from offcoder.logs import mask_configured_secrets
 from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
 from offcoder.payments.webhooks import router as webhooks_router
@@ -40,6 +37,7 @@ from offcoder.web.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from offcoder.worker.context import WorkerContext
 
 FILE_PATH = re.compile(r"^/v1/projects/[^/]+/files/.+")
 
@@ -86,15 +84,15 @@ def identity_providers(settings: Settings) -> dict[str, IdentityProvider]:
 
 
 def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
-    """Everything a server process holds, built once at start."""
-    # The operator's secrets are masked in our logs for the life of the process (R3).
-    mask_configured_secrets(settings, prepared.app_url.password)
+    """Everything a server process holds, built once at start: what a worker holds (with the
+    operator's secrets masked in our logs, R3), then what only the API needs."""
     providers = identity_providers(settings)
-    database = prepared.open(settings.db_pool_size)
+    base = WorkerContext.build(settings, prepared)
+    database = base.database
     return AppContext(
         settings=settings,
         database=database,
-        keyring=Keyring(key_source(settings).load()),
+        keyring=base.keyring,
         signer=TokenSigner(load_signing_key(settings), settings),
         events=JobEvents(database.app_engine.url),
         providers=providers,
@@ -115,7 +113,6 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
             finally:
                 await context.events.close()
             return
-        from offcoder.worker.context import WorkerContext
         from offcoder.worker.host import WorkerHost
 
         # The worker gets the database and the keyring of this process, nothing else of it.
