@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from offcoder.admin.roles import Role
+# Only the role names at import: the command line must start without loading the server.
+from offcoder.auth.models import Role
 
 app = typer.Typer(no_args_is_help=True)
 console = Console(stderr=True)

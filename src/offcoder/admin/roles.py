@@ -16,7 +16,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -27,18 +26,12 @@ from offcoder.audit.service import ActorKind, record
 from offcoder.auth import service as auth_service
 from offcoder.auth.dependencies import access_claims
 from offcoder.auth.models import AdminRole
+from offcoder.auth.models import Role as Role  # defined beside its table; importers read it here
 from offcoder.auth.tokens import AccessClaims
 from offcoder.context import AppContext, get_context
 from offcoder.db.base import utcnow
 from offcoder.problems import NotFound, Problem, Unauthorized
 from offcoder.users.models import User
-
-
-class Role(StrEnum):
-    support = "support"
-    finance = "finance"
-    safety = "safety"
-    superadmin = "superadmin"
 
 
 class AdminForbidden(Problem):

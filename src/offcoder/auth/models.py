@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -175,6 +176,15 @@ class MfaRecoveryCode(IdMixin, Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]
+
+
+class Role(StrEnum):
+    """The admin roles an operator can grant (O4); `admin/roles.py` says what each may do."""
+
+    support = "support"
+    finance = "finance"
+    safety = "safety"
+    superadmin = "superadmin"
 
 
 class AdminRole(Base):
