@@ -57,7 +57,7 @@ class JobCharge(BaseModel):
 
 
 class JobOut(BaseModel):
-    """A job as its owner sees it, read straight from the row (`JobOut.model_validate(job)`)."""
+    """A job as its owner sees it."""
 
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
