@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from offcoder.jobs.service import JOB_PAGES
-from offcoder.kit.pagination import bad_cursor
+from offcoder.kit.pagination import INTEGER, Keyset, bad_cursor
 from offcoder.problems import InvalidInput
 from offcoder.projects import cursor as by_kind
 from offcoder.projects.service import FILE_PAGES, PROJECT_PAGES, SECRET_PAGES
@@ -42,6 +42,10 @@ def test_cursors_issued_before_read_back_to_the_same_key() -> None:
     assert FILE_PAGES.after(ISSUED_FILES) == ("src/main.py",)
     assert SECRET_PAGES.after(ISSUED_SECRETS) == ("API_KEY",)
     assert by_kind.decode("ledger", ISSUED_LEDGER, 1) == ["42"]
+    # The ledger's listing, once on a Keyset, reads the cursors it issued through the shim.
+    ledger: Keyset[int] = Keyset("ledger", (INTEGER,), lambda version: (version,))
+    assert ledger.after(ISSUED_LEDGER) == (42,)
+    assert ledger.cursor(42) == ISSUED_LEDGER
 
 
 def test_a_page_issues_the_same_cursor_as_before() -> None:
