@@ -1,6 +1,6 @@
 """The console's typed dependencies: `ConsoleUser` sends strangers to sign in, `FormUser` holds
-the CSRF check, `ConsoleSession` is the page's one transaction (a refused write undoes only
-itself and the page is still read)."""
+the CSRF check, `ConsoleSession` is the page's one transaction (after a refused write the page
+is still read in it, and nothing of the refused write is kept)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ async def test_a_form_with_its_token_writes_in_the_request_transaction(
     assert await projects_of(api, user) == ["From the console"]
 
 
-async def test_a_refused_write_undoes_only_itself_and_the_page_is_still_read(
+async def test_after_a_refused_write_nothing_is_kept_and_the_page_is_still_read(
     web: httpx.AsyncClient, api: httpx.AsyncClient, context: AppContext
 ) -> None:
     user = await signed_in_user(context)
