@@ -82,6 +82,28 @@ class InvalidInput(Problem):
         super().__init__(422, "invalid-input", detail, **extra)
 
 
+class CommitThenRefuse(Problem):
+    """Refuse with `problem`, but commit the request's transaction first.
+
+    For refusals whose side effects must outlive them: a spent one-time code stays spent, a
+    session ended for refresh-token reuse stays ended, a failed second-factor attempt stays
+    counted. The transaction openers in `offcoder.kit.transactions` (and the request
+    dependencies built on them) commit when this passes through them and then let it go on;
+    the client gets exactly `problem`'s problem+json.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(
+            problem.status,
+            problem.type_,
+            problem.detail,
+            title=problem.title,
+            headers=problem.headers,
+            **problem.extra,
+        )
+        self.problem = problem
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
     return JSONResponse(
         problem.body(request.url.path if request else None),

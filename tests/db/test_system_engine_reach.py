@@ -16,6 +16,8 @@ PACKAGE = Path(offcoder.__file__).parent
 # Code allowed to open a system-role transaction, and why.
 ALLOWED = {
     "db/engine.py": "defines it",
+    "kit/transactions.py": "defines SystemSession, the request dependency over it",
+    "admin/auth.py": "hands SystemSession to admin routes, behind their role gate",
     "auth/endpoints.py": "sign-in and token exchange run before anyone is known",
     "console/endpoints.py": "the web console's sign-in callback (the same identity core)",
     "console/session.py": "the web console rotates its refresh token before anyone is known",
@@ -37,7 +39,7 @@ ALLOWED = {
     "ai/admin.py": "the flag review queue reads every user's flagged outputs (safety role + MFA)",
 }
 
-USES = re.compile(r"\bsystem_(session|engine|url)\b")
+USES = re.compile(r"\bsystem_(session|engine|url|transaction)\b|\bSystemSession\b")
 
 
 def test_only_allowed_modules_reach_the_system_role() -> None:

@@ -5,10 +5,11 @@ refunds), `safety` (AI-flag review), `superadmin` (everything, and nothing else 
 operator grants them from the command line (`offcoder admin grant EMAIL ROLE`), audited; the
 application role can read a user's own roles and never write one.
 
-`AdminUser` (a typed dependency made by `require`) admits a request only with: a valid access
-token of a live session; the role; a second factor proved by that session (`amr` holds `mfa`) no
-longer ago than `admin_mfa_max_age_s` (the absolute lifetime of an admin session: one hour by
-default, then verify again); and a session used within `admin_idle_s` (15 minutes).
+`require` makes the gate (typed per role in `admin/auth.py`). It admits a request only with: a
+valid access token of a live session; the role; a second factor proved by that session (`amr`
+holds `mfa`) no longer ago than `admin_mfa_max_age_s` (the absolute lifetime of an admin
+session: one hour by default, then verify again); and a session used within `admin_idle_s`
+(15 minutes).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def require(*allowed: Role) -> Any:
         ctx: Annotated[AppContext, Depends(get_context)],
     ) -> Admin:
         settings = ctx.settings
+        # Its own short transaction, committed before any refusal below: the use is recorded
+        # (the idle clock restarts) whatever the answer, and no connection is held after it.
         async with ctx.database.user_session(claims.user_id) as session:
             device = await auth_service.live_session(session, claims.session_id)
             if device is None:

@@ -22,6 +22,7 @@ from offcoder.auth import service
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
 from offcoder.context import AppContext, get_context
 from offcoder.db.base import utcnow
+from offcoder.kit.transactions import committing_refusals
 from offcoder.problems import Unauthorized
 
 log = structlog.get_logger(__name__)
@@ -56,8 +57,11 @@ class Principal:
 
 @asynccontextmanager
 async def live_user_session(ctx: AppContext, claims: AccessClaims) -> AsyncIterator[AsyncSession]:
-    """The caller's RLS transaction, opened only while their device session is live."""
-    async with ctx.database.user_session(claims.user_id) as session:
+    """The caller's RLS transaction, opened only while their device session is live.
+
+    Like every request transaction it commits a `CommitThenRefuse` before letting it go on.
+    """
+    async with committing_refusals(ctx.database.user_session(claims.user_id)) as session:
         device = await service.live_session(session, claims.session_id)
         if device is None:
             raise Unauthorized("The session of this access token has ended.")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from offcoder.audit.service import ActorKind
 from offcoder.auth import mfa, service
-from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
+from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession
 from offcoder.auth.oidc import IdentityProvider, ProviderError
 from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
@@ -33,7 +33,8 @@ from offcoder.auth.schemas import (
 )
 from offcoder.auth.service import EndReason, GrantError
 from offcoder.context import AppContext
-from offcoder.problems import NotFound, Problem
+from offcoder.kit.transactions import SystemSession
+from offcoder.problems import CommitThenRefuse, NotFound, Problem
 from offcoder.users.schemas import IdentityOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -65,6 +66,7 @@ async def providers(ctx: Context) -> ProviderList:
 async def authorize(
     provider: str,
     ctx: Context,
+    session: SystemSession,
     redirect_uri: Annotated[str, Query(max_length=2048)],
     state: Annotated[str, Query(min_length=1, max_length=512)],
     code_challenge: Annotated[str, Query(max_length=128)],
@@ -74,17 +76,16 @@ async def authorize(
     """Start a sign-in: 302 to the provider, with PKCE between the client and us."""
     chosen = _provider(ctx, provider)
     try:
-        async with ctx.database.system_session() as session:
-            url = await service.begin_sign_in(
-                session,
-                ctx,
-                chosen,
-                redirect_uri=redirect_uri,
-                client_state=state,
-                code_challenge=code_challenge,
-                code_challenge_method=code_challenge_method,
-                device_name=device_name,
-            )
+        url = await service.begin_sign_in(
+            session,
+            ctx,
+            chosen,
+            redirect_uri=redirect_uri,
+            client_state=state,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+            device_name=device_name,
+        )
     except ProviderError as exc:
         raise Problem(502, "provider-unavailable", str(exc)) from exc
     return RedirectResponse(url, status_code=302)
@@ -100,6 +101,7 @@ async def callback(
 ) -> RedirectResponse:
     """The provider comes back here; we send the client its one-time code."""
     chosen = _provider(ctx, provider)
+    # Two transactions: the state is spent and committed before the provider is called.
     async with ctx.database.system_session() as session:
         pending = await service.take_authorization_request(session, chosen, state)
         client_redirect = pending.client_redirect_uri
@@ -164,20 +166,17 @@ async def _grant(request: Request) -> AuthorizationCodeGrant | RefreshTokenGrant
         }
     },
 )
-async def token(request: Request, ctx: Context) -> TokenResponse:
+async def token(request: Request, ctx: Context, session: SystemSession) -> TokenResponse:
     """Exchange a one-time code (with its PKCE verifier) or rotate a refresh token."""
     grant = await _grant(request)
     ip = request.client.host if request.client else None
-    async with ctx.database.system_session() as session:
-        if isinstance(grant, AuthorizationCodeGrant):
-            outcome = await service.exchange_code(session, ctx, grant.code, grant.code_verifier, ip)
-        else:
-            outcome = await service.refresh(session, ctx, grant.refresh_token)
-    # Refusals are raised only after the commit: a spent code or a session ended for refresh
-    # token reuse stays spent and ended.
-    if isinstance(outcome, GrantError):
-        raise outcome
-    return TokenResponse.model_validate(outcome.as_response())
+    # Refusals are CommitThenRefuse: a spent code or a session ended for refresh token reuse
+    # stays spent and ended.
+    if isinstance(grant, AuthorizationCodeGrant):
+        issued = await service.exchange_code(session, ctx, grant.code, grant.code_verifier, ip)
+    else:
+        issued = await service.refresh(session, ctx, grant.refresh_token)
+    return TokenResponse.model_validate(issued.as_response())
 
 
 @router.post("/logout", status_code=204)
@@ -225,43 +224,40 @@ async def end_session(
 
 
 # --- second factor (A5) -----------------------------------------------------------------------
-# Each runs in its own transaction and raises a refusal only after it commits, so that failed
-# attempts are counted and audited even though the answer is an error.
+# A failed attempt is a CommitThenRefuse: it is counted and audited even though the answer is
+# an error.
 
 
 @router.post("/mfa/totp", status_code=201)
-async def mfa_enrol(claims: Claims, ctx: Context) -> TotpEnrolment:
+async def mfa_enrol(principal: CurrentUser, session: UserSession, ctx: Context) -> TotpEnrolment:
     """Start TOTP enrolment: a new secret for your authenticator app (shown once)."""
-    async with live_user_session(ctx, claims) as session:
-        enrolment = await mfa.enrol(session, ctx, claims.user_id)
+    enrolment = await mfa.enrol(session, ctx, principal.user_id)
     return TotpEnrolment(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
 
 
 @router.post("/mfa/totp/confirm")
-async def mfa_confirm(body: TotpCode, claims: Claims, ctx: Context) -> RecoveryCodes:
+async def mfa_confirm(
+    body: TotpCode, principal: CurrentUser, session: UserSession, ctx: Context
+) -> RecoveryCodes:
     """The first code from the app turns the factor on; the answer holds the recovery codes."""
-    async with live_user_session(ctx, claims) as session:
-        outcome = await mfa.confirm(session, ctx, claims.user_id, body.code)
-    if isinstance(outcome, Problem):
-        raise outcome
-    return RecoveryCodes(recovery_codes=outcome)
+    codes = await mfa.confirm(session, ctx, principal.user_id, body.code)
+    return RecoveryCodes(recovery_codes=codes)
 
 
 @router.post("/mfa/verify")
-async def mfa_verify(body: MfaVerification, claims: Claims, ctx: Context) -> MfaToken:
+async def mfa_verify(
+    body: MfaVerification, principal: CurrentUser, session: UserSession, ctx: Context
+) -> MfaToken:
     """Prove the second factor for this device session: an access token with `amr: ["mfa"]`."""
-    async with live_user_session(ctx, claims) as session:
-        outcome = await mfa.verify(
-            session,
-            ctx,
-            claims.user_id,
-            claims.session_id,
-            code=body.code,
-            recovery_code=body.recovery_code,
-        )
-    if isinstance(outcome, Problem):
-        raise outcome
-    return MfaToken(access_token=outcome, expires_in=ctx.settings.access_token_ttl_s)
+    token = await mfa.verify(
+        session,
+        ctx,
+        principal.user_id,
+        principal.session_id,
+        code=body.code,
+        recovery_code=body.recovery_code,
+    )
+    return MfaToken(access_token=token, expires_in=ctx.settings.access_token_ttl_s)
 
 
 # --- linking another provider from a signed-in session (A2) -----------------------------------
@@ -271,7 +267,7 @@ link_router = APIRouter(prefix="/v1/me", tags=["me"])
 
 @link_router.post("/identities/{provider}")
 async def start_link(
-    provider: str, body: LinkStart, principal: CurrentUser, ctx: Context
+    provider: str, body: LinkStart, principal: CurrentUser, ctx: Context, session: SystemSession
 ) -> LinkUrl:
     """Link another provider to your account, step 1: sign in there with the returned URL.
 
@@ -279,17 +275,16 @@ async def start_link(
     you redeem it at `/v1/me/identities/{provider}/complete`."""
     chosen = _provider(ctx, provider)
     try:
-        async with ctx.database.system_session() as session:
-            url = await service.begin_link(
-                session,
-                ctx,
-                chosen,
-                user_id=principal.user_id,
-                redirect_uri=body.redirect_uri,
-                client_state=body.state,
-                code_challenge=body.code_challenge,
-                code_challenge_method=body.code_challenge_method,
-            )
+        url = await service.begin_link(
+            session,
+            ctx,
+            chosen,
+            user_id=principal.user_id,
+            redirect_uri=body.redirect_uri,
+            client_state=body.state,
+            code_challenge=body.code_challenge,
+            code_challenge_method=body.code_challenge_method,
+        )
     except ProviderError as exc:
         raise Problem(502, "provider-unavailable", str(exc)) from exc
     return LinkUrl(authorize_url=url)
@@ -301,30 +296,30 @@ async def start_link(
     responses={200: {"description": "The identity already signed in to your account."}},
 )
 async def complete_link(
-    provider: str, body: LinkCompletion, claims: Claims, ctx: Context, response: Response
+    provider: str,
+    body: LinkCompletion,
+    claims: Claims,
+    ctx: Context,
+    session: SystemSession,
+    response: Response,
 ) -> IdentityOut:
     """Link another provider to your account, step 2: the link code and the PKCE verifier.
 
     Only the account that started the link redeems its code, once (400 `invalid_grant`
     otherwise); an identity another account signs in with is refused (409). Any request that
     gets here spends the code, whatever the answer (even 401 for an ended session, or 404)."""
-    async with ctx.database.system_session() as session:
-        outcome = await service.complete_link(
+    unknown = provider not in ctx.providers
+    # Refusals are CommitThenRefuse: a code presented once stays spent.
+    try:
+        linked = await service.complete_link(
             session, claims, provider, body.code, body.code_verifier
         )
-        if not isinstance(outcome, Problem):
-            row = outcome.identity
-            linked = IdentityOut(
-                id=row.id,
-                provider=row.provider,
-                email=row.email,
-                email_verified=row.email_verified,
-                created_at=row.created_at,
-            )
-    # Raised only after the commit: a code presented once stays spent.
-    _provider(ctx, provider)
-    if isinstance(outcome, Problem):
-        raise outcome
-    if not outcome.created:
+    except CommitThenRefuse:
+        if not unknown:
+            raise
+    if unknown:
+        # 404 for an unknown provider whatever the code was, and the spend still commits.
+        raise CommitThenRefuse(NotFound("sign-in provider"))
+    if not linked.created:
         response.status_code = 200
-    return linked
+    return IdentityOut.model_validate(linked.identity)

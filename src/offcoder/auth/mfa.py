@@ -30,7 +30,7 @@ from offcoder.auth.models import DeviceSession, MfaRecoveryCode, MfaTotp
 from offcoder.context import AppContext
 from offcoder.crypto.bindings import mfa_totp_secret
 from offcoder.db.base import utcnow
-from offcoder.problems import Conflict, Problem
+from offcoder.problems import CommitThenRefuse, Conflict, Problem
 from offcoder.users.models import User
 
 ISSUER = "OffCoder"
@@ -105,23 +105,23 @@ async def enrol(session: AsyncSession, ctx: AppContext, user_id: uuid.UUID) -> E
 
 async def confirm(
     session: AsyncSession, ctx: AppContext, user_id: uuid.UUID, code: str
-) -> list[str] | Problem:
+) -> list[str]:
     """The first correct code turns the factor on and returns the recovery codes.
 
-    A refusal is returned, not raised, so that the caller commits the attempt's record first.
+    Refusals are `CommitThenRefuse`, so the attempt's record commits with them.
     """
     factor = await session.get(MfaTotp, user_id, with_for_update=True)
     if factor is None:
-        return Conflict("Start with POST /v1/auth/mfa/totp.")
+        raise Conflict("Start with POST /v1/auth/mfa/totp.")
     if factor.confirmed_at is not None:
-        return Conflict("The second factor is already confirmed.")
+        raise Conflict("The second factor is already confirmed.")
     refusal = _locked(factor)
     if refusal is not None:
-        return refusal
+        raise refusal
     secret = ctx.keyring.open_text(factor.secret_enc, mfa_totp_secret(user_id))
     step = _matching_step(secret, code, factor.last_step, time.time())
     if step is None:
-        return await _failed(session, factor, user_id, "auth.mfa.confirm_failed")
+        raise CommitThenRefuse(await _failed(session, factor, user_id, "auth.mfa.confirm_failed"))
     factor.confirmed_at, factor.last_step, factor.failures = utcnow(), step, 0
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     for recovery in codes:
@@ -140,20 +140,22 @@ async def verify(
     *,
     code: str | None,
     recovery_code: str | None,
-) -> str | Problem:
+) -> str:
     """Prove the second factor for this device session: a new access token with `mfa`."""
     factor = await session.get(MfaTotp, user_id, with_for_update=True)
     if factor is None or factor.confirmed_at is None:
-        return Conflict("No second factor is set up for this account.")
+        raise Conflict("No second factor is set up for this account.")
     refusal = _locked(factor)
     if refusal is not None:
-        return refusal
+        raise refusal
     method = "totp"
     if code is not None:
         secret = ctx.keyring.open_text(factor.secret_enc, mfa_totp_secret(user_id))
         step = _matching_step(secret, code, factor.last_step, time.time())
         if step is None:
-            return await _failed(session, factor, user_id, "auth.mfa.verify_failed")
+            raise CommitThenRefuse(
+                await _failed(session, factor, user_id, "auth.mfa.verify_failed")
+            )
         factor.last_step = step
     else:
         method = "recovery_code"
@@ -167,12 +169,16 @@ async def verify(
             .with_for_update()
         )
         if stored is None:
-            return await _failed(session, factor, user_id, "auth.mfa.verify_failed")
+            raise CommitThenRefuse(
+                await _failed(session, factor, user_id, "auth.mfa.verify_failed")
+            )
         stored.used_at = utcnow()
     factor.failures = 0
     device = await session.get(DeviceSession, session_id)
     if device is None:
-        return Problem(401, "unauthorized", "The session of this access token has ended.")
+        raise CommitThenRefuse(
+            Problem(401, "unauthorized", "The session of this access token has ended.")
+        )
     device.mfa_at = utcnow()
     await record(
         session,

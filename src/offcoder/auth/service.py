@@ -41,7 +41,7 @@ from offcoder.auth.tokens import (
 from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.db.base import utcnow
-from offcoder.problems import Problem, Unauthorized
+from offcoder.problems import CommitThenRefuse, Problem, Unauthorized
 from offcoder.realtime.signals import announce_session_ended
 from offcoder.users.models import User
 
@@ -354,42 +354,41 @@ async def complete_link(
     code_verifier: str,
     *,
     browser_binding: str | None = None,
-) -> LinkedIdentity | Problem:
+) -> LinkedIdentity:
     """Turn a link code into a link, for the signed-in user who started it and nobody else (A2).
 
     Refused unless the code is live, was issued for this user and `provider`, the verifier
     matches the start's PKCE challenge and, for a start bound to a browser, `browser_binding`
     is that browser's value. The code is spent (its row deleted) before anything is checked, so
     every call spends it, whatever the answer: a refusal, the 401 of an ended device session
-    and a link alike. Returns the refusal instead of raising it, so the caller commits the spend
-    first.
+    and a link alike. Refusals are `CommitThenRefuse`, so the spend commits with them.
     """
     grant = await spend_link_code(session, code)
     device = await live_session(session, claims.session_id)
     if device is None or device.user_id != claims.user_id:
-        return Unauthorized("The session of this access token has ended.")
+        raise CommitThenRefuse(Unauthorized("The session of this access token has ended."))
     if grant is None or grant.expires_at < utcnow():
-        return GrantError("The link code is unknown, used or expired.")
+        raise CommitThenRefuse(GrantError("The link code is unknown, used or expired."))
     if grant.user_id != claims.user_id:
         # Someone else's link came back to this client: its owner sent the provider URL here.
         log.warning("link code presented by another account", provider=grant.provider)
-        return GrantError("This link was started by another account; nothing was linked.")
+        raise CommitThenRefuse(
+            GrantError("This link was started by another account; nothing was linked.")
+        )
     if not hmac.compare_digest(grant.provider, provider):
-        return GrantError("This link code is for another provider.")
+        raise CommitThenRefuse(GrantError("This link code is for another provider."))
     if grant.browser_binding_hash is not None and not (
         browser_binding and hmac.compare_digest(digest(browser_binding), grant.browser_binding_hash)
     ):
-        return GrantError("This link did not start in this browser.")
+        raise CommitThenRefuse(GrantError("This link did not start in this browser."))
     if not PKCE_VERIFIER.match(code_verifier):
-        return GrantError("code_verifier is malformed.", "invalid_request")
+        raise CommitThenRefuse(GrantError("code_verifier is malformed.", "invalid_request"))
     if not hmac.compare_digest(pkce_challenge(code_verifier), grant.code_challenge):
-        return GrantError("code_verifier does not match the code_challenge.")
+        raise CommitThenRefuse(GrantError("code_verifier does not match the code_challenge."))
     return await _link_identity(session, grant)
 
 
-async def _link_identity(
-    session: AsyncSession, grant: IdentityLinkCode
-) -> LinkedIdentity | Problem:
+async def _link_identity(session: AsyncSession, grant: IdentityLinkCode) -> LinkedIdentity:
     """Attach the identity of a redeemed link code to the user who started the link.
 
     The user proved both sides in person (signed in here, and at the provider), so the e-mail
@@ -404,10 +403,12 @@ async def _link_identity(
     )
     if row is not None and row.user_id != grant.user_id:
         # Another account signs in with it: moving it would be a silent takeover.
-        return Problem(
-            409,
-            "identity-in-use",
-            "Another account signs in with this provider account; it stays with that account.",
+        raise CommitThenRefuse(
+            Problem(
+                409,
+                "identity-in-use",
+                "Another account signs in with this provider account; it stays with that account.",
+            )
         )
     created = row is None
     if row is None:
@@ -510,10 +511,10 @@ async def _user_for_identity(
 
 async def exchange_code(
     session: AsyncSession, ctx: AppContext, code: str, code_verifier: str, ip: str | None
-) -> IssuedTokens | GrantError:
+) -> IssuedTokens:
     """Trade a one-time code for a new device session. The code is spent even on failure.
 
-    Returns the refusal instead of raising it, so the caller commits the spent code first.
+    Refusals are `CommitThenRefuse`, so the spent code commits with them.
     """
     grant = await session.scalar(
         select(AuthorizationCode)
@@ -521,12 +522,12 @@ async def exchange_code(
         .with_for_update()
     )
     if grant is None or grant.used_at is not None or grant.expires_at < utcnow():
-        return GrantError("The code is unknown, used or expired.")
+        raise CommitThenRefuse(GrantError("The code is unknown, used or expired."))
     grant.used_at = utcnow()
     if not PKCE_VERIFIER.match(code_verifier):
-        return GrantError("code_verifier is malformed.", "invalid_request")
+        raise CommitThenRefuse(GrantError("code_verifier is malformed.", "invalid_request"))
     if not hmac.compare_digest(pkce_challenge(code_verifier), grant.code_challenge):
-        return GrantError("code_verifier does not match the code_challenge.")
+        raise CommitThenRefuse(GrantError("code_verifier does not match the code_challenge."))
     now = utcnow()
     device = DeviceSession(
         id=uuid.uuid4(),
@@ -563,25 +564,22 @@ async def _issue(session: AsyncSession, ctx: AppContext, device: DeviceSession) 
     return IssuedTokens(access, refresh, device.id, ctx.signer.ttl)
 
 
-async def refresh(
-    session: AsyncSession, ctx: AppContext, presented: str
-) -> IssuedTokens | GrantError:
+async def refresh(session: AsyncSession, ctx: AppContext, presented: str) -> IssuedTokens:
     """Rotate a refresh token. A used one ends its device session (theft, A4).
 
-    Returns the refusal instead of raising it, so the caller commits the session's end and the
-    audit event before answering.
+    Refusals are `CommitThenRefuse`, so the session's end and its audit event commit with them.
     """
     token = await session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == digest(presented)).with_for_update()
     )
     if token is None:
-        return GrantError("Unknown refresh token.")
+        raise CommitThenRefuse(GrantError("Unknown refresh token."))
     device = await session.scalar(
         select(DeviceSession).where(DeviceSession.id == token.session_id).with_for_update()
     )
     now = utcnow()
     if device is None or device.ended_at is not None or device.expires_at <= now:
-        return GrantError("The device session has ended.")
+        raise CommitThenRefuse(GrantError("The device session has ended."))
     if token.used_at is not None:
         if await _within_grace(session, ctx, token, now):
             await session.execute(
@@ -594,9 +592,11 @@ async def refresh(
                 session, device, EndReason.refresh_token_reuse, actor_kind=ActorKind.system
             )
             log.warning("refresh token reuse: device session ended", session_id=str(device.id))
-            return GrantError("This refresh token was already used; the session is ended.")
+            raise CommitThenRefuse(
+                GrantError("This refresh token was already used; the session is ended.")
+            )
     if token.expires_at <= now:
-        return GrantError("The refresh token has expired.")
+        raise CommitThenRefuse(GrantError("The refresh token has expired."))
     token.used_at = now
     device.last_used_at = now
     issued = await _issue(session, ctx, device)

@@ -16,21 +16,31 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind
 from offcoder.auth import service as auth_service
-from offcoder.auth.dependencies import live_user_session
+from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.auth.oidc import ProviderError
 from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.service import EndReason
 from offcoder.console import session as cookies
+from offcoder.console.auth import (
+    ConsoleSession,
+    ConsoleUser,
+    CsrfChecked,
+    FormUser,
+    SignInNeeded,
+    Visitor,
+)
 from offcoder.console.session import Browser
 from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
 from offcoder.jobs.schemas import JobCreate
+from offcoder.kit.transactions import SystemSession, system_transaction
 from offcoder.payments.models import Topup, UserPlan
 from offcoder.privacy import repository as privacy_repository
-from offcoder.problems import InvalidInput, NotFound, Problem, Unauthorized
+from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
 from offcoder.wallet import service as wallet
 from offcoder.wallet import topups
@@ -45,10 +55,6 @@ CSP = (
     "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 MAX_EDITOR_BYTES = 512 * 1024
-
-
-class SignInNeeded(Exception):
-    pass
 
 
 def page(
@@ -88,34 +94,13 @@ def go(url: str, ctx: AppContext, browser: Browser | None = None) -> Response:
     return finish(RedirectResponse(url, status_code=303), ctx, browser)
 
 
-async def require(request: Request, ctx: AppContext) -> Browser:
-    browser = await cookies.signed_in(request, ctx)
-    if browser is None:
-        raise SignInNeeded
-    return browser
-
-
-async def form_user(request: Request, csrf: str | None) -> tuple[AppContext, Browser]:
-    """The signed-in user posting a form from our own pages (else a sign-in redirect or 403)."""
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    check_csrf(request, csrf)
-    return ctx, browser
-
-
-def check_csrf(request: Request, submitted: str | None) -> None:
-    if not cookies.csrf_ok(request, get_context(request), submitted):
-        raise Problem(403, "csrf", "The form is stale or did not come from this site; reload it.")
-
-
 # ------------------------------------------------------------------ sign-in
 
 
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> Response:
-    ctx = get_context(request)
-    browser = await cookies.signed_in(request, ctx)
+async def home(request: Request, ctx: Context, browser: Visitor) -> Response:
+    """The sign-in page, or the projects of a signed-in user."""
     if browser is not None:
         return go("/console/projects", ctx, browser)
     providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
@@ -123,8 +108,8 @@ async def home(request: Request) -> Response:
 
 
 @router.get("/signin/{provider}")
-async def signin(request: Request, provider: str) -> Response:
-    ctx = get_context(request)
+async def signin(request: Request, provider: str, ctx: Context) -> Response:
+    """Start signing in through the broker, with PKCE between this browser and us."""
     if provider not in ctx.providers:
         return page(
             request,
@@ -153,9 +138,14 @@ async def signin(request: Request, provider: str) -> Response:
 
 @router.get("/callback")
 async def callback(
-    request: Request, state: str = "", code: str | None = None, error: str | None = None
+    request: Request,
+    ctx: Context,
+    session: SystemSession,
+    state: str = "",
+    code: str | None = None,
+    error: str | None = None,
 ) -> Response:
-    ctx = get_context(request)
+    """The broker sends the browser back here with its one-time code."""
     started, _, verifier = (
         cookies.read_cookie(request, ctx, cookies.SIGNIN_COOKIE) or ""
     ).partition(".")
@@ -166,13 +156,14 @@ async def callback(
         failure = "This sign-in did not start in this browser; start again."
     if failure is None:
         ip = request.client.host if request.client else None
-        async with ctx.database.system_session() as session:
-            outcome = await auth_service.exchange_code(session, ctx, str(code), verifier, ip)
-        if isinstance(outcome, auth_service.GrantError):
+        try:
+            issued = await auth_service.exchange_code(session, ctx, str(code), verifier, ip)
+        except CommitThenRefuse:
+            # Answered with a page, not raised: the request's transaction still commits the spend.
             failure = "The sign-in code was not accepted; start again."
         else:
             response = go("/console/projects", ctx)
-            cookies.store_tokens(response, ctx, outcome.as_response())
+            cookies.store_tokens(response, ctx, issued.as_response())
             cookies.delete_cookie(response, ctx, cookies.SIGNIN_COOKIE)
             return response
     providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
@@ -181,12 +172,11 @@ async def callback(
     )
 
 
-@router.post("/signout")
-async def signout(request: Request, csrf: Annotated[str | None, Form()] = None) -> Response:
-    ctx = get_context(request)
-    check_csrf(request, csrf)
-    browser = await cookies.signed_in(request, ctx)
+@router.post("/signout", dependencies=[CsrfChecked])
+async def signout(ctx: Context, browser: Visitor) -> Response:
+    """End this browser's device session and forget its cookies."""
     if browser is not None:
+        # Not a ConsoleSession, which refuses ended sessions: signing out always works.
         async with ctx.database.user_session(browser.claims.user_id) as session:
             device = await auth_service.live_session(session, browser.claims.session_id)
             if device is not None:
@@ -242,28 +232,27 @@ async def identities_page(
 
 
 @router.get("/identities", response_class=HTMLResponse)
-async def identities_view(request: Request) -> Response:
+async def identities_view(request: Request, ctx: Context, browser: ConsoleUser) -> Response:
     """The provider accounts this account signs in with, and a button to link another."""
-    ctx = get_context(request)
-    browser = await require(request, ctx)
     return await identities_page(request, ctx, browser)
 
 
 @router.post("/identities/{provider}/link")
-async def link_start(
-    request: Request, provider: str, csrf: Annotated[str | None, Form()] = None
-) -> Response:
-    ctx, browser = await form_user(request, csrf)
+async def link_start(request: Request, provider: str, ctx: Context, browser: FormUser) -> Response:
+    """Start linking another provider: a page with the link to its sign-in."""
     chosen = ctx.providers.get(provider)
     if chosen is None:
         raise NotFound("sign-in provider")
+    # The device session must be live before anything is started in its name; checked only
+    # now, so an unknown provider is a 404 first.
     async with live_user_session(ctx, browser.claims):
-        pass  # the device session must be live before anything is started in its name
+        pass
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(16)
     binding = secrets.token_urlsafe(32)
     try:
-        async with ctx.database.system_session() as session:
+        # Committed before the page below is read in the user's own transaction.
+        async with system_transaction(ctx) as session:
             url = await auth_service.begin_link(
                 session,
                 ctx,
@@ -291,20 +280,23 @@ async def link_start(
 
 @router.get("/identities/callback")
 async def link_callback(
-    request: Request, state: str = "", code: str | None = None, error: str | None = None
+    request: Request,
+    ctx: Context,
+    browser: Visitor,
+    state: str = "",
+    code: str | None = None,
+    error: str | None = None,
 ) -> Response:
     """The provider step of a link comes back here with a link code; only the browser that
     started the link, holding its cookie, finishes it. Every landing spends the code, refused
     or not: one that lands in the wrong browser is dead wherever it is forwarded."""
-    ctx = get_context(request)
-    browser = await cookies.signed_in(request, ctx)
     parts = (cookies.read_cookie(request, ctx, cookies.LINK_COOKIE) or "").split(".")
     ours = len(parts) == 4 and hmac.compare_digest(parts[1].encode(), state.encode())
     if code and (browser is None or not ours or error):
         # Refused before the service sees it, so spent here. The browser that started the link
         # holds the verifier and the cookie: a landing URL that reached someone else's browser
         # (a provider URL sent to them) must not work if it is sent back.
-        async with ctx.database.system_session() as session:
+        async with system_transaction(ctx) as session:
             await auth_service.spend_link_code(session, code)
     if browser is None:
         response = go("/console", ctx)
@@ -333,17 +325,20 @@ async def link_callback(
             status_code=400,
         )
     else:
-        async with ctx.database.system_session() as session:
-            outcome = await auth_service.complete_link(
-                session, browser.claims, provider, code, verifier, browser_binding=binding
-            )
-        if isinstance(outcome, Unauthorized):
-            response = go("/console", ctx)
-            cookies.clear_session(response, ctx)
-        elif isinstance(outcome, Problem):
-            response = await identities_page(
-                request, ctx, browser, error=outcome.detail, status_code=outcome.status
-            )
+        try:
+            # Committed before the page reads the identities in the user's own transaction.
+            async with system_transaction(ctx) as session:
+                await auth_service.complete_link(
+                    session, browser.claims, provider, code, verifier, browser_binding=binding
+                )
+        except CommitThenRefuse as refused:
+            if isinstance(refused.problem, Unauthorized):
+                response = go("/console", ctx)
+                cookies.clear_session(response, ctx)
+            else:
+                response = await identities_page(
+                    request, ctx, browser, error=refused.detail, status_code=refused.status
+                )
         else:
             response = await identities_page(
                 request, ctx, browser, notice=f"{display_name} is linked."
@@ -357,27 +352,29 @@ async def link_callback(
 
 
 @router.get("/projects", response_class=HTMLResponse)
-async def project_list(request: Request) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    async with live_user_session(ctx, browser.claims) as session:
-        rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
+async def project_list(
+    request: Request, ctx: Context, browser: ConsoleUser, session: ConsoleSession
+) -> Response:
+    """The user's projects, newest first, and a form to create one."""
+    rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
     return page(request, ctx, "projects.html", {"projects": rows, "error": None}, browser)
 
 
 @router.post("/projects")
 async def project_create(
     request: Request,
+    ctx: Context,
+    browser: FormUser,
+    session: ConsoleSession,
     name: Annotated[str, Form(max_length=200)] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx, browser = await form_user(request, csrf)
+    """Create a project and open it; a refused name comes back on the list page."""
     try:
-        async with live_user_session(ctx, browser.claims) as session:
+        # A savepoint: a refusal undoes only this write, and the page is read after it.
+        async with session.begin_nested():
             project = await projects.create_project(session, browser.claims.user_id, name)
     except Problem as exc:
-        async with live_user_session(ctx, browser.claims) as session:
-            rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
+        rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
         return page(
             request,
             ctx,
@@ -393,17 +390,17 @@ async def project_page(
     request: Request,
     ctx: AppContext,
     browser: Browser,
+    session: AsyncSession,
     project_id: uuid.UUID,
     *,
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     user = browser.claims.user_id
-    async with live_user_session(ctx, browser.claims) as session:
-        project = await projects.get_project(session, user, project_id)
-        files, _ = await projects.list_files(session, user, project_id, None, 200)
-        secrets_, _ = await projects.list_secrets(session, user, project_id, None, 200)
-        history, _ = await jobs.list_for_project(session, user, project_id, None, 20)
+    project = await projects.get_project(session, user, project_id)
+    files, _ = await projects.list_files(session, user, project_id, None, 200)
+    secrets_, _ = await projects.list_secrets(session, user, project_id, None, 200)
+    history, _ = await jobs.list_for_project(session, user, project_id, None, 20)
     return page(
         request,
         ctx,
@@ -421,26 +418,36 @@ async def project_page(
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-async def project_view(request: Request, project_id: uuid.UUID) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    return await project_page(request, ctx, browser, project_id)
+async def project_view(
+    request: Request,
+    project_id: uuid.UUID,
+    ctx: Context,
+    browser: ConsoleUser,
+    session: ConsoleSession,
+) -> Response:
+    """A project: its files, secrets and latest jobs."""
+    return await project_page(request, ctx, browser, session, project_id)
 
 
 @router.get("/projects/{project_id}/edit", response_class=HTMLResponse)
-async def file_edit(request: Request, project_id: uuid.UUID, path: str = "main.py") -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
+async def file_edit(
+    request: Request,
+    project_id: uuid.UUID,
+    ctx: Context,
+    browser: ConsoleUser,
+    session: ConsoleSession,
+    path: str = "main.py",
+) -> Response:
+    """The editor, on a file of the project (empty for a new one)."""
     user = browser.claims.user_id
     content = ""
-    async with live_user_session(ctx, browser.claims) as session:
-        project = await projects.get_project(session, user, project_id)
-        try:
-            stored = await projects.read_file(session, user, project_id, path)
-            content = bytes(stored.content).decode("utf-8", errors="replace")
-        except Problem as exc:
-            if exc.status != 404:
-                raise
+    project = await projects.get_project(session, user, project_id)
+    try:
+        stored = await projects.read_file(session, user, project_id, path)
+        content = bytes(stored.content).decode("utf-8", errors="replace")
+    except Problem as exc:
+        if exc.status != 404:
+            raise
     return page(
         request,
         ctx,
@@ -454,14 +461,17 @@ async def file_edit(request: Request, project_id: uuid.UUID, path: str = "main.p
 async def file_save(
     request: Request,
     project_id: uuid.UUID,
+    ctx: Context,
+    browser: FormUser,
+    session: ConsoleSession,
     path: Annotated[str, Form(max_length=1024)],
     content: Annotated[str, Form(max_length=MAX_EDITOR_BYTES)] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx, browser = await form_user(request, csrf)
+    """Save the editor's file; a refusal comes back in the editor with the text kept."""
     user = browser.claims.user_id
     try:
-        async with live_user_session(ctx, browser.claims) as session:
+        # A savepoint: a refusal undoes only this write, and the page is read after it.
+        async with session.begin_nested():
             await projects.put_file(
                 session,
                 user,
@@ -473,8 +483,7 @@ async def file_save(
     except Problem as exc:
         if exc.status == 404:
             raise
-        async with live_user_session(ctx, browser.claims) as session:
-            project = await projects.get_project(session, user, project_id)
+        project = await projects.get_project(session, user, project_id)
         return page(
             request,
             ctx,
@@ -490,13 +499,16 @@ async def file_save(
 async def secret_save(
     request: Request,
     project_id: uuid.UUID,
+    ctx: Context,
+    browser: FormUser,
+    session: ConsoleSession,
     name: Annotated[str, Form(max_length=256)],
     value: Annotated[str, Form(max_length=70_000)],
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx, browser = await form_user(request, csrf)
+    """Seal and store a secret of the project."""
     try:
-        async with live_user_session(ctx, browser.claims) as session:
+        # A savepoint: a refusal undoes only this write, and the page is read after it.
+        async with session.begin_nested():
             await projects.put_secret(
                 session,
                 ctx.keyring,
@@ -511,7 +523,7 @@ async def secret_save(
         if exc.status == 404:
             raise
         return await project_page(
-            request, ctx, browser, project_id, error=exc.detail, status_code=exc.status
+            request, ctx, browser, session, project_id, error=exc.detail, status_code=exc.status
         )
     return go(f"/console/projects/{project_id}", ctx, browser)
 
@@ -520,23 +532,32 @@ async def secret_save(
 async def run(
     request: Request,
     project_id: uuid.UUID,
+    ctx: Context,
+    browser: FormUser,
+    session: ConsoleSession,
     command: Annotated[str, Form(max_length=16 * 1024)],
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx, browser = await form_user(request, csrf)
+    """Queue the command as a job of the project and open the job's page."""
     try:
         body = JobCreate(command=command.split())
-        async with live_user_session(ctx, browser.claims) as session:
+        # A savepoint: a refusal undoes only this write, and the page is read after it.
+        async with session.begin_nested():
             job = await jobs.submit(session, ctx.settings, browser.claims.user_id, project_id, body)
     except ValidationError:
         return await project_page(
-            request, ctx, browser, project_id, error="Give a command to run.", status_code=422
+            request,
+            ctx,
+            browser,
+            session,
+            project_id,
+            error="Give a command to run.",
+            status_code=422,
         )
     except Problem as exc:
         if exc.status == 404:
             raise
         return await project_page(
-            request, ctx, browser, project_id, error=exc.detail, status_code=exc.status
+            request, ctx, browser, session, project_id, error=exc.detail, status_code=exc.status
         )
     return go(f"/console/jobs/{job.id}", ctx, browser)
 
@@ -568,21 +589,21 @@ async def wallet_page(
     request: Request,
     ctx: AppContext,
     browser: Browser,
+    session: AsyncSession,
     *,
     topup_id: uuid.UUID | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
     user_id = browser.claims.user_id
-    async with live_user_session(ctx, browser.claims) as session:
-        held = await wallet.view(session, ctx.settings, user_id)
-        rows, _ = await wallet.history(session, user_id, None, 20)
-        plan = await session.scalar(select(UserPlan).where(UserPlan.user_id == user_id))
-        topup = None
-        if topup_id is not None:
-            topup = await session.scalar(
-                select(Topup).where(Topup.id == topup_id, Topup.user_id == user_id)
-            )
+    held = await wallet.view(session, ctx.settings, user_id)
+    rows, _ = await wallet.history(session, user_id, None, 20)
+    plan = await session.scalar(select(UserPlan).where(UserPlan.user_id == user_id))
+    topup = None
+    if topup_id is not None:
+        topup = await session.scalar(
+            select(Topup).where(Topup.id == topup_id, Topup.user_id == user_id)
+        )
     transactions = [
         {
             "created_at": t.created_at,
@@ -615,24 +636,29 @@ async def wallet_page(
 
 
 @router.get("/wallet", response_class=HTMLResponse)
-async def wallet_view(request: Request, topup: uuid.UUID | None = None) -> Response:
+async def wallet_view(
+    request: Request,
+    ctx: Context,
+    browser: ConsoleUser,
+    session: ConsoleSession,
+    topup: uuid.UUID | None = None,
+) -> Response:
     """The balance, a top-up form and the latest transactions; the providers' checkout pages
     send the customer back here with `?topup=<id>`."""
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    return await wallet_page(request, ctx, browser, topup_id=topup)
+    return await wallet_page(request, ctx, browser, session, topup_id=topup)
 
 
 @router.post("/wallet/topups")
 async def wallet_topup(
     request: Request,
+    ctx: Context,
+    browser: FormUser,
     amount: Annotated[str, Form(max_length=32)] = "",
     currency: Annotated[str, Form(max_length=8)] = "",
     provider: Annotated[str, Form(max_length=16)] = "",
     key: Annotated[str, Form(max_length=64)] = "",
-    csrf: Annotated[str | None, Form()] = None,
 ) -> Response:
-    ctx, browser = await form_user(request, csrf)
+    """Start a top-up at the chosen provider; our wallet page links to its checkout."""
     try:
         started = await topups.start(
             ctx,
@@ -643,18 +669,27 @@ async def wallet_topup(
             idempotency_key=f"console:{key}" if key else None,
         )
     except Problem as exc:
-        return await wallet_page(request, ctx, browser, error=exc.detail, status_code=exc.status)
+        # Its own transaction, not a ConsoleSession: the top-up saga above calls the provider
+        # between transactions of its own and holds no connection while it waits.
+        async with live_user_session(ctx, browser.claims) as session:
+            return await wallet_page(
+                request, ctx, browser, session, error=exc.detail, status_code=exc.status
+            )
     # To our own page, which links to the provider's: the console's CSP allows form posts only
     # to us, redirects included.
     return go(f"/console/wallet?topup={started.id}", ctx, browser)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-async def job_view(request: Request, job_id: uuid.UUID) -> Response:
-    ctx = get_context(request)
-    browser = await require(request, ctx)
-    async with live_user_session(ctx, browser.claims) as session:
-        job = await jobs.get(session, browser.claims.user_id, job_id)
+async def job_view(
+    request: Request,
+    job_id: uuid.UUID,
+    ctx: Context,
+    browser: ConsoleUser,
+    session: ConsoleSession,
+) -> Response:
+    """A job: its status, and its output live."""
+    job = await jobs.get(session, browser.claims.user_id, job_id)
     return page(request, ctx, "job.html", {"job": job}, browser)
 
 

@@ -23,6 +23,8 @@ from offcoder.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, browser_cookie_
 from offcoder.auth.cookies import secure_cookies as settings_secure_cookies
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
 from offcoder.context import AppContext
+from offcoder.kit.transactions import system_transaction
+from offcoder.problems import CommitThenRefuse
 
 CSRF_COOKIE = "oc_csrf"
 SIGNIN_COOKIE = "oc_signin"
@@ -130,10 +132,13 @@ async def _signed_in(request: Request, ctx: AppContext) -> Browser | None:
     refresh = read_cookie(request, ctx, REFRESH_COOKIE)
     if not refresh:
         return None
-    async with ctx.database.system_session() as session:
-        outcome = await auth_service.refresh(session, ctx, refresh)
-    if isinstance(outcome, auth_service.GrantError):
+    try:
+        # Its own transaction: this runs inside other dependencies, before any request
+        # transaction, and a refused rotation must still commit (reuse ends the session).
+        async with system_transaction(ctx) as session:
+            rotated = await auth_service.refresh(session, ctx, refresh)
+    except CommitThenRefuse:
         return None
-    issued = outcome.as_response()
+    issued = rotated.as_response()
     token = str(issued["access_token"])
     return Browser(ctx.signer.verify(token), token, renewed=issued)

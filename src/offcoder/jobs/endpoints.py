@@ -12,7 +12,6 @@ from offcoder.jobs import service
 from offcoder.jobs.models import FINISHED, Job, JobStatus
 from offcoder.jobs.schemas import (
     JobAccepted,
-    JobCharge,
     JobCreate,
     JobList,
     JobLogs,
@@ -20,39 +19,9 @@ from offcoder.jobs.schemas import (
     LogChunkOut,
 )
 from offcoder.jobs.service import MAX_WAIT_S
-from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
+from offcoder.kit.pagination import DEFAULT_LIMIT, Limit
 
 router = APIRouter(tags=["jobs"])
-
-
-def job_out(job: Job) -> JobOut:
-    return JobOut(
-        id=job.id,
-        project_id=job.project_id,
-        status=job.status,
-        image=job.image,
-        command=job.command,
-        network=job.network,
-        ports=job.ports,
-        timeout_s=job.timeout_s,
-        exit_code=job.exit_code,
-        reason=job.reason,
-        detail=job.detail,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        usage=job.usage,
-        preview_url=job.preview_url,
-        published_ports=job.published_ports or {},
-        charge=JobCharge(
-            currency=job.charge_currency,
-            price_per_minute=job.price_per_minute,
-            reserved=job.reserved_amount,
-            charged=job.charged_amount,
-        )
-        if job.charge_currency and job.price_per_minute is not None
-        else None,
-    )
 
 
 @router.post("/v1/projects/{project_id}/jobs", status_code=202)
@@ -74,12 +43,12 @@ async def list_jobs(
     principal: CurrentUser,
     session: UserSession,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> JobList:
     rows, next_cursor = await service.list_for_project(
         session, principal.user_id, project_id, cursor, limit
     )
-    return JobList(items=[job_out(j) for j in rows], next_cursor=next_cursor)
+    return JobList(items=[JobOut.model_validate(j) for j in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/jobs/{job_id}")
@@ -100,7 +69,7 @@ async def get_job(
             return job, JobStatus(job.status) in FINISHED
         return job, job.status != seen_status.value
 
-    return job_out(
+    return JobOut.model_validate(
         await service.long_poll(
             ctx.events,
             job_id,
@@ -115,7 +84,7 @@ async def get_job(
 @router.post("/v1/jobs/{job_id}/cancel", status_code=202)
 async def cancel_job(job_id: uuid.UUID, principal: CurrentUser, session: UserSession) -> JobOut:
     """Stop the job; 409 when it has already ended."""
-    return job_out(await service.cancel(session, principal.user_id, job_id))
+    return JobOut.model_validate(await service.cancel(session, principal.user_id, job_id))
 
 
 @router.get("/v1/jobs/{job_id}/logs")

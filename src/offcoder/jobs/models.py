@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -10,6 +11,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offcoder.db.base import Base, utcnow
+from offcoder.kit.columns import StrEnumColumn
+from offcoder.runtime.policy import NetworkMode
 
 
 class JobStatus(StrEnum):
@@ -44,11 +47,13 @@ class Job(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     project_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True, default=JobStatus.queued.value)
+    status: Mapped[JobStatus] = mapped_column(
+        StrEnumColumn(JobStatus, 16), index=True, default=JobStatus.queued
+    )
     image: Mapped[str] = mapped_column(String(32))
     command: Mapped[list[str]] = mapped_column(JSONB)
     timeout_s: Mapped[int] = mapped_column(Integer)
-    network: Mapped[str] = mapped_column(String(16))
+    network: Mapped[NetworkMode] = mapped_column(StrEnumColumn(NetworkMode, 16))
     ports: Mapped[list[int]] = mapped_column(JSONB, default=list)
     exit_code: Mapped[int | None] = mapped_column(Integer)
     # Why a job failed, timed out or was cancelled, in a word a client can switch on.
@@ -73,6 +78,25 @@ class Job(Base):
     price_per_minute: Mapped[int | None] = mapped_column(BigInteger)
     reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     charged_amount: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def charge(self) -> Charge | None:
+        """The price and hold taken at submit, and the cost once settled; None if it ran free."""
+        if not self.charge_currency or self.price_per_minute is None:
+            return None
+        return Charge(
+            self.charge_currency, self.price_per_minute, self.reserved_amount, self.charged_amount
+        )
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What a charged job holds or was charged, in the currency's minor units."""
+
+    currency: str
+    price_per_minute: int
+    reserved: int
+    charged: int | None
 
 
 class JobLogChunk(Base):

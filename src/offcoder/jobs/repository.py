@@ -40,7 +40,7 @@ async def claim(database: Database, worker_id: str) -> Job | None:
         )
         if job is None:
             return None
-        job.status = JobStatus.starting.value
+        job.status = JobStatus.starting
         job.worker_id = worker_id
         job.heartbeat_at = utcnow()
         await announce(s, job.id, "status")
@@ -112,7 +112,7 @@ async def end(
     None charges nothing), a free ending of ours audited, the change announced."""
     reason = outcome.reason
     await wallet.settle_job(session, job, charged_ms)
-    job.status = outcome.status.value
+    job.status = outcome.status
     job.exit_code = outcome.exit_code
     job.reason = reason.value if reason is not None else None
     job.detail = outcome.detail

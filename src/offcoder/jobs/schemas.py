@@ -49,6 +49,7 @@ class JobAccepted(BaseModel):
 
 
 class JobCharge(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     currency: str
     price_per_minute: int
     reserved: int = Field(description="Held at submit: the whole timeout at the price")
@@ -56,6 +57,9 @@ class JobCharge(BaseModel):
 
 
 class JobOut(BaseModel):
+    """A job as its owner sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     project_id: uuid.UUID
     status: str
@@ -76,6 +80,12 @@ class JobOut(BaseModel):
     charge: JobCharge | None = Field(
         default=None, description="What the job holds or was charged; null when it ran free"
     )
+
+    @field_validator("published_ports", mode="before")
+    @classmethod
+    def _no_ports(cls, value: dict[str, int] | None) -> dict[str, int]:
+        # Rows from before preview mode hold NULL here; the API has always said {}.
+        return value or {}
 
 
 class JobList(BaseModel):

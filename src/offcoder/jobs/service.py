@@ -8,10 +8,9 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
@@ -20,9 +19,9 @@ from offcoder.jobs import repository
 from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
+from offcoder.kit.pagination import INSTANT, UUID, Keyset
 from offcoder.limits import PerUserSlots
 from offcoder.problems import Conflict, InvalidInput, NotFound
-from offcoder.projects import cursor
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.realtime import signals
@@ -37,6 +36,8 @@ QUEUE_CHANNEL = "offcoder_jobs"
 LOG_PAGE = 1000
 # The longest a GET may be held waiting for a job to change (long-poll).
 MAX_WAIT_S = 30.0
+# A project's jobs, newest first.
+JOB_PAGES: Keyset[Job] = Keyset("jobs", (INSTANT, UUID), lambda j: (j.created_at, j.id))
 
 
 def owned_jobs(user_id: uuid.UUID) -> Select[Job]:
@@ -113,28 +114,16 @@ async def list_for_project(
     after: str | None,
     limit: int,
 ) -> tuple[list[Job], str | None]:
+    """One page of the project's jobs, newest first, and the cursor of the next page."""
     await projects.get_project(session, user_id, project_id)
+    key = JOB_PAGES.after(after or None)  # an empty cursor has always meant the first page
     statement = owned_jobs(user_id).where(Job.project_id == project_id)
-    if after:
-        created, job_id = cursor.decode("jobs", after, 2)
-        try:
-            key = (datetime.fromisoformat(created), uuid.UUID(job_id))
-        except ValueError as exc:
-            raise cursor.bad_cursor() from exc
-        statement = statement.where(
-            (Job.created_at < key[0]) | ((Job.created_at == key[0]) & (Job.id < key[1]))
-        )
-    rows = list(
-        await session.scalars(
-            statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-        )
+    if key is not None:
+        statement = statement.where(tuple_(Job.created_at, Job.id) < tuple_(*key))
+    rows = await session.scalars(
+        statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = cursor.encode("jobs", [last.created_at.isoformat(), str(last.id)])
-    return rows, next_cursor
+    return JOB_PAGES.page(list(rows), limit)
 
 
 async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:

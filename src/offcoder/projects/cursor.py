@@ -1,42 +1,29 @@
-"""Opaque keyset cursors for listings (`{"items", "next_cursor"}`).
+"""The listings' cursor codec by kind name, for callers not yet on `kit.pagination.Keyset`.
 
-A cursor is the sort key of the last item a page returned, tagged with the listing it belongs
-to, as unpadded base64url JSON. It carries no authority: the query it feeds is scoped to the
-caller like any other, so a forged cursor can only skip rows the caller could already read.
+`wallet/service.history` still encodes its ledger cursor here; it is the same codec as every
+`Keyset` (one format), so its cursors stay valid when it moves.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
-from offcoder.problems import InvalidInput
+from offcoder.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, TEXT, Keyset, bad_cursor
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "bad_cursor", "decode", "encode"]
+
+
+def _as_text(key: list[Any]) -> tuple[Any, ...]:
+    return tuple(key)
 
 
 def encode(kind: str, key: list[Any]) -> str:
-    doc = json.dumps({"k": kind, "v": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(doc).rstrip(b"=").decode("ascii")
+    """The cursor of `kind` holding `key` (strings)."""
+    return Keyset(kind, (TEXT,) * len(key), _as_text).cursor(key)
 
 
 def decode(kind: str, cursor: str, arity: int) -> list[Any]:
     """The key inside `cursor`; 422 when it is not a cursor of this listing."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        doc = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise bad_cursor() from exc
-    if not isinstance(doc, dict) or doc.get("k") != kind:
-        raise bad_cursor()
-    key = doc.get("v")
-    if not isinstance(key, list) or len(key) != arity or not all(isinstance(v, str) for v in key):
-        raise bad_cursor()
-    return key
-
-
-def bad_cursor() -> InvalidInput:
-    return InvalidInput("The cursor is not valid for this listing.")
+    key = Keyset(kind, (TEXT,) * arity, _as_text).after(cursor)
+    assert key is not None
+    return list(key)

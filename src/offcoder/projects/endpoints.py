@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from offcoder.auth.dependencies import Context, CurrentUser, UserSession
-from offcoder.projects import cursor, rules, service
-from offcoder.projects.models import Project
+from offcoder.kit.pagination import Limit
+from offcoder.projects import rules, service
 from offcoder.projects.schemas import (
     FileList,
     FileOut,
@@ -45,7 +45,6 @@ router = APIRouter(prefix="/v1/projects", tags=["projects"])
 Cursor = Annotated[
     str | None, Query(max_length=2048, description="next_cursor of the previous page")
 ]
-Limit = Annotated[int, Query(ge=1, le=cursor.MAX_LIMIT)]
 
 # The file path as the client sent it, still percent-encoded (any root_path before it).
 RAW_FILE_PATH = re.compile(rb"^.*?/v1/projects/[^/]+/files/(.*)$", re.DOTALL)
@@ -61,16 +60,6 @@ RAW_RESPONSE: dict[int | str, dict[str, Any]] = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
     }
 }
-
-
-def _out(project: Project) -> ProjectOut:
-    return ProjectOut(
-        id=project.id,
-        slug=project.slug,
-        name=project.name,
-        created_at=project.created_at,
-        updated_at=project.updated_at,
-    )
 
 
 def _file_path(request: Request, decoded: str) -> str:
@@ -90,7 +79,9 @@ def _file_path(request: Request, decoded: str) -> str:
 async def create_project(
     body: ProjectCreate, principal: CurrentUser, session: UserSession
 ) -> ProjectOut:
-    return _out(await service.create_project(session, principal.user_id, body.name))
+    return ProjectOut.model_validate(
+        await service.create_project(session, principal.user_id, body.name)
+    )
 
 
 @router.get("")
@@ -101,21 +92,25 @@ async def list_projects(
     limit: Limit = 50,
 ) -> ProjectList:
     page, next_cursor = await service.list_projects(session, principal.user_id, cursor, limit)
-    return ProjectList(items=[_out(p) for p in page], next_cursor=next_cursor)
+    return ProjectList(items=[ProjectOut.model_validate(p) for p in page], next_cursor=next_cursor)
 
 
 @router.get("/{project_id}")
 async def get_project(
     project_id: uuid.UUID, principal: CurrentUser, session: UserSession
 ) -> ProjectOut:
-    return _out(await service.get_project(session, principal.user_id, project_id))
+    return ProjectOut.model_validate(
+        await service.get_project(session, principal.user_id, project_id)
+    )
 
 
 @router.patch("/{project_id}")
 async def update_project(
     project_id: uuid.UUID, body: ProjectUpdate, principal: CurrentUser, session: UserSession
 ) -> ProjectOut:
-    return _out(await service.rename_project(session, principal.user_id, project_id, body.name))
+    return ProjectOut.model_validate(
+        await service.rename_project(session, principal.user_id, project_id, body.name)
+    )
 
 
 @router.delete("/{project_id}", status_code=204)
@@ -141,10 +136,7 @@ async def list_files(
         session, principal.user_id, project_id, cursor, limit
     )
     return FileList(
-        items=[
-            FileOut(path=f.path, size=f.size, sha256=f.sha256, updated_at=f.updated_at)
-            for f in page
-        ],
+        items=[FileOut.model_validate(f) for f in page],
         next_cursor=next_cursor,
     )
 

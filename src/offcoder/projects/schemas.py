@@ -17,6 +17,7 @@ class ProjectUpdate(BaseModel):
 
 
 class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     slug: str
     name: str
@@ -30,6 +31,7 @@ class ProjectList(BaseModel):
 
 
 class FileOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     path: str
     size: int
     sha256: str
@@ -50,6 +52,8 @@ class SecretIn(BaseModel):
 
 class SecretOut(BaseModel):
     """A secret as the API shows it: its name and times, never its value (R3)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     name: str
     created_at: datetime

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,13 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.config import Settings
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring
+from offcoder.kit.pagination import INSTANT, TEXT, UUID, Keyset
 from offcoder.logs import SensitiveHold
 from offcoder.problems import Conflict, NotFound, PayloadTooLarge
-from offcoder.projects import cursor, repository, rules
-from offcoder.projects.models import Project, ProjectFile
+from offcoder.projects import repository, rules
+from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.projects.schemas import FileOut, SecretOut
 
 SLUG_ATTEMPTS = 5
+
+# The listings' cursors: newest project first; files by path; secrets by name.
+PROJECT_PAGES: Keyset[Project] = Keyset("projects", (INSTANT, UUID), lambda p: (p.created_at, p.id))
+FILE_PAGES: Keyset[ProjectFile] = Keyset("files", (TEXT,), lambda f: (f.path,))
+SECRET_PAGES: Keyset[ProjectSecret] = Keyset("secrets", (TEXT,), lambda s: (s.name,))
 # The settings' defaults, for callers that do not pass the configured limits.
 DEFAULT_MAX_SECRETS: int = Settings.model_fields["max_secrets_per_project"].default
 DEFAULT_MAX_SECRET_BYTES: int = Settings.model_fields["max_project_secret_bytes"].default
@@ -65,23 +70,11 @@ async def list_projects(
     session: AsyncSession, user_id: uuid.UUID, after: str | None, limit: int
 ) -> tuple[list[Project], str | None]:
     """One page of the user's projects, newest first, and the cursor of the next page."""
-    key: tuple[datetime, uuid.UUID] | None = None
-    if after is not None:
-        created, ident = cursor.decode("projects", after, 2)
-        try:
-            key = (datetime.fromisoformat(created), uuid.UUID(ident))
-        except ValueError as exc:
-            raise cursor.bad_cursor() from exc
-        if key[0].tzinfo is None:
-            raise cursor.bad_cursor()
-    rows = await repository.list_projects(session, user_id, after=key, limit=limit + 1)
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = (
-        cursor.encode("projects", [page[-1].created_at.isoformat(), str(page[-1].id)])
-        if more
-        else None
+    key = PROJECT_PAGES.after(after)
+    rows = await repository.list_projects(
+        session, user_id, after=(key[0], key[1]) if key else None, limit=limit + 1
     )
-    return page, next_cursor
+    return PROJECT_PAGES.page(rows, limit)
 
 
 async def get_project(
@@ -166,13 +159,12 @@ async def list_files(
     session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, after: str | None, limit: int
 ) -> tuple[list[ProjectFile], str | None]:
     """One page of the project's files by path (bytewise), and the next page's cursor."""
-    after_path = cursor.decode("files", after, 1)[0] if after is not None else None
+    key = FILE_PAGES.after(after)
     await get_project(session, user_id, project_id)
     rows = await repository.list_files(
-        session, user_id, project_id, after=after_path, limit=limit + 1
+        session, user_id, project_id, after=key[0] if key else None, limit=limit + 1
     )
-    page, more = rows[:limit], len(rows) > limit
-    return page, cursor.encode("files", [page[-1].path]) if more else None
+    return FILE_PAGES.page(rows, limit)
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -224,15 +216,13 @@ async def list_secrets(
     session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, after: str | None, limit: int
 ) -> tuple[list[SecretOut], str | None]:
     """Names and times only: sealed values are not even loaded (R3)."""
-    after_name = cursor.decode("secrets", after, 1)[0] if after is not None else None
+    key = SECRET_PAGES.after(after)
     await get_project(session, user_id, project_id)
     rows = await repository.list_secrets(
-        session, user_id, project_id, after=after_name, limit=limit + 1
+        session, user_id, project_id, after=key[0] if key else None, limit=limit + 1
     )
-    page = [SecretOut(name=s.name, created_at=s.created_at, updated_at=s.updated_at) for s in rows]
-    more = len(page) > limit
-    page = page[:limit]
-    return page, cursor.encode("secrets", [page[-1].name]) if more else None
+    page, next_cursor = SECRET_PAGES.page(rows, limit)
+    return [SecretOut.model_validate(s) for s in page], next_cursor
 
 
 async def delete_secret(

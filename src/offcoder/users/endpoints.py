@@ -16,25 +16,16 @@ from offcoder.users.schemas import IdentityList, IdentityOut, UserOut, UserUpdat
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
 
-def _out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        handle=user.handle,
-        display_name=user.display_name,
-        email=user.email,
-        email_verified=user.email_verified_at is not None,
-        created_at=user.created_at,
-    )
-
-
 @router.get("")
 async def me(principal: CurrentUser, session: UserSession) -> UserOut:
-    return _out(await service.get(session, principal.user_id))
+    """Your account."""
+    return UserOut.model_validate(await service.get(session, principal.user_id))
 
 
 @router.patch("")
 async def update_me(changes: UserUpdate, principal: CurrentUser, session: UserSession) -> UserOut:
-    return _out(await service.update(session, principal.user_id, changes))
+    """Change your handle or display name (409 for a taken handle)."""
+    return UserOut.model_validate(await service.update(session, principal.user_id, changes))
 
 
 @router.delete("", status_code=204)

@@ -18,3 +18,8 @@ class User(IdMixin, TimestampMixin, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     # Set only when a provider asserted the address as verified (A2 relies on it later).
     email_verified_at: Mapped[datetime | None]
+
+    @property
+    def email_verified(self) -> bool:
+        """Whether a provider asserted `email` as verified."""
+        return self.email_verified_at is not None

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
     handle: str | None
     display_name: str | None
@@ -27,6 +28,8 @@ class UserUpdate(BaseModel):
 
 class IdentityOut(BaseModel):
     """A provider account linked to yours: which provider and e-mail, never its tokens."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     provider: str

@@ -56,6 +56,7 @@ async def forget_link_codes(session: AsyncSession, database: Database, user_id: 
         )
     ).all()
     emails = {e for e in (user.email, *(r.email for r in rows)) if e}
+    # Its own system-role transaction, committed first: see above.
     async with database.system_session() as system:
         await auth_service.forget_link_codes(
             system, user_id, emails=emails, identities={(r.provider, r.subject) for r in rows}

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Header, Query
 from sqlalchemy import select
 
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession, live_user_session
+from offcoder.kit.pagination import DEFAULT_LIMIT, Limit
 from offcoder.payments import service as payments
 from offcoder.payments.models import Provider, Topup, UserPlan
 from offcoder.payments.providers import StripeProvider
 from offcoder.problems import InvalidInput, NotFound
-from offcoder.projects.cursor import DEFAULT_LIMIT, MAX_LIMIT
 from offcoder.wallet import service, topups
 from offcoder.wallet.schemas import (
     EntryOut,
@@ -57,7 +57,7 @@ async def get_ledger(
     principal: CurrentUser,
     session: UserSession,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> LedgerPage:
     """The wallet's transactions, newest first; each lists its balanced entries."""
     rows, next_cursor = await service.history(session, principal.user_id, cursor, limit)

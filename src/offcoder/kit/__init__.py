@@ -1,0 +1,1 @@
+"""Request plumbing every domain shares: pagination, transactions, typed dependencies."""
