@@ -13,6 +13,7 @@
 #   make clean          remove .venv and caches
 #
 # Variables: PYTHON (python3), ARGS (serve --dev), PYTEST_ARGS (extra pytest arguments),
+# TEST_WORKERS (2: test processes; 0 runs the suite in the make process itself),
 # EXTERNAL_DATABASE_URL (postgresql://postgres@127.0.0.1:5432/postgres).
 
 SHELL := /bin/bash
@@ -26,6 +27,9 @@ STAMP := $(VENV)/.installed
 
 ARGS ?= serve --dev
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each test file stays in one process, with its own database.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 BENCH_LEDGER_ARGS ?=
 EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
@@ -96,19 +100,19 @@ test: $(STAMP) $(ASSETS)
 	@bash scripts/ensure-services.sh
 	@embedded=0; external=0; \
 	echo "== pytest: whole suite on the embedded PostgreSQL"; \
-	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS) || embedded=$$?; \
+	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS) || embedded=$$?; \
 	echo "== pytest -m db: data-layer tests on $(EXTERNAL_DATABASE_URL)"; \
-	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_ARGS) || external=$$?; \
+	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_PARALLEL) $(PYTEST_ARGS) || external=$$?; \
 	echo "== test results: embedded PostgreSQL exit $$embedded, external PostgreSQL exit $$external"; \
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
 test-embedded: $(STAMP) $(ASSETS)
 	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images redis chromium
-	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_ARGS)
+	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-external: $(STAMP)
 	@bash scripts/ensure-services.sh postgres
-	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_ARGS)
+	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # All three checks always run; the target fails if any does.
 lint: $(STAMP)
