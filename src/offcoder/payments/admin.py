@@ -10,17 +10,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.admin.roles import Admin, Role, require
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.dependencies import Context
 from offcoder.db.base import utcnow
 from offcoder.payments import service
-from offcoder.payments.models import PaymentEvent, Refund, RefundStatus
-from offcoder.payments.providers import PaymentProvider, ProviderRefused
-from offcoder.problems import NotFound
-from offcoder.users.models import User
-from offcoder.wallet.schemas import (
+from offcoder.payments.models import PaymentEvent, PlanSource, PlanStatus, Refund, RefundStatus
+from offcoder.payments.providers import ProviderRefused
+from offcoder.payments.saga import call_provider_once
+from offcoder.payments.schemas import (
     GrantCreate,
     PaymentEventList,
     PaymentEventOut,
@@ -28,8 +28,10 @@ from offcoder.wallet.schemas import (
     PlanOut,
     RefundCreate,
     RefundOut,
-    WalletOut,
 )
+from offcoder.problems import NotFound
+from offcoder.users.models import User
+from offcoder.wallet.schemas import WalletOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -46,6 +48,7 @@ RequiredKey = Annotated[
 
 
 def refund_out(refund: Refund) -> RefundOut:
+    """A refund as finance sees it."""
     return RefundOut(
         id=refund.id,
         topup_id=refund.topup_id,
@@ -86,54 +89,52 @@ async def refund_topup(
     if refund.status != RefundStatus.requested.value:
         return refund_out(refund)
     assert payment_id is not None  # begin_refund refuses a top-up without a payment
-    # One call at a time per refund (an admin's double click): the second waits here, then
-    # finds the refund settled.
-    async with ctx.database.system_session() as call:
-        await service.hold_call_lock(call, refund.id)
+    paid_by: str = payment_id
+    target = f"topup:{topup_id}"
+
+    async def recorded(call: AsyncSession) -> RefundOut | None:
+        # An admin's double click: the second call waits for the first, then finds it settled.
         current = await call.get_one(Refund, refund.id, populate_existing=True)
-        if current.status != RefundStatus.requested.value:
-            return refund_out(current)
-        return await _ask_provider(ctx, admin, provider, topup_id, refund, payment_id)
+        return refund_out(current) if current.status != RefundStatus.requested.value else None
 
-
-async def _ask_provider(
-    ctx: Context,
-    admin: Admin,
-    provider: PaymentProvider,
-    topup_id: uuid.UUID,
-    refund: Refund,
-    payment_id: str,
-) -> RefundOut:
-    try:
-        provider_refund_id = await provider.refund(
-            refund_id=str(refund.id), payment_id=payment_id, amount=refund.amount, reason=None
+    async def ask() -> str:
+        return await provider.refund(
+            refund_id=str(refund.id), payment_id=paid_by, amount=refund.amount, reason=None
         )
-    except ProviderRefused as refused:
+
+    async def made(provider_refund_id: str) -> RefundOut:
         async with ctx.database.system_session() as session:
-            await service.fail_refund(session, refund.id, refused.detail)
+            stored = await service.refund_made(session, refund.id, provider_refund_id)
+            await record(
+                session,
+                "admin.refund.succeeded",
+                actor_id=admin.user_id,
+                actor_kind=ActorKind.admin,
+                target=target,
+                details={"refund_id": str(refund.id), "provider_refund_id": provider_refund_id},
+            )
+            return refund_out(stored)
+
+    async def refused(refusal: ProviderRefused) -> None:
+        async with ctx.database.system_session() as session:
+            await service.fail_refund(session, refund.id, refusal.detail)
             await record(
                 session,
                 "admin.refund.failed",
                 actor_id=admin.user_id,
                 actor_kind=ActorKind.admin,
-                target=f"topup:{topup_id}",
+                target=target,
                 details={"refund_id": str(refund.id)},
             )
-        raise
-    async with ctx.database.system_session() as session:
-        stored = await session.get_one(Refund, refund.id, with_for_update=True)
-        stored.provider_refund_id = stored.provider_refund_id or provider_refund_id
-        stored.status = RefundStatus.succeeded.value
-        stored.updated_at = utcnow()
-        await record(
-            session,
-            "admin.refund.succeeded",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target=f"topup:{topup_id}",
-            details={"refund_id": str(refund.id), "provider_refund_id": provider_refund_id},
-        )
-        return refund_out(stored)
+
+    return await call_provider_once(
+        ctx.database.system_session,
+        refund.id,
+        recorded=recorded,
+        ask=ask,
+        record=made,
+        refused=refused,
+    )
 
 
 async def _user(ctx: Context, user_id: uuid.UUID) -> None:
@@ -191,7 +192,12 @@ async def grant_plan(user_id: uuid.UUID, body: PlanGrant, admin: Finance, ctx: C
     async with ctx.database.system_session() as session:
         until = utcnow() + timedelta(days=body.days)
         plan = await service.set_plan(
-            session, user_id, plan=body.plan, source="grant", status="active", until=until
+            session,
+            user_id,
+            plan=body.plan,
+            source=PlanSource.grant,
+            status=PlanStatus.active,
+            until=until,
         )
         await record(
             session,
