@@ -10,16 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.admin.roles import Admin, Role, require
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.dependencies import Context
 from offcoder.db.base import utcnow
-from offcoder.payments import service
-from offcoder.payments.models import PaymentEvent, PlanSource, PlanStatus, Refund, RefundStatus
-from offcoder.payments.providers import ProviderRefused
-from offcoder.payments.saga import call_provider_once
+from offcoder.payments import refunds, service
+from offcoder.payments.models import PaymentEvent, PlanSource, PlanStatus, Refund
 from offcoder.payments.schemas import (
     GrantCreate,
     PaymentEventList,
@@ -70,70 +67,11 @@ async def refund_topup(
 ) -> RefundOut:
     """Refund (part of) a paid top-up through its provider. The wallet is debited first, so
     the money cannot be spent meanwhile; a refund the provider refuses is given back."""
-    async with ctx.database.system_session() as session:
-        topup, refund, created = await service.begin_refund(
-            session, topup_id, body.amount, body.reason, idempotency_key, admin.user_id
-        )
-        provider = ctx.payments.get(topup.provider)
-        if provider is None:
-            raise service.ProviderNotConfigured(topup.provider, sorted(ctx.payments))
-        await record(
-            session,
-            "admin.refund.requested" if created else "admin.refund.replayed",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target=f"topup:{topup.id}",
-            details={"refund_id": str(refund.id), "amount": refund.amount, "reason": body.reason},
-        )
-        payment_id = topup.provider_payment_id
-    if refund.status != RefundStatus.requested.value:
-        return refund_out(refund)
-    assert payment_id is not None  # begin_refund refuses a top-up without a payment
-    paid_by: str = payment_id
-    target = f"topup:{topup_id}"
-
-    async def recorded(call: AsyncSession) -> RefundOut | None:
-        # An admin's double click: the second call waits for the first, then finds it settled.
-        current = await call.get_one(Refund, refund.id, populate_existing=True)
-        return refund_out(current) if current.status != RefundStatus.requested.value else None
-
-    async def ask() -> str:
-        return await provider.refund(
-            refund_id=str(refund.id), payment_id=paid_by, amount=refund.amount, reason=None
-        )
-
-    async def made(provider_refund_id: str) -> RefundOut:
-        async with ctx.database.system_session() as session:
-            stored = await service.refund_made(session, refund.id, provider_refund_id)
-            await record(
-                session,
-                "admin.refund.succeeded",
-                actor_id=admin.user_id,
-                actor_kind=ActorKind.admin,
-                target=target,
-                details={"refund_id": str(refund.id), "provider_refund_id": provider_refund_id},
-            )
-            return refund_out(stored)
-
-    async def refused(refusal: ProviderRefused) -> None:
-        async with ctx.database.system_session() as session:
-            await service.fail_refund(session, refund.id, refusal.detail)
-            await record(
-                session,
-                "admin.refund.failed",
-                actor_id=admin.user_id,
-                actor_kind=ActorKind.admin,
-                target=target,
-                details={"refund_id": str(refund.id)},
-            )
-
-    return await call_provider_once(
-        ctx.database.system_session,
-        refund.id,
-        recorded=recorded,
-        ask=ask,
-        record=made,
-        refused=refused,
+    request = refunds.RefundRequest(
+        topup_id, body.amount, body.reason, idempotency_key, admin.user_id
+    )
+    return refund_out(
+        await refunds.refund_topup(ctx.database.system_session, ctx.payments, request)
     )
 
 

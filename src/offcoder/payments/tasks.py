@@ -125,7 +125,7 @@ async def sweep(database: Database) -> int:
     return await handle_pending(database)
 
 
-async def handle(session: AsyncSession, event: PaymentEvent) -> str | None:
+async def handle(session: AsyncSession, event: PaymentEvent) -> EventFlag | None:
     """Apply one stored event; returns a flag when it was stored but moved no money."""
     provider = Provider(event.provider)
     notice = providers.parse(provider, VerifiedEvent(event.event_id, event.type, event.body))
