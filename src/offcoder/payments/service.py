@@ -24,7 +24,6 @@ from offcoder.payments.models import (
     EventFlag,
     PlanSource,
     PlanStatus,
-    Provider,
     Refund,
     RefundStatus,
     Topup,
@@ -404,5 +403,3 @@ async def set_plan(
     await session.flush()
     return row
 
-
-PROVIDERS = tuple(p.value for p in Provider)

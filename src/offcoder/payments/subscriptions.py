@@ -35,7 +35,7 @@ async def subscribe(
     """Ask Stripe to put the caller on `plan`: a new subscription's checkout, or a change."""
     stripe = ctx.payments.get(Provider.stripe.value)
     if not isinstance(stripe, StripeProvider):
-        raise ProviderNotConfigured("stripe", sorted(ctx.payments))
+        raise ProviderNotConfigured(Provider.stripe.value, sorted(ctx.payments))
     price = ctx.settings.stripe_plans.get(plan)
     if price is None:
         known = ", ".join(sorted(ctx.settings.stripe_plans)) or "none"
