@@ -402,4 +402,3 @@ async def set_plan(
     row.updated_at = utcnow()
     await session.flush()
     return row
-
