@@ -25,6 +25,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.endpoints import router as jobs_router
 from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
+from offcoder.payments.endpoints import router as payments_router
 from offcoder.payments.webhooks import router as webhooks_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
@@ -146,6 +147,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         jobs_router,
         ai_router,
         wallet_router,
+        payments_router,
         webhooks_router,
         admin_router,
         payments_admin_router,

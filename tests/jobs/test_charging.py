@@ -13,9 +13,9 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.base import utcnow
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs import repository
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
-from offcoder.wallet import service as wallet
 from tests.support.runtime import project_with, runtime_app, wait_for_end
 from tests.support.signin import signed_in_user
 from tests.support.users import user_id
@@ -96,7 +96,7 @@ async def test_a_job_declared_lost_is_settled_once_even_if_its_worker_finishes(
     async with ctx.database.system_session() as s:
         job = await s.get_one(Job, job_id, with_for_update=True)
         job.status, job.reason, job.finished_at = "failed", "worker_lost", utcnow()
-        await wallet.settle_job(s, job, None)
+        await repository.settle_hold(s, job, None)
     await asyncio.sleep(3.5)  # the worker finishes the sandbox meanwhile
     ended = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
     assert (ended["status"], ended["reason"]) == ("failed", "worker_lost")

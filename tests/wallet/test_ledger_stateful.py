@@ -25,7 +25,6 @@ from hypothesis.stateful import (
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.db.engine import Database
-from offcoder.jobs.models import Job
 from offcoder.payments import service as payments
 from offcoder.payments.models import Provider, Topup, TopupStatus
 from offcoder.problems import Problem
@@ -36,6 +35,8 @@ from tests.support.wallet import funded, invariants
 pytestmark = pytest.mark.promise("P4")
 
 T = TypeVar("T")
+# A job as the wallet knows it: its id and what was held for it.
+HeldJob = tuple[uuid.UUID, wallet.JobHold]
 PRICE = 60  # per minute: one minor unit per second of sandbox time
 
 
@@ -85,43 +86,46 @@ def machine(db: Database, loop: asyncio.AbstractEventLoop, config: Settings) -> 
             self.refundable[topup_id] = amount
             return topup_id
 
-        async def _reserve(self, job: Job) -> None:
+        async def _reserve(self, job_id: uuid.UUID, timeout_s: int) -> wallet.JobHold | None:
             async with db.user_session(self.user) as s:
-                await wallet.reserve_for_job(s, config, self.user, job)
+                return await wallet.reserve_for_job(s, config, self.user, job_id, timeout_s)
 
         @rule(target=jobs, timeout_s=st.integers(1, 3000))
-        def reserve(self, timeout_s: int) -> Job | None:
-            job = Job(id=uuid.uuid4(), user_id=self.user, timeout_s=timeout_s, reserved_amount=0)
+        def reserve(self, timeout_s: int) -> HeldJob | None:
+            job_id = uuid.uuid4()
             amount = wallet.job_reservation(PRICE, timeout_s)
             if amount > self.balance:
                 with pytest.raises(ledger.InsufficientFunds):
-                    run(self._reserve(job))
+                    run(self._reserve(job_id, timeout_s))
                 return None
-            run(self._reserve(job))
-            assert job.reserved_amount == amount
+            hold = run(self._reserve(job_id, timeout_s))
+            assert hold is not None and hold.amount == amount
             self.balance -= amount
             self.reserved += amount
-            return job
+            return job_id, hold
 
-        async def _settle(self, job: Job, wall_ms: int | None) -> int:
+        async def _settle(self, job: HeldJob, wall_ms: int | None) -> int:
             async with db.system_session() as s:
-                return await wallet.settle_job(s, job, wall_ms)
+                return await wallet.settle_job(s, self.user, *job, wall_ms)
 
         @rule(target=settled, job=consumes(jobs), wall_ms=st.none() | st.integers(0, 4_000_000))
-        def settle(self, job: Job | None, wall_ms: int | None) -> tuple[Job, int | None] | None:
+        def settle(
+            self, job: HeldJob | None, wall_ms: int | None
+        ) -> tuple[HeldJob, int | None] | None:
             if job is None:
                 return None
             cost = run(self._settle(job, wall_ms))
-            assert 0 <= cost <= job.reserved_amount
+            held = job[1].amount
+            assert 0 <= cost <= held
             # PRICE is one unit a second: started seconds, never more than was held.
-            expected = 0 if wall_ms is None else min(job.reserved_amount, -(-wall_ms // 1000))
+            expected = 0 if wall_ms is None else min(held, -(-wall_ms // 1000))
             assert cost == expected
-            self.reserved -= job.reserved_amount
-            self.balance += job.reserved_amount - cost
+            self.reserved -= held
+            self.balance += held - cost
             return job, wall_ms
 
         @rule(done=settled)
-        def settle_again(self, done: tuple[Job, int | None] | None) -> None:
+        def settle_again(self, done: tuple[HeldJob, int | None] | None) -> None:
             if done is not None:  # a worker retrying its last step: a replay, nothing moves
                 run(self._settle(*done))
 

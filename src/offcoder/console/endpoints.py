@@ -38,12 +38,12 @@ from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
 from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.transactions import SystemSession, system_transaction
+from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
 from offcoder.privacy import repository as privacy_repository
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
 from offcoder.wallet import service as wallet
-from offcoder.wallet import topups
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

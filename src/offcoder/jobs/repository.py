@@ -111,7 +111,7 @@ async def end(
     `finish`, and a queued job's cancel): the ending written, the hold settled (`charged_ms`
     None charges nothing), a free ending of ours audited, the change announced."""
     reason = outcome.reason
-    await wallet.settle_job(session, job, charged_ms)
+    await settle_hold(session, job, charged_ms)
     job.status = outcome.status
     job.exit_code = outcome.exit_code
     job.reason = reason.value if reason is not None else None
@@ -129,6 +129,22 @@ async def end(
             details={"user_id": str(job.user_id), "detail": outcome.detail},
         )
     await announce(session, job.id, "status")
+
+
+def hold_of(job: Job) -> wallet.JobHold | None:
+    """The hold recorded on the job's row at submission; None when nothing was held."""
+    if job.charge_currency is None or job.price_per_minute is None or job.reserved_amount <= 0:
+        return None
+    return wallet.JobHold(job.charge_currency, job.price_per_minute, job.reserved_amount)
+
+
+async def settle_hold(session: AsyncSession, job: Job, charged_ms: int | None) -> int:
+    """Settle the job's hold (`charged_ms` None charges nothing) and record what it cost."""
+    hold = hold_of(job)
+    cost = await wallet.settle_job(session, job.user_id, job.id, hold, charged_ms)
+    if hold is not None:
+        job.charged_amount = cost
+    return cost
 
 
 async def end_lost(
@@ -157,7 +173,7 @@ async def end_lost(
             if lost_row is not None:
                 try:
                     async with s.begin_nested():
-                        await wallet.settle_job(s, lost_row, None)
+                        await settle_hold(s, lost_row, None)
                 except Exception as exc:
                     log.warning("settling a lost job failed", job_id=str(lost_job), error=str(exc))
         return set(

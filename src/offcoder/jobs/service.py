@@ -93,7 +93,10 @@ async def submit(
         created_at=utcnow(),
     )
     # The job's greatest cost is held in the same transaction: no job without its reservation.
-    await wallet.reserve_for_job(session, settings, user_id, job)
+    hold = await wallet.reserve_for_job(session, settings, user_id, job.id, job.timeout_s)
+    if hold is not None:
+        job.charge_currency, job.price_per_minute = hold.currency, hold.price_per_minute
+        job.reserved_amount = hold.amount
     session.add(job)
     await session.flush()
     await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))

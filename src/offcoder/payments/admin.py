@@ -15,12 +15,9 @@ from offcoder.admin.roles import Admin, Role, require
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.dependencies import Context
 from offcoder.db.base import utcnow
-from offcoder.payments import service
-from offcoder.payments.models import PaymentEvent, Refund, RefundStatus
-from offcoder.payments.providers import PaymentProvider, ProviderRefused
-from offcoder.problems import NotFound
-from offcoder.users.models import User
-from offcoder.wallet.schemas import (
+from offcoder.payments import refunds, service
+from offcoder.payments.models import PaymentEvent, PlanSource, PlanStatus, Refund
+from offcoder.payments.schemas import (
     GrantCreate,
     PaymentEventList,
     PaymentEventOut,
@@ -28,8 +25,10 @@ from offcoder.wallet.schemas import (
     PlanOut,
     RefundCreate,
     RefundOut,
-    WalletOut,
 )
+from offcoder.problems import NotFound
+from offcoder.users.models import User
+from offcoder.wallet.schemas import WalletOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -46,6 +45,7 @@ RequiredKey = Annotated[
 
 
 def refund_out(refund: Refund) -> RefundOut:
+    """A refund as finance sees it."""
     return RefundOut(
         id=refund.id,
         topup_id=refund.topup_id,
@@ -67,73 +67,12 @@ async def refund_topup(
 ) -> RefundOut:
     """Refund (part of) a paid top-up through its provider. The wallet is debited first, so
     the money cannot be spent meanwhile; a refund the provider refuses is given back."""
-    async with ctx.database.system_session() as session:
-        topup, refund, created = await service.begin_refund(
-            session, topup_id, body.amount, body.reason, idempotency_key, admin.user_id
-        )
-        provider = ctx.payments.get(topup.provider)
-        if provider is None:
-            raise service.ProviderNotConfigured(topup.provider, sorted(ctx.payments))
-        await record(
-            session,
-            "admin.refund.requested" if created else "admin.refund.replayed",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target=f"topup:{topup.id}",
-            details={"refund_id": str(refund.id), "amount": refund.amount, "reason": body.reason},
-        )
-        payment_id = topup.provider_payment_id
-    if refund.status != RefundStatus.requested.value:
-        return refund_out(refund)
-    assert payment_id is not None  # begin_refund refuses a top-up without a payment
-    # One call at a time per refund (an admin's double click): the second waits here, then
-    # finds the refund settled.
-    async with ctx.database.system_session() as call:
-        await service.hold_call_lock(call, refund.id)
-        current = await call.get_one(Refund, refund.id, populate_existing=True)
-        if current.status != RefundStatus.requested.value:
-            return refund_out(current)
-        return await _ask_provider(ctx, admin, provider, topup_id, refund, payment_id)
-
-
-async def _ask_provider(
-    ctx: Context,
-    admin: Admin,
-    provider: PaymentProvider,
-    topup_id: uuid.UUID,
-    refund: Refund,
-    payment_id: str,
-) -> RefundOut:
-    try:
-        provider_refund_id = await provider.refund(
-            refund_id=str(refund.id), payment_id=payment_id, amount=refund.amount, reason=None
-        )
-    except ProviderRefused as refused:
-        async with ctx.database.system_session() as session:
-            await service.fail_refund(session, refund.id, refused.detail)
-            await record(
-                session,
-                "admin.refund.failed",
-                actor_id=admin.user_id,
-                actor_kind=ActorKind.admin,
-                target=f"topup:{topup_id}",
-                details={"refund_id": str(refund.id)},
-            )
-        raise
-    async with ctx.database.system_session() as session:
-        stored = await session.get_one(Refund, refund.id, with_for_update=True)
-        stored.provider_refund_id = stored.provider_refund_id or provider_refund_id
-        stored.status = RefundStatus.succeeded.value
-        stored.updated_at = utcnow()
-        await record(
-            session,
-            "admin.refund.succeeded",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target=f"topup:{topup_id}",
-            details={"refund_id": str(refund.id), "provider_refund_id": provider_refund_id},
-        )
-        return refund_out(stored)
+    request = refunds.RefundRequest(
+        topup_id, body.amount, body.reason, idempotency_key, admin.user_id
+    )
+    return refund_out(
+        await refunds.refund_topup(ctx.database.system_session, ctx.payments, request)
+    )
 
 
 async def _user(ctx: Context, user_id: uuid.UUID) -> None:
@@ -191,7 +130,12 @@ async def grant_plan(user_id: uuid.UUID, body: PlanGrant, admin: Finance, ctx: C
     async with ctx.database.system_session() as session:
         until = utcnow() + timedelta(days=body.days)
         plan = await service.set_plan(
-            session, user_id, plan=body.plan, source="grant", status="active", until=until
+            session,
+            user_id,
+            plan=body.plan,
+            source=PlanSource.grant,
+            status=PlanStatus.active,
+            until=until,
         )
         await record(
             session,

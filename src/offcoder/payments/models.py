@@ -100,6 +100,22 @@ class Refund(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EventFlag(StrEnum):
+    """Why a provider's event was stored but moved no money: a person follows each one up."""
+
+    unknown_payment = "unknown_payment"  # names no top-up of ours
+    amount_mismatch = "amount_mismatch"  # paid, but not the amount or currency we asked for
+    unknown_refund = "unknown_refund"  # a refund without an id
+    refund_exceeds_payment = "refund_exceeds_payment"  # more than is left of its payment
+    # Refunded at the provider after the money was spent: the rest was written off.
+    refund_exceeds_balance = "refund_exceeds_balance"
+    refund_mismatch = "refund_mismatch"  # one of our refunds, but of another top-up
+    # One of ours, refunded twice at the provider (a lost answer retried by hand).
+    duplicate_provider_refund = "duplicate_provider_refund"
+    refund_reported_after_failure = "refund_reported_after_failure"
+    unknown_subscription = "unknown_subscription"  # no user or plan of ours
+
+
 class PaymentEvent(Base):
     """A provider's webhook delivery, stored raw once its signature is verified. The unique
     (provider, event_id) is the replay protection: a second delivery inserts nothing (P2)."""
@@ -118,9 +134,27 @@ class PaymentEvent(Base):
     # After a failed attempt, not before this (backing off, so a passing fault does not use up
     # every attempt at once).
     next_attempt_at: Mapped[datetime | None]
-    # Why an event was stored but changed no money (unknown payment, amount mismatch, ...).
+    # Why an event was stored but changed no money (an EventFlag).
     flag: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PlanSource(StrEnum):
+    stripe = "stripe"  # a subscription the user pays
+    grant = "grant"  # an admin's grant, for a number of days
+
+
+class PlanStatus(StrEnum):
+    """A subscription's status as Stripe names it (a grant is `active`)."""
+
+    incomplete = "incomplete"
+    incomplete_expired = "incomplete_expired"
+    trialing = "trialing"
+    active = "active"
+    past_due = "past_due"
+    canceled = "canceled"
+    unpaid = "unpaid"
+    paused = "paused"
 
 
 class UserPlan(Base):
@@ -132,8 +166,8 @@ class UserPlan(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     plan: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))  # "stripe" | "grant"
-    status: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(16))  # a PlanSource
+    status: Mapped[str] = mapped_column(String(24))  # a PlanStatus
     provider_subscription_id: Mapped[str | None] = mapped_column(String(120), unique=True)
     until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,9 +1,10 @@
-"""Top-ups, provider events, refunds and grants: where outside money meets the ledger.
+"""Top-ups, refunds, grants and plans: where outside money meets the ledger.
 
 Crediting happens only from a signed provider event, exactly once per payment whatever the
 order and number of deliveries: each payment's handling locks its top-up row, and the ledger
 key `topup:<id>:credit` makes a second credit a replay. A refund event implies the payment, so
-a refund that arrives before the payment's own event credits the payment first.
+a refund that arrives before the payment's own event credits the payment first. Every lock on a
+top-up or a refund is taken through `payments.locks`, in its one order.
 """
 
 from __future__ import annotations
@@ -13,12 +14,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
-from offcoder.payments.models import Provider, Refund, RefundStatus, Topup, TopupStatus, UserPlan
+from offcoder.payments import locks
+from offcoder.payments.models import (
+    EventFlag,
+    PlanSource,
+    PlanStatus,
+    Refund,
+    RefundStatus,
+    Topup,
+    TopupStatus,
+    UserPlan,
+)
 from offcoder.problems import Conflict, InvalidInput, NotFound, Problem
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import IdempotencyKeyReused, Posting, check_amount, request_hash
@@ -40,20 +51,13 @@ class ProviderNotConfigured(Problem):
 
 
 def check_currency(settings: Settings, currency: str) -> str:
+    """The currency code in capitals, if this server accepts it (422 otherwise)."""
     code = currency.upper()
     if code not in {c.upper() for c in settings.currencies}:
         raise InvalidInput(
             f"Unknown currency {currency!r}; accepted: {', '.join(settings.currencies)}."
         )
     return code
-
-
-async def hold_call_lock(session: AsyncSession, object_id: uuid.UUID) -> None:
-    """Serialise calls to a provider about one of our objects (a top-up, a refund) until the
-    caller's transaction ends. Razorpay has no idempotency header: without this, two retries at
-    once could both find nothing by receipt and both create."""
-    key = int.from_bytes(object_id.bytes[:8], "big", signed=True)
-    await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 # ---------------------------------------------------------------------------------- top-ups
@@ -117,12 +121,13 @@ async def credit_payment(
     payment_id: str | None,
     amount: int,
     currency: str,
-) -> str | None:
-    """Credit a paid top-up once. Returns a flag when the event cannot be trusted to credit."""
+) -> EventFlag | None:
+    """Credit a paid top-up (locked by the caller) once. Returns a flag when the event cannot
+    be trusted to credit."""
     if amount != topup.amount or currency.upper() != topup.currency:
         log.warning("payment does not match its top-up", topup_id=str(topup.id))
         topup.failure = f"the provider reported {amount} {currency.upper()}"
-        return "amount_mismatch"
+        return EventFlag.amount_mismatch
     if payment_id and topup.provider_payment_id is None:
         topup.provider_payment_id = payment_id
     if topup.credited_at is not None:
@@ -156,7 +161,7 @@ async def _posted(session: AsyncSession, user_id: uuid.UUID, key: str) -> uuid.U
 
 async def debit_refund(
     session: AsyncSession, topup: Topup, refund: Refund, *, strict: bool = False
-) -> str | None:
+) -> EventFlag | None:
     """Take a refund out of the wallet (once: the key is the refund's). `strict` refuses (402)
     a refund the unspent balance cannot cover; otherwise (a refund already made on the
     provider's side) the part already spent or held for jobs is written off, the wallet never
@@ -190,25 +195,7 @@ async def debit_refund(
             continue  # spent meanwhile: read the balance again
     topup.amount_refunded += refund.amount
     topup.updated_at = utcnow()
-    return "refund_exceeds_balance" if taken < refund.amount else None
-
-
-async def _reported_refund(
-    session: AsyncSession, topup: Topup, provider_refund_id: str, our_refund_id: str | None
-) -> Refund | None:
-    """The refund a provider's event is about: by the provider's id, else by the id we sent
-    along with it (our refund whose answer has not been stored yet)."""
-    refund = await session.scalar(
-        select(Refund).where(
-            Refund.provider == topup.provider, Refund.provider_refund_id == provider_refund_id
-        )
-    )
-    if refund is None and our_refund_id:
-        try:
-            refund = await session.get(Refund, uuid.UUID(our_refund_id))
-        except ValueError:
-            refund = None
-    return refund
+    return EventFlag.refund_exceeds_balance if taken < refund.amount else None
 
 
 async def record_provider_refund(
@@ -218,15 +205,16 @@ async def record_provider_refund(
     provider_refund_id: str,
     amount: int,
     our_refund_id: str | None,
-) -> str | None:
-    """A refund the provider reports: ours (found by the id we sent along) or one made on the
-    provider's dashboard (recorded now). Debits the wallet once either way."""
-    refund = await _reported_refund(session, topup, provider_refund_id, our_refund_id)
+) -> EventFlag | None:
+    """A refund the provider reports about a top-up (locked by the caller): ours (found by the
+    id we sent along) or one made on the provider's dashboard (recorded now). Debits the wallet
+    once either way."""
+    refund = await locks.reported_refund(session, topup, provider_refund_id, our_refund_id)
     if refund is not None and refund.topup_id != topup.id:
-        return "refund_mismatch"
+        return EventFlag.refund_mismatch
     if refund is None:
         if amount <= 0 or topup.amount_refunded + amount > topup.amount:
-            return "refund_exceeds_payment"
+            return EventFlag.refund_exceeds_payment
         refund = Refund(
             id=uuid.uuid4(),
             topup_id=topup.id,
@@ -244,10 +232,10 @@ async def record_provider_refund(
     if refund.provider_refund_id not in (None, provider_refund_id):
         # One of ours, but a second refund at the provider (a lost answer retried by hand):
         # money left twice while we took it once. Nothing automatic is safe: flag it.
-        return "duplicate_provider_refund"
+        return EventFlag.duplicate_provider_refund
     refund.provider_refund_id = provider_refund_id
     if refund.status == RefundStatus.failed.value:
-        return "refund_reported_after_failure"
+        return EventFlag.refund_reported_after_failure
     if refund.status != RefundStatus.succeeded.value:
         refund.status = RefundStatus.succeeded.value
         refund.updated_at = utcnow()
@@ -256,9 +244,10 @@ async def record_provider_refund(
 
 async def provider_refund_failed(
     session: AsyncSession, topup: Topup, *, provider_refund_id: str, our_refund_id: str | None
-) -> str | None:
-    """The provider says a refund failed or was cancelled: whatever we took for it goes back."""
-    refund = await _reported_refund(session, topup, provider_refund_id, our_refund_id)
+) -> EventFlag | None:
+    """The provider says a refund of a top-up (locked by the caller) failed or was cancelled:
+    whatever we took for it goes back."""
+    refund = await locks.reported_refund(session, topup, provider_refund_id, our_refund_id)
     if refund is None or refund.topup_id != topup.id:
         return None  # never recorded as taken: nothing to give back
     await fail_refund(session, refund.id, "failed at the provider")
@@ -275,7 +264,7 @@ async def begin_refund(
 ) -> tuple[Topup, Refund, bool]:
     """An admin's refund (and whether this call made it), debited now, before the provider is
     asked, so the money cannot be spent meanwhile; a refund the provider refuses is reversed."""
-    topup = await session.scalar(select(Topup).where(Topup.id == topup_id).with_for_update())
+    topup = await locks.topup(session, topup_id)
     if topup is None:
         raise NotFound("top-up")
     fingerprint = request_hash({"amount": amount, "topup": str(topup_id)})
@@ -320,11 +309,27 @@ async def begin_refund(
     return topup, refund, True
 
 
+async def refund_made(
+    session: AsyncSession, refund_id: uuid.UUID, provider_refund_id: str
+) -> Refund:
+    """The provider made our refund: record its id (unless its event recorded it first)."""
+    locked = await locks.refund(session, refund_id)
+    if locked is None:
+        raise NotFound("refund")
+    _, refund = locked
+    refund.provider_refund_id = refund.provider_refund_id or provider_refund_id
+    refund.status = RefundStatus.succeeded.value
+    refund.updated_at = utcnow()
+    return refund
+
+
 async def fail_refund(session: AsyncSession, refund_id: uuid.UUID, failure: str) -> None:
     """The provider refused or later failed a refund: give back what was taken for it (once)."""
-    refund = await session.get(Refund, refund_id, with_for_update=True)
-    topup = await session.get(Topup, refund.topup_id, with_for_update=True) if refund else None
-    if refund is None or topup is None or refund.status == RefundStatus.failed.value:
+    locked = await locks.refund(session, refund_id)
+    if locked is None:
+        return
+    topup, refund = locked
+    if refund.status == RefundStatus.failed.value:
         return
     taken = await _posted(session, topup.user_id, f"refund:{refund.id}")
     if taken is not None:
@@ -358,6 +363,7 @@ async def grant_credit(
     reason: str,
     idempotency_key: str,
 ) -> ledger.Posted:
+    """Credit from the platform (an admin's grant), once per key."""
     value = check_amount(amount)
     code = check_currency(settings, currency or settings.default_currency)
     wallet = await ledger.open_wallet(session, user_id, code)
@@ -380,11 +386,12 @@ async def set_plan(
     user_id: uuid.UUID,
     *,
     plan: str,
-    source: str,
-    status: str,
+    source: PlanSource,
+    status: PlanStatus,
     subscription_id: str | None = None,
     until: Any = None,
 ) -> UserPlan:
+    """Put a user on a plan (a subscription's event, or an admin's grant)."""
     row = await session.get(UserPlan, user_id, with_for_update=True)
     if row is None:
         row = UserPlan(user_id=user_id, plan=plan, source=source, status=status)
@@ -395,6 +402,3 @@ async def set_plan(
     row.updated_at = utcnow()
     await session.flush()
     return row
-
-
-PROVIDERS = tuple(p.value for p in Provider)

@@ -26,6 +26,7 @@ class InvalidSignature(Problem):
 async def receive(
     provider: Provider, request: Request, ctx: AppContext, background: BackgroundTasks
 ) -> JSONResponse:
+    """Verify a provider's event, store it once, and handle it after the answer."""
     handler = ctx.payments.get(provider.value)
     if handler is None:
         raise Problem(404, "not-found", f"Payments through {provider.value} are not configured.")

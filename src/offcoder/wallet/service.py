@@ -1,7 +1,9 @@
 """The wallet as its owner sees it, and what jobs cost (P4).
 
 Every movement is a `ledger.post` with a key derived from what caused it (a job, a payment, an
-admin's request), so a retried step never moves money twice.
+admin's request), so a retried step never moves money twice. The wallet knows jobs only by id:
+it returns a job's hold as a value (`JobHold`), which `jobs` keeps on the job's row and hands
+back to settle. It imports neither `jobs` nor `payments` (tests/wallet/test_import_contracts.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
-from offcoder.jobs.models import Job
 from offcoder.projects import cursor
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import InsufficientFunds, Posting
@@ -22,6 +23,8 @@ from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wall
 
 @dataclass(frozen=True)
 class WalletView:
+    """The wallet's balance, what is held, its currency and version (zeros before it exists)."""
+
     balance: int
     reserved: int
     currency: str
@@ -29,6 +32,7 @@ class WalletView:
 
 
 async def view(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> WalletView:
+    """The caller's wallet, or an empty one in the default currency."""
     wallet = await session.get(Wallet, user_id)
     if wallet is None:
         return WalletView(0, 0, settings.default_currency, 0)
@@ -85,55 +89,72 @@ def job_cost(price_per_minute: int, wall_ms: int, reserved: int) -> int:
     return min(reserved, -(-price_per_minute * seconds // 60))
 
 
+@dataclass(frozen=True)
+class JobHold:
+    """What was held for a job at submission: the most it may cost, at the price of then. The
+    job's row keeps it (jobs records it); settling needs it back."""
+
+    currency: str
+    price_per_minute: int
+    amount: int
+
+
 async def reserve_for_job(
-    session: AsyncSession, settings: Settings, user_id: uuid.UUID, job: Job
-) -> None:
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    job_id: uuid.UUID,
+    timeout_s: int,
+) -> JobHold | None:
     """Hold the job's greatest possible cost, in the submitting transaction (402 if the wallet
-    cannot cover it). Free when the wallet's currency has no price."""
+    cannot cover it). None, and nothing held, when the wallet's currency has no price."""
     wallet = await session.get(Wallet, user_id)
     currency = wallet.currency if wallet is not None else settings.default_currency
     price = settings.job_price_per_minute.get(currency, 0)
     if price <= 0:
-        return
-    amount = job_reservation(price, job.timeout_s)
+        return None
+    amount = job_reservation(price, timeout_s)
     if wallet is None:
         raise InsufficientFunds(amount, 0, currency)
     await ledger.post(
         session,
         user_id,
         kind="job.reserve",
-        idempotency_key=f"job:{job.id}:reserve",
+        idempotency_key=f"job:{job_id}:reserve",
         currency=currency,
         postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
-        reference=f"job:{job.id}",
+        reference=f"job:{job_id}",
         max_attempts=settings.ledger_max_attempts,
     )
-    job.charge_currency = currency
-    job.price_per_minute = price
-    job.reserved_amount = amount
+    return JobHold(currency=currency, price_per_minute=price, amount=amount)
 
 
-async def settle_job(session: AsyncSession, job: Job, wall_ms: int | None) -> int:
+async def settle_job(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    job_id: uuid.UUID,
+    hold: JobHold | None,
+    wall_ms: int | None,
+) -> int:
     """Charge what the job used (wall time in the sandbox) and release the rest of its hold.
 
     `wall_ms` None charges nothing (the job never ran, or ended by our fault). Returns the
-    charge. Safe to repeat: the key is the job's.
+    charge (0 without a hold). Safe to repeat: the key is the job's.
     """
-    if job.reserved_amount <= 0 or job.charge_currency is None or job.price_per_minute is None:
+    if hold is None or hold.amount <= 0:
         return 0
-    cost = 0 if wall_ms is None else job_cost(job.price_per_minute, wall_ms, job.reserved_amount)
+    cost = 0 if wall_ms is None else job_cost(hold.price_per_minute, wall_ms, hold.amount)
     await ledger.post(
         session,
-        job.user_id,
+        user_id,
         kind="job.settle",
-        idempotency_key=f"job:{job.id}:settle",
-        currency=job.charge_currency,
+        idempotency_key=f"job:{job_id}:settle",
+        currency=hold.currency,
         postings=[
-            Posting(Account.reserved, -job.reserved_amount),
+            Posting(Account.reserved, -hold.amount),
             Posting(Account.revenue, cost),
-            Posting(Account.wallet, job.reserved_amount - cost),
+            Posting(Account.wallet, hold.amount - cost),
         ],
-        reference=f"job:{job.id}",
+        reference=f"job:{job_id}",
     )
-    job.charged_amount = cost
     return cost

@@ -7,15 +7,13 @@ own context (the database and the keyring), never handing it the rest.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from offcoder.jobs.worker import Worker
 from offcoder.payments import tasks as payment_tasks
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.periodic import PeriodicTask, repeat
 
-# Provider events stored but not yet handled (the API process that stored one died before
-# handling it): the worker is their second chance (P2).
-PAYMENT_SWEEP_S = 5.0
 RECONCILE_S = 10.0
 
 
@@ -25,10 +23,11 @@ class WorkerHost:
         self.jobs = Worker(ctx.settings, ctx.database, ctx.keyring)
         self.periodic = (
             PeriodicTask("reconcile sandboxes", RECONCILE_S, self.jobs.reconcile),
+            # A payments task (how often, and what it does, is theirs), hosted here.
             PeriodicTask(
                 "payment events",
-                PAYMENT_SWEEP_S,
-                lambda: payment_tasks.handle_pending(ctx.database),
+                payment_tasks.SWEEP_EVERY_S,
+                partial(payment_tasks.sweep, ctx.database),
             ),
         )
 
