@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from offcoder.jobs.service import JOB_PAGES
-from offcoder.kit.pagination import INTEGER, Keyset, bad_cursor
+from offcoder.kit.pagination import bad_cursor
 from offcoder.problems import InvalidInput
-from offcoder.projects import cursor as by_kind
 from offcoder.projects.service import FILE_PAGES, PROJECT_PAGES, SECRET_PAGES
+from offcoder.wallet.service import LEDGER_PAGES
 
 # Written by the cursor code that shipped before `kit.pagination` (projects/cursor.encode).
 ISSUED_PROJECTS = (
@@ -41,11 +41,7 @@ def test_cursors_issued_before_read_back_to_the_same_key() -> None:
     assert JOB_PAGES.after(ISSUED_JOBS) == job_key
     assert FILE_PAGES.after(ISSUED_FILES) == ("src/main.py",)
     assert SECRET_PAGES.after(ISSUED_SECRETS) == ("API_KEY",)
-    assert by_kind.decode("ledger", ISSUED_LEDGER, 1) == ["42"]
-    # The ledger's listing, once on a Keyset, reads the cursors it issued through the shim.
-    ledger: Keyset[int] = Keyset("ledger", (INTEGER,), lambda version: (version,))
-    assert ledger.after(ISSUED_LEDGER) == (42,)
-    assert ledger.cursor(42) == ISSUED_LEDGER
+    assert LEDGER_PAGES.after(ISSUED_LEDGER) == (42,)
 
 
 def test_a_page_issues_the_same_cursor_as_before() -> None:
@@ -55,7 +51,7 @@ def test_a_page_issues_the_same_cursor_as_before() -> None:
     page, next_cursor = PROJECT_PAGES.page([newer, last, SimpleNamespace()], 2)  # type: ignore[list-item]
     assert page == [newer, last]
     assert next_cursor == ISSUED_PROJECTS
-    assert by_kind.encode("ledger", ["42"]) == ISSUED_LEDGER
+    assert LEDGER_PAGES.page([SimpleNamespace(ledger_version=42)] * 2, 1)[1] == ISSUED_LEDGER  # type: ignore[list-item]
     assert FILE_PAGES.page([SimpleNamespace(path="src/main.py")] * 2, 1)[1] == ISSUED_FILES  # type: ignore[list-item]
 
 

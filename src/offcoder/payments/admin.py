@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sqlalchemy import select
 
-from offcoder.admin.roles import Admin, Role, require
+from offcoder.admin.auth import FinanceAdmin, SystemSession
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth.dependencies import Context
 from offcoder.db.base import utcnow
@@ -32,7 +32,6 @@ from offcoder.wallet.schemas import WalletOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
-Finance = Annotated[Admin, require(Role.finance)]
 RequiredKey = Annotated[
     str,
     Header(
@@ -61,12 +60,13 @@ def refund_out(refund: Refund) -> RefundOut:
 async def refund_topup(
     topup_id: uuid.UUID,
     body: RefundCreate,
-    admin: Finance,
+    admin: FinanceAdmin,
     ctx: Context,
     idempotency_key: RequiredKey,
 ) -> RefundOut:
     """Refund (part of) a paid top-up through its provider. The wallet is debited first, so
     the money cannot be spent meanwhile; a refund the provider refuses is given back."""
+    # Its own transactions (refunds.refund_topup): the provider is asked between two of them.
     request = refunds.RefundRequest(
         topup_id, body.amount, body.reason, idempotency_key, admin.user_id
     )
@@ -75,46 +75,45 @@ async def refund_topup(
     )
 
 
-async def _user(ctx: Context, user_id: uuid.UUID) -> None:
-    async with ctx.database.system_session() as session:
-        if await session.get(User, user_id) is None:
-            raise NotFound("user")
+async def _user(session: SystemSession, user_id: uuid.UUID) -> None:
+    if await session.get(User, user_id) is None:
+        raise NotFound("user")
 
 
 @router.post("/users/{user_id}/credit-grants", status_code=201)
 async def grant_credit(
     user_id: uuid.UUID,
     body: GrantCreate,
-    admin: Finance,
+    admin: FinanceAdmin,
+    session: SystemSession,
     ctx: Context,
     idempotency_key: RequiredKey,
 ) -> WalletOut:
     """Give a user credit from the platform (a `grant` in the ledger)."""
-    await _user(ctx, user_id)
-    async with ctx.database.system_session() as session:
-        posted = await service.grant_credit(
+    await _user(session, user_id)
+    posted = await service.grant_credit(
+        session,
+        ctx.settings,
+        user_id,
+        body.amount,
+        body.currency,
+        body.reason,
+        f"{user_id}:{idempotency_key}",
+    )
+    if not posted.replayed:
+        await record(
             session,
-            ctx.settings,
-            user_id,
-            body.amount,
-            body.currency,
-            body.reason,
-            f"{user_id}:{idempotency_key}",
+            "admin.credit.granted",
+            actor_id=admin.user_id,
+            actor_kind=ActorKind.admin,
+            target=f"user:{user_id}",
+            details={
+                "amount": body.amount,
+                "currency": posted.currency,
+                "reason": body.reason,
+                "transaction_id": str(posted.transaction_id),
+            },
         )
-        if not posted.replayed:
-            await record(
-                session,
-                "admin.credit.granted",
-                actor_id=admin.user_id,
-                actor_kind=ActorKind.admin,
-                target=f"user:{user_id}",
-                details={
-                    "amount": body.amount,
-                    "currency": posted.currency,
-                    "reason": body.reason,
-                    "transaction_id": str(posted.transaction_id),
-                },
-            )
     return WalletOut(
         balance=posted.balance,
         reserved=posted.reserved,
@@ -124,52 +123,52 @@ async def grant_credit(
 
 
 @router.put("/users/{user_id}/plan")
-async def grant_plan(user_id: uuid.UUID, body: PlanGrant, admin: Finance, ctx: Context) -> PlanOut:
+async def grant_plan(
+    user_id: uuid.UUID, body: PlanGrant, admin: FinanceAdmin, session: SystemSession
+) -> PlanOut:
     """Put a user on a plan for `days` days (a grant, not a payment)."""
-    await _user(ctx, user_id)
-    async with ctx.database.system_session() as session:
-        until = utcnow() + timedelta(days=body.days)
-        plan = await service.set_plan(
-            session,
-            user_id,
-            plan=body.plan,
-            source=PlanSource.grant,
-            status=PlanStatus.active,
-            until=until,
-        )
-        await record(
-            session,
-            "admin.plan.granted",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target=f"user:{user_id}",
-            details={"plan": body.plan, "days": body.days, "reason": body.reason},
-        )
-        return PlanOut(plan=plan.plan, source=plan.source, status=plan.status, until=plan.until)
+    await _user(session, user_id)
+    until = utcnow() + timedelta(days=body.days)
+    plan = await service.set_plan(
+        session,
+        user_id,
+        plan=body.plan,
+        source=PlanSource.grant,
+        status=PlanStatus.active,
+        until=until,
+    )
+    await record(
+        session,
+        "admin.plan.granted",
+        actor_id=admin.user_id,
+        actor_kind=ActorKind.admin,
+        target=f"user:{user_id}",
+        details={"plan": body.plan, "days": body.days, "reason": body.reason},
+    )
+    return PlanOut(plan=plan.plan, source=plan.source, status=plan.status, until=plan.until)
 
 
 @router.get("/payment-events")
 async def payment_events(
-    admin: Finance,
-    ctx: Context,
+    admin: FinanceAdmin,
+    session: SystemSession,
     flagged: Annotated[bool, Query()] = True,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PaymentEventList:
     """Provider events, newest first; by default those stored but flagged (unknown payment,
     amount mismatch, ...) for a person to look at."""
-    async with ctx.database.system_session() as session:
-        query = select(PaymentEvent).order_by(PaymentEvent.received_at.desc()).limit(limit)
-        if flagged:
-            query = query.where(PaymentEvent.flag.is_not(None) | PaymentEvent.error.is_not(None))
-        events = list(await session.scalars(query))
-        await record(
-            session,
-            "admin.payment_events.list",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target="payment_events",
-            details={"flagged": flagged, "count": len(events)},
-        )
+    query = select(PaymentEvent).order_by(PaymentEvent.received_at.desc()).limit(limit)
+    if flagged:
+        query = query.where(PaymentEvent.flag.is_not(None) | PaymentEvent.error.is_not(None))
+    events = list(await session.scalars(query))
+    await record(
+        session,
+        "admin.payment_events.list",
+        actor_id=admin.user_id,
+        actor_kind=ActorKind.admin,
+        target="payment_events",
+        details={"flagged": flagged, "count": len(events)},
+    )
     return PaymentEventList(
         items=[
             PaymentEventOut(

@@ -15,10 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
-from offcoder.projects import cursor
+from offcoder.kit.pagination import INTEGER, Keyset
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import InsufficientFunds, Posting
 from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wallet
+
+# The ledger listing, newest first: a wallet's versions are unique, so the version alone is the key.
+LEDGER_PAGES: Keyset[LedgerTransaction] = Keyset(
+    "ledger", (INTEGER,), lambda t: (t.ledger_version,)
+)
 
 
 @dataclass(frozen=True)
@@ -44,21 +49,17 @@ async def history(
 ) -> tuple[list[tuple[LedgerTransaction, list[LedgerEntry]]], str | None]:
     """The wallet's transactions, newest first, each with its entries."""
     statement = select(LedgerTransaction).where(LedgerTransaction.user_id == user_id)
-    if after:
-        (version,) = cursor.decode("ledger", after, 1)
-        try:
-            statement = statement.where(LedgerTransaction.ledger_version < int(version))
-        except ValueError as exc:
-            raise cursor.bad_cursor() from exc
-    rows = list(
-        await session.scalars(
-            statement.order_by(LedgerTransaction.ledger_version.desc()).limit(limit + 1)
-        )
+    start = LEDGER_PAGES.after(after or None)
+    if start is not None:
+        statement = statement.where(LedgerTransaction.ledger_version < start[0])
+    rows, next_cursor = LEDGER_PAGES.page(
+        list(
+            await session.scalars(
+                statement.order_by(LedgerTransaction.ledger_version.desc()).limit(limit + 1)
+            )
+        ),
+        limit,
     )
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = cursor.encode("ledger", [str(rows[-1].ledger_version)])
     entries: dict[uuid.UUID, list[LedgerEntry]] = {t.id: [] for t in rows}
     if rows:
         for entry in await session.scalars(
