@@ -103,6 +103,7 @@ async def get_job(
     return job_out(
         await service.long_poll(
             ctx.events,
+            ctx.long_polls,
             job_id,
             wait_s,
             read,
@@ -140,6 +141,7 @@ async def job_logs(
 
     return await service.long_poll(
         ctx.events,
+        ctx.long_polls,
         job_id,
         wait_s,
         read,
