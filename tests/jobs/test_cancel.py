@@ -13,10 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event, select
 
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.db.engine import Database
+from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
 from offcoder.realtime.signals import Signals
 from tests.support.apps import app_with
@@ -30,11 +33,18 @@ SLEEPER = b"import time\nprint('up', flush=True)\ntime.sleep(120)\n"
 
 @asynccontextmanager
 async def worker_running(
-    ctx: AppContext, signals: Signals | None = None, **overrides: Any
+    ctx: AppContext,
+    signals: Signals | None = None,
+    database: Database | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Worker]:
-    """A job loop alone on the API's database (no reconciler), its settings changed."""
+    """A job loop alone (no reconciler) on the API's database or `database`, its settings
+    changed."""
     worker = Worker(
-        ctx.settings.model_copy(update=overrides), ctx.database, ctx.keyring, signals=signals
+        ctx.settings.model_copy(update=overrides),
+        database or ctx.database,
+        ctx.keyring,
+        signals=signals,
     )
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -89,7 +99,7 @@ async def test_a_cancel_reaches_the_running_job_as_a_signal(
     async with worker_running(ctx, worker_heartbeat_s=60.0):
         job_id = await running_job(client, user)
         took = await cancel_and_wait(client, user, job_id)
-    # The kill, the removal and the teardown take about 0.3 s once the worker hears the cancel
+    # The kill, the removal and the teardown take 0.1 to 0.3 s once the worker hears the cancel
     # (2 s leaves room for a loaded machine); the heartbeat would take 60 s.
     assert took < 2.0, took
 
@@ -112,3 +122,46 @@ async def test_a_cancel_whose_signal_was_lost_is_caught_by_the_heartbeat(
         assert not worker.signals.connected
         took = await cancel_and_wait(client, user, job_id)
     assert took < 1.0 + 5.0, took
+
+
+async def test_only_the_worker_running_a_job_acts_on_its_cancel(
+    api: tuple[httpx.AsyncClient, AppContext], prepared: PreparedDatabase
+) -> None:
+    """Two workers each run a job; cancelling one reads that job's row on its worker only: the
+    other hears the signal, finds no job of its own by that id, and sends nothing."""
+    client, ctx = api
+    user = await signed_in_user(ctx)
+    databases = [prepared.open(2), prepared.open(2)]
+    statements: list[list[str]] = [[], []]
+    for database, seen in zip(databases, statements, strict=True):
+
+        def record(*args: Any, seen: list[str] = seen) -> None:
+            seen.append(str(args[2]))  # (connection, cursor, statement, ...)
+
+        event.listen(database.system_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with (
+            worker_running(
+                ctx, database=databases[0], worker_concurrency=1, worker_heartbeat_s=60.0
+            ) as first,
+            worker_running(
+                ctx, database=databases[1], worker_concurrency=1, worker_heartbeat_s=60.0
+            ) as second,
+        ):
+            jobs = [await running_job(client, user), await running_job(client, user)]
+            async with ctx.database.system_session() as s:
+                runner = await s.scalar(select(Job.worker_id).where(Job.id == jobs[0]))
+            assert {runner} < {first.worker_id, second.worker_id}
+            ran_it = 0 if runner == first.worker_id else 1
+            for seen in statements:
+                seen.clear()
+            await cancel_and_wait(client, user, jobs[0])
+            reads = [[q for q in seen if "cancel_requested_at" in q] for seen in statements]
+            assert reads[ran_it], "the running worker reads the job's row"
+            assert reads[1 - ran_it] == []
+            other = await client.get(f"/v1/jobs/{jobs[1]}", headers=user.headers)
+            assert other.json()["status"] == "running"
+            await cancel_and_wait(client, user, jobs[1])
+    finally:
+        for database in databases:
+            await database.dispose()
