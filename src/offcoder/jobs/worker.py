@@ -234,7 +234,8 @@ class Worker:
             run = SandboxRun(
                 self._runtime(), self._plan(job), logs, on_created=on_created, on_started=on_started
             )
-            # No await since the claim: a cancel signalled from now on finds this run.
+            # Watched in the same step that made the run, so a cancel heard from here on finds
+            # it; one heard between the claim's commit and this step is the heartbeat's to catch.
             self._runs[job.id] = run
             unwatch = self._watch(job.id)
             outcome = await run.run(load)
