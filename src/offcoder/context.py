@@ -1,5 +1,5 @@
 """What a running server holds: settings, the database, the keyring, the token signer, the
-job events listener, the sign-in and payment providers."""
+signals listener (job events, ended sessions), the sign-in and payment providers."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
 from offcoder.limits import PerUserSlots
 from offcoder.payments.providers import PaymentProvider
-from offcoder.realtime.signals import JobEvents
+from offcoder.realtime.signals import Signals
 
 
 @dataclass
@@ -26,7 +26,7 @@ class AppContext:
     database: Database
     keyring: Keyring
     signer: TokenSigner
-    events: JobEvents
+    events: Signals
     providers: dict[str, IdentityProvider] = field(default_factory=dict)
     payments: dict[str, PaymentProvider] = field(default_factory=dict)
     safety: Screen = field(default_factory=Screen)
@@ -34,6 +34,8 @@ class AppContext:
     ai_clients: Clients = field(init=False)  # the AI providers' pooled SDK clients
     # Each user's open AI chats: a chat holds a place from its screening to its last byte.
     ai_chats: PerUserSlots = field(default_factory=lambda: PerUserSlots("AI chat"))
+    # Each user's long polls (`wait_s`): a waiting request holds a place until it answers.
+    long_polls: PerUserSlots = field(default_factory=lambda: PerUserSlots("long poll"))
 
     def __post_init__(self) -> None:
         self.ai_clients = Clients(self.settings)

@@ -150,6 +150,8 @@ async def test_waiting_requests_are_capped_per_user(runtime: Runtime) -> None:
     assert refused.status_code == 429, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert refused.headers["retry-after"]
+    # The places are the application context's, held by this user alone.
+    assert list(ctx.long_polls.open.values()) == [cap]
     # Without waiting, and for someone else, nothing changes.
     assert (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).status_code == 200
     other_job = await submit(api, other, await project_with(api, other, {"main.py": SLOW}))
@@ -157,3 +159,4 @@ async def test_waiting_requests_are_capped_per_user(runtime: Runtime) -> None:
     assert waited.status_code == 200
     for answer in await asyncio.gather(*held):
         assert answer.status_code == 200
+    assert not ctx.long_polls.open  # every place given back

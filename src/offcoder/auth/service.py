@@ -42,7 +42,7 @@ from offcoder.context import AppContext
 from offcoder.crypto import bindings
 from offcoder.db.base import utcnow
 from offcoder.problems import CommitThenRefuse, Problem, Unauthorized
-from offcoder.realtime.signals import announce_session_ended
+from offcoder.realtime.signals import signal_session_ended
 from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -632,7 +632,7 @@ async def end_device_session(
         return
     device.ended_at = utcnow()
     device.end_reason = reason.value
-    await announce_session_ended(session, device.id)  # open live-log connections drop (D2)
+    await signal_session_ended(session, device.id)  # open live-log connections drop (D2)
     await record(
         session,
         f"auth.session.{reason.value}",

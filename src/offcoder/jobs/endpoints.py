@@ -72,6 +72,7 @@ async def get_job(
     return JobOut.model_validate(
         await service.long_poll(
             ctx.events,
+            ctx.long_polls,
             job_id,
             wait_s,
             read,
@@ -109,6 +110,7 @@ async def job_logs(
 
     return await service.long_poll(
         ctx.events,
+        ctx.long_polls,
         job_id,
         wait_s,
         read,

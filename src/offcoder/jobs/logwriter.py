@@ -19,7 +19,7 @@ from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.jobs.output import LogChunk, OutputLog
-from offcoder.realtime.signals import announce
+from offcoder.realtime.signals import JobSignal, signal_job
 
 CHUNK_FLUSH_S = 0.05
 BATCH_MAX_BYTES = 256 * 1024
@@ -107,4 +107,4 @@ class LogWriter:
                     log_bytes=Job.log_bytes + sum(len(c.data.encode()) for c in chunks),
                 )
             )
-            await announce(s, self.job_id, "log")
+            await signal_job(s, self.job_id, JobSignal.log)

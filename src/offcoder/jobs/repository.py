@@ -20,7 +20,7 @@ from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
-from offcoder.realtime.signals import announce
+from offcoder.realtime.signals import JobSignal, signal_job
 from offcoder.wallet import service as wallet
 
 log = structlog.get_logger(__name__)
@@ -43,20 +43,25 @@ async def claim(database: Database, worker_id: str) -> Job | None:
         job.status = JobStatus.starting
         job.worker_id = worker_id
         job.heartbeat_at = utcnow()
-        await announce(s, job.id, "status")
+        await signal_job(s, job.id, JobSignal.status)
         return job
 
 
-async def heartbeat(database: Database, worker_id: str, job_ids: list[uuid.UUID]) -> None:
+async def heartbeat(database: Database, worker_id: str, job_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Keep this worker's jobs alive; return those of them whose cancel was asked (the
+    fallback for a cancel signal the worker did not hear), in the same statement."""
     async with database.system_session() as s:
-        await s.execute(
+        beaten = await s.execute(
             update(Job)
             .where(Job.id.in_(job_ids), Job.worker_id == worker_id)
             .values(heartbeat_at=utcnow())
+            .returning(Job.id, Job.cancel_requested_at)
         )
+        return {job_id for job_id, requested in beaten if requested is not None}
 
 
 async def cancel_requested(database: Database, job_id: uuid.UUID) -> bool:
+    """Whether the job's owner asked to stop it (what a cancel signal makes the worker read)."""
     async with database.system_session() as s:
         requested = await s.scalar(select(Job.cancel_requested_at).where(Job.id == job_id))
     return requested is not None
@@ -67,7 +72,7 @@ async def note(database: Database, job_id: uuid.UUID, **values: Any) -> None:
     async with database.system_session() as s:
         await s.execute(update(Job).where(Job.id == job_id).values(**values))
         if "status" in values:
-            await announce(s, job_id, "status")
+            await signal_job(s, job_id, JobSignal.status)
 
 
 async def finish(
@@ -128,7 +133,7 @@ async def end(
             target=f"job:{job.id}",
             details={"user_id": str(job.user_id), "detail": outcome.detail},
         )
-    await announce(session, job.id, "status")
+    await signal_job(session, job.id, JobSignal.status)
 
 
 def hold_of(job: Job) -> wallet.JobHold | None:
@@ -166,7 +171,7 @@ async def end_lost(
             .returning(Job.id)
         )
         for lost_job in list(lost):
-            await announce(s, lost_job, "status")
+            await signal_job(s, lost_job, JobSignal.status)
             # The worker died, not the job's fault: its whole hold goes back. One job's
             # settlement failing must not undo the others' endings.
             lost_row = await s.get(Job, lost_job)

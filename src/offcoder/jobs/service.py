@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
@@ -25,14 +25,12 @@ from offcoder.problems import Conflict, InvalidInput, NotFound
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.realtime import signals
+from offcoder.realtime.signals import JobSignal
 from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.policy import NetworkMode
 from offcoder.users.models import User
 from offcoder.wallet import service as wallet
 
-# Workers LISTEN here; a NOTIFY inside the submitting transaction is delivered at its commit,
-# so a worker never wakes for a job that was rolled back.
-QUEUE_CHANNEL = "offcoder_jobs"
 LOG_PAGE = 1000
 # The longest a GET may be held waiting for a job to change (long-poll).
 MAX_WAIT_S = 30.0
@@ -99,7 +97,8 @@ async def submit(
         job.reserved_amount = hold.amount
     session.add(job)
     await session.flush()
-    await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
+    # Delivered at commit: a worker never wakes for a job that was rolled back.
+    await signals.wake_workers(session)
     return job
 
 
@@ -130,7 +129,8 @@ async def list_for_project(
 
 
 async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
-    """A queued job ends at once; a running one is stopped by its worker (C6)."""
+    """A queued job ends at once; a running one is stopped by its worker, told by a signal at
+    commit (and, were the signal lost, by its heartbeat's re-check) (C6)."""
     job = await session.scalar(owned_jobs(user_id).where(Job.id == job_id).with_for_update())
     if job is None:
         raise NotFound("job")
@@ -143,7 +143,8 @@ async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -
         await repository.end(
             session, job, cancelled, usage=job.usage or {}, charged_ms=None, audit_if_free=False
         )
-    await session.execute(text(f"NOTIFY {QUEUE_CHANNEL}"))
+    else:
+        await signals.signal_job(session, job.id, JobSignal.cancel)
     return job
 
 
@@ -173,12 +174,9 @@ async def logs(
 T = TypeVar("T")
 
 
-# Long-polls held right now in this process, per user (bounded: each one rereads now and then).
-_waiting = PerUserSlots("long poll")
-
-
 async def long_poll(
-    job_events: signals.JobEvents,
+    job_events: signals.Signals,
+    waiting: PerUserSlots,
     job_id: uuid.UUID,
     wait_s: float,
     read: Callable[[], Awaitable[tuple[T, bool]]],
@@ -190,13 +188,14 @@ async def long_poll(
 
     Each reread is its own short transaction (no connection is held while waiting) and goes
     through the caller's RLS, so what the signal said is never trusted, only what is read.
+    A user holds at most `max_waiting` of the `waiting` slots (the context's) at once (429).
     """
     if wait_s <= 0:
         value, _ = await read()
         return value
     refusal = f"At most {max_waiting} waiting requests at once; retry without wait_s or later."
     deadline = time.monotonic() + wait_s
-    with _waiting.held(user_id, max_waiting, refusal), job_events.watch(job_id) as changed:
+    with waiting.held(user_id, max_waiting, refusal), job_events.watch(job_id) as changed:
         while True:
             changed.clear()
             value, ready = await read()

@@ -3,10 +3,16 @@
 A job's way: `repository.claim` (FOR UPDATE SKIP LOCKED on the job row, which is the queue
 entry) → a `SandboxRun` (jobs/sandbox.py) provisions while this worker reads the project's
 files and opens its secrets under the owner's RLS → the sandbox runs, its output stored by a
-`LogWriter` → `repository.finish` ends the job with the sandbox's `Outcome`. Cancels arrive by
-NOTIFY and by the heartbeat's re-check. A worker that dies mid-job is noticed by its missing
-heartbeat (`reconcile`, run by the worker host): the job ends `failed` with reason
-`worker_lost` and the orphaned container is removed.
+`LogWriter` → `repository.finish` ends the job with the sandbox's `Outcome`.
+
+The worker hears its signals (realtime/signals.py) on one LISTEN connection: a queued job wakes
+the claim loop, and a cancel names its job, so only the supervision of that job, on the worker
+running it, rereads that one row and stops the sandbox; every other worker drops it in a
+dictionary lookup. The loop also claims every second and the heartbeat re-checks its jobs'
+cancels, so a signal lost while the connection was down costs at most a heartbeat.
+
+A worker that dies mid-job is noticed by its missing heartbeat (`reconcile`, run by the worker
+host): the job ends `failed` with reason `worker_lost` and the orphaned container is removed.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import secrets
 import socket
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy import select
@@ -32,10 +39,10 @@ from offcoder.jobs.logwriter import LogWriter
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.sandbox import SandboxInputs, SandboxPlan, SandboxRun
-from offcoder.jobs.service import QUEUE_CHANNEL
 from offcoder.logs import SensitiveHold
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
+from offcoder.realtime.signals import RECONNECT, JobSignal, Signals
 from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
 from offcoder.runtime.policy import NetworkMode, owner_tag
@@ -59,12 +66,16 @@ class Worker:
         keyring: Keyring,
         *,
         worker_id: str | None = None,
+        signals: Signals | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.keyring = keyring
         self.worker_id = worker_id or new_worker_id()
+        # Queued jobs and cancels, heard in the system role like every other read of ours.
+        self.signals = signals or Signals.for_workers(database.system_engine.url)
         self._runs: dict[uuid.UUID, SandboxRun] = {}
+        self._cancel_checks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._owner_key = hashlib.sha256(
             b"offcoder-owner-tag:" + keyring.primary_key_id.encode()
@@ -79,7 +90,7 @@ class Worker:
         The reconciler (`reconcile`) is run beside this loop by the worker host, as a periodic
         task (worker/host.py)."""
         log.info("worker started", worker_id=self.worker_id)
-        listener = asyncio.create_task(self._listen(stop))
+        self.signals.on_wake(self._wake.set)
         heartbeat = asyncio.create_task(self._heartbeat(stop))
         tasks: set[asyncio.Task[None]] = set()
         try:
@@ -99,29 +110,11 @@ class Worker:
                 run.stop(EndReason.worker_stopped)
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
-            listener.cancel()
             heartbeat.cancel()
-            await asyncio.gather(listener, heartbeat, return_exceptions=True)
+            await asyncio.gather(heartbeat, *self._cancel_checks, return_exceptions=True)
+            await self.signals.close()
             if self._client is not None:
                 self._client.close()
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN for new jobs and cancellations; fall back to polling if the connection drops."""
-        import psycopg
-
-        url = self.database.system_engine.url.set(drivername="postgresql")
-        conninfo = url.render_as_string(hide_password=False)
-        while not stop.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {QUEUE_CHANNEL}")
-                    async for _ in conn.notifies():
-                        self._wake.set()
-                        for job_id, run in list(self._runs.items()):
-                            await self._check_cancel(job_id, run)
-            except Exception as exc:  # the wait loop polls meanwhile
-                log.warning("job listener reconnecting", error=str(exc))
-                await asyncio.sleep(1)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -129,14 +122,42 @@ class Worker:
             if not self._runs:
                 continue
             try:
-                await repository.heartbeat(self.database, self.worker_id, list(self._runs))
-                for job_id, run in list(self._runs.items()):
-                    await self._check_cancel(job_id, run)
+                # The fallback for a cancel whose signal was lost: the beat reads the flag too.
+                cancelled = await repository.heartbeat(
+                    self.database, self.worker_id, list(self._runs)
+                )
             except Exception as exc:
                 log.warning("heartbeat failed", error=str(exc))
+                continue
+            for job_id in cancelled:
+                self._stop_cancelled(job_id)
 
-    async def _check_cancel(self, job_id: uuid.UUID, run: SandboxRun) -> None:
-        if run.stop_reason is None and await repository.cancel_requested(self.database, job_id):
+    def _watch(self, job_id: uuid.UUID) -> Callable[[], None]:
+        """Hear the job's cancel (and, after a gap in listening, re-check it); the unwatch."""
+
+        def heard(kind: str) -> None:
+            if kind in (JobSignal.cancel, RECONNECT):
+                check = asyncio.get_running_loop().create_task(self._check_cancel(job_id))
+                self._cancel_checks.add(check)
+                check.add_done_callback(self._cancel_checks.discard)
+
+        return self.signals.listen(job_id, heard)
+
+    async def _check_cancel(self, job_id: uuid.UUID) -> None:
+        """Stop the job if its row says its cancel was asked (a signal is a hint, the row is the
+        truth)."""
+        run = self._runs.get(job_id)
+        if run is None or run.stop_reason is not None:
+            return
+        try:
+            if await repository.cancel_requested(self.database, job_id):
+                self._stop_cancelled(job_id)
+        except Exception as exc:  # the heartbeat re-checks
+            log.warning("cancel check failed", job_id=str(job_id), error=str(exc))
+
+    def _stop_cancelled(self, job_id: uuid.UUID) -> None:
+        run = self._runs.get(job_id)
+        if run is not None:
             run.stop(EndReason.cancelled)
 
     def _runtime(self) -> RuntimeClient:
@@ -204,6 +225,7 @@ class Worker:
 
         started = time.monotonic()
         run: SandboxRun | None = None
+        unwatch: Callable[[], None] | None = None
         try:
             # Inside the try: a row this worker cannot read (a bad network value) still ends
             # the job as our failure instead of leaving it `starting` until it is taken for lost.
@@ -212,7 +234,10 @@ class Worker:
             run = SandboxRun(
                 self._runtime(), self._plan(job), logs, on_created=on_created, on_started=on_started
             )
+            # Watched in the same step that made the run, so a cancel heard from here on finds
+            # it; one heard between the claim's commit and this step is the heartbeat's to catch.
             self._runs[job.id] = run
+            unwatch = self._watch(job.id)
             outcome = await run.run(load)
         except RuntimeUnavailable as exc:
             outcome = Outcome(JobStatus.failed, None, EndReason.runtime_unavailable, str(exc))
@@ -220,6 +245,8 @@ class Worker:
             log.exception("job failed in the worker", job_id=str(job.id))
             outcome = Outcome(JobStatus.failed, None, EndReason.internal_error, type(exc).__name__)
         finally:
+            if unwatch is not None:
+                unwatch()
             self._runs.pop(job.id, None)
             secrets_held.release()
         usage = {"wall_ms": int((time.monotonic() - started) * 1000)}
