@@ -56,12 +56,13 @@ def test_worker_code_never_imports_the_signer_the_ai_gateway_or_payment_clients(
     assert offenders == set()
 
 
-def test_a_worker_process_loads_neither_the_signer_nor_an_ai_sdk() -> None:
+def test_a_worker_process_loads_neither_the_signer_nor_an_ai_or_payment_sdk() -> None:
     """What `offcoder worker` imports, transitively, in a fresh interpreter."""
     probe = (
         "import sys, offcoder.worker.host, offcoder.worker.context; "
         "print(' '.join(sorted(m for m in sys.modules if m.startswith(("
-        "'offcoder.auth.tokens', 'offcoder.ai', 'openai', 'anthropic', 'jwt')))))"
+        "'offcoder.auth.tokens', 'offcoder.ai', 'openai', 'anthropic', 'jwt', "
+        "'stripe', 'razorpay')))))"
     )
     loaded = subprocess.run(  # our own interpreter, a fixed probe
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

@@ -77,7 +77,11 @@ def sandboxes_of(job_id: object) -> list[str]:
     """The job's sandboxes still on the engine, asked of the engine itself (not the proxy)."""
     engine = docker.from_env()
     try:
-        found = engine.containers.list(all=True, filters={"label": f"dev.offcoder.job-id={job_id}"})
+        # sparse: the listing alone, no inspect per container, which a reconciler removing the
+        # container in between would turn into a 404
+        found = engine.containers.list(
+            all=True, sparse=True, filters={"label": f"dev.offcoder.job-id={job_id}"}
+        )
         return [f"{c.short_id} ({c.status})" for c in found]
     finally:
         engine.close()
