@@ -50,11 +50,6 @@ OPENAI_COMPATIBLE = {
     "google": "https://generativelanguage.googleapis.com/v1beta/openai",
 }
 ANTHROPIC = "https://api.anthropic.com"
-# How much of a streamed reply before a new run is screened with it: more than a rule reaches
-# (rules stay inside one sentence, in windows of at most a few hundred characters), so a
-# phrase split across runs is seen whole; longer patterns are caught by the whole-reply check
-# at the stream's end.
-STREAM_WINDOW = 1024
 
 
 class ContentBlocked(Problem):
