@@ -28,6 +28,7 @@ from offcoder.ai.schemas import (
 )
 from offcoder.ai.screen import StreamScreen
 from offcoder.auth.dependencies import (
+    LAST_USED_RESOLUTION,
     Claims,
     Context,
     CurrentUser,
@@ -89,8 +90,11 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
                     session, claims.user_id, request.provider, "prompt", verdict, text
                 )
             raise gateway.ContentBlocked(verdict.category, "prompt")
-        async with live_user_session(ctx, claims) as session:
-            key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
+        # One statement checks the device session and reads the key (ai/repository.py).
+        async with ctx.database.user_session(claims.user_id) as session:
+            key = await gateway.open_key_of_live_session(
+                session, ctx.keyring, claims, request.provider, touch_after=LAST_USED_RESOLUTION
+            )
         upstream = gateway.Upstream(ctx.ai_clients, request, key, settings.ai_deadline_s)
         del key
         if body.stream:
@@ -113,15 +117,15 @@ async def whole(
     finally:
         await upstream.close()
     verdict = await ctx.safety.classify(content, stage="output")
-    async with live_user_session(ctx, claims) as session:
-        if verdict.category is not None:
+    if verdict.category is not None:
+        async with live_user_session(ctx, claims) as session:
             await gateway.record_block(
                 session, claims.user_id, request.provider, "output", verdict, content
             )
-        else:
-            output_id = await gateway.store_output(session, claims.user_id, request, content)
-    if verdict.category is not None:
         raise gateway.ContentBlocked(verdict.category, "output")
+    # One statement checks the device session and stores the output (ai/repository.py).
+    async with ctx.database.user_session(claims.user_id) as session:
+        output_id = await gateway.store_output(session, claims, request, content)
     reply = ChatReplyOut(
         output_id=output_id,
         provider=request.provider,
@@ -229,10 +233,8 @@ async def streamed(
                 if piece is None:
                     break
                 piece = await upstream.next_piece()
-            async with live_user_session(ctx, claims) as session:
-                output_id = await gateway.store_output(
-                    session, claims.user_id, request, screen.shown
-                )
+            async with ctx.database.user_session(claims.user_id) as session:
+                output_id = await gateway.store_output(session, claims, request, screen.shown)
             yield sse("done", {"output_id": str(output_id)})
         except gateway.PROVIDER_ERRORS as exc:
             yield sse("error", gateway.provider_error(request.provider, exc).body())
