@@ -110,7 +110,6 @@ BENIGN = (
     r"filter\w*|reject\w*|sanitis\w*|sanitiz\w*|hash\w*|match\w*|moderat\w*|flag\w*|dispos\w*|"
     r"infect\w*|check(?!out)\w*|hunt\w*|catch\w*|harden\w*|triage\w*"
 )
-OBJ = near(unless=BENIGN)
 
 
 def then(thing: str, chars: int = 100, *, unless: str = BENIGN) -> str:
