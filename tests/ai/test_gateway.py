@@ -21,9 +21,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from offcoder.ai.gateway import STREAM_WINDOW
 from offcoder.ai.models import AIOutput, SafetyEvent
 from offcoder.ai.safety import default_classifier
+from offcoder.ai.screen import STREAM_WINDOW
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.ai.conftest import ANTHROPIC_KEY, OPENAI_KEY, Gateway

@@ -16,9 +16,9 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from offcoder.ai.endpoints import RUN_CHARS
 from offcoder.ai.models import AIOutput, SafetyEvent
 from offcoder.ai.safety import default_classifier
+from offcoder.ai.screen import RUN_CHARS
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.ai.conftest import OPENAI_KEY, Gateway

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -16,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from offcoder.ai import gateway, review, service
-from offcoder.ai.safety import ALLOWED, Verdict
+from offcoder.ai.safety import Verdict
 from offcoder.ai.schemas import (
     AIKeyIn,
     AIKeyList,
@@ -27,7 +26,9 @@ from offcoder.ai.schemas import (
     FlagCreated,
     FlagIn,
 )
+from offcoder.ai.screen import StreamScreen
 from offcoder.auth.dependencies import (
+    LAST_USED_RESOLUTION,
     Claims,
     Context,
     CurrentUser,
@@ -89,8 +90,11 @@ async def chat(body: ChatRequest, claims: Claims, ctx: Context) -> Response:
                     session, claims.user_id, request.provider, "prompt", verdict, text
                 )
             raise gateway.ContentBlocked(verdict.category, "prompt")
-        async with live_user_session(ctx, claims) as session:
-            key = await gateway.open_key(session, ctx.keyring, claims.user_id, request.provider)
+        # One statement checks the device session and reads the key (ai/repository.py).
+        async with ctx.database.user_session(claims.user_id) as session:
+            key = await gateway.open_key_of_live_session(
+                session, ctx.keyring, claims, request.provider, touch_after=LAST_USED_RESOLUTION
+            )
         upstream = gateway.Upstream(ctx.ai_clients, request, key, settings.ai_deadline_s)
         del key
         if body.stream:
@@ -113,15 +117,15 @@ async def whole(
     finally:
         await upstream.close()
     verdict = await ctx.safety.classify(content, stage="output")
-    async with live_user_session(ctx, claims) as session:
-        if verdict.category is not None:
+    if verdict.category is not None:
+        async with live_user_session(ctx, claims) as session:
             await gateway.record_block(
                 session, claims.user_id, request.provider, "output", verdict, content
             )
-        else:
-            output_id = await gateway.store_output(session, claims.user_id, request, content)
-    if verdict.category is not None:
         raise gateway.ContentBlocked(verdict.category, "output")
+    # One statement checks the device session and stores the output (ai/repository.py).
+    async with ctx.database.user_session(claims.user_id) as session:
+        output_id = await gateway.store_output(session, claims, request, content)
     reply = ChatReplyOut(
         output_id=output_id,
         provider=request.provider,
@@ -157,13 +161,6 @@ def validated(body: ChatRequest, settings: Settings) -> gateway.Chat:
     )
 
 
-# A streamed reply is screened in runs rather than per provider piece (often 3-4 characters):
-# a run is let out at a sentence's end or once it is this long, so that the screening cost per
-# reply stays near that of screening it whole while the reader still sees it arrive.
-RUN_CHARS = 48
-RUN_END = re.compile(r"[.?!:;\n]")
-
-
 CLEANUP_S = 10.0  # the most a stream's cleanup may take once the client has gone
 
 
@@ -188,25 +185,6 @@ class FinishingStream(StreamingResponse):
             await self.finish()
 
 
-SENTENCE_END = re.compile(r"[.?!]\s")
-
-
-def window_start(sent: str) -> int:
-    """Where the text screened with a new run starts: at the sentence before the one the run
-    continues, since a rule reads a sentence (and, for a thing named in one and asked for in
-    the next, the one before it); never more than STREAM_WINDOW back, so a run inside a long
-    sentence (code, a list) is read with the 1 KiB before it."""
-    low = max(0, len(sent) - gateway.STREAM_WINDOW)
-    ends = [end.end() for end in SENTENCE_END.finditer(sent, low)]
-    return ends[-2] if len(ends) >= 2 else low
-
-
-def tail(text: str, seen: int) -> str:
-    """What the provider layer has not seen, with some of what it has: a phrase cut at the
-    last checkpoint is seen whole."""
-    return text[max(0, seen - gateway.STREAM_WINDOW) :]
-
-
 def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
@@ -215,14 +193,9 @@ async def streamed(
     ctx: AppContext, claims: AccessClaims, request: gateway.Chat, upstream: gateway.Upstream
 ) -> Response:
     """The first piece is awaited before answering, so a provider that fails at once gets a
-    plain problem+json answer; after that, failures and blocks are events in the stream.
-
-    Each run of text is screened offline, from the start of the sentence before it
-    (`window_start`), before it is sent; the provider layer sees the reply every
-    `ai_moderation_stream_chars` characters; at the end the whole reply is screened once more (a
-    pattern longer than a window, such as a long base64 run) and by the provider layer up to its
-    last character. A block ends the
-    stream with `blocked`: what was already shown stays shown, nothing after it is sent."""
+    plain problem+json answer; after that, failures and blocks are events in the stream. The
+    reply is screened as it arrives by a `StreamScreen` (see `ai/screen.py`): a block ends the
+    stream with `blocked`, what was already shown stays shown, nothing after it is sent."""
     finished = False
 
     async def finish() -> None:
@@ -245,46 +218,23 @@ async def streamed(
     except BaseException:
         await finish()
         raise
-    every = ctx.settings.ai_moderation_stream_chars
 
     async def events() -> AsyncIterator[bytes]:
-        sent = ""  # shown to the client
-        held = ""  # arrived, not yet screened
-        moderated = 0  # how much of the reply the provider layer has seen
+        screen = StreamScreen(ctx.safety, moderate_every=ctx.settings.ai_moderation_stream_chars)
         piece: str | None = first
         try:
             while True:
-                if piece is not None:
-                    held += piece
-                ending = piece is None
-                run_ends = len(held) >= RUN_CHARS or RUN_END.search(piece or "")
-                if ending or (held and run_ends):
-                    # At the end, the run still held is checked with the whole reply before it
-                    # is shown; a run that ended a sentence was shown already, as any run is
-                    # before the provider layer's next checkpoint.
-                    text = sent + held
-                    verdict = ALLOWED
-                    if held:
-                        window = text[window_start(sent) :]
-                        verdict = ctx.safety.offline.classify(window)
-                    if not verdict.blocked and ending and len(text) > gateway.STREAM_WINDOW:
-                        # what no window held whole
-                        verdict = await ctx.safety.offline_check(text, stage="output")
-                    unseen = len(text) - moderated
-                    if not verdict.blocked and (unseen >= every or (ending and unseen > 0)):
-                        verdict = await ctx.safety.moderate(tail(text, moderated), context=text)
-                        moderated = len(text)
-                    if verdict.blocked:
-                        yield await blocked(verdict, text)
-                        return
-                    if held:
-                        sent, run, held = text, held, ""
-                        yield sse("delta", {"text": run})
-                if ending:
+                screened = await (screen.end() if piece is None else screen.feed(piece))
+                if screened.verdict.blocked:
+                    yield await blocked(screened.verdict, screened.text)
+                    return
+                if screened.run:
+                    yield sse("delta", {"text": screened.run})
+                if piece is None:
                     break
                 piece = await upstream.next_piece()
-            async with live_user_session(ctx, claims) as session:
-                output_id = await gateway.store_output(session, claims.user_id, request, sent)
+            async with ctx.database.user_session(claims.user_id) as session:
+                output_id = await gateway.store_output(session, claims, request, screen.shown)
             yield sse("done", {"output_id": str(output_id)})
         except gateway.PROVIDER_ERRORS as exc:
             yield sse("error", gateway.provider_error(request.provider, exc).body())

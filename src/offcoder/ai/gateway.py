@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import timedelta
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -29,14 +30,15 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.ai import repository
-from offcoder.ai.models import AIOutput, SafetyEvent
+from offcoder.ai.models import SafetyEvent
 from offcoder.ai.safety import Category, Verdict
+from offcoder.auth.tokens import AccessClaims
 from offcoder.config import Settings
 from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring, KeyringError
 from offcoder.db.base import utcnow
 from offcoder.logs import hold_sensitive, release_sensitive
-from offcoder.problems import InvalidInput, NotFound, Problem
+from offcoder.problems import InvalidInput, NotFound, Problem, Unauthorized
 
 log = structlog.get_logger(__name__)
 
@@ -50,11 +52,10 @@ OPENAI_COMPATIBLE = {
     "google": "https://generativelanguage.googleapis.com/v1beta/openai",
 }
 ANTHROPIC = "https://api.anthropic.com"
-# How much of a streamed reply before a new run is screened with it: more than a rule reaches
-# (rules stay inside one sentence, in windows of at most a few hundred characters), so a
-# phrase split across runs is seen whole; longer patterns are caught by the whole-reply check
-# at the stream's end.
-STREAM_WINDOW = 1024
+
+
+# What `auth.dependencies.live_user_session` answers for an ended device session.
+SESSION_ENDED = "The session of this access token has ended."
 
 
 class ContentBlocked(Problem):
@@ -143,14 +144,38 @@ async def record_block(
 async def open_key(
     session: AsyncSession, keyring: Keyring, user_id: uuid.UUID, provider: str
 ) -> str:
+    """The user's key for `provider`, opened (422 when none is stored or it does not open)."""
     sealed = await repository.get_sealed_key(session, user_id, provider)
+    return unseal(keyring, user_id, provider, None if sealed is None else sealed.key_enc)
+
+
+async def open_key_of_live_session(
+    session: AsyncSession,
+    keyring: Keyring,
+    claims: AccessClaims,
+    provider: str,
+    *,
+    touch_after: timedelta,
+) -> str:
+    """`open_key` for a chat: the device session checked live in the same statement (401 when
+    it has ended, as `live_user_session` answers; its last use touched after `touch_after`)."""
+    live, sealed = await repository.sealed_key_of_live_session(
+        session, claims.user_id, claims.session_id, provider, touch_after=touch_after
+    )
+    if not live:
+        raise Unauthorized(SESSION_ENDED)
+    return unseal(keyring, claims.user_id, provider, sealed)
+
+
+def unseal(keyring: Keyring, user_id: uuid.UUID, provider: str, sealed: bytes | None) -> str:
+    """A sealed key opened for one call; a problem the user can act on when it cannot be."""
     if sealed is None:
         raise InvalidInput(
             f"No {provider} key is stored: add yours with PUT /v1/ai/keys/{provider}."
         )
     try:
         # Masked in logs by the Upstream that uses it, for as long as the call lives.
-        return keyring.open_text(sealed.key_enc, bindings.ai_key(provider, user_id))
+        return keyring.open_text(sealed, bindings.ai_key(provider, user_id))
     except KeyringError:
         # Not this user's key for this provider (moved in the database), or sealed under a key
         # no longer in the keyring: useless either way, and the user can fix it.
@@ -164,19 +189,15 @@ async def open_key(
 
 
 async def store_output(
-    session: AsyncSession, user_id: uuid.UUID, chat: Chat, content: str
+    session: AsyncSession, claims: AccessClaims, chat: Chat, content: str
 ) -> uuid.UUID:
-    output_id = uuid.uuid4()
-    await session.execute(
-        insert(AIOutput).values(
-            id=output_id,
-            user_id=user_id,
-            provider=chat.provider,
-            model=chat.model,
-            content=content,
-            created_at=utcnow(),
-        )
+    """Store a reply that passed the screen, while the device session is live (401 once it has
+    ended: the reply is then neither stored nor shown)."""
+    output_id = await repository.insert_output_of_live_session(
+        session, claims.user_id, claims.session_id, chat.provider, chat.model, content
     )
+    if output_id is None:
+        raise Unauthorized(SESSION_ENDED)
     return output_id
 
 

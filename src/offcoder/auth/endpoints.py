@@ -11,13 +11,14 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from offcoder.audit.service import ActorKind
-from offcoder.auth import mfa, service
+from offcoder.auth import identity_endpoints, mfa, service
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession
 from offcoder.auth.oidc import IdentityProvider, ProviderError
 from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
     DeviceSessionList,
     DeviceSessionOut,
+    IdentityOut,
     LinkCompletion,
     LinkStart,
     LinkUrl,
@@ -35,7 +36,6 @@ from offcoder.auth.service import EndReason, GrantError
 from offcoder.context import AppContext
 from offcoder.kit.transactions import SystemSession
 from offcoder.problems import CommitThenRefuse, NotFound, Problem
-from offcoder.users.schemas import IdentityOut
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -263,6 +263,7 @@ async def mfa_verify(
 # --- linking another provider from a signed-in session (A2) -----------------------------------
 
 link_router = APIRouter(prefix="/v1/me", tags=["me"])
+link_router.include_router(identity_endpoints.router)  # listing and unlinking
 
 
 @link_router.post("/identities/{provider}")

@@ -116,3 +116,19 @@ class LinkCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=512)
     code_verifier: str = Field(min_length=1, max_length=256)
+
+
+class IdentityOut(BaseModel):
+    """A provider account linked to yours: which provider and e-mail, never its tokens."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    provider: str
+    email: str | None
+    email_verified: bool
+    created_at: datetime
+
+
+class IdentityList(BaseModel):
+    items: list[IdentityOut]

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind
+from offcoder.auth import identities
 from offcoder.auth import service as auth_service
 from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.auth.oidc import ProviderError
@@ -40,7 +41,6 @@ from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.transactions import SystemSession, system_transaction
 from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
-from offcoder.privacy import repository as privacy_repository
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
 from offcoder.wallet import service as wallet
@@ -209,7 +209,7 @@ async def identities_page(
     status_code: int = 200,
 ) -> Response:
     async with live_user_session(ctx, browser.claims) as session:
-        rows = await privacy_repository.identities(session, browser.claims.user_id)
+        rows = await identities.list_identities(session, browser.claims.user_id)
     names = {p.name: p.display_name for p in ctx.providers.values()}
     return page(
         request,

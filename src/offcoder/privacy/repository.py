@@ -1,4 +1,4 @@
-"""Sign-in records of one user, read for export; sealed provider tokens are never loaded."""
+"""Sign-in records of one user, read for export (its identities: `auth/identities`)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,8 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 
-from offcoder.auth.models import DeviceSession, OAuthIdentity
-
-
-async def identities(session: AsyncSession, user_id: uuid.UUID) -> list[OAuthIdentity]:
-    statement = (
-        select(OAuthIdentity)
-        .where(OAuthIdentity.user_id == user_id)
-        .options(
-            defer(OAuthIdentity.access_token_enc, raiseload=True),
-            defer(OAuthIdentity.refresh_token_enc, raiseload=True),
-        )
-        .order_by(OAuthIdentity.created_at)
-    )
-    return list(await session.scalars(statement))
+from offcoder.auth.models import DeviceSession
 
 
 async def device_sessions(session: AsyncSession, user_id: uuid.UUID) -> list[DeviceSession]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.ai import repository as ai_repository
 from offcoder.audit.service import ActorKind, record
+from offcoder.auth import identities
 from offcoder.auth.models import MfaRecoveryCode, MfaTotp
 from offcoder.db.base import utcnow
 from offcoder.payments.models import Topup
@@ -77,7 +78,7 @@ async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
                 email_verified=i.email_verified,
                 created_at=i.created_at,
             )
-            for i in await repository.identities(session, user_id)
+            for i in await identities.list_identities(session, user_id)
         ],
         device_sessions=[
             DeviceSessionExport(

@@ -24,19 +24,3 @@ class UserUpdate(BaseModel):
         default=None, min_length=2, max_length=39, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
     )
     display_name: str | None = Field(default=None, min_length=1, max_length=100)
-
-
-class IdentityOut(BaseModel):
-    """A provider account linked to yours: which provider and e-mail, never its tokens."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    provider: str
-    email: str | None
-    email_verified: bool
-    created_at: datetime
-
-
-class IdentityList(BaseModel):
-    items: list[IdentityOut]
