@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 from sqlalchemy import select
 
-from offcoder.admin.roles import Admin, Role, require
+from offcoder.admin.auth import SafetyAdmin, SystemSession
 from offcoder.ai.models import AIFlag, AIOutput, SafetyExemplar
 from offcoder.ai.safety import Category, fold
 from offcoder.audit.service import ActorKind, record
@@ -22,8 +22,6 @@ from offcoder.db.base import utcnow
 from offcoder.problems import Conflict, NotFound
 
 router = APIRouter(prefix="/v1/admin/ai", tags=["admin"])
-
-Safety = Annotated[Admin, require(Role.safety)]
 
 
 class FlagOut(BaseModel):
@@ -77,60 +75,56 @@ def flag_out(flag: AIFlag) -> FlagOut:
 
 @router.get("/flags")
 async def list_flags(
-    admin: Safety,
-    ctx: Context,
+    admin: SafetyAdmin,
+    session: SystemSession,
     status: Annotated[Literal["open", "upheld", "dismissed"], Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> FlagList:
     """The review queue, oldest first."""
-    async with ctx.database.system_session() as session:
-        flags = list(
-            await session.scalars(
-                select(AIFlag)
-                .where(AIFlag.status == status)
-                .order_by(AIFlag.created_at)
-                .limit(limit)
-            )
+    flags = list(
+        await session.scalars(
+            select(AIFlag).where(AIFlag.status == status).order_by(AIFlag.created_at).limit(limit)
         )
-        await record(
-            session,
-            "admin.ai_flags.list",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target="ai_flags",
-            details={"status": status, "count": len(flags)},
-        )
+    )
+    await record(
+        session,
+        "admin.ai_flags.list",
+        actor_id=admin.user_id,
+        actor_kind=ActorKind.admin,
+        target="ai_flags",
+        details={"status": status, "count": len(flags)},
+    )
     return FlagList(items=[flag_out(f) for f in flags])
 
 
 @router.get("/flags/{flag_id}")
-async def view_flag(flag_id: uuid.UUID, admin: Safety, ctx: Context) -> FlagDetail:
+async def view_flag(flag_id: uuid.UUID, admin: SafetyAdmin, session: SystemSession) -> FlagDetail:
     """One flag with the output it reports (reading it is audited)."""
-    async with ctx.database.system_session() as session:
-        flag = await session.get(AIFlag, flag_id)
-        if flag is None:
-            raise NotFound("flag")
-        output = await session.get_one(AIOutput, flag.output_id)
-        await record(
-            session,
-            "admin.ai_flag.viewed",
-            actor_id=admin.user_id,
-            actor_kind=ActorKind.admin,
-            target=f"ai_flag:{flag.id}",
-        )
-        return FlagDetail(
-            **flag_out(flag).model_dump(),
-            provider=output.provider,
-            model=output.model,
-            output=output.content,
-        )
+    flag = await session.get(AIFlag, flag_id)
+    if flag is None:
+        raise NotFound("flag")
+    output = await session.get_one(AIOutput, flag.output_id)
+    await record(
+        session,
+        "admin.ai_flag.viewed",
+        actor_id=admin.user_id,
+        actor_kind=ActorKind.admin,
+        target=f"ai_flag:{flag.id}",
+    )
+    return FlagDetail(
+        **flag_out(flag).model_dump(),
+        provider=output.provider,
+        model=output.model,
+        output=output.content,
+    )
 
 
 @router.post("/flags/{flag_id}/resolve")
 async def resolve_flag(
-    flag_id: uuid.UUID, body: Resolution, admin: Safety, ctx: Context
+    flag_id: uuid.UUID, body: Resolution, admin: SafetyAdmin, ctx: Context
 ) -> FlagOut:
     """Uphold or dismiss, with a note; an upheld flag may add an exemplar to the filters."""
+    # Its own transaction: the classifier learns the exemplar only once it is committed.
     async with ctx.database.system_session() as session:
         flag = await session.get(AIFlag, flag_id, with_for_update=True)
         if flag is None:
