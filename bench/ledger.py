@@ -36,7 +36,8 @@ before the session opens to after the commit; p50 and p99 over the committed ops
   (``ALTER TABLE ... DISABLE TRIGGER`` by the admin connection around that cell only).
 
 The three paths are interleaved cell by cell after a short warm-up, on the same database, in
-one process. Writers of one wallet queue on its row lock inside ``ledger_post``, so there are no
+one process; before each cell the ledger tables and the raw table are ANALYZEd (outside the
+timing), as autovacuum keeps them in a running server (see ``Bench.analyze``). Writers of one wallet queue on its row lock inside ``ledger_post``, so there are no
 lost races or retries to count any more (before migration 0011 the bench counted them).
 LedgerBusy (409), InsufficientFunds and any other error are counted per cell. CPU seconds of
 the bench process and of the PostgreSQL processes (/proc through psutil) are read around each
@@ -268,6 +269,17 @@ class Bench:
             if changed.rowcount != 1:  # type: ignore[attr-defined]
                 raise RuntimeError(f"raw UPDATE matched {changed.rowcount} rows")  # type: ignore[attr-defined]
 
+    def analyze(self) -> None:
+        """Fresh statistics before every cell, as autovacuum keeps them in a running server.
+
+        Without this the planner keeps the statistics of the set-up (one transaction per
+        wallet), and the cached plans of the ledger's lookups and triggers seq-scan tables
+        that grow by thousands of rows during the run: each post then costs O(all ledger
+        rows), before and after migration 0011 alike. Autovacuum's own ANALYZE waits a minute
+        (its naptime), about the length of a whole run."""
+        with self.admin.connect() as conn:
+            conn.execute(text(f"ANALYZE wallets, ledger_transactions, ledger_entries, {RAW_TABLE}"))
+
     def triggers(self, enabled: bool) -> None:
         verb = "ENABLE" if enabled else "DISABLE"
         with self.admin.connect() as conn:
@@ -304,6 +316,7 @@ class Bench:
                     self.spent[user_id] += amount
                 i += 1
 
+        self.analyze()
         if path == "ours-notrig":
             self.triggers(False)
         try:
