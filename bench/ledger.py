@@ -37,8 +37,9 @@ before the session opens to after the commit; p50 and p99 over the committed ops
 
 The three paths are interleaved cell by cell after a short warm-up, on the same database, in
 one process; before each cell the ledger tables and the raw table are ANALYZEd (outside the
-timing), as autovacuum keeps them in a running server (see ``Bench.analyze``). Writers of one wallet queue on its row lock inside ``ledger_post``, so there are no
-lost races or retries to count any more (before migration 0011 the bench counted them).
+timing), as autovacuum keeps them in a running server (see ``Bench.analyze``). Writers of one
+wallet queue on its row lock inside ``ledger_post``, so there are no lost races or retries to
+count any more (before migration 0011 the bench counted them).
 LedgerBusy (409), InsufficientFunds and any other error are counted per cell. CPU seconds of
 the bench process and of the PostgreSQL processes (/proc through psutil) are read around each
 cell. The time spent in ``ledger_post`` (lock waits included) and in the two trigger functions
