@@ -217,10 +217,16 @@ async def test_concurrent_first_posts_of_one_key_write_it_once(db: Database) -> 
 
 
 async def waiting_for_locks(db: Database, count: int) -> None:
-    """Until `count` backends wait for a lock (each waiter has one lock not granted)."""
+    """Until `count` backends of this database wait for a lock (each waiter has one lock not
+    granted: the first on the holder's transaction, the others on the row's tuple lock)."""
     for _ in range(500):
         async with db.system_session() as s:
-            waiting = await s.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            waiting = await s.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                    "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+                )
+            )
         if waiting == count:
             return
         await asyncio.sleep(0.02)
