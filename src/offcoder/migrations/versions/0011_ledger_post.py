@@ -38,6 +38,10 @@ def upgrade(roles: Any) -> None:
     # statement takes a new snapshot, so a writer of the same key that committed while this
     # one waited is seen now and answered as a replay. Writers of one wallet queue on its row
     # lock instead of losing optimistic races and retrying from the client.
+    #
+    # The UPDATE finds the row by the ctid the lock returned: no one else can replace that row
+    # version while the lock is held, and it spares a second search of `wallets` (where every
+    # row looked at is also checked against the RLS policy).
     op.execute(
         """
         CREATE FUNCTION ledger_post(
@@ -101,7 +105,7 @@ def upgrade(roles: Any) -> None:
                     RETURN;
                 END IF;
                 EXIT WHEN pass = 2;
-                SELECT w.currency, w.balance, w.reserved, w.ledger_version
+                SELECT w.ctid, w.currency, w.balance, w.reserved, w.ledger_version
                   INTO held
                   FROM wallets w
                  WHERE w.user_id = p_user_id
@@ -137,7 +141,10 @@ def upgrade(roles: Any) -> None:
                    reserved = ledger_post.reserved,
                    ledger_version = ledger_post.ledger_version,
                    updated_at = p_at
-             WHERE w.user_id = p_user_id;
+             WHERE w.ctid = held.ctid;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'wallet % was not updated under its lock', p_user_id;
+            END IF;
             transaction_id := gen_random_uuid();
             INSERT INTO ledger_transactions (
                 id, user_id, kind, idempotency_key, request_hash, currency, reference, memo,
