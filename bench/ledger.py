@@ -19,10 +19,11 @@ before the session opens to after the commit; p50 and p99 over the committed ops
   postings=[Posting(wallet, -x), Posting(reserved, x)])`` with the server's
   ``ledger_max_attempts``: the shape of ``wallet.service.reserve_for_job``, the movement a
   user's own request makes (a spend to ``revenue`` is the worker's, as the system role, and the
-  application role may only post to its own wallet and reserved accounts). It is: replay check,
-  read of the wallet, ``UPDATE ... WHERE ledger_version = v``, one transaction row and two entry
-  rows, and at commit the two deferred constraint triggers (``ledger_entries_balanced`` once per
-  entry, ``wallets_match_ledger`` once per wallet change).
+  application role may only post to its own wallet and reserved accounts). It is one call of
+  the database function ``ledger_post`` (migration 0011: replay check, the wallet row locked,
+  replay check again, the versioned UPDATE, one transaction row and two entry rows), and at
+  commit the two deferred constraint triggers (``ledger_entries_balanced`` once per entry,
+  ``wallets_match_ledger`` once per wallet change).
 - raw (the baseline): ``UPDATE bench_raw_wallets SET balance = balance - :x WHERE user_id = :u``
   in the same ``user_session`` wrapper (same pool, same pre-ping, same set_config). It cannot run
   on ``wallets`` itself: ``wallets_match_ledger`` refuses a balance change without ledger rows.
@@ -35,15 +36,17 @@ before the session opens to after the commit; p50 and p99 over the committed ops
   (``ALTER TABLE ... DISABLE TRIGGER`` by the admin connection around that cell only).
 
 The three paths are interleaved cell by cell after a short warm-up, on the same database, in
-one process. Lost optimistic-locking races are counted without touching src/: ``post`` sleeps
-(``asyncio.sleep``) only after a lost race, so the bench swaps the ``asyncio`` name inside
-`offcoder.wallet.ledger` for a stand-in whose ``sleep`` counts (per client, via a ContextVar).
-LedgerBusy (409 after too many lost races), InsufficientFunds and any other error are counted
-per cell. CPU seconds of the bench process and of the PostgreSQL processes (/proc through
-psutil) are read around each cell. The time spent in the two trigger functions comes from
-``pg_stat_user_functions`` (``track_functions = 'pl'`` on the bench's database), and the plan of
-``wallets_match_ledger``'s query is shown for the hot wallet and a spread one (EXPLAIN ANALYZE as
-the application role, generic plan: the trigger runs as the committing role, under RLS).
+one process; before each cell the ledger tables and the raw table are ANALYZEd (outside the
+timing), as autovacuum keeps them in a running server (see ``Bench.analyze``). Writers of one
+wallet queue on its row lock inside ``ledger_post``, so there are no lost races or retries to
+count any more (before migration 0011 the bench counted them).
+LedgerBusy (409), InsufficientFunds and any other error are counted per cell. CPU seconds of
+the bench process and of the PostgreSQL processes (/proc through psutil) are read around each
+cell. The time spent in ``ledger_post`` (lock waits included) and in the two trigger functions
+comes from ``pg_stat_user_functions`` (``track_functions = 'pl'`` on the bench's database),
+and the plan of ``wallets_match_ledger``'s query is shown for the hot wallet and a spread one
+(EXPLAIN ANALYZE as the application role, generic plan: the trigger runs as the committing
+role, under RLS).
 
 At the end the invariant is checked on every wallet: balance == sum of its ``wallet`` entries,
 reserved == sum of its ``reserved`` entries, ledger_version == its number of transactions, every
@@ -72,7 +75,6 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,44 +137,6 @@ def pct(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-# ------------------------------------------------------------------------------- retry probe
-
-
-@dataclass
-class Retries:
-    count: int = 0
-    sleep_s: float = 0.0
-
-
-RETRIES: ContextVar[Retries | None] = ContextVar("bench_ledger_retries", default=None)
-
-
-class CountingAsyncio:
-    """Stands in for `asyncio` inside offcoder.wallet.ledger: `post` sleeps only after a lost
-    race (its UPDATE matched no row), so every sleep is one retry."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    async def sleep(self, delay: float) -> None:
-        box = RETRIES.get()
-        if box is not None:
-            box.count += 1
-            box.sleep_s += delay
-        await asyncio.sleep(delay)
-
-
-@contextlib.contextmanager
-def counting_retries() -> Iterator[None]:
-    namespace = vars(ledger)
-    original = namespace["asyncio"]
-    namespace["asyncio"] = CountingAsyncio()
-    try:
-        yield
-    finally:
-        namespace["asyncio"] = original
 
 
 # ------------------------------------------------------------------------------- CPU
@@ -253,10 +217,6 @@ class Cell:
     busy: int = 0
     insufficient: int = 0
     failures: list[str] = field(default_factory=list)
-    retries: int = 0
-    retry_sleep_s: float = 0.0
-    max_retries: int = 0
-    retried_ops: int = 0
     wall_s: float = 0.0
     cpu_bench_s: float = 0.0
     cpu_pg_s: float = 0.0
@@ -310,6 +270,17 @@ class Bench:
             if changed.rowcount != 1:  # type: ignore[attr-defined]
                 raise RuntimeError(f"raw UPDATE matched {changed.rowcount} rows")  # type: ignore[attr-defined]
 
+    def analyze(self) -> None:
+        """Fresh statistics before every cell, as autovacuum keeps them in a running server.
+
+        Without this the planner keeps the statistics of the set-up (one transaction per
+        wallet), and the cached plans of the ledger's lookups and triggers seq-scan tables
+        that grow by thousands of rows during the run: each post then costs O(all ledger
+        rows), before and after migration 0011 alike. Autovacuum's own ANALYZE waits a minute
+        (its naptime), about the length of a whole run."""
+        with self.admin.connect() as conn:
+            conn.execute(text(f"ANALYZE wallets, ledger_transactions, ledger_entries, {RAW_TABLE}"))
+
     def triggers(self, enabled: bool) -> None:
         verb = "ENABLE" if enabled else "DISABLE"
         with self.admin.connect() as conn:
@@ -328,13 +299,10 @@ class Bench:
 
         async def client(index: int) -> None:
             rng = random.Random(f"{prefix}-{index}")  # noqa: S311 (not for secrets)
-            box = Retries()
-            RETRIES.set(box)  # this task's own context
             i = 0
             while time.perf_counter() < deadline:
                 user_id = hot if wallets == "hot" else rng.choice(spread)
                 amount = rng.randint(1, SPEND_MAX)
-                before = box.count
                 t0 = time.perf_counter()
                 try:
                     await op(user_id, amount, f"{prefix}-{index}-{i}")
@@ -347,13 +315,9 @@ class Bench:
                 else:
                     cell.latencies.append(time.perf_counter() - t0)
                     self.spent[user_id] += amount
-                lost = box.count - before
-                cell.max_retries = max(cell.max_retries, lost)
-                cell.retried_ops += lost > 0
                 i += 1
-            cell.retries += box.count
-            cell.retry_sleep_s += box.sleep_s
 
+        self.analyze()
         if path == "ours-notrig":
             self.triggers(False)
         try:
@@ -550,8 +514,8 @@ def trigger_times(admin: Engine) -> list[str]:
         rows = conn.execute(
             text(
                 "SELECT funcname, calls, total_time, self_time FROM pg_stat_user_functions "
-                "WHERE funcname IN ('wallet_matches_ledger', 'ledger_transaction_balanced') "
-                "ORDER BY funcname"
+                "WHERE funcname IN ('wallet_matches_ledger', 'ledger_transaction_balanced', "
+                "'ledger_post') ORDER BY funcname"
             )
         ).all()
     if not rows:
@@ -562,7 +526,7 @@ def trigger_times(admin: Engine) -> list[str]:
         if calls
     ]
     per = {name: total / calls for name, calls, total, _self in rows if calls}
-    if len(per) == 2:
+    if "wallet_matches_ledger" in per and "ledger_transaction_balanced" in per:
         op = per["wallet_matches_ledger"] + 2 * per["ledger_transaction_balanced"]
         lines.append(
             f"per ledger op (1 wallet change, 2 entries): {1000 * op:.0f} us of server time"
@@ -585,9 +549,9 @@ def report(results: dict[tuple[str, str, int], Cell]) -> None:
     print()
     print(
         "| wallets | c | raw ops/s | ours ops/s | ops/s ours/raw | p50 ms raw / ours "
-        "| p99 ms raw / ours | p99 ours/raw | retries (ops retried, max/op) | busy 409 | failed |"
+        "| p99 ms raw / ours | p99 ours/raw | busy 409 | failed |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for wallets in ("hot", "spread"):
         for c in LEVELS:
             raw, ours = results[("raw", wallets, c)], results[("ours", wallets, c)]
@@ -597,14 +561,13 @@ def report(results: dict[tuple[str, str, int], Cell]) -> None:
                 f"| **{fmt(ratio(ours.rate, raw.rate), 2)}x** "
                 f"| {fmt(raw.p(50))} / {fmt(ours.p(50))} | {fmt(raw.p(99))} / {fmt(ours.p(99))} "
                 f"| **{fmt(ratio(ours.p(99), raw.p(99)))}x** "
-                f"| {ours.retries} ({ours.retried_ops}, {ours.max_retries}) "
                 f"| {ours.busy} | {failed} |"
             )
     print()
     print("What the two deferred triggers cost (ours vs ours with them disabled), and CPU:")
     print()
     print(
-        "| wallets | c | notrig ops/s | ours/notrig | p50 / p99 ms notrig | notrig retries / busy "
+        "| wallets | c | notrig ops/s | ours/notrig | p50 / p99 ms notrig | notrig busy "
         "| CPU ms/op bench raw / ours / notrig | CPU ms/op postgres raw / ours / notrig "
         "| bench process busy (cores) raw / ours | others' load (cores) |"
     )
@@ -617,7 +580,7 @@ def report(results: dict[tuple[str, str, int], Cell]) -> None:
             )
             print(
                 f"| {wallets} | {c} | {bare.rate:.0f} | {fmt(ratio(ours.rate, bare.rate), 2)}x "
-                f"| {fmt(bare.p(50))} / {fmt(bare.p(99))} | {bare.retries} / {bare.busy} "
+                f"| {fmt(bare.p(50))} / {fmt(bare.p(99))} | {bare.busy} "
                 f"| {fmt(raw.cpu_ms(raw.cpu_bench_s))} / {fmt(ours.cpu_ms(ours.cpu_bench_s))}"
                 f" / {fmt(bare.cpu_ms(bare.cpu_bench_s))} "
                 f"| {fmt(raw.cpu_ms(raw.cpu_pg_s))} / {fmt(ours.cpu_ms(ours.cpu_pg_s))}"
@@ -713,22 +676,21 @@ async def run(args: argparse.Namespace, database_url: str | None, prefix: str | 
                 f" s; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
             )
             results: dict[tuple[str, str, int], Cell] = {}
-            with counting_retries():
-                for path in ("raw", "ours"):  # warm-up: pools open, plans cached, code hot
-                    await bench.cell(path, "spread", 8, min(1.0, seconds / 2), None)
-                for wallets in ("hot", "spread"):
-                    for c in LEVELS:
-                        for path in PATHS:
-                            cell = await bench.cell(path, wallets, c, seconds, meter)
-                            results[(path, wallets, c)] = cell
-                        ours = results[("ours", wallets, c)]
-                        print(
-                            f"   {wallets:6} c={c:<2}: raw {results[('raw', wallets, c)].rate:6.0f}"
-                            f" ops/s, ours {ours.rate:6.0f} ops/s ({ours.ops} ops in "
-                            f"{ours.wall_s:.1f} s, {ours.retries} retries, {ours.busy} busy), "
-                            "notrig "
-                            f"{results[('ours-notrig', wallets, c)].rate:6.0f} ops/s"
-                        )
+            for path in ("raw", "ours"):  # warm-up: pools open, plans cached, code hot
+                await bench.cell(path, "spread", 8, min(1.0, seconds / 2), None)
+            for wallets in ("hot", "spread"):
+                for c in LEVELS:
+                    for path in PATHS:
+                        cell = await bench.cell(path, wallets, c, seconds, meter)
+                        results[(path, wallets, c)] = cell
+                    ours = results[("ours", wallets, c)]
+                    print(
+                        f"   {wallets:6} c={c:<2}: raw {results[('raw', wallets, c)].rate:6.0f}"
+                        f" ops/s, ours {ours.rate:6.0f} ops/s ({ours.ops} ops in "
+                        f"{ours.wall_s:.1f} s, {ours.busy} busy), "
+                        "notrig "
+                        f"{results[('ours-notrig', wallets, c)].rate:6.0f} ops/s"
+                    )
             report(results)
             ok, lines = check_invariant(bench)
             print(f"\nInvariant: {'HOLDS' if ok else 'BROKEN'}")
@@ -738,7 +700,10 @@ async def run(args: argparse.Namespace, database_url: str | None, prefix: str | 
             busy = sum(c.busy for c in results.values())
             await db.dispose()  # the backends flush their function statistics as they exit
             await asyncio.sleep(1)
-            print("\nTrigger functions (pg_stat_user_functions, all ours cells and set-up):")
+            print(
+                "\nledger_post (lock waits included) and the trigger functions "
+                "(pg_stat_user_functions, all ours cells and set-up):"
+            )
             for line in trigger_times(admin):
                 print(f"  {line}")
             print("Its wallet query, generic plan as the app role (EXPLAIN ANALYZE):")

@@ -1,45 +1,51 @@
 """Posting to the ledger: the one way a wallet's money changes (P4).
 
-`post` writes one double-entry transaction and moves the wallet from version v to v + 1 with
-`UPDATE ... WHERE ledger_version = v`. When another change got there first the UPDATE matches
-no row; `post` reads the wallet again and retries, a bounded number of times, with a short
-jittered pause so that many waiters do not all retry in the same instant. A spend that would
-take the balance below zero is refused, never clipped.
+`post` is one call of the database function `ledger_post` (migration 0011), one round trip:
+it looks the idempotency key up, locks the wallet row, looks the key up again (a writer of the
+same key may have committed while this one waited for the lock), refuses a spend that would
+take the balance below zero (never clips it), moves the wallet from version v to v + 1 and
+writes the transaction and its entries. Writers of one wallet queue on its row lock in
+PostgreSQL rather than losing optimistic races and retrying from here. The function runs as the
+caller's role, so RLS and the triggers of migration 0006 hold exactly as for any other writer.
 
 Every transaction has an idempotency key, unique per user: the same key with the same request
 returns the first result again (nothing is written twice); with a different request it is
 refused. Callers run `post` inside their own transaction (a job's reservation commits with the
-job, a credit with the event that caused it), so nothing here commits.
+job, a credit with the event that caused it), so nothing here commits; a refusal (no funds, a
+reused key) comes back from the function as an outcome, not an error, so the caller's
+transaction stays usable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import random
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.db.base import utcnow
 from offcoder.problems import Conflict, InvalidInput, Problem
-from offcoder.wallet.models import (
-    WALLET_ACCOUNTS,
-    Account,
-    LedgerEntry,
-    LedgerTransaction,
-    Wallet,
-)
+from offcoder.wallet.models import Account, Wallet
 
 # No single movement may exceed this (10^12 minor units: ten billion dollars); anything larger
 # is a bug or an attack, not a payment.
 MAX_AMOUNT = 10**12
+# Kept for callers that pass `max_attempts`; the database now queues writers on the wallet row,
+# so no post loses a race and nothing is retried.
 DEFAULT_ATTEMPTS = 30
+
+POST = text(
+    "SELECT outcome, transaction_id, balance, reserved, ledger_version, currency "
+    "FROM ledger_post(CAST(:user_id AS uuid), CAST(:kind AS text), CAST(:key AS text), "
+    "CAST(:hash AS bytea), CAST(:currency AS text), CAST(:reference AS text), "
+    "CAST(:memo AS text), CAST(:accounts AS text[]), CAST(:amounts AS bigint[]), "
+    "CAST(:at AS timestamptz))"
+)
 
 
 class InsufficientFunds(Problem):
@@ -65,6 +71,10 @@ class IdempotencyKeyReused(Problem):
 
 
 class LedgerBusy(Problem):
+    """409 for a wallet that changed too often. Since `post` became one database call that
+    queues on the wallet's row lock it loses no races; the problem stays for callers that name
+    it."""
+
     def __init__(self) -> None:
         super().__init__(
             409,
@@ -136,28 +146,6 @@ async def open_wallet(session: AsyncSession, user_id: uuid.UUID, currency: str) 
     return wallet
 
 
-async def _replay(
-    session: AsyncSession, user_id: uuid.UUID, key: str, fingerprint: bytes
-) -> Posted | None:
-    earlier = await session.scalar(
-        select(LedgerTransaction).where(
-            LedgerTransaction.user_id == user_id, LedgerTransaction.idempotency_key == key
-        )
-    )
-    if earlier is None:
-        return None
-    if earlier.request_hash != fingerprint:
-        raise IdempotencyKeyReused()
-    return Posted(
-        earlier.id,
-        earlier.balance_after,
-        earlier.reserved_after,
-        earlier.ledger_version,
-        earlier.currency,
-        replayed=True,
-    )
-
-
 async def post(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -170,7 +158,10 @@ async def post(
     memo: str | None = None,
     max_attempts: int = DEFAULT_ATTEMPTS,
 ) -> Posted:
-    """Write one balanced transaction and move the wallet by its wallet-side postings."""
+    """Write one balanced transaction and move the wallet by its wallet-side postings.
+
+    One round trip (`ledger_post`). `max_attempts` is accepted and ignored: nothing is retried
+    here any more (see the module's docstring)."""
     lines = [p for p in postings if p.amount != 0]
     if len(lines) < 2 or sum(p.amount for p in lines) != 0:
         raise ValueError(f"an unbalanced or one-sided transaction: {lines}")
@@ -186,74 +177,48 @@ async def post(
             "postings": sorted((p.account.value, p.amount) for p in lines),
         }
     )
-    moves = {
-        account: sum(p.amount for p in lines if p.account is account) for account in WALLET_ACCOUNTS
-    }
-    for attempt in range(max_attempts):
-        # Checked again after every lost race: the winner may have been this very key.
-        replay = await _replay(session, user_id, idempotency_key, fingerprint)
-        if replay is not None:
-            return replay
-        row = (
-            await session.execute(
-                select(Wallet.currency, Wallet.balance, Wallet.reserved, Wallet.ledger_version)
-                .where(Wallet.user_id == user_id)
-                .execution_options(populate_existing=True)
-            )
-        ).one_or_none()
-        if row is None:
-            raise WalletMissing()
-        if row.currency != currency:
-            raise InvalidInput(f"This wallet holds {row.currency}, not {currency}.")
-        balance = row.balance + moves[Account.wallet]
-        reserved = row.reserved + moves[Account.reserved]
-        if balance < 0:
-            raise InsufficientFunds(-moves[Account.wallet], row.balance, currency)
-        if reserved < 0:
-            raise Conflict("More would be released than is reserved.")
-        version = row.ledger_version + 1
-        changed = await session.execute(
-            update(Wallet)
-            .where(Wallet.user_id == user_id, Wallet.ledger_version == row.ledger_version)
-            .values(balance=balance, reserved=reserved, ledger_version=version, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
+    if session.new or session.dirty or session.deleted:
+        # A textual statement does not autoflush as the ORM statements here used to; the
+        # caller's pending rows (a wallet just opened, a top-up's new status) go first.
+        await session.flush()
+    # psycopg prepares the statement after a few calls on a connection; the casts pin the
+    # parameter types, so every call reuses that one prepared plan.
+    row = (
+        await session.execute(
+            POST,
+            {
+                "user_id": user_id,
+                "kind": kind,
+                "key": idempotency_key,
+                "hash": fingerprint,
+                "currency": currency,
+                "reference": reference,
+                "memo": memo,
+                "accounts": [p.account.value for p in lines],
+                "amounts": [p.amount for p in lines],
+                "at": utcnow(),
+            },
         )
-        if changed.rowcount == 1:  # type: ignore[attr-defined]
-            transaction_id = uuid.uuid4()
-            now = utcnow()
-            await session.execute(
-                insert(LedgerTransaction).values(
-                    id=transaction_id,
-                    user_id=user_id,
-                    kind=kind,
-                    idempotency_key=idempotency_key,
-                    request_hash=fingerprint,
-                    currency=currency,
-                    reference=reference,
-                    memo=memo,
-                    balance_after=balance,
-                    reserved_after=reserved,
-                    ledger_version=version,
-                    created_at=now,
-                )
-            )
-            await session.execute(
-                insert(LedgerEntry),
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "transaction_id": transaction_id,
-                        "user_id": user_id,
-                        "account": p.account.value,
-                        "amount": p.amount,
-                        "currency": currency,
-                        "created_at": now,
-                    }
-                    for p in lines
-                ],
-            )
-            return Posted(transaction_id, balance, reserved, version, currency)
-        # Lost the race: someone committed a newer version. Under READ COMMITTED the next
-        # statement sees it; pause a little (jittered, growing) before trying again.
-        await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311
-    raise LedgerBusy()
+    ).one()
+    outcome = row.outcome
+    if outcome == "posted" or outcome == "replayed":
+        return Posted(
+            row.transaction_id,
+            row.balance,
+            row.reserved,
+            row.ledger_version,
+            row.currency,
+            replayed=outcome == "replayed",
+        )
+    if outcome == "reused":
+        raise IdempotencyKeyReused()
+    if outcome == "missing":
+        raise WalletMissing()
+    if outcome == "currency":
+        raise InvalidInput(f"This wallet holds {row.currency}, not {currency}.")
+    if outcome == "insufficient":
+        wallet_move = sum(p.amount for p in lines if p.account is Account.wallet)
+        raise InsufficientFunds(-wallet_move, row.balance, currency)
+    if outcome == "over-release":
+        raise Conflict("More would be released than is reserved.")
+    raise RuntimeError(f"ledger_post answered {outcome!r}")
