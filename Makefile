@@ -27,7 +27,9 @@ STAMP := $(VENV)/.installed
 
 ARGS ?= serve --dev
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist); each test file stays in one process, with its own database.
+# Test processes (pytest-xdist) for the embedded half; each test file stays in one process, with
+# its own embedded database. The external half runs in one process: its databases share one
+# cluster, whose roles two processes setting up at once would update concurrently.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 BENCH_LEDGER_ARGS ?=
@@ -102,7 +104,7 @@ test: $(STAMP) $(ASSETS)
 	echo "== pytest: whole suite on the embedded PostgreSQL"; \
 	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS) || embedded=$$?; \
 	echo "== pytest -m db: data-layer tests on $(EXTERNAL_DATABASE_URL)"; \
-	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_PARALLEL) $(PYTEST_ARGS) || external=$$?; \
+	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_ARGS) || external=$$?; \
 	echo "== test results: embedded PostgreSQL exit $$embedded, external PostgreSQL exit $$external"; \
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
@@ -112,7 +114,7 @@ test-embedded: $(STAMP) $(ASSETS)
 
 test-external: $(STAMP)
 	@bash scripts/ensure-services.sh postgres
-	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	OFFCODER_TEST_DATABASE_URL='$(EXTERNAL_DATABASE_URL)' $(BIN)/pytest -q -m db $(PYTEST_ARGS)
 
 # All three checks always run; the target fails if any does.
 lint: $(STAMP)
