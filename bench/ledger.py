@@ -16,14 +16,14 @@ committed / wall time of the cell (start until the last client is done); latency
 before the session opens to after the commit; p50 and p99 over the committed ops.
 
 - ours: ``ledger.post(session, user_id, kind="bench.reserve", idempotency_key=<unique>, ...,
-  postings=[Posting(wallet, -x), Posting(reserved, x)])`` with the server's
-  ``ledger_max_attempts``: the shape of ``wallet.service.reserve_for_job``, the movement a
-  user's own request makes (a spend to ``revenue`` is the worker's, as the system role, and the
-  application role may only post to its own wallet and reserved accounts). It is one call of
-  the database function ``ledger_post`` (migration 0011: replay check, the wallet row locked,
-  replay check again, the versioned UPDATE, one transaction row and two entry rows), and at
-  commit the two deferred constraint triggers (``ledger_entries_balanced`` once per entry,
-  ``wallets_match_ledger`` once per wallet change).
+  postings=[Posting(wallet, -x), Posting(reserved, x)])``: the shape of
+  ``wallet.service.reserve_for_job``, the movement a user's own request makes (a spend to
+  ``revenue`` is the worker's, as the system role, and the application role may only post to its
+  own wallet and reserved accounts). It is one call of the database function ``ledger_post``
+  (migration 0011: replay check, the wallet row locked, replay check again, the versioned
+  UPDATE, one transaction row and two entry rows), and at commit the two deferred constraint
+  triggers (``ledger_entries_balanced`` once per entry, ``wallets_match_ledger`` once per wallet
+  change).
 - raw (the baseline): ``UPDATE bench_raw_wallets SET balance = balance - :x WHERE user_id = :u``
   in the same ``user_session`` wrapper (same pool, same pre-ping, same set_config). It cannot run
   on ``wallets`` itself: ``wallets_match_ledger`` refuses a balance change without ledger rows.
@@ -40,7 +40,7 @@ one process; before each cell the ledger tables and the raw table are ANALYZEd (
 timing), as autovacuum keeps them in a running server (see ``Bench.analyze``). Writers of one
 wallet queue on its row lock inside ``ledger_post``, so there are no lost races or retries to
 count any more (before migration 0011 the bench counted them).
-LedgerBusy (409), InsufficientFunds and any other error are counted per cell. CPU seconds of
+InsufficientFunds and any other error are counted per cell. CPU seconds of
 the bench process and of the PostgreSQL processes (/proc through psutil) are read around each
 cell. The time spent in ``ledger_post`` (lock waits included) and in the two trigger functions
 comes from ``pg_stat_user_functions`` (``track_functions = 'pl'`` on the bench's database),
@@ -52,7 +52,7 @@ At the end the invariant is checked on every wallet: balance == sum of its ``wal
 reserved == sum of its ``reserved`` entries, ledger_version == its number of transactions, every
 transaction sums to zero, balance == funded - the spends the bench saw commit and reserved ==
 those spends (the raw table: balance == funded - its spends). The exit code is 1 when the
-invariant fails or an op failed other than with LedgerBusy.
+invariant fails or an op failed.
 
 Network: loopback and unix sockets only (enforced in-process).
 """
@@ -89,7 +89,7 @@ from offcoder.db.bootstrap import PreparedDatabase, prepare, sync_url
 from offcoder.db.engine import Database
 from offcoder.users.models import User
 from offcoder.wallet import ledger
-from offcoder.wallet.ledger import InsufficientFunds, LedgerBusy, Posting
+from offcoder.wallet.ledger import InsufficientFunds, Posting
 from offcoder.wallet.models import Account
 
 LEVELS = (1, 8, 32)
@@ -214,7 +214,6 @@ class Cell:
     wallets: str
     clients: int
     latencies: list[float] = field(default_factory=list)
-    busy: int = 0
     insufficient: int = 0
     failures: list[str] = field(default_factory=list)
     wall_s: float = 0.0
@@ -261,7 +260,6 @@ class Bench:
                 currency=CURRENCY,
                 postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
                 reference=key,
-                max_attempts=self.settings.ledger_max_attempts,
             )
 
     async def raw(self, user_id: uuid.UUID, amount: int, key: str) -> None:
@@ -306,8 +304,6 @@ class Bench:
                 t0 = time.perf_counter()
                 try:
                     await op(user_id, amount, f"{prefix}-{index}-{i}")
-                except LedgerBusy:
-                    cell.busy += 1
                 except InsufficientFunds:
                     cell.insufficient += 1
                 except Exception as exc:
@@ -549,9 +545,9 @@ def report(results: dict[tuple[str, str, int], Cell]) -> None:
     print()
     print(
         "| wallets | c | raw ops/s | ours ops/s | ops/s ours/raw | p50 ms raw / ours "
-        "| p99 ms raw / ours | p99 ours/raw | busy 409 | failed |"
+        "| p99 ms raw / ours | p99 ours/raw | failed |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for wallets in ("hot", "spread"):
         for c in LEVELS:
             raw, ours = results[("raw", wallets, c)], results[("ours", wallets, c)]
@@ -561,13 +557,13 @@ def report(results: dict[tuple[str, str, int], Cell]) -> None:
                 f"| **{fmt(ratio(ours.rate, raw.rate), 2)}x** "
                 f"| {fmt(raw.p(50))} / {fmt(ours.p(50))} | {fmt(raw.p(99))} / {fmt(ours.p(99))} "
                 f"| **{fmt(ratio(ours.p(99), raw.p(99)))}x** "
-                f"| {ours.busy} | {failed} |"
+                f"| {failed} |"
             )
     print()
     print("What the two deferred triggers cost (ours vs ours with them disabled), and CPU:")
     print()
     print(
-        "| wallets | c | notrig ops/s | ours/notrig | p50 / p99 ms notrig | notrig busy "
+        "| wallets | c | notrig ops/s | ours/notrig | p50 / p99 ms notrig "
         "| CPU ms/op bench raw / ours / notrig | CPU ms/op postgres raw / ours / notrig "
         "| bench process busy (cores) raw / ours | others' load (cores) |"
     )
@@ -580,7 +576,7 @@ def report(results: dict[tuple[str, str, int], Cell]) -> None:
             )
             print(
                 f"| {wallets} | {c} | {bare.rate:.0f} | {fmt(ratio(ours.rate, bare.rate), 2)}x "
-                f"| {fmt(bare.p(50))} / {fmt(bare.p(99))} | {bare.busy} "
+                f"| {fmt(bare.p(50))} / {fmt(bare.p(99))} "
                 f"| {fmt(raw.cpu_ms(raw.cpu_bench_s))} / {fmt(ours.cpu_ms(ours.cpu_bench_s))}"
                 f" / {fmt(bare.cpu_ms(bare.cpu_bench_s))} "
                 f"| {fmt(raw.cpu_ms(raw.cpu_pg_s))} / {fmt(ours.cpu_ms(ours.cpu_pg_s))}"
@@ -668,8 +664,7 @@ async def run(args: argparse.Namespace, database_url: str | None, prefix: str | 
             print(
                 f"   PostgreSQL {facts['server_version']} {where}: max_connections "
                 f"{facts['max_connections']}, shared_buffers {facts['shared_buffers']}, fsync "
-                f"{facts['fsync']}, synchronous_commit {facts['synchronous_commit']}; "
-                f"ledger_max_attempts {settings.ledger_max_attempts}"
+                f"{facts['fsync']}, synchronous_commit {facts['synchronous_commit']}"
             )
             print(
                 f"   set-up (PostgreSQL, migrations, funding): {time.perf_counter() - t_setup:.1f}"
@@ -687,7 +682,7 @@ async def run(args: argparse.Namespace, database_url: str | None, prefix: str | 
                     print(
                         f"   {wallets:6} c={c:<2}: raw {results[('raw', wallets, c)].rate:6.0f}"
                         f" ops/s, ours {ours.rate:6.0f} ops/s ({ours.ops} ops in "
-                        f"{ours.wall_s:.1f} s, {ours.busy} busy), "
+                        f"{ours.wall_s:.1f} s), "
                         "notrig "
                         f"{results[('ours-notrig', wallets, c)].rate:6.0f} ops/s"
                     )
@@ -697,7 +692,6 @@ async def run(args: argparse.Namespace, database_url: str | None, prefix: str | 
             for line in lines:
                 print(f"  {line}")
             failed = sum(len(c.failures) + c.insufficient for c in results.values())
-            busy = sum(c.busy for c in results.values())
             await db.dispose()  # the backends flush their function statistics as they exit
             await asyncio.sleep(1)
             print(
@@ -709,7 +703,7 @@ async def run(args: argparse.Namespace, database_url: str | None, prefix: str | 
             print("Its wallet query, generic plan as the app role (EXPLAIN ANALYZE):")
             for line in trigger_plans(bench):
                 print(f"  {line}")
-            print(f"\nLedgerBusy (409) in all cells: {busy}; other failed ops: {failed}")
+            print(f"\nfailed ops in all cells: {failed}")
             print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             return 0 if ok and not failed else 1
         finally:

@@ -148,7 +148,6 @@ class Settings(BaseSettings):
     default_currency: str = "USD"  # the currency of a wallet made before its first top-up
     topup_min: int = 100
     topup_max: int = 1_000_000
-    ledger_max_attempts: int = 30  # optimistic-locking retries before a 409 ledger-busy
     # What a job costs, per currency, in minor units per minute of sandbox time (started
     # minutes are charged by the second). A currency absent here runs jobs free.
     job_price_per_minute: dict[str, int] = Field(default_factory=dict)

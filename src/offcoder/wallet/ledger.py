@@ -35,9 +35,6 @@ from offcoder.wallet.models import Account, Wallet
 # No single movement may exceed this (10^12 minor units: ten billion dollars); anything larger
 # is a bug or an attack, not a payment.
 MAX_AMOUNT = 10**12
-# Kept for callers that pass `max_attempts`; the database now queues writers on the wallet row,
-# so no post loses a race and nothing is retried.
-DEFAULT_ATTEMPTS = 30
 
 POST = text(
     "SELECT outcome, transaction_id, balance, reserved, ledger_version, currency "
@@ -67,21 +64,6 @@ class IdempotencyKeyReused(Problem):
             422,
             "idempotency-key-reused",
             "This idempotency key was already used for a different request; use a new key.",
-        )
-
-
-class LedgerBusy(Problem):
-    """409 for a wallet that changed too often. Since `post` became one database call that
-    queues on the wallet's row lock it loses no races; the problem stays for callers that name
-    it."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            409,
-            "ledger-busy",
-            "The wallet changed too often while this change was being made; nothing was "
-            "changed. Retry with the same idempotency key.",
-            headers={"retry-after": "1"},
         )
 
 
@@ -156,12 +138,11 @@ async def post(
     postings: Iterable[Posting],
     reference: str | None = None,
     memo: str | None = None,
-    max_attempts: int = DEFAULT_ATTEMPTS,
 ) -> Posted:
     """Write one balanced transaction and move the wallet by its wallet-side postings.
 
-    One round trip (`ledger_post`). `max_attempts` is accepted and ignored: nothing is retried
-    here any more (see the module's docstring)."""
+    One round trip (`ledger_post`): the database queues writers on the wallet's row, so no post
+    loses a race and nothing is retried (see the module's docstring)."""
     lines = [p for p in postings if p.amount != 0]
     if len(lines) < 2 or sum(p.amount for p in lines) != 0:
         raise ValueError(f"an unbalanced or one-sided transaction: {lines}")

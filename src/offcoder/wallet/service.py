@@ -125,7 +125,6 @@ async def reserve_for_job(
         currency=currency,
         postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
         reference=f"job:{job_id}",
-        max_attempts=settings.ledger_max_attempts,
     )
     return JobHold(currency=currency, price_per_minute=price, amount=amount)
 
