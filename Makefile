@@ -13,7 +13,7 @@
 #   make clean          remove .venv and caches
 #
 # Variables: PYTHON (python3), ARGS (serve --dev), PYTEST_ARGS (extra pytest arguments),
-# TEST_WORKERS (2: test processes; 0 runs the suite in the make process itself),
+# TEST_WORKERS (3: test processes; 0 runs the suite in the make process itself),
 # EXTERNAL_DATABASE_URL (postgresql://postgres@127.0.0.1:5432/postgres).
 
 SHELL := /bin/bash
@@ -30,7 +30,7 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist) for the embedded half; each test file stays in one process, with
 # its own embedded database. The external half runs in one process: its databases share one
 # cluster, whose roles two processes setting up at once would update concurrently.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 BENCH_LEDGER_ARGS ?=
 EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
