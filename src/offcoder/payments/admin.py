@@ -45,15 +45,7 @@ RequiredKey = Annotated[
 
 def refund_out(refund: Refund) -> RefundOut:
     """A refund as finance sees it."""
-    return RefundOut(
-        id=refund.id,
-        topup_id=refund.topup_id,
-        amount=refund.amount,
-        currency=refund.currency,
-        status=refund.status,
-        provider_refund_id=refund.provider_refund_id,
-        failure=refund.failure,
-    )
+    return RefundOut.model_validate(refund)
 
 
 @router.post("/topups/{topup_id}/refunds", status_code=201)

@@ -40,18 +40,7 @@ def topup_out(topup: Topup, ctx_key_id: str | None) -> TopupOut:
     razorpay = None
     if topup.provider == Provider.razorpay.value and topup.provider_ref and ctx_key_id:
         razorpay = RazorpayCheckout(key_id=ctx_key_id, order_id=topup.provider_ref)
-    return TopupOut(
-        id=topup.id,
-        provider=topup.provider,
-        amount=topup.amount,
-        currency=topup.currency,
-        status=topup.status,
-        checkout_url=topup.checkout_url,
-        provider_ref=topup.provider_ref,
-        razorpay=razorpay,
-        amount_refunded=topup.amount_refunded,
-        created_at=topup.created_at,
-    )
+    return TopupOut.model_validate(topup).model_copy(update={"razorpay": razorpay})
 
 
 @router.post("/v1/wallet/topups", status_code=201)

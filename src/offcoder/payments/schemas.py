@@ -29,6 +29,8 @@ class RazorpayCheckout(BaseModel):
 
 
 class TopupOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     provider: str
     amount: int
@@ -66,6 +68,8 @@ class RefundCreate(BaseModel):
 
 
 class RefundOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     topup_id: uuid.UUID
     amount: int
