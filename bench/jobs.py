@@ -222,12 +222,18 @@ class RawRunner:
             if not api.put_archive(container_id, WORKSPACE, self.packed):
                 raise RuntimeError("put_archive refused")
             marks.append(("put_archive", time.perf_counter()))
+            # The output as our worker reads it: attached before start (the hardening sets
+            # `LogConfig: none`, so the engine keeps no log to read afterwards).
+            pairs = api.attach(
+                container_id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+            )
+            marks.append(("attach", time.perf_counter()))
             api.start(container_id)
             marks.append(("start", time.perf_counter()))
+            out = b"".join(piece for piece, _ in pairs if piece).decode()
+            marks.append(("output", time.perf_counter()))
             status = api.wait(container_id)["StatusCode"]
             marks.append(("wait", time.perf_counter()))
-            out = api.logs(container_id, stdout=True, stderr=False).decode()
-            marks.append(("logs", time.perf_counter()))
             if status != 0 or out != EXPECTED:
                 raise RuntimeError(f"raw job exited {status} with {out!r}")
         finally:
@@ -339,16 +345,25 @@ class Probe:
 
             setattr(RuntimeClient, name, wrapped)
 
-        original_stream = RuntimeClient.stream
+        original_attach = RuntimeClient.attach
 
-        def stream(self: RuntimeClient, container_id: str, *, stdout: bool) -> Any:
+        def attach(self: RuntimeClient, container_id: str) -> Any:
+            # Attached here, before the worker starts the container (a generator function
+            # would attach only at its first read); the stream yields (stdout, stderr) pairs as
+            # the engine reads them, and the first stdout piece is when the program's first line
+            # reached the worker.
             key = probe.container_job.get(container_id)
-            for piece in original_stream(self, container_id, stdout=stdout):
-                if key is not None and stdout:
-                    probe.first_piece.setdefault(key, time.perf_counter())
-                yield piece
+            pairs = original_attach(self, container_id)
 
-        RuntimeClient.stream = stream  # type: ignore[method-assign]
+            def timed() -> Any:
+                for stdout, stderr in pairs:
+                    if key is not None and stdout:
+                        probe.first_piece.setdefault(key, time.perf_counter())
+                    yield stdout, stderr
+
+            return timed()
+
+        RuntimeClient.attach = attach  # type: ignore[method-assign]
 
         claim = worker._claim
 
