@@ -53,10 +53,12 @@ SKIPPED_DIRS = {
 }
 LOGIN_TIMEOUT_S = 300
 
-# The reasons the server gives for its own faults, not the job's (the worker's OUR_FAULT, which
-# is not imported: it would slow every command down; a test keeps this a superset of it).
+# The endings that are not the job's doing: the server's own faults and a sandbox removed from
+# outside (the worker's OUR_FAULT, which is not imported: it would slow every command down; a
+# test keeps the two equal).
 OUR_FAULT_REASONS = frozenset(
     {
+        "sandbox_lost",
         "internal_error",
         "runtime_unavailable",
         "worker_stopped",
@@ -81,7 +83,7 @@ def exit_status_for(job: Mapping[str, Any]) -> int:
     status `succeeded`                        0
     status `timed_out`                        124 (as timeout(1))
     status `cancelled`                        130 (as after Ctrl-C)
-    reason one of OUR_FAULT_REASONS           125 (the server failed, not the job)
+    reason one of OUR_FAULT_REASONS           125 (not the job: the server, or its host)
     reason `command_not_found`                127 (as a shell)
     exit code 1-255                           that exit code (e.g. 126, 137)
     anything else                             1
@@ -438,11 +440,12 @@ def run(
     0 the job succeeded;
     124 it timed out;
     130 it was cancelled (Ctrl-C or elsewhere);
-    125 the server failed to run it (internal_error, runtime_unavailable, worker_stopped,
-    not_started, worker_lost, log_storage_failed);
+    125 it did not end by its own doing: the server failed to run it (internal_error,
+    runtime_unavailable, worker_stopped, not_started, worker_lost, log_storage_failed) or its
+    sandbox was removed from outside (sandbox_lost);
     127 the command was not found;
     the program's exit code when it is non-zero (e.g. 126 not executable, 137 killed);
-    1 otherwise (e.g. output_limit with exit code 0, sandbox_lost).
+    1 otherwise (e.g. output_limit with exit code 0).
     A job that did not succeed is also told on stderr: status, reason and detail.
     """
     api = Api()

@@ -38,8 +38,10 @@ def job(status: str, exit_code: int | None, reason: str | None, detail: str | No
         (job("failed", 126, "command_not_executable", 'exec: "./x": permission denied'), 126),
         # Otherwise 1: a job that did not succeed never exits 0.
         (job("failed", 0, "output_limit", "output passed 4194304 bytes"), 1),
-        (job("failed", None, "sandbox_lost", "the sandbox was removed while the job ran"), 1),
-        (job("failed", 0, "sandbox_lost"), 1),
+        # Removed from outside: not the job's doing, whatever code was seen.
+        (job("failed", None, "sandbox_lost", "the sandbox was removed while the job ran"), 125),
+        (job("failed", 0, "sandbox_lost"), 125),
+        (job("failed", 137, "sandbox_lost"), 125),
         (job("failed", None, "memory_limit"), 1),
         (job("failed", None, None), 1),
         (job("failed", 0, None), 1),

@@ -6,8 +6,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import docker
 import httpx
 import pytest
+from sqlalchemy import text
 
 from offcoder.config import Settings
 from offcoder.context import AppContext
@@ -103,3 +105,55 @@ async def test_a_job_declared_lost_is_settled_once_even_if_its_worker_finishes(
     assert ended["charge"]["charged"] == 0
     stored, wallet_sum, reserved_sum = await invariants(ctx.database, me)
     assert (stored.balance, stored.reserved) == (1000, 0) == (wallet_sum, reserved_sum)
+
+
+async def test_a_sandbox_removed_from_outside_ends_sandbox_lost_and_costs_nothing(
+    priced_runtime: Runtime,
+) -> None:
+    """Given a running job whose sandbox someone removes on the engine (an operator, another
+    tool), when the job ends, then it says so (`sandbox_lost`) and its owner pays nothing: the
+    run did not end because of anything the program did (issue 14, item 1)."""
+    api, ctx, _ = priced_runtime
+    user = await signed_in_user(ctx)
+    me = uuid.UUID(str(await user_id(api, user)))
+    await grant(ctx.database, me, 1000)
+    project = await project_with(
+        api, user, {"main.py": b"import time\nprint('up', flush=True)\ntime.sleep(60)\n"}
+    )
+    submitted = await api.post(
+        f"/v1/projects/{project}/jobs",
+        headers=user.headers,
+        json={"command": ["python3", "main.py"], "timeout_s": 120},
+    )
+    job_id = submitted.json()["id"]
+    for _ in range(400):
+        if (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()["status"] == (
+            "running"
+        ):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.2)  # long enough that a charge by the second would show
+
+    # when the sandbox is removed on the engine itself, not through OffCoder
+    engine = docker.from_env()
+    try:
+        (sandbox,) = engine.containers.list(
+            all=True, sparse=True, filters={"label": f"dev.offcoder.job-id={job_id}"}
+        )
+        engine.api.remove_container(sandbox.id, force=True)
+    finally:
+        engine.close()
+
+    ended = await wait_for_end(api, user.headers, job_id)
+    assert (ended["status"], ended["reason"]) == ("failed", "sandbox_lost"), ended
+    assert ended["detail"] == "the sandbox was removed while the job ran"
+    assert ended["charge"]["charged"] == 0
+    stored, wallet_sum, reserved_sum = await invariants(ctx.database, me)
+    assert (stored.balance, stored.reserved) == (1000, 0) == (wallet_sum, reserved_sum)
+    # and an operator sees it: a run let go free is audited
+    async with ctx.database.system_session() as s:
+        audited = await s.scalar(
+            text("SELECT count(*) FROM audit_events WHERE action = :a AND target = :t"),
+            {"a": "job.sandbox_lost", "t": f"job:{job_id}"},
+        )
+    assert audited == 1

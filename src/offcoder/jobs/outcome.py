@@ -22,8 +22,9 @@ class EndReason(StrEnum):
     timeout = "timeout"
     cancelled = "cancelled"
     output_limit = "output_limit"
+    # Not the job's doing, so never charged: the sandbox removed from outside while it ran (an
+    # operator, another tool on the engine), then our own failures.
     sandbox_lost = "sandbox_lost"
-    # Ours, not the job's: never charged.
     log_storage_failed = "log_storage_failed"
     worker_lost = "worker_lost"
     worker_stopped = "worker_stopped"
@@ -44,6 +45,7 @@ class EndReason(StrEnum):
 
 _OURS = frozenset(
     {
+        EndReason.sandbox_lost,
         EndReason.log_storage_failed,
         EndReason.worker_lost,
         EndReason.worker_stopped,

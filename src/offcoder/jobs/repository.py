@@ -124,7 +124,8 @@ async def end(
     job.finished_at = utcnow()
     job.usage = usage
     if audit_if_free and not outcome.charged:
-        # A run we let go free because we failed it: an operator should see each one.
+        # A run let go free because it did not end by its own doing (we failed it, or its
+        # sandbox was removed from outside): an operator should see each one.
         await record(
             session,
             f"job.{reason}",
