@@ -93,6 +93,25 @@ async def test_memory_bomb_is_oom_killed_at_the_memory_cap(sandbox: Sandbox) -> 
     assert "survived" not in result.stdout, result.stdout[-300:]
     assert allocated and 128 <= max(allocated) < 512, allocated
     assert (result.job["status"], result.job["reason"]) == ("failed", "oom_killed"), result.job
+    # The ending names the limit it hit, as read back from the engine (issue 14, item 1).
+    assert result.job["detail"] == (
+        f"stopped at its memory limit of 512 MiB (exit code {result.job['exit_code']})"
+    ), result.job
+    await sandbox.assert_healthy(result)
+
+
+async def test_a_program_killed_by_its_own_signal_9_is_not_taken_for_out_of_memory(
+    sandbox: Sandbox,
+) -> None:
+    """Exit 137 alone is not an OOM kill: only the engine's OOMKilled says memory_limit."""
+    # Under a shell: the sandbox's first process ignores signals it sends itself, as any PID 1.
+    result = await sandbox.run(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+        command=["sh", "-c", "python3 main.py; exit $?"],
+    )
+    assert (result.job["status"], result.job["reason"]) == ("failed", "exit_code"), result.job
+    assert (result.job["exit_code"], result.job["detail"]) == (137, "exited with 137")
+    assert "oom_killed" not in result.job["usage"]
     await sandbox.assert_healthy(result)
 
 

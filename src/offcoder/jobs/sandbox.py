@@ -28,7 +28,7 @@ from offcoder.jobs.logwriter import LogWriter, Piece
 from offcoder.jobs.models import JobStatus
 from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.runtime.client import RuntimeClient
-from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, NetworkMode, container_spec
+from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, MiB, NetworkMode, container_spec
 
 log = structlog.get_logger(__name__)
 
@@ -275,18 +275,27 @@ class SandboxRun:
             lost_output = lost_output or "OffCoder could not store this job's output"
             self.stop_reason = EndReason.log_storage_failed
         try:
-            state = (await inspecting).get("State", {})
+            info = await inspecting
         except NotFound:
             lost = EndReason.sandbox_lost
             return Outcome(JobStatus.failed, exit_code, lost, lost.message)
+        state = info.get("State", {})
         if state.get("OOMKilled"):
             self.usage["oom_killed"] = True
         match self.stop_reason:
             case None if exit_code == 0:
                 return SUCCEEDED
+            case None if state.get("OOMKilled"):
+                # The engine's word, not exit 137 alone (a program may kill itself with 9), and
+                # the limit as the engine applied it.
+                memory = (info.get("HostConfig") or {}).get("Memory") or 0
+                detail = (
+                    f"stopped at its memory limit of {memory // MiB} MiB (exit code {exit_code})"
+                )
+                return Outcome(JobStatus.failed, exit_code, EndReason.oom_killed, detail)
             case None:
-                reason = EndReason.oom_killed if state.get("OOMKilled") else EndReason.exit_code
-                return Outcome(JobStatus.failed, exit_code, reason, f"exited with {exit_code}")
+                detail = f"exited with {exit_code}"
+                return Outcome(JobStatus.failed, exit_code, EndReason.exit_code, detail)
             case EndReason.timeout:
                 detail = f"killed after {plan.timeout_s} s"
                 return Outcome(JobStatus.timed_out, exit_code, EndReason.timeout, detail)
