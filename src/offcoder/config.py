@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     docker_proxy_socket: str = "/run/offcoder/docker.sock"
     job_default_timeout_s: int = 60
     job_max_timeout_s: int = 3600
+    # Jobs one person may have waiting to run: one user cannot fill the queue for everyone.
+    job_max_queued_per_user: int = Field(default=20, ge=1, le=10_000)
     job_max_log_bytes: int = 4 * 1024 * 1024
     job_max_command_bytes: int = 16 * 1024
     worker_concurrency: int = 4

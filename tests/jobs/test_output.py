@@ -44,9 +44,15 @@ CAP = 2 * 1024 * 1024
 async def runtime(
     settings: Settings, prepared: PreparedDatabase, proxy_socket: str
 ) -> AsyncIterator[Runtime]:
-    # Priced (one minor unit a second), so that who pays for an ending is visible.
+    # Priced (one minor unit a second), so that who pays for an ending is visible; one user
+    # queues 40 jobs at once here.
     async with runtime_app(
-        settings, prepared, proxy_socket, job_max_log_bytes=CAP, job_price_per_minute={"USD": 60}
+        settings,
+        prepared,
+        proxy_socket,
+        job_max_log_bytes=CAP,
+        job_price_per_minute={"USD": 60},
+        job_max_queued_per_user=40,
     ) as r:
         yield r
 

@@ -21,7 +21,7 @@ from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.pagination import INSTANT, UUID, Keyset
 from offcoder.limits import PerUserSlots
-from offcoder.problems import Conflict, InvalidInput, NotFound
+from offcoder.problems import Conflict, InvalidInput, NotFound, TooManyRequests
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.realtime import signals
@@ -75,6 +75,7 @@ async def submit(
     )
     if not has_files:
         raise InvalidInput("The project has no files to run.")
+    await _check_queue_room(session, settings, user_id)
     job = Job(
         id=uuid.uuid4(),
         user_id=user_id,
@@ -100,6 +101,33 @@ async def submit(
     # Delivered at commit: a worker never wakes for a job that was rolled back.
     await signals.wake_workers(session)
     return job
+
+
+# How long a refused submission is asked to wait: about one short job's run.
+QUEUE_RETRY_AFTER_S = 5
+
+
+async def _check_queue_room(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -> None:
+    """429 when the user already has `job_max_queued_per_user` jobs waiting to run.
+
+    A person's submissions are counted one after the other (a transaction-scoped advisory lock
+    on their id, released at commit), so jobs sent at once cannot all see room for one more.
+    """
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"jobs.queue:{user_id}", 0)))
+    )
+    queued = await session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.user_id == user_id, Job.status == JobStatus.queued)
+    )
+    limit = settings.job_max_queued_per_user
+    if queued is not None and queued >= limit:
+        raise TooManyRequests(
+            f"You have {queued} jobs waiting to run, the most this server queues for one "
+            "person; wait for one to start or cancel one.",
+            retry_after_s=QUEUE_RETRY_AFTER_S,
+        )
 
 
 async def get(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
