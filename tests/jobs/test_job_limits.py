@@ -10,6 +10,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.support.apps import app_with
+from tests.support.runtime import project_with, runtime_app, wait_for_end
 from tests.support.signin import SignedIn, signed_in_user
 
 
@@ -75,3 +76,34 @@ async def test_a_user_past_the_queued_limit_is_told_to_retry_and_others_are_not(
 
 async def test_the_queued_limit_is_a_setting_with_a_sensible_default(context: AppContext) -> None:
     assert context.settings.job_max_queued_per_user == 20
+
+
+async def test_one_users_many_jobs_do_not_delay_anothers_single_job(
+    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
+) -> None:
+    """Given one worker running one job at a time, when alice queues five jobs and then bob
+    queues one, then bob's starts once alice has been served once: the worker takes the oldest
+    job of the person who has waited longest, not the oldest job overall."""
+    async with runtime_app(settings, prepared, proxy_socket, worker_concurrency=1) as (
+        api,
+        ctx,
+        _,
+    ):
+        alice, bob = await signed_in_user(ctx), await signed_in_user(ctx)
+        alices = await project_with(
+            api, alice, {"main.py": b"import time\ntime.sleep(0.3)\n"}, name="many"
+        )
+        bobs = await project_with(api, bob, {"main.py": b"print('mine')\n"}, name="one")
+        alice_jobs = [(await submit(api, alice, alices)).json()["id"] for _ in range(5)]
+        bobs_job = (await submit(api, bob, bobs)).json()["id"]
+
+        ended = await asyncio.gather(
+            *(wait_for_end(api, alice.headers, job_id) for job_id in alice_jobs),
+            wait_for_end(api, bob.headers, bobs_job),
+        )
+        assert all(job["status"] == "succeeded" for job in ended), ended
+        started = sorted((job["started_at"], job["id"]) for job in ended)
+        order = [job_id for _, job_id in started]
+        # Alice's first was taken before bob's existed; bob's comes no later than second
+        # after it (first-come-first-served would run it sixth).
+        assert order.index(bobs_job) <= 2, order

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
@@ -28,16 +28,47 @@ log = structlog.get_logger(__name__)
 RUNNING = frozenset({JobStatus.starting.value, JobStatus.running.value})
 
 
+# Everyone with a job waiting, and since when: their oldest queued job.
+_WAITING = (
+    select(Job.user_id, func.min(Job.created_at).label("first_queued"))
+    .where(Job.status == JobStatus.queued)
+    .group_by(Job.user_id)
+    .subquery()
+)
+# When each was last served: a job of theirs claimed or still beating (a running job's
+# heartbeat keeps it current). GREATEST skips a NULL, so someone never served has waited since
+# their oldest queued job.
+_LAST_SERVED = (
+    select(func.max(Job.heartbeat_at)).where(Job.user_id == _WAITING.c.user_id)
+).scalar_subquery()
+# A few people, longest waiting first, in case other workers hold some of their jobs locked.
+_NEXT_IN_LINE = (
+    select(_WAITING.c.user_id)
+    .order_by(func.greatest(_WAITING.c.first_queued, _LAST_SERVED), _WAITING.c.first_queued)
+    .limit(8)
+)
+
+
 async def claim(database: Database, worker_id: str) -> Job | None:
-    """The oldest queued job, now `starting` on this worker (FOR UPDATE SKIP LOCKED)."""
+    """The oldest queued job of the person who has waited longest, now `starting` on this
+    worker (FOR UPDATE SKIP LOCKED).
+
+    Fair to every user: someone with a hundred jobs queued is served once, then whoever has
+    waited longer since they were last served goes first, so one person's backlog never holds
+    up another's single job.
+    """
     async with database.system_session() as s:
-        job = await s.scalar(
-            select(Job)
-            .where(Job.status == JobStatus.queued.value)
-            .order_by(Job.created_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        )
+        job = None
+        for user_id in await s.scalars(_NEXT_IN_LINE):
+            job = await s.scalar(
+                select(Job)
+                .where(Job.user_id == user_id, Job.status == JobStatus.queued)
+                .order_by(Job.created_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if job is not None:
+                break
         if job is None:
             return None
         job.status = JobStatus.starting
