@@ -33,9 +33,16 @@ async def test_stderr_flood_is_capped_and_killed(sandbox: Sandbox) -> None:
     await sandbox.assert_healthy(result)
 
 
+# A first piece on each stream, given time to be read, then the flood: the engine copies the two
+# streams independently, and on a busy machine one stream's flood could otherwise fill the cap
+# before the other's first read is stored.
 BINARY_FLOOD = """
-import os
+import os, time
 block = bytes(range(128, 256)) * 512
+os.write(1, block[:1024])
+time.sleep(0.5)
+os.write(2, block[:1024])
+time.sleep(0.5)
 while True:
     os.write(1, block)
     os.write(2, block)
