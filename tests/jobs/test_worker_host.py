@@ -6,7 +6,6 @@ providers' clients (issue 13, item 1)."""
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import signal
@@ -20,6 +19,7 @@ from offcoder.config import Environment, Settings
 from offcoder.crypto.sources import key_source
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.support.apps import app_with
+from tests.support.imports import imports
 from tests.support.runtime import all_logs, project_with, wait_for_end
 from tests.support.signin import sign_in
 
@@ -35,22 +35,11 @@ WORKER_CODE = [
 FORBIDDEN = ("offcoder.auth.tokens", "offcoder.ai", "offcoder.payments.providers", "offcoder.main")
 
 
-def imported_modules(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
-
-
 def test_worker_code_never_imports_the_signer_the_ai_gateway_or_payment_clients() -> None:
     offenders = {
         f"{path.relative_to(SOURCE)}: {module}"
         for path in WORKER_CODE
-        for module in imported_modules(path)
+        for _, module in imports(path)
         if module.startswith(FORBIDDEN)
     }
     assert offenders == set()

@@ -1,7 +1,7 @@
 """C2: the sandbox runtime's folders are processes and trust levels, and import accordingly.
 
-Decision 0011. Read from the source with `ast` (every import statement, those inside functions
-too), so a contract holds whatever a test happens to import first:
+Decision 0011. Read from the source (`tests/support/imports.py`), so a contract holds whatever a
+test happens to import first:
 
 - `runtime/proxy/` (the root-equivalent `offcoder docker-proxy` process) imports of ours only the
   shared contract `runtime.policy`, besides the standard library, h11 and structlog;
@@ -17,18 +17,15 @@ Tests and benchmarks are outside these contracts: they drive the proxy and the g
 
 from __future__ import annotations
 
-import ast
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import offcoder
+from tests.support.imports import PACKAGE, imports, module_name, under, where
 
 pytestmark = pytest.mark.promise("C2")
 
-PACKAGE = Path(offcoder.__file__).parent
 RUNTIME = PACKAGE / "runtime"
 STDLIB = frozenset(sys.stdlib_module_names)
 
@@ -47,58 +44,8 @@ PROXY_IMPORTERS = {
 REQUEST_PATH = ("offcoder.main", "offcoder.jobs.service", "offcoder.jobs.endpoints")
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def is_module(name: str) -> bool:
-    """Is `name` a module or package of ours (as opposed to a name defined in one)?"""
-    if not name.startswith("offcoder."):
-        return False
-    base = PACKAGE.parent.joinpath(*name.split("."))
-    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
-
-
-def imports(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, absolute module name) for every import in the file at `path`."""
-    package = module_name(path).split(".")
-    if path.name != "__init__.py":
-        package.pop()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - node.level + 1]
-                source = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                source = node.module or ""
-            for alias in node.names:
-                # `from offcoder.runtime import policy` imports the module policy.
-                name = f"{source}.{alias.name}"
-                yield node.lineno, name if is_module(name) else source
-        elif isinstance(node, ast.Call):
-            # A dynamic import dodges every rule below: none in the runtime's processes.
-            func = node.func
-            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called in ("import_module", "__import__"):
-                yield node.lineno, "<dynamic import>"
-
-
 def files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.py"))
-
-
-def under(name: str, *prefixes: str) -> bool:
-    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
-
-
-def where(path: Path, line: int, name: str) -> str:
-    return f"{path.relative_to(PACKAGE).as_posix()}:{line} imports {name}"
 
 
 def test_the_proxy_imports_only_the_policy() -> None:
