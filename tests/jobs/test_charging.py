@@ -18,7 +18,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs import repository
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import project_with, runtime_app, wait_for_end
+from tests.support.runtime import project_with, runtime_app, wait_for_end, wait_for_running
 from tests.support.signin import signed_in_user
 from tests.support.users import user_id
 from tests.support.wallet import grant, invariants
@@ -89,11 +89,7 @@ async def test_a_job_declared_lost_is_settled_once_even_if_its_worker_finishes(
         json={"command": ["python3", "main.py"], "timeout_s": 120},
     )
     job_id = uuid.UUID(submitted.json()["id"])
-    for _ in range(400):
-        job_now = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
-        if job_now["status"] == "running":
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_running(api, user.headers, str(job_id), tries=400)
     # What reconcile does to a job whose worker stopped beating.
     async with ctx.database.system_session() as s:
         job = await s.get_one(Job, job_id, with_for_update=True)
@@ -126,12 +122,7 @@ async def test_a_sandbox_removed_from_outside_ends_sandbox_lost_and_costs_nothin
         json={"command": ["python3", "main.py"], "timeout_s": 120},
     )
     job_id = submitted.json()["id"]
-    for _ in range(400):
-        if (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()["status"] == (
-            "running"
-        ):
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_running(api, user.headers, job_id, tries=400)
     await asyncio.sleep(1.2)  # long enough that a charge by the second would show
 
     # when the sandbox is removed on the engine itself, not through OffCoder

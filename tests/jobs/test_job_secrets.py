@@ -3,7 +3,6 @@ worker, which outlives every job, lets them go when it ends."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from offcoder import logs
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import all_logs, wait_for_end
+from tests.support.runtime import all_logs, wait_for_end, wait_for_running
 from tests.support.signin import signed_in_user
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("R3")]
@@ -51,11 +50,7 @@ async def test_a_jobs_secrets_are_masked_while_it_runs_and_let_go_when_it_ends(
     )
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["id"]
-    for _ in range(300):
-        job = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
-        if job["status"] == "running":
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_running(api, user.headers, job_id)
     masked_while_running = logs.is_masked(value)
     ended = await wait_for_end(api, user.headers, job_id, timeout=60)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import subprocess
 
@@ -12,7 +11,13 @@ import pytest
 from offcoder.context import AppContext
 from offcoder.jobs.output import LOG_CUT_MARKER
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import all_logs, project_with, sandboxes_of, wait_for_end
+from tests.support.runtime import (
+    all_logs,
+    project_with,
+    sandboxes_of,
+    wait_for_end,
+    wait_for_running,
+)
 from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.docker
@@ -91,12 +96,7 @@ async def test_cancel_stops_a_running_job_and_a_second_cancel_is_409(runtime: Ru
             json={"command": ["python3", "main.py"]},
         )
     ).json()
-    for _ in range(300):
-        if (await api.get(f"/v1/jobs/{submitted['id']}", headers=user.headers)).json()[
-            "status"
-        ] == "running":
-            break
-        await asyncio.sleep(0.05)
+    await wait_for_running(api, user.headers, submitted["id"])
     assert (
         await api.post(f"/v1/jobs/{submitted['id']}/cancel", headers=user.headers)
     ).status_code == 202

@@ -112,6 +112,19 @@ async def wait_for_end(
         await asyncio.sleep(0.1)
 
 
+async def wait_for_running(
+    api: httpx.AsyncClient, headers: dict[str, str], job_id: str, tries: int = 300
+) -> dict[str, object]:
+    """The job once it is seen `running`, polled every 50 ms; after `tries` polls, as last seen
+    (a short job may have ended between two polls: the caller checks what it needs)."""
+    for _ in range(tries):
+        job: dict[str, object] = (await api.get(f"/v1/jobs/{job_id}", headers=headers)).json()
+        if job["status"] == "running":
+            break
+        await asyncio.sleep(0.05)
+    return job
+
+
 async def all_logs(
     api: httpx.AsyncClient, headers: dict[str, str], job_id: str
 ) -> list[dict[str, object]]:
