@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.db.engine import Database
 from offcoder.users.models import User
@@ -44,16 +45,23 @@ async def funded(db: Database, amount: int, currency: str = "USD") -> uuid.UUID:
 
 async def spend(db: Database, user_id: uuid.UUID, amount: int, key: str) -> ledger.Posted:
     """A spend as the user's own request makes one (a job's hold: wallet to reserved), as the
-    application role under RLS."""
+    application role under RLS, in a transaction of its own."""
     async with db.user_session(user_id) as s:
-        return await ledger.post(
-            s,
-            user_id,
-            kind="spend",
-            idempotency_key=key,
-            currency="USD",
-            postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
-        )
+        return await post_spend(s, user_id, amount, key)
+
+
+async def post_spend(
+    session: AsyncSession, user_id: uuid.UUID, amount: int, key: str
+) -> ledger.Posted:
+    """The same spend in the caller's transaction."""
+    return await ledger.post(
+        session,
+        user_id,
+        kind="spend",
+        idempotency_key=key,
+        currency="USD",
+        postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
+    )
 
 
 async def invariants(db: Database, user_id: uuid.UUID) -> tuple[Wallet, int, int]:

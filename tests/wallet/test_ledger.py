@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.db.engine import Database
 from offcoder.problems import Problem
 from offcoder.wallet import ledger
@@ -21,14 +19,6 @@ from offcoder.wallet.models import Account, LedgerEntry, LedgerTransaction, Wall
 from tests.support.wallet import funded, invariants, spend
 
 pytestmark = pytest.mark.promise("P4")
-
-
-@pytest.fixture(scope="module")
-async def db(prepared: PreparedDatabase) -> AsyncIterator[Database]:
-    # Its own pool, large enough that the concurrent spends really run at once.
-    database = prepared.open(pool_size=25)
-    yield database
-    await database.dispose()
 
 
 @pytest.mark.parametrize(("clients", "affordable"), [(40, 15), (25, 1)])

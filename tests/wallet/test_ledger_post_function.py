@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,16 +25,9 @@ from offcoder.problems import Conflict, InvalidInput
 from offcoder.wallet import ledger
 from offcoder.wallet.ledger import IdempotencyKeyReused, InsufficientFunds, Posting
 from offcoder.wallet.models import Account
-from tests.support.wallet import funded, grant, invariants, new_user, spend
+from tests.support.wallet import funded, grant, invariants, new_user, post_spend, spend
 
 pytestmark = pytest.mark.promise("P4")
-
-
-@pytest.fixture(scope="module")
-async def db(prepared: PreparedDatabase) -> AsyncIterator[Database]:
-    database = prepared.open(pool_size=25)
-    yield database
-    await database.dispose()
 
 
 async def direct(
@@ -161,17 +154,6 @@ async def test_refusals_leave_the_callers_transaction_usable(db: Database) -> No
     assert (posted.balance, posted.reserved, posted.ledger_version) == (0, 100, 3)
     wallet, wallet_sum, reserved_sum = await invariants(db, user_id)
     assert (wallet.balance, wallet.reserved) == (wallet_sum, reserved_sum) == (0, 100)
-
-
-async def post_spend(s: Any, user_id: uuid.UUID, amount: int, key: str) -> ledger.Posted:
-    return await ledger.post(
-        s,
-        user_id,
-        kind="spend",
-        idempotency_key=key,
-        currency="USD",
-        postings=[Posting(Account.wallet, -amount), Posting(Account.reserved, amount)],
-    )
 
 
 async def test_a_wallet_that_does_not_exist_is_missing(db: Database) -> None:
