@@ -54,8 +54,8 @@ SKIPPED_DIRS = {
 LOGIN_TIMEOUT_S = 300
 
 # The endings that are not the job's doing: the server's own faults and a sandbox removed from
-# outside (the worker's OUR_FAULT, which is not imported: it would slow every command down; a
-# test keeps the two equal).
+# outside (the endings `jobs.outcome.EndReason` does not charge, not imported: it would slow every
+# command down; a test keeps the two equal).
 OUR_FAULT_REASONS = frozenset(
     {
         "sandbox_lost",

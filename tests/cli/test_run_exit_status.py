@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from offcoder.cli import app
 from offcoder.client import OUR_FAULT_REASONS, ending_message, exit_status_for
-from offcoder.jobs.worker import OUR_FAULT
+from offcoder.jobs.outcome import EndReason
 
 
 def job(status: str, exit_code: int | None, reason: str | None, detail: str | None = None) -> Any:
@@ -71,10 +71,11 @@ def test_our_own_failures_exit_125(reason: str, exit_code: int | None) -> None:
     assert exit_status_for(job("failed", exit_code, reason)) == 125
 
 
-def test_every_reason_the_worker_counts_as_its_own_fault_exits_125() -> None:
-    # The client keeps its own copy (importing the worker would slow every command down).
-    assert OUR_FAULT <= OUR_FAULT_REASONS
-    for reason in OUR_FAULT:
+def test_every_ending_that_is_not_the_jobs_doing_exits_125() -> None:
+    # The client keeps its own copy (importing the server would slow every command down).
+    not_the_jobs = {reason for reason in EndReason if not reason.charged}
+    assert not_the_jobs <= OUR_FAULT_REASONS
+    for reason in not_the_jobs:
         assert exit_status_for(job("failed", None, reason)) == 125
 
 

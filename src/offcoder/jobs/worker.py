@@ -50,9 +50,6 @@ from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
 
-# Endings that are ours, not the job's: such a job is charged nothing.
-OUR_FAULT = frozenset(reason for reason in EndReason if not reason.charged)
-
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -295,4 +292,4 @@ async def run_worker(
     await Worker(settings, database, keyring).run(stop)
 
 
-__all__ = ["OUR_FAULT", "Worker", "run_worker"]
+__all__ = ["Worker", "run_worker"]
