@@ -23,12 +23,13 @@ from typing import Any
 import structlog
 from docker.errors import APIError, NotFound
 
+from offcoder.jobs import outcome
 from offcoder.jobs.endings import unstartable_command
 from offcoder.jobs.logwriter import LogWriter, Piece
 from offcoder.jobs.models import JobStatus
 from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.runtime.client import RuntimeClient
-from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, MiB, NetworkMode, container_spec
+from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, NetworkMode, container_spec
 
 log = structlog.get_logger(__name__)
 
@@ -252,7 +253,7 @@ class SandboxRun:
             if lost_output is not None:
                 self.stop_reason = EndReason.log_storage_failed
         elif waiter not in done and stopper not in done:
-            self.stop_reason = self.stop_reason or EndReason.timeout
+            self.stop_reason = self.stop_reason or EndReason.timed_out
         if not waiter.done():
             await asyncio.to_thread(client.kill, self.container_id)
         exit_code = await waiter
@@ -289,21 +290,16 @@ class SandboxRun:
                 # The engine's word, not exit 137 alone (a program may kill itself with 9), and
                 # the limit as the engine applied it.
                 memory = (info.get("HostConfig") or {}).get("Memory") or 0
-                detail = (
-                    f"stopped at its memory limit of {memory // MiB} MiB (exit code {exit_code})"
-                )
-                return Outcome(JobStatus.failed, exit_code, EndReason.oom_killed, detail)
+                return outcome.memory_limit(exit_code, memory)
             case None:
-                detail = f"exited with {exit_code}"
-                return Outcome(JobStatus.failed, exit_code, EndReason.exit_code, detail)
-            case EndReason.timeout:
-                detail = f"killed after {plan.timeout_s} s"
-                return Outcome(JobStatus.timed_out, exit_code, EndReason.timeout, detail)
+                return outcome.exited(exit_code)
+            case EndReason.timed_out:
+                return outcome.timed_out(exit_code, plan.timeout_s)
             case EndReason.cancelled:
-                return Outcome(JobStatus.cancelled, exit_code, EndReason.cancelled)
+                # Who asked is on the job's row: `repository.end` says it.
+                return outcome.cancelled(exit_code, None)
             case EndReason.output_limit:
-                detail = f"output passed {plan.output_cap} bytes"
-                return Outcome(JobStatus.failed, exit_code, EndReason.output_limit, detail)
+                return outcome.output_limit(exit_code, plan.output_cap)
             case EndReason.log_storage_failed:
                 return Outcome(JobStatus.failed, exit_code, self.stop_reason, lost_output)
             case stopped:
