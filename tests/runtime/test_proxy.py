@@ -47,6 +47,7 @@ ENGINE_SOCK = "/var/run/docker.sock"
 TEST_LABEL = "dev.offcoder-test.run"
 RUN_ID = uuid.uuid4().hex[:12]
 IMAGE_TAG = f"offcoder-test/sandbox:{RUN_ID}"
+DEPLOYMENT = f"test-{RUN_ID}"  # this module's proxy's: no other test run's
 
 pytestmark = pytest.mark.docker
 
@@ -153,7 +154,9 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        holder["server"] = await start_proxy(sock, ENGINE_SOCK, state_dir=base / "ws")
+        holder["server"] = await start_proxy(
+            sock, ENGINE_SOCK, state_dir=base / "ws", deployment=DEPLOYMENT
+        )
         started.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -214,6 +217,7 @@ def policy_body(image: str, job: uuid.UUID, command: list[str], **kw: Any) -> di
         job_id=job,
         owner_tag=OWNER,
         network=NetworkMode.none,
+        deployment=DEPLOYMENT,
         **kw,
     )
     # These tests read a sandbox's output back through the engine's log, which the policy

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -18,6 +20,8 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.main import build_context, create_app
+from offcoder.runtime.policy import LABEL_JOB_ID
+from offcoder.runtime.proxy.server import DEFAULT_STATE_DIR
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.host import WorkerHost
 from tests.support.signin import SignedIn
@@ -26,14 +30,18 @@ TEST_SERVER = "http://testserver"
 
 
 @contextmanager
-def docker_proxy(directory: Path) -> Iterator[str]:
+def docker_proxy(directory: Path, deployment: str | None = None) -> Iterator[str]:
+    """`offcoder docker-proxy` on a socket in `directory`, as its own deployment: `deployment`,
+    or one made up for it, so that nothing of another test run on the engine is its own."""
     socket_path = directory / "docker-proxy.sock"
     socket_path.unlink(missing_ok=True)
     log = (directory / "docker-proxy.log").open("w")
+    deployment = deployment or f"test-{secrets.token_hex(6)}"
     process = subprocess.Popen(
         [sys.executable, "-m", "offcoder.cli", "docker-proxy", "--socket", str(socket_path)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "OFFCODER_PROXY_DEPLOYMENT_ID": deployment},
     )
     try:
         deadline = time.monotonic() + 30
@@ -85,6 +93,41 @@ def sandboxes_of(job_id: object) -> list[str]:
         return [f"{c.short_id} ({c.status})" for c in found]
     finally:
         engine.close()
+
+
+def job_leftovers(job_id: object) -> dict[str, list[str]]:
+    """Everything of a job still on the host, asked of the engine and the kernel themselves
+    (not the proxy): its containers (sandbox and egress gateway), networks and volumes, its
+    workspace image in any deployment's directory of the proxies' state directory, and the
+    loop devices backed by such an image (``losetup --list``, deleted backing files included)."""
+    engine = docker.from_env()
+    try:
+        label = {"label": f"{LABEL_JOB_ID}={job_id}"}
+        # The low-level lists: the high-level ones inspect each object, racing removals.
+        containers = [
+            f"{c['Id'][:12]}:{c['State']}" for c in engine.api.containers(all=True, filters=label)
+        ]
+        networks = [str(n["Name"]) for n in engine.api.networks(filters=label)]
+        volumes = [str(v["Name"]) for v in engine.api.volumes(filters=label).get("Volumes") or []]
+    finally:
+        engine.close()
+    state = Path(os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
+    image = f"{job_id}.img"
+    images = sorted(str(p) for p in [*state.glob(image), *state.glob(f"*/{image}")])
+    listing = subprocess.run(
+        ["losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loops = [line.split()[0] for line in listing.splitlines() if image in line]
+    return {
+        "containers": containers,
+        "networks": networks,
+        "volumes": volumes,
+        "images": images,
+        "loops": loops,
+    }
 
 
 async def project_with(
