@@ -95,11 +95,12 @@ def sandboxes_of(job_id: object) -> list[str]:
         engine.close()
 
 
-def job_leftovers(job_id: object) -> dict[str, list[str]]:
+def job_leftovers(job_id: object, state_dir: Path | None = None) -> dict[str, list[str]]:
     """Everything of a job still on the host, asked of the engine and the kernel themselves
     (not the proxy): its containers (sandbox and egress gateway), networks and volumes, its
-    workspace image in any deployment's directory of the proxies' state directory, and the
-    loop devices backed by such an image (``losetup --list``, deleted backing files included)."""
+    workspace image in any deployment's directory of the proxy state directory (`state_dir`,
+    else the one the proxies started by the tests use), and the loop devices backed by such
+    an image (``losetup --list``, deleted backing files included)."""
     engine = docker.from_env()
     try:
         label = {"label": f"{LABEL_JOB_ID}={job_id}"}
@@ -111,7 +112,7 @@ def job_leftovers(job_id: object) -> dict[str, list[str]]:
         volumes = [str(v["Name"]) for v in engine.api.volumes(filters=label).get("Volumes") or []]
     finally:
         engine.close()
-    state = Path(os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
+    state = state_dir or Path(os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
     image = f"{job_id}.img"
     images = sorted(str(p) for p in [*state.glob(image), *state.glob(f"*/{image}")])
     listing = subprocess.run(
