@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import IO
 
 import docker
 import httpx
@@ -57,6 +59,34 @@ def docker_proxy(directory: Path, deployment: str | None = None) -> Iterator[str
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        # The deployment's image directory, once empty: test runs leave no trail of them.
+        state = Path(os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
+        with contextlib.suppress(OSError):
+            (state / deployment).rmdir()
+
+
+def worker_process(
+    prepared: PreparedDatabase,
+    state_dir: Path,
+    proxy_socket: str,
+    log: IO[str],
+    **environment: str,
+) -> subprocess.Popen[bytes]:
+    """`offcoder worker` in a process of its own (one a test can kill outright) on the test
+    database and `proxy_socket`, with `environment` added; its output goes to `log`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_")}
+    env.update(
+        DATABASE_URL=prepared.admin_url.render_as_string(hide_password=False),
+        OFFCODER_STATE_DIR=str(state_dir),
+        OFFCODER_DOCKER_PROXY_SOCKET=proxy_socket,
+        **environment,
+    )
+    return subprocess.Popen(  # our own command
+        [sys.executable, "-m", "offcoder.cli", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @asynccontextmanager
