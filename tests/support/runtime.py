@@ -32,18 +32,27 @@ TEST_SERVER = "http://testserver"
 
 
 @contextmanager
-def docker_proxy(directory: Path, deployment: str | None = None) -> Iterator[str]:
-    """`offcoder docker-proxy` on a socket in `directory`, as its own deployment: `deployment`,
-    or one made up for it, so that nothing of another test run on the engine is its own."""
+def docker_proxy(directory: Path, *, state_dir: Path | None = None) -> Iterator[str]:
+    """`offcoder docker-proxy` on a socket in `directory`, as a deployment of its own, so that
+    nothing of another test run on the engine is its own: with `state_dir`, the deployment
+    whose id it generates there (or finds there, when started again); else one made up for it,
+    on the usual state directory."""
     socket_path = directory / "docker-proxy.sock"
     socket_path.unlink(missing_ok=True)
     log = (directory / "docker-proxy.log").open("w")
-    deployment = deployment or f"test-{secrets.token_hex(6)}"
+    env = dict(os.environ)
+    if state_dir is None:
+        state = Path(env.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
+        deployment = f"test-{secrets.token_hex(6)}"
+        env["OFFCODER_PROXY_DEPLOYMENT_ID"] = deployment
+    else:
+        env.pop("OFFCODER_PROXY_DEPLOYMENT_ID", None)
+        env["OFFCODER_PROXY_STATE_DIR"] = str(state_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "offcoder.cli", "docker-proxy", "--socket", str(socket_path)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "OFFCODER_PROXY_DEPLOYMENT_ID": deployment},
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -59,10 +68,9 @@ def docker_proxy(directory: Path, deployment: str | None = None) -> Iterator[str
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-        # The deployment's image directory, once empty: test runs leave no trail of them.
-        state = Path(os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
-        with contextlib.suppress(OSError):
-            (state / deployment).rmdir()
+        if state_dir is None:  # its image directory, once empty: test runs leave no trail
+            with contextlib.suppress(OSError):
+                (state / deployment).rmdir()
 
 
 def worker_process(
@@ -159,6 +167,12 @@ def job_leftovers(job_id: object, state_dir: Path | None = None) -> dict[str, li
         "images": images,
         "loops": loops,
     }
+
+
+def deployment_of(proxy_socket: str) -> str:
+    """The deployment id the proxy on `proxy_socket` serves."""
+    with httpx.Client(transport=httpx.HTTPTransport(uds=proxy_socket)) as proxy:
+        return str(proxy.get("http://proxy/offcoder/deployment").json()["Deployment"])
 
 
 async def project_with(
