@@ -34,6 +34,7 @@ from typer.testing import CliRunner
 
 docker = pytest.importorskip("docker")
 
+from offcoder import logs  # noqa: E402
 from offcoder.cli import app  # noqa: E402
 from offcoder.runtime.policy import (  # noqa: E402
     LABEL_DEPLOYMENT,
@@ -51,6 +52,7 @@ from offcoder.runtime.policy import (  # noqa: E402
 from offcoder.runtime.proxy.gateway import gateway_name  # noqa: E402
 from offcoder.runtime.proxy.server import (  # noqa: E402
     DeploymentIdError,
+    DockerPolicyProxy,
     Refused,
     deployment_id,
     route,
@@ -521,6 +523,31 @@ def test_another_deployment_sees_and_touches_nothing_of_ours(
         assert not any(job_leftovers(job, proxy_base / "ws").values())
     finally:
         legacy.remove(force=True)
+
+
+def test_an_older_versions_objects_are_logged_at_start_and_left_alone(
+    engine: Any, image: str, proxy_base: Path
+) -> None:
+    """A sandbox of a version before deployment ids (managed, with a job, no deployment) is
+    counted in a warning when a proxy starts, and stays as it was."""
+    legacy = engine.containers.create(
+        image,
+        ["true"],
+        labels={TEST_LABEL: RUN_ID, LABEL_MANAGED: "1", LABEL_JOB_ID: str(uuid.uuid4())},
+    )
+    said = io.StringIO()
+    logs.configure(json=True, stream=said)
+    try:
+        proxy = DockerPolicyProxy(ENGINE_SOCK, state_dir=proxy_base / "ws", deployment=DEPLOYMENT)
+        asyncio.run(proxy.log_legacy_objects())
+    finally:
+        logs.configure()
+        legacy.reload()
+        legacy.remove(force=True)
+    warnings = [json.loads(line) for line in said.getvalue().splitlines() if "older" in line]
+    assert len(warnings) == 1, said.getvalue()
+    assert warnings[0]["level"] == "warning" and warnings[0]["containers"] >= 1, warnings
+    assert legacy.status == "created"
 
 
 def test_body_on_start_refused(proxy: str, engine: Any, image: str, jobs: list[uuid.UUID]) -> None:

@@ -137,7 +137,8 @@ class Refused(Exception):
 
 @dataclass
 class Route:
-    kind: str  # plain | create | list | image | container | delete | ws-* | net-* | gw-* | ...
+    # plain | create | list | image | container | delete | ws-* | net-* | gw-* | deployment | jobs
+    kind: str
     version: str = ""  # "/v1.41" or ""
     query: dict[str, str] = field(default_factory=dict)
     body: str = "none"  # none | json | tar
@@ -593,9 +594,10 @@ class DockerPolicyProxy:
         return jobs
 
     async def log_legacy_objects(self) -> None:
-        """Say what an older version left without a deployment label. No deployment owns it,
-        so no proxy lists, inspects or removes it: the operator removes it by hand once that
-        version is stopped (docs/security.md, C6)."""
+        """Say what an older version left without a deployment label (and its workspace images,
+        kept then in the state directory itself). No deployment owns it, so no proxy lists,
+        inspects or removes it: the operator removes it by hand once that version is stopped
+        (decision 0019)."""
         try:
             listed = await self._listed([f"{LABEL_MANAGED}=1", LABEL_JOB_ID])
         except (OSError, EngineError) as exc:
@@ -605,6 +607,7 @@ class DockerPolicyProxy:
             kind: sum(1 for item in items if LABEL_DEPLOYMENT not in (item.get("Labels") or {}))
             for kind, items in listed.items()
         }
+        legacy["images"] = len(list(self.workspaces.images.parent.glob("*.img")))
         if any(legacy.values()):
             log.warning(
                 "objects of an older OffCoder without a deployment label are left alone",
