@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offcoder.runtime.policy import (
+    LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
     LABEL_NETWORK,
     LABEL_OWNER,
@@ -23,6 +24,7 @@ from offcoder.runtime.policy import (
 JOB = uuid.UUID("0b6f6d8e-9c1d-4d7e-9a59-1d3c8f0a2b44")
 OTHER_JOB = uuid.UUID("5e8a3f7c-1111-4c2d-8e3f-0123456789ab")
 OWNER = owner_tag(uuid.UUID(int=7), b"k" * 32)
+DEPLOYMENT = "test-deployment"
 
 
 def spec(**kw: Any) -> dict[str, Any]:
@@ -33,6 +35,7 @@ def spec(**kw: Any) -> dict[str, Any]:
         "job_id": JOB,
         "owner_tag": OWNER,
         "network": NetworkMode.none,
+        "deployment": DEPLOYMENT,
         "workspace_mount": workspace_mount(JOB),
     }
     args.update(kw)
@@ -238,6 +241,9 @@ MUTATIONS: dict[str, Mutation] = {
     "networking-config-other": top_level("NetworkingConfig", {"EndpointsConfig": {"bridge": {}}}),
     # labels
     "label-managed-missing": _drop_label("dev.offcoder.managed"),
+    # another deployment's sandbox, or one of none (C2: deployments sharing an engine)
+    "label-deployment-missing": _drop_label(LABEL_DEPLOYMENT),
+    "label-deployment-other": _label(LABEL_DEPLOYMENT, "another-deployment"),
     "label-managed-0": _label("dev.offcoder.managed", "0"),
     "label-job-missing": _drop_label(LABEL_JOB_ID),
     "label-job-not-uuid": _label(LABEL_JOB_ID, "x"),

@@ -224,3 +224,11 @@ async def end_lost(
                 select(Job.id).where(Job.id.in_(labelled), Job.status.not_in(list(RUNNING)))
             )
         )
+
+
+async def known_jobs(database: Database, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `job_ids` this database holds a row for."""
+    if not job_ids:
+        return set()
+    async with database.system_session() as s:
+        return set(await s.scalars(select(Job.id).where(Job.id.in_(job_ids))))

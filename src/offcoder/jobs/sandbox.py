@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
+import signal
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -40,6 +42,20 @@ OUTPUT_BACKLOG = 64
 OUTPUT_END_GRACE_S = 5.0
 # An egress job's proxy variables, all pointing at its gateway (C5).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+
+# Fault injection, for tests only (tests/jobs/test_worker_killed_at_each_step.py): with this
+# variable set to one of `CRASH_STEPS`, the worker process kills itself with SIGKILL right after
+# that step of a sandbox's lifecycle, as a crash there would, so a test can show what the
+# reconciler finds. Unset, as everywhere else, it does nothing.
+CRASH_AFTER_VARIABLE = "OFFCODER_TEST_WORKER_CRASH_AFTER"
+CRASH_STEPS = ("workspace", "network", "create", "start")
+
+
+def _crash_point(step: str) -> None:
+    """A fault-injection point (see `CRASH_AFTER_VARIABLE`): dies here only when asked to."""
+    if os.environ.get(CRASH_AFTER_VARIABLE) == step:
+        log.warning("fault injection: the worker kills itself", after=step)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -128,6 +144,7 @@ class SandboxRun:
         try:
             inputs = await load()
             mount = await provisioning
+            _crash_point("workspace")
             network_name = None
             if plan.network is not NetworkMode.none:
                 network_name = await asyncio.to_thread(
@@ -143,6 +160,8 @@ class SandboxRun:
                 )
                 # Ours win: the gateway is the only way out (secret names cannot be these).
                 environment = environment | {name: GATEWAY_URL for name in PROXY_VARIABLES}
+            _crash_point("network")
+            deployment = await asyncio.to_thread(client.deployment)
             spec = container_spec(
                 image=inputs.image,
                 command=inputs.command,
@@ -150,11 +169,13 @@ class SandboxRun:
                 job_id=plan.job_id,
                 owner_tag=inputs.owner_tag,
                 network=plan.network,
+                deployment=deployment,
                 workspace_mount=mount,
                 ports=plan.ports,
                 network_name=network_name,
             )
             self.container_id = await asyncio.to_thread(client.create, spec)
+            _crash_point("create")
             # The plaintexts live no longer than the create call.
             del environment, spec
             inputs.environment = {}
@@ -178,6 +199,7 @@ class SandboxRun:
                 # like any run (a sandbox was made for it).
                 await self.logs.say("stderr", refused.message)
                 return Outcome(JobStatus.failed, refused.exit_code, refused.reason, refused.message)
+            _crash_point("start")
             published: dict[str, int] = {}
             if plan.network is NetworkMode.preview:
                 published = await self._published()

@@ -8,6 +8,10 @@ The filesystem's root belongs to the sandbox user, so the job can write there wi
 shipping anything. Creating loop devices needs root on the Docker host: that is why this lives
 in the proxy (already root-equivalent), which also lets the create check verify that a mounted
 workspace volume is one it provisioned for that very job.
+
+Images live in a directory of the proxy's deployment (``<state dir>/<deployment id>/``) and
+volumes carry its deployment label: a proxy of another deployment sharing the engine or the
+state directory neither finds nor removes them.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from typing import Any
 import structlog
 
 from offcoder.runtime.policy import (
-    LABEL_JOB_ID,
-    LABEL_MANAGED,
     LABEL_WORKSPACE,
     SANDBOX_UID,
+    deployment_labels,
+    is_ours,
     workspace_mount,
     workspace_volume_name,
 )
@@ -66,20 +70,31 @@ def _tool(name: str) -> str:
 class Workspaces:
     """Provision and tear down per-job ext4 workspaces. State lives in the engine and state_dir."""
 
-    def __init__(self, engine: EngineClient, state_dir: Path) -> None:
+    def __init__(self, engine: EngineClient, state_dir: Path, deployment: str) -> None:
         self.engine = engine
-        self.state_dir = state_dir
+        self.deployment = deployment
+        self.images = state_dir / deployment
         self._lock = asyncio.Lock()
 
     def image_path(self, job_id: uuid.UUID) -> Path:
-        return self.state_dir / f"{job_id}.img"
+        return self.images / f"{job_id}.img"
+
+    def imaged_jobs(self) -> set[uuid.UUID]:
+        """The jobs with a workspace image of this deployment (a loop device may hold it)."""
+        found: set[uuid.UUID] = set()
+        for image in self.images.glob("*.img") if self.images.is_dir() else []:
+            try:
+                found.add(uuid.UUID(image.stem))
+            except ValueError:
+                continue
+        return found
 
     async def provision(self, job_id: uuid.UUID) -> dict[str, Any]:
         """Create the job's workspace volume; returns the HostConfig.Mounts entry for it."""
         name = workspace_volume_name(job_id)
         if await self.engine.inspect("volumes", name) is not None:
             raise WorkspaceError(f"workspace for job {job_id} already exists")
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.images.mkdir(parents=True, exist_ok=True, mode=0o700)
         image = self.image_path(job_id)
         loop_dev: str | None = None
         try:
@@ -98,7 +113,10 @@ class Workspaces:
                     "Name": name,
                     "Driver": "local",
                     "DriverOpts": {"type": "ext4", "device": loop_dev},
-                    "Labels": {LABEL_MANAGED: "1", LABEL_WORKSPACE: "1", LABEL_JOB_ID: str(job_id)},
+                    "Labels": {
+                        **deployment_labels(self.deployment, job_id),
+                        LABEL_WORKSPACE: "1",
+                    },
                 },
             )
             if status != 201:
@@ -122,9 +140,8 @@ class Workspaces:
         options = volume.get("Options") or {}
         return (
             volume.get("Driver") == "local"
-            and labels.get(LABEL_MANAGED) == "1"
+            and is_ours(labels, self.deployment, job_id)
             and labels.get(LABEL_WORKSPACE) == "1"
-            and labels.get(LABEL_JOB_ID) == str(job_id)
             and options.get("type") == "ext4"
             and str(options.get("device", "")).startswith("/dev/loop")
             and set(options) == {"type", "device"}
@@ -137,12 +154,15 @@ class Workspaces:
 
     async def _teardown(self, job_id: uuid.UUID) -> bool:
         image = self.image_path(job_id)
-        status, data = await self.engine.request(
-            "DELETE", f"/volumes/{workspace_volume_name(job_id)}"
-        )
-        if status not in (204, 404):
-            raise WorkspaceError(f"volume remove answered {status}: {data}")
-        found = status == 204
+        name = workspace_volume_name(job_id)
+        found = False
+        volume = await self.engine.inspect("volumes", name)
+        # Another deployment's volume of that name is left as if absent.
+        if volume is not None and is_ours(volume.get("Labels"), self.deployment, job_id):
+            status, data = await self.engine.request("DELETE", f"/volumes/{name}")
+            if status not in (204, 404):
+                raise WorkspaceError(f"volume remove answered {status}: {data}")
+            found = status == 204
         if image.exists():
             found = True
             devices = await _run(_tool("losetup"), "--noheadings", "-O", "NAME", "-j", str(image))
