@@ -88,6 +88,11 @@ class Job(Base):
     log_purged_at: Mapped[datetime | None]
 
     @property
+    def usage_report(self) -> dict[str, Any]:
+        """What the job used, as the API shows it: the worker's measures and the output kept."""
+        return {**(self.usage or {}), "output_bytes": self.log_bytes}
+
+    @property
     def charge(self) -> Charge | None:
         """The price and hold taken at submit, and the cost once settled; None if it ran free."""
         if not self.charge_currency or self.price_per_minute is None:
