@@ -208,7 +208,20 @@ _register()
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    from pydantic import ValidationError
+
+    from offcoder.config import refused_settings
+
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A limit out of range or a value of the wrong kind: say which, before anything starts.
+        typer.echo("Refusing to start: these settings are not valid:", err=True)
+        for sentence in refused_settings(exc):
+            typer.echo(f"  - {sentence}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

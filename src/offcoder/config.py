@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -339,6 +339,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def refused_settings(error: ValidationError) -> list[str]:
+    """Each setting `Settings()` refused, as a sentence naming its environment variable and
+    why; never the value, which may be a secret."""
+    refused = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = field if field.isupper() else f"OFFCODER_{field.upper()}"
+        refused.append(f"{variable}: {problem['msg']}")
+    return refused
 
 
 @lru_cache
