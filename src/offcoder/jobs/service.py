@@ -8,6 +8,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import Select, func, select, tuple_
@@ -21,7 +22,7 @@ from offcoder.jobs.outcome import Canceller, EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.pagination import INSTANT, UUID, Keyset
 from offcoder.limits import PerUserSlots
-from offcoder.problems import Conflict, InvalidInput, NotFound, TooManyRequests
+from offcoder.problems import Conflict, InvalidInput, NotFound, Problem, TooManyRequests
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.realtime import signals
@@ -185,10 +186,28 @@ async def stop(session: AsyncSession, job: Job, by: Canceller) -> Job:
     return job
 
 
+class LogPurged(Problem):
+    """The job printed something, but its log has been deleted for retention (410)."""
+
+    def __init__(self, purged_at: datetime) -> None:
+        super().__init__(
+            410,
+            "log-purged",
+            f"This job's output was deleted on {purged_at:%Y-%m-%d}, when the time this server "
+            "keeps a job's log after it ends had passed; the job, its ending and usage, is kept.",
+            title="Log purged",
+            purged_at=purged_at.isoformat(),
+        )
+
+
 async def logs(
     session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID, after_seq: int
 ) -> tuple[list[JobLogChunk], bool]:
+    """A page of the job's stored output after `after_seq`, and whether it is the last; 410
+    once its log was purged (a job that printed nothing still has its empty log)."""
     job = await get(session, user_id, job_id)
+    if job.log_purged_at is not None and job.last_seq > 0:
+        raise LogPurged(job.log_purged_at)
     finished = JobStatus(job.status) in FINISHED
     chunks = list(
         await session.scalars(

@@ -200,11 +200,13 @@ class LiveLogs:
                 if await auth_service.live_session(session, claims.session_id) is None:
                     await self._drop(sid, "session_ended")
                     return _error("unauthorized")
-                await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
+                job = await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
         except NotFound:
             return _error("not_found")
         finally:
             connection.pending -= 1
+        if job.log_purged_at is not None and job.last_seq > 0:
+            return _error("log_purged")  # deleted for retention: not an empty log
         if sid not in self.connections:
             return _error("not_connected")
         previous = connection.subscriptions.pop(job_id, None)
@@ -255,7 +257,7 @@ class LiveLogs:
                     await self._send(sid, "job:log", payload)
                     last_seq = seq
                 if feed.failed is not None:
-                    if isinstance(feed.failed, NotFound):
+                    if isinstance(feed.failed, NotFound | jobs.LogPurged):
                         raise feed.failed
                     raise Behind  # the client resumes after last_seq on a fresh feed
                 if status in FINISHED and feed.complete and last_seq >= feed.last_seq:
@@ -269,8 +271,8 @@ class LiveLogs:
                 if chunks:
                     continue  # more may be waiting (a backlog page, or the feed moved on)
                 await feed.changed(version)
-        except NotFound:
-            return  # the job is gone (its account was erased)
+        except (NotFound, jobs.LogPurged):
+            return  # the job is gone (its account was erased), or its log (retention)
         except Behind:
             with contextlib.suppress(Exception):
                 await self.sio.emit(
@@ -400,7 +402,7 @@ class JobFeed:
             try:
                 await self._read_once()
                 return
-            except NotFound:
+            except (NotFound, jobs.LogPurged):
                 raise
             except Exception as exc:
                 if attempt == FEED_READ_ATTEMPTS - 1:
