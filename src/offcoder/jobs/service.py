@@ -8,9 +8,10 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
@@ -197,6 +198,45 @@ async def logs(
     # page is not full has nothing more to come.
     done = finished and len(chunks) < LOG_PAGE
     return chunks, done
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """Up to a page of a job's chunks read from the end backwards, in ascending seq order."""
+
+    chunks: list[JobLogChunk]
+    done: bool  # the job has ended and no stored chunk comes after this window
+    has_earlier: bool  # chunks before the window's first are stored
+
+
+async def log_window(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    limit: int,
+    before_seq: int | None = None,
+) -> LogWindow:
+    """The last `limit` chunks, or with `before_seq` the last `limit` of those before it.
+
+    Read newest first along the (job_id, seq) primary key, so opening a long log costs the
+    same as opening a short one."""
+    job = await get(session, user_id, job_id)
+    finished = JobStatus(job.status) in FINISHED
+    own = (JobLogChunk.user_id == user_id, JobLogChunk.job_id == job_id)
+    window = select(JobLogChunk).where(*own).order_by(JobLogChunk.seq.desc()).limit(limit)
+    if before_seq is not None:
+        window = window.where(JobLogChunk.seq < before_seq)
+    chunks = list(await session.scalars(window))[::-1]
+    has_earlier = bool(chunks) and bool(
+        await session.scalar(select(exists().where(*own, JobLogChunk.seq < chunks[0].seq)))
+    )
+    if before_seq is None:
+        # The job's status was read first, and workers store every chunk before they record
+        # the final one: an ended job has nothing after its last stored chunk.
+        return LogWindow(chunks, finished, has_earlier)
+    later = await session.scalar(select(exists().where(*own, JobLogChunk.seq >= before_seq)))
+    return LogWindow(chunks, finished and not later, has_earlier)
 
 
 T = TypeVar("T")
