@@ -6,11 +6,13 @@ the caller's row-level security, that the job is theirs: another user's job and 
 the same `{"ok": false, "error": "not_found"}` and nothing is joined.
 
 A subscription is a cursor over the job's stored chunks, not a room: it sends the backlog after
-`after_seq`, then, on each of the job's events (the worker's NOTIFY at commit, see
-`offcoder.realtime.signals`), rereads what follows the last `seq` it sent. One reader per
-subscription means the switch from backlog to live can neither skip nor repeat a chunk, a
-client resuming with `after_seq` continues exactly where it left, and every replica serves its
-own clients from the shared database, whichever worker runs the job.
+`after_seq` (or, with `tail`, the last chunks stored), then, on each of the job's events (the
+worker's NOTIFY at commit, see `offcoder.realtime.signals`), rereads what follows the last `seq`
+it sent. One reader per subscription means the switch from backlog to live can neither skip nor
+repeat a chunk, a client resuming with `after_seq` continues exactly where it left, and every
+replica serves its own clients from the shared database, whichever worker runs the job. A client
+that asks for `batch` gets consecutive chunks several to a `job:logs` packet instead of one
+`job:log` each; `job:earlier` answers a page before a seq (scrolling back from a tail).
 
 A slow client stalls only its own subscriptions: the worker writes to PostgreSQL and never waits
 for a reader. Before each packet the subscription looks at the connection's unsent queue; while
