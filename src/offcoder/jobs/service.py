@@ -217,10 +217,11 @@ async def log_window(
     limit: int,
     before_seq: int | None = None,
 ) -> LogWindow:
-    """The last `limit` chunks, or with `before_seq` the last `limit` of those before it.
+    """The last `limit` chunks, or with `before_seq` the last `limit` of those before it: one
+    query however long the log, where reading it forward takes a page per `LOG_PAGE` chunks.
 
-    Read newest first along the (job_id, seq) primary key, so opening a long log costs the
-    same as opening a short one."""
+    (PostgreSQL may still read the job's chunks to sort them, misjudging how many rows
+    `user_id` and `job_id` select together: a few ms at the 4 MiB output cap.)"""
     job = await get(session, user_id, job_id)
     finished = JobStatus(job.status) in FINISHED
     own = (JobLogChunk.user_id == user_id, JobLogChunk.job_id == job_id)
