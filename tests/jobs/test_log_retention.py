@@ -78,6 +78,10 @@ async def test_a_purge_deletes_old_logs_and_keeps_the_jobs(runtime: Runtime) -> 
     assert problem["type"] == "https://offcoder.dev/problems/log-purged"
     assert problem["detail"].startswith(f"This job's output was deleted on {utcnow():%Y-%m-%d}")
     assert problem["purged_at"]
+    # read from its end or paged back, it is just as gone
+    for query in ("?tail=10", "?before_seq=2&limit=1"):
+        window = await api.get(f"/v1/jobs/{old['id']}/logs{query}", headers=user.headers)
+        assert (window.status_code, window.json()["type"]) == (410, problem["type"]), query
     # the job itself stays, with its ending, its usage and when its log went
     job = (await api.get(f"/v1/jobs/{old['id']}", headers=user.headers)).json()
     assert (job["status"], job["exit_code"]) == ("succeeded", 0)
@@ -103,9 +107,11 @@ async def test_live_logs_say_a_purged_log_is_gone(runtime: Runtime) -> None:
         await watcher.connect(url, user.access_token)
         try:
             answer = await watcher.subscribe(str(job["id"]))
+            tail = await watcher.subscribe(str(job["id"]), tail=10)
+            earlier = await watcher.earlier(str(job["id"]), 2)
         finally:
             await watcher.client.disconnect()
-    assert answer == {"ok": False, "error": "log_purged"}
+    assert answer == tail == earlier == {"ok": False, "error": "log_purged"}
 
 
 async def test_workers_purge_old_logs_on_their_own(runtime: Runtime) -> None:

@@ -124,3 +124,8 @@ class LogChunkOut(BaseModel):
 class JobLogs(BaseModel):
     chunks: list[LogChunkOut]
     done: bool
+    has_earlier: bool | None = Field(
+        default=None,
+        description="With `tail` or `before_seq`: whether chunks before the first one are stored"
+        " (page back with `before_seq` set to that first seq). Absent on `after_seq` pages.",
+    )
