@@ -21,6 +21,11 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
   ``DELETE`` the same: an egress job's filtering gateway container, created by the proxy with
   fixed hardened settings (``gateway.py``). Gateways are not reachable through the
   container routes above; removing the job's container removes its gateway first.
+- ``POST /offcoder/layers/{job_id}`` with ``{"Project": ..., "Owner": ..., "SizeBytes": n}``,
+  ``GET`` and ``DELETE`` the same: a project's dependency layer built
+  by install job `job_id` (``layers.py``). A create body may mount one only as the policy says
+  (writable for its builder alone) and only with the layer's own project and owner labels; a
+  layer in use by a container is not removed (409).
 
 Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
 system, events, image create/pull/push/delete, commit, archive GET/HEAD, export, update, rename,
@@ -55,6 +60,7 @@ from offcoder.runtime.policy import (
     NetworkMode,
     check_create_body,
     job_network_name,
+    layer_mount_source,
 )
 from offcoder.runtime.proxy.engine import EngineClient, EngineError, next_event
 from offcoder.runtime.proxy.gateway import (
@@ -69,8 +75,11 @@ from offcoder.runtime.proxy.gateway import (
 from offcoder.runtime.proxy.gateway import (
     parse_request as parse_gateway_request,
 )
+from offcoder.runtime.proxy.layers import MAX_BODY as MAX_LAYER_BODY
+from offcoder.runtime.proxy.layers import LayerError, Layers
+from offcoder.runtime.proxy.layers import parse_request as parse_layer_request
 from offcoder.runtime.proxy.network import JobNetworks, NetworkError
-from offcoder.runtime.proxy.workspace import WorkspaceError, Workspaces
+from offcoder.runtime.proxy.workspace import LoopVolumes, VolumeInUse, WorkspaceError, Workspaces
 
 log = structlog.get_logger(__name__)
 
@@ -168,6 +177,17 @@ def _query(raw: str, allowed: frozenset[str]) -> dict[str, str]:
 def route(method: str, target: str) -> Route:
     """Map a request to an allowed route, or raise Refused."""
     segments, raw_query = normalize_target(target)
+    if segments[:2] == ["offcoder", "layers"] and len(segments) == 3:
+        if raw_query:
+            raise Refused("no query here")
+        try:
+            job = uuid.UUID(segments[2])
+        except ValueError as exc:
+            raise Refused("layer id must be an install job's UUID") from exc
+        kinds = {"POST": "layer-provision", "GET": "layer-describe", "DELETE": "layer-teardown"}
+        if method not in kinds:
+            raise Refused("method not allowed")
+        return Route(kinds[method], body="json" if method == "POST" else "none", ref=str(job))
     if segments[:2] == ["offcoder", "workspaces"] and len(segments) == 3:
         if raw_query:
             raise Refused("no query here")
@@ -301,7 +321,9 @@ class DockerPolicyProxy:
     ) -> None:
         self.upstream = upstream
         self.engine = EngineClient(upstream)
-        self.workspaces = Workspaces(self.engine, state_dir)
+        volumes = LoopVolumes(self.engine, state_dir)
+        self.workspaces = Workspaces(volumes)
+        self.layers = Layers(volumes)
         self.networks = JobNetworks(self.engine)
         self.gateways = Gateways(
             self.engine, image=gateway_image, allow_private=egress_allow_private
@@ -386,10 +408,15 @@ class DockerPolicyProxy:
             await self._drain(down, reader)
             await self._reply(down, writer, exc.status, exc.message)
             return False
-        except GatewayError as exc:
-            log.error("docker proxy gateway error", method=method, path=target, error=str(exc))
+        except (GatewayError, LayerError) as exc:
+            log.error("docker proxy error", method=method, path=target, error=str(exc))
             await self._drain(down, reader)
             await self._reply(down, writer, exc.status if exc.status < 500 else 502, str(exc))
+            return False
+        except VolumeInUse as exc:
+            log.info("docker proxy: volume in use", method=method, path=target, error=str(exc))
+            await self._drain(down, reader)
+            await self._reply(down, writer, 409, str(exc))
             return False
         except (EngineError, WorkspaceError, NetworkError) as exc:
             log.error("docker proxy error", method=method, path=target, error=str(exc))
@@ -449,6 +476,8 @@ class DockerPolicyProxy:
             found = await self.gateways.teardown(uuid.UUID(r.ref))
             await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
             return True
+        if r.kind.startswith("layer-"):
+            return await self._layer(down, r, headers, reader, writer)
         if r.kind == "net-provision":
             await self._read_body(down, reader, 0)
             name = await self.networks.provision(uuid.UUID(r.ref), NetworkMode(r.query["mode"]))
@@ -463,12 +492,16 @@ class DockerPolicyProxy:
             if not headers.get(b"content-type", b"").startswith(b"application/json"):
                 raise Refused("the create body must be application/json")
             parsed = _strict_json(await self._read_body(down, reader, MAX_CREATE_BODY))
-            violations = await self._check_create(parsed)
-            if violations:
-                raise Refused("container create refused by policy: " + "; ".join(violations))
-            body = json.dumps(parsed).encode()
-            path = r.path
-        elif r.kind == "list":
+            target = r.version + r.path + ("?" + urlencode(r.query) if r.query else "")
+            # A layer checked here stays until the container that mounts it exists.
+            guard = self.layers.held() if _mounts(parsed) > 1 else contextlib.nullcontext()
+            async with guard:
+                violations = await self._check_create(parsed)
+                if violations:
+                    raise Refused("container create refused by policy: " + "; ".join(violations))
+                body = json.dumps(parsed).encode()
+                return await self._forward(down, method, target, headers, body, r, reader, writer)
+        if r.kind == "list":
             path = r.path
             r.query["filters"] = _managed_filter(r.query.get("filters"))
         elif r.kind in ("container", "delete"):
@@ -486,6 +519,33 @@ class DockerPolicyProxy:
             down, method, target, headers, body, r, reader, writer, on_response
         )
 
+    async def _layer(
+        self,
+        down: h11.Connection,
+        r: Route,
+        headers: dict[bytes, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        job_id = uuid.UUID(r.ref)
+        if r.kind == "layer-provision":
+            if not headers.get(b"content-type", b"").startswith(b"application/json"):
+                raise Refused("the layer body must be application/json")
+            project, owner, size = parse_layer_request(
+                await self._read_body(down, reader, MAX_LAYER_BODY)
+            )
+            made = await self.layers.provision(job_id, project, owner, size)
+            await self._reply(down, writer, 201, "", made)
+            return True
+        await self._read_body(down, reader, 0)
+        if r.kind == "layer-describe":
+            found = await self.layers.describe(job_id)
+            await self._reply(down, writer, 200 if found else 404, "no such layer", found)
+        else:
+            removed = await self.layers.teardown(job_id)
+            await self._reply(down, writer, 200 if removed else 404, "", {"Removed": removed})
+        return True
+
     async def _check_create(self, parsed: Any) -> list[str]:
         violations = check_create_body(parsed, allowed_images=self.allowed_images)
         if violations:
@@ -494,6 +554,9 @@ class DockerPolicyProxy:
         job_id = uuid.UUID(labels[LABEL_JOB_ID])
         if parsed["HostConfig"].get("Mounts") and not await self.workspaces.is_provisioned(job_id):
             violations.append("the workspace volume was not provisioned by this proxy for the job")
+        layer = layer_mount_source(parsed)
+        if layer is not None:
+            violations += await self.layers.check_mount(layer, labels)
         if labels[LABEL_NETWORK] != NetworkMode.none.value:
             net = await self.engine.inspect("networks", job_network_name(job_id))
             net_labels = (net or {}).get("Labels") or {}
@@ -671,6 +734,13 @@ class DockerPolicyProxy:
         to_engine.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await to_engine
+
+
+def _mounts(parsed: Any) -> int:
+    """How many mounts an (unchecked) create body asks for."""
+    host_config = parsed.get("HostConfig") if isinstance(parsed, dict) else None
+    mounts = host_config.get("Mounts") if isinstance(host_config, dict) else None
+    return len(mounts) if isinstance(mounts, list) else 0
 
 
 def _managed_filter(raw: str | None) -> str:
