@@ -154,9 +154,8 @@ class Layers:
         labels = await self.labels(volume_name)
         if labels is None:
             return [f"{volume_name} is not a dependency layer made by this proxy"]
-        if labels.get(LABEL_PROJECT) != body_labels.get(LABEL_PROJECT) or labels.get(
-            LABEL_OWNER
-        ) != body_labels.get(LABEL_OWNER):
+        theirs = (labels.get(LABEL_PROJECT), labels.get(LABEL_OWNER))
+        if theirs != (body_labels.get(LABEL_PROJECT), body_labels.get(LABEL_OWNER)):
             return ["a dependency layer is mounted only by jobs of its own project and owner"]
         return []
 
