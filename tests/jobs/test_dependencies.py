@@ -312,7 +312,9 @@ async def test_node_packages_are_found_by_require_and_import(runtime: Runtime) -
     assert out.splitlines() == ["hello from greetnode", "hello from greetnode by import"], out
 
 
-async def test_bad_requests_are_clear_problems_and_queue_nothing(runtime: Runtime) -> None:
+async def test_bad_requests_are_clear_problems_and_one_install_runs_at_a_time(
+    runtime: Runtime,
+) -> None:
     api, ctx, _ = runtime
     alice = await signed_in_user(ctx)
     project = await project_with(api, alice, {"main.py": b"print(1)\n"}, name="deps")
@@ -354,3 +356,21 @@ async def test_bad_requests_are_clear_problems_and_queue_nothing(runtime: Runtim
 
     unknown = await api.post(url, headers=alice.headers, json={"rebuild": True, "extra": 1})
     assert unknown.status_code == 422, unknown.text
+
+    # One install per layer at a time.
+    put = await api.put(
+        f"/v1/projects/{project}/files/requirements.txt", headers=alice.headers, content=b"x\n"
+    )
+    assert put.status_code == 200, put.text
+    first = await api.post(url, headers=alice.headers)
+    assert first.status_code == 202, first.text
+    running = first.json()["items"][0]["building_job_id"]
+    second = await api.post(url, headers=alice.headers, json={"rebuild": True})
+    assert second.status_code == 409, second.text
+    assert second.json()["detail"] == (
+        f"The python layer is being installed (job {running}); wait for that job to end."
+    )
+    ended = await wait_for_end(api, alice.headers, running, timeout=150)
+    assert ended["status"] == "failed", ended  # no package "x" at the registry
+    [layer] = await layers(api, alice, project)
+    assert (layer["status"], layer["failed_job_id"]) == ("failed", running), layer
