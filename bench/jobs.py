@@ -212,6 +212,7 @@ class RawRunner:
                 job_id=job_id,
                 owner_tag=BENCH_OWNER,
                 network=NetworkMode.none,
+                deployment="bench-raw",  # no proxy's: these never go through one
                 workspace_mount=mount,
             )
             del spec["Labels"][LABEL_MANAGED]  # see the module docstring

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from offcoder import logs
 from offcoder.config import Environment, Settings
@@ -184,3 +184,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             + ", ".join(_skipped[:10]),
             red=True,
         )
+
+
+@pytest.fixture
+def scratch(prepared: PreparedDatabase) -> Iterator[URL]:
+    """A database of its own on the same server, for migrating up and down."""
+    name = f"offcoder_migrate_{secrets.token_hex(4)}"
+    engine = create_engine(sync_url(prepared.admin_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield prepared.admin_url.set(database=name)
+    finally:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()

@@ -72,7 +72,7 @@ def serve(
         console.print(f"Development sign-in provider at {issuer}")
     if dev and not no_worker and not Path(settings.docker_proxy_socket).exists():
         proxy_socket = settings.state_dir / "docker-proxy.sock"
-        keep_alive.append(_start_dev_proxy(proxy_socket))
+        keep_alive.append(_start_dev_proxy(proxy_socket, settings.state_dir / "docker-proxy"))
         settings = settings.model_copy(update={"docker_proxy_socket": str(proxy_socket)})
     prepared = prepare(settings)
     keep_alive.append(prepared)
@@ -93,14 +93,19 @@ def serve(
                     child.kill()
 
 
-def _start_dev_proxy(socket_path: Path) -> subprocess.Popen[bytes]:
-    """Development: run the Docker policy proxy as a child process (it needs root for loops)."""
+def _start_dev_proxy(socket_path: Path, state_dir: Path) -> subprocess.Popen[bytes]:
+    """Development: run the Docker policy proxy as a child process (it needs root for loops).
+
+    Its state (workspace images, the generated deployment id) goes in `state_dir`, in the
+    server's own, unless OFFCODER_PROXY_STATE_DIR says otherwise: two development servers on
+    one engine are two deployments, neither touching the other's sandboxes."""
     socket_path.unlink(missing_ok=True)
     child = subprocess.Popen(  # noqa: S603 - our own command
         [
             *(sys.executable, "-m", "offcoder.cli", "docker-proxy"),
             *("--socket", str(socket_path), "--parent-pid", str(os.getpid())),
-        ]
+        ],
+        env={"OFFCODER_PROXY_STATE_DIR": str(state_dir), **os.environ},
     )
     for _ in range(100):
         if socket_path.exists():
@@ -162,11 +167,15 @@ def docker_proxy(
     ] = None,
 ) -> None:
     """Serve the policy-enforcing Docker proxy (C2): the only way the server reaches Docker."""
-    from offcoder.runtime.proxy.server import run_proxy
+    from offcoder.runtime.proxy.server import DeploymentIdError, run_proxy
 
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
-    run_proxy(socket, upstream)
+    try:
+        run_proxy(socket, upstream)
+    except DeploymentIdError as exc:
+        console.print(f"Cannot start the Docker proxy: {exc} (OFFCODER_PROXY_DEPLOYMENT_ID).")
+        raise typer.Exit(2) from exc
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -23,6 +23,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.dependencies.endpoints import router as dependencies_router
+from offcoder.jobs.admin import router as jobs_admin_router
 from offcoder.jobs.endpoints import router as jobs_router
 from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
@@ -154,6 +155,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         admin_router,
         payments_admin_router,
         ai_admin_router,
+        jobs_admin_router,
         link_router,
     )
     for router in routers:

@@ -24,6 +24,8 @@ def test_the_dev_proxy_stops_when_its_parent_is_killed(tmp_path: Path) -> None:
         f"{proxy} --parent-pid $$ & echo $! > {shlex.quote(str(pid_file))}; wait",
         shell=True,
         start_new_session=True,
+        # its own state directory: the deployment id it generates stays with the test
+        env={**os.environ, "OFFCODER_PROXY_STATE_DIR": str(tmp_path / "proxy-state")},
     )
     try:
         deadline = time.monotonic() + 30

@@ -25,11 +25,11 @@ def job(status: str, exit_code: int | None, reason: str | None, detail: str | No
         # The program's own non-zero exit code is passed on.
         (job("failed", 3, "exit_code", "exited with 3"), 3),
         (job("failed", 255, "exit_code", "exited with 255"), 255),
-        (job("failed", 137, "oom_killed", "exited with 137"), 137),
+        (job("failed", 137, "memory_limit", "exited with 137"), 137),
         (job("failed", 137, "output_limit", "output passed 262144 bytes"), 137),
         # A timeout and a cancel, whatever the killed program's code was.
-        (job("timed_out", 137, "timeout", "killed after 1 s"), 124),
-        (job("timed_out", None, "timeout", "killed after 1 s"), 124),
+        (job("timed_out", 137, "timed_out", "stopped at its time limit of 1 s"), 124),
+        (job("timed_out", None, "timed_out", "stopped at its time limit of 1 s"), 124),
         (job("cancelled", 137, "cancelled"), 130),
         (job("cancelled", None, "cancelled"), 130),
         # The engine could not find the command.
@@ -85,10 +85,14 @@ def test_the_ending_is_told_in_one_plain_sentence() -> None:
         == "offcoder: job failed (output_limit): output passed 4194304 bytes"
     )
     assert (
-        ending_message(job("timed_out", 137, "timeout", "killed after 1 s"))
-        == "offcoder: job timed_out (timeout): killed after 1 s"
+        ending_message(job("timed_out", 137, "timed_out", "stopped at its time limit of 1 s"))
+        == "offcoder: job timed_out: stopped at its time limit of 1 s"
     )
     assert ending_message(job("cancelled", None, "cancelled")) == "offcoder: job cancelled"
+    assert (
+        ending_message(job("cancelled", None, "cancelled", "cancelled by an operator"))
+        == "offcoder: job cancelled: cancelled by an operator"
+    )
     assert ending_message(job("failed", None, None)) == "offcoder: job failed"
     assert ending_message(job("succeeded", 0, None)) is None
 

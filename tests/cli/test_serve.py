@@ -109,6 +109,8 @@ def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) ->
         assert me.status_code == 200 and me.json()["email"] == "newcomer@example.test"
         assert (tmp_path / "pgdata").is_dir(), "the embedded PostgreSQL lives in the state dir"
         assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0, "the dev key file is private"
+        # Its Docker proxy is a deployment of its own, whose id lives in the server's state.
+        assert (tmp_path / "docker-proxy" / "deployment-id").read_text().strip()
     finally:
         server.send_signal(signal.SIGINT)
         try:

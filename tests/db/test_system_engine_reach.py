@@ -39,6 +39,7 @@ ALLOWED = {
     "payments/tasks.py": "handling provider events (credits, refunds) for the user they name",
     "payments/admin.py": "refunds and grants act on other users' wallets (finance role + MFA)",
     "ai/admin.py": "the flag review queue reads every user's flagged outputs (safety role + MFA)",
+    "jobs/admin.py": "an operator cancels any user's job (support role + MFA, audited)",
 }
 
 USES = re.compile(r"\bsystem_(session|engine|url|transaction)\b|\bSystemSession\b")

@@ -15,6 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import event, select
 
+from offcoder.admin.roles import Role
+from offcoder.audit.models import AuditEvent
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
@@ -22,9 +24,12 @@ from offcoder.db.engine import Database
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
 from offcoder.realtime.signals import Signals
+from tests.support.admin import granted
 from tests.support.apps import app_with
+from tests.support.mfa import with_mfa
 from tests.support.runtime import project_with, sandboxes_of, wait_for_end
 from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C6")]
 
@@ -78,6 +83,7 @@ async def cancel_and_wait(api: httpx.AsyncClient, user: SignedIn, job_id: str) -
     cancelled_at = time.time()
     job = await wait_for_end(api, user.headers, job_id, timeout=60)
     assert (job["status"], job["reason"]) == ("cancelled", "cancelled"), job
+    assert (job["cancelled_by"], job["detail"]) == ("owner", "cancelled by you"), job
     assert sandboxes_of(job_id) == []
     return datetime.fromisoformat(str(job["finished_at"])).timestamp() - cancelled_at
 
@@ -165,3 +171,68 @@ async def test_only_the_worker_running_a_job_acts_on_its_cancel(
     finally:
         for database in databases:
             await database.dispose()
+
+
+async def test_an_operator_cancels_a_job_and_its_owner_is_told_who(
+    api: tuple[httpx.AsyncClient, AppContext],
+) -> None:
+    """An operator (support role, second factor) stops another person's job, running or
+    queued: the job says it was an operator, not its owner, and the action is audited with
+    the operator's reason."""
+    client, ctx = api
+    owner, operator = await signed_in_user(ctx), await signed_in_user(ctx)
+    await granted(ctx, await user_id(client, operator), Role.support)
+    admin_headers = await with_mfa(client, operator)
+    body = {"reason": "abuse report 17: mining"}
+    async with worker_running(ctx, worker_concurrency=1):
+        running = await running_job(client, owner)
+        # Owners may not use it, even on their own job.
+        refused = await client.post(
+            f"/v1/admin/jobs/{running}/cancel", headers=owner.headers, json=body
+        )
+        assert refused.status_code == 403, refused.text
+        # The worker is busy: this one waits in the queue.
+        project = (await client.get(f"/v1/jobs/{running}", headers=owner.headers)).json()
+        queued = await client.post(
+            f"/v1/projects/{project['project_id']}/jobs",
+            headers=owner.headers,
+            json={"command": ["python3", "main.py"]},
+        )
+        assert queued.status_code == 202, queued.text
+        for job_id in (running, str(queued.json()["id"])):
+            answer = await client.post(
+                f"/v1/admin/jobs/{job_id}/cancel", headers=admin_headers, json=body
+            )
+            assert answer.status_code == 202, answer.text
+            job = await wait_for_end(client, owner.headers, job_id, timeout=60)
+            assert (job["status"], job["reason"]) == ("cancelled", "cancelled"), job
+            assert (job["cancelled_by"], job["detail"]) == (
+                "operator",
+                "cancelled by an operator",
+            ), job
+            assert sandboxes_of(job_id) == []
+            again = await client.post(
+                f"/v1/admin/jobs/{job_id}/cancel", headers=admin_headers, json=body
+            )
+            assert again.status_code == 409, again.text
+            async with ctx.database.system_session() as s:
+                audited = (
+                    await s.scalars(
+                        select(AuditEvent).where(
+                            AuditEvent.target == f"job:{job_id}",
+                            AuditEvent.action == "admin.job.cancelled",
+                        )
+                    )
+                ).all()
+            assert [(a.actor_id, a.details["reason"]) for a in audited] == [
+                (await user_id(client, operator), body["reason"])
+            ]
+    # Bad input: no reason, or an unknown job.
+    missing = await client.post(f"/v1/admin/jobs/{running}/cancel", headers=admin_headers, json={})
+    assert missing.status_code == 422, missing.text
+    unknown = await client.post(
+        "/v1/admin/jobs/00000000-0000-0000-0000-000000000000/cancel",
+        headers=admin_headers,
+        json=body,
+    )
+    assert unknown.status_code == 404, unknown.text

@@ -228,7 +228,7 @@ async def test_a_job_that_did_not_succeed_never_exits_0(
 
     code, _, err = timed_out
     assert code == 124, err
-    assert "offcoder: job timed_out (timeout): killed after 1 s" in err
+    assert "offcoder: job timed_out: stopped at its time limit of 1 s" in err
 
     code, out, err = output_limit
     loud = next(j for j in jobs if j["command"] == ["python3", "loud.py"])
@@ -236,7 +236,8 @@ async def test_a_job_that_did_not_succeed_never_exits_0(
     # The program normally ends (exit 0) before the worker stores past the cap; should the cap
     # be reached first, the sandbox is killed and its code (137) is passed on instead.
     assert code == (1 if loud["exit_code"] == 0 else loud["exit_code"]) != 0, (loud, err)
-    assert f"offcoder: job failed (output_limit): output passed {cap} bytes" in err
+    assert f"offcoder: job failed (output_limit): {loud['detail']}" in err
+    assert loud["detail"].startswith("its output passed the limit of "), loud
     assert len(out) >= cap
 
     code, err = cancelled

@@ -168,7 +168,7 @@ def volume(job_id: object) -> dict[str, Any] | None:
 async def test_an_installed_package_is_imported_by_a_later_offline_job_that_cannot_write_it(
     runtime: Runtime, proxy_socket: str
 ) -> None:
-    api, ctx, _ = runtime
+    api, ctx, worker = runtime
     alice, bob = await signed_in_user(ctx), await signed_in_user(ctx)
     files = {"requirements.txt": b"greetlib\n", "main.py": USES_LAYER}
     project = await project_with(api, alice, files, name="deps")
@@ -182,6 +182,16 @@ async def test_an_installed_package_is_imported_by_a_later_offline_job_that_cann
     assert layer["status"] == "ready" and layer["install_job_id"] == job["id"], layer
     assert layer["stale"] is False and layer["mount"] == "/deps"
     assert 0 < layer["size_bytes"] <= layer["max_bytes"] == LAYER_BYTES, layer
+
+    # The layer outlives its install job: the proxy does not name the ended install among the
+    # jobs whose leftovers a reconcile tears down, and a reconcile leaves the layer.
+    async with httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(uds=proxy_socket), base_url="http://proxy"
+    ) as proxy:
+        held = (await proxy.get("/offcoder/jobs")).json()["Jobs"]
+    assert job["id"] not in held, held
+    await worker.reconcile()
+    assert volume(job["id"]) is not None
 
     # A job with no network at all imports it, and cannot change it.
     ran, out = await run(api, alice, project, ["python3", "main.py"])
@@ -240,6 +250,7 @@ async def create_mounting(
             job_id=job,
             owner_tag=owner,
             network=NetworkMode.none,
+            deployment=(await proxy.get("/offcoder/deployment")).json()["Deployment"],
             workspace_mount=provisioned.json()["Mount"],
             project_id=project,
             layer_mount=layer_mount(uuid.UUID(built_by), "/deps", read_only=read_only),

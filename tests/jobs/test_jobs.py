@@ -68,6 +68,7 @@ async def test_failure_has_an_exit_code_and_a_reason(runtime: Runtime) -> None:
     project = await project_with(api, user, {"main.py": b"raise SystemExit(3)\n"})
     job = await run(api, user, project, ["python3", "main.py"])
     assert (job["status"], job["exit_code"], job["reason"]) == ("failed", 3, "exit_code")
+    assert job["detail"] == "the program exited with code 3"
 
 
 @pytest.mark.promise("C6")
@@ -78,7 +79,8 @@ async def test_timeout_kills_the_job(runtime: Runtime) -> None:
         api, user, {"main.py": b"import time\nprint('start', flush=True)\ntime.sleep(60)\n"}
     )
     job = await run(api, user, project, ["python3", "main.py"], timeout_s=2)
-    assert (job["status"], job["reason"]) == ("timed_out", "timeout")
+    assert (job["status"], job["reason"]) == ("timed_out", "timed_out")
+    assert job["detail"] == "stopped at its time limit of 2 s"
     assert sandboxes_of(job["id"]) == []
 
 

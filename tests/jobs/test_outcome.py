@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from offcoder.client import OUR_FAULT_REASONS
+from offcoder.jobs import outcome
 from offcoder.jobs.models import JobStatus
-from offcoder.jobs.outcome import EndReason, Outcome
+from offcoder.jobs.outcome import Canceller, EndReason, Outcome
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -38,3 +39,21 @@ def test_an_outcome_is_charged_unless_the_ending_was_ours() -> None:
     assert Outcome(JobStatus.failed, 3, EndReason.exit_code).charged
     assert not Outcome(JobStatus.failed, None, EndReason.log_storage_failed).charged
     assert all(reason.message for reason in EndReason)
+
+
+def test_each_ending_names_its_limit_or_code_in_words() -> None:
+    assert outcome.exited(3).detail == "the program exited with code 3"
+    assert outcome.timed_out(137, 60).detail == "stopped at its time limit of 60 s"
+    assert (
+        outcome.memory_limit(137, 512 * 1024 * 1024).detail
+        == "stopped at its memory limit of 512 MiB (exit code 137)"
+    )
+    assert outcome.output_limit(0, 256 * 1024).detail == (
+        "its output passed the limit of 256 KiB, so it was stopped"
+    )
+    assert outcome.output_limit(0, 1000).detail == (
+        "its output passed the limit of 1000 bytes, so it was stopped"
+    )
+    assert outcome.cancelled(None, Canceller.owner).detail == "cancelled by you"
+    assert outcome.cancelled(137, Canceller.operator).detail == "cancelled by an operator"
+    assert outcome.cancelled(None, None).detail == EndReason.cancelled.message

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.host import WorkerHost
 from tests.support.apps import app_with
-from tests.support.runtime import sandboxes_of, wait_for_end
+from tests.support.runtime import sandboxes_of, wait_for_end, worker_process
 from tests.support.signin import sign_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C6")]
@@ -26,19 +23,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.promise("C6")]
 async def test_killed_worker_job_fails_as_worker_lost_and_its_sandbox_is_removed(
     settings: Settings, prepared: PreparedDatabase, proxy_socket: str, state_dir: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_")}
-    env.update(
-        DATABASE_URL=prepared.admin_url.render_as_string(hide_password=False),
-        OFFCODER_STATE_DIR=str(state_dir),
-        OFFCODER_DOCKER_PROXY_SOCKET=proxy_socket,
-    )
     log = (state_dir / "crash-worker.log").open("w")
-    doomed = subprocess.Popen(  # our own command
-        [sys.executable, "-m", "offcoder.cli", "worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    doomed = worker_process(prepared, state_dir, proxy_socket, log)
     try:
         async with app_with(settings, prepared, docker_proxy_socket=proxy_socket) as (api, ctx):
             user = await sign_in(api)

@@ -170,7 +170,9 @@ def test_gateway_container_is_hardened() -> None:
     import uuid
 
     job = uuid.uuid4()
-    body = gateway_body(job, "offcoder/python:current", ["a.test"], [], allow_private=False)
+    body = gateway_body(
+        job, "offcoder/python:current", ["a.test"], [], allow_private=False, deployment="dep-1"
+    )
     hc = body["HostConfig"]
     assert body["User"] == "10001:10001"
     assert hc["CapDrop"] == ["ALL"] and hc["SecurityOpt"] == ["no-new-privileges"]
@@ -179,6 +181,7 @@ def test_gateway_container_is_hardened() -> None:
     assert hc["NetworkMode"] == job_network_name(job)
     assert body["Labels"] == {
         "dev.offcoder.managed": "1",
+        "dev.offcoder.deployment": "dep-1",
         "dev.offcoder.job-id": str(job),
         "dev.offcoder.role": "gateway",
     }

@@ -19,6 +19,7 @@ from offcoder.runtime.policy import (
     workspace_mount,
 )
 from tests.support.policy import (
+    DEPLOYMENT,
     JOB,
     LAYER_MUTATIONS,
     MUTATIONS,
@@ -42,6 +43,7 @@ def test_spec_has_the_c1_settings() -> None:
     assert body["WorkingDir"] == "/workspace"
     assert body["Env"] == ["API_TOKEN=s3cret"]
     assert body["Labels"]["dev.offcoder.managed"] == "1"
+    assert body["Labels"]["dev.offcoder.deployment"] == DEPLOYMENT
     assert body["Labels"][LABEL_JOB_ID] == str(JOB)
     assert body["Labels"][LABEL_OWNER] == OWNER and str(uuid.UUID(int=7)) not in OWNER
     assert hc["NetworkMode"] == "none"
@@ -78,12 +80,17 @@ def test_spec_has_the_c1_settings() -> None:
     ],
 )
 def test_policy_spec_passes_the_check(body: dict[str, Any]) -> None:
-    assert check_create_body(body) == []
+    assert check_create_body(body, deployment=DEPLOYMENT) == []
 
 
 def test_allowed_images() -> None:
-    assert check_create_body(spec(), allowed_images={"offcoder/python:current"}) == []
-    assert check_create_body(spec(), allowed_images={"offcoder/node:current"})
+    assert (
+        check_create_body(spec(), deployment=DEPLOYMENT, allowed_images={"offcoder/python:current"})
+        == []
+    )
+    assert check_create_body(
+        spec(), deployment=DEPLOYMENT, allowed_images={"offcoder/node:current"}
+    )
 
 
 def test_docker_py_style_body_passes() -> None:
@@ -102,7 +109,7 @@ def test_docker_py_style_body_passes() -> None:
         }
     )
     body["HostConfig"].update({"CpuShares": 0, "OomKillDisable": False, "Binds": None})
-    assert check_create_body(body) == []
+    assert check_create_body(body, deployment=DEPLOYMENT) == []
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
@@ -110,7 +117,7 @@ def test_each_rule_is_enforced(name: str) -> None:
     """C1/C2: each departure from the policy is a violation (one mutation per rule)."""
     body = copy.deepcopy(spec())
     MUTATIONS[name](body)
-    assert check_create_body(body), f"{name} passed the check"
+    assert check_create_body(body, deployment=DEPLOYMENT), f"{name} passed the check"
 
 
 PREVIEW_MUTATIONS: dict[str, Mutation] = {
@@ -143,7 +150,7 @@ def test_each_network_rule_is_enforced_in_preview(name: str) -> None:
     """C5: preview reaches only its own network, with ports bound on 127.0.0.1."""
     body = copy.deepcopy(preview_spec())
     PREVIEW_MUTATIONS[name](body)
-    assert check_create_body(body), f"{name} passed the check"
+    assert check_create_body(body, deployment=DEPLOYMENT), f"{name} passed the check"
 
 
 @pytest.mark.parametrize("name", sorted(LAYER_MUTATIONS))
@@ -152,7 +159,7 @@ def test_each_dependency_layer_rule_is_enforced(name: str) -> None:
     but the install that builds it, and only for a job that names its project."""
     body = copy.deepcopy(layer_spec())
     LAYER_MUTATIONS[name](body)
-    assert check_create_body(body), f"{name} passed the check"
+    assert check_create_body(body, deployment=DEPLOYMENT), f"{name} passed the check"
 
 
 def test_spec_refuses_bad_input() -> None:

@@ -8,6 +8,7 @@ remove, with the hardening measured inside the container.
 from __future__ import annotations
 
 import asyncio
+import copy
 import http.client
 import io
 import json
@@ -23,30 +24,52 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from typer.testing import CliRunner
 
 docker = pytest.importorskip("docker")
 
+from offcoder import logs  # noqa: E402
+from offcoder.cli import app  # noqa: E402
 from offcoder.runtime.policy import (  # noqa: E402
+    LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
+    LABEL_MANAGED,
+    LAYER_MIN_BYTES,
     LOG_MAX_SIZE,
     NetworkMode,
     container_spec,
+    is_deployment_id,
+    job_network_name,
+    layer_mount,
+    layer_volume_name,
     owner_tag,
     workspace_mount,
     workspace_volume_name,
 )
-from offcoder.runtime.proxy.server import Refused, route, start_proxy  # noqa: E402
+from offcoder.runtime.proxy.gateway import gateway_name  # noqa: E402
+from offcoder.runtime.proxy.server import (  # noqa: E402
+    DeploymentIdError,
+    DockerPolicyProxy,
+    Refused,
+    deployment_id,
+    route,
+    start_proxy,
+)
 from tests.support.policy import MUTATIONS, OTHER_JOB  # noqa: E402
+from tests.support.runtime import job_leftovers  # noqa: E402
 
 ENGINE_SOCK = "/var/run/docker.sock"
 TEST_LABEL = "dev.offcoder-test.run"
 RUN_ID = uuid.uuid4().hex[:12]
 IMAGE_TAG = f"offcoder-test/sandbox:{RUN_ID}"
+DEPLOYMENT = f"test-{RUN_ID}"  # this module's proxy's: no other test run's
+OTHER_DEPLOYMENT = f"other-{RUN_ID}"
 
 pytestmark = pytest.mark.docker
 
@@ -143,17 +166,17 @@ def image(engine: Any) -> Iterator[str]:
     engine.images.remove(tag, force=True)
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The proxy in-process, on its own event loop in a thread."""
-    base = tmp_path_factory.mktemp("proxy")
-    sock = str(base / "docker.sock")
+@contextmanager
+def serving_proxy(sock: str, state_dir: Path, deployment: str) -> Iterator[str]:
+    """A proxy in-process, on its own event loop in a thread."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        holder["server"] = await start_proxy(sock, ENGINE_SOCK, state_dir=base / "ws")
+        holder["server"] = await start_proxy(
+            sock, ENGINE_SOCK, state_dir=state_dir, deployment=deployment
+        )
         started.set()
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -166,6 +189,24 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     thread.join(10)
 
 
+@pytest.fixture(scope="module")
+def proxy_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("proxy")
+
+
+@pytest.fixture(scope="module")
+def proxy(proxy_base: Path) -> Iterator[str]:
+    with serving_proxy(str(proxy_base / "docker.sock"), proxy_base / "ws", DEPLOYMENT) as sock:
+        yield sock
+
+
+@pytest.fixture(scope="module")
+def other_proxy(proxy_base: Path) -> Iterator[str]:
+    """Another deployment's proxy on the same engine, even on the same state directory."""
+    with serving_proxy(str(proxy_base / "other.sock"), proxy_base / "ws", OTHER_DEPLOYMENT) as sock:
+        yield sock
+
+
 @pytest.fixture
 def jobs(engine: Any, proxy: str) -> Iterator[list[uuid.UUID]]:
     """Job ids a test uses; their containers, volumes and workspaces go, whatever happens."""
@@ -175,8 +216,11 @@ def jobs(engine: Any, proxy: str) -> Iterator[list[uuid.UUID]]:
         for c in engine.containers.list(all=True, filters={"label": f"{LABEL_JOB_ID}={job}"}):
             c.remove(force=True)
         raw(proxy, "DELETE", f"/offcoder/workspaces/{job}")
+        raw(proxy, "DELETE", f"/offcoder/layers/{job}")
         for v in engine.volumes.list(filters={"name": workspace_volume_name(job)}):
             v.remove(force=True)
+        for n in engine.networks.list(filters={"label": f"{LABEL_JOB_ID}={job}"}):
+            n.remove()
 
 
 def engine_state(engine: Any) -> tuple[Any, ...]:
@@ -214,6 +258,7 @@ def policy_body(image: str, job: uuid.UUID, command: list[str], **kw: Any) -> di
         job_id=job,
         owner_tag=OWNER,
         network=NetworkMode.none,
+        deployment=DEPLOYMENT,
         **kw,
     )
     # These tests read a sandbox's output back through the engine's log, which the policy
@@ -408,6 +453,143 @@ def test_not_our_container_is_untouchable(engine: Any, proxy: str, image: str) -
         other.remove(force=True)
 
 
+@pytest.mark.promise("C2")
+def test_another_deployment_sees_and_touches_nothing_of_ours(
+    engine: Any, proxy: str, other_proxy: str, proxy_base: Path, image: str, jobs: list[uuid.UUID]
+) -> None:
+    """C2, C6: two deployments on one engine and one state directory. Ours holds a job's
+    workspace, egress network, gateway and sandbox; the other's proxy lists none of them,
+    reads, starts, kills and removes none (404, as if absent), tears none down, and creates no
+    sandbox labelled ours or mounting our workspace, nor a gateway on our network; it
+    describes, removes and mounts none of our dependency layers. A sandbox of an older version
+    (managed, no deployment label) is nobody's: neither proxy shows it."""
+    job, builder, their_job = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    jobs.extend([job, builder, their_job])
+    project = uuid.uuid4()
+    assert raw(proxy, "GET", "/offcoder/deployment") == (200, {"Deployment": DEPLOYMENT})
+    assert raw(other_proxy, "GET", "/offcoder/deployment")[1] == {"Deployment": OTHER_DEPLOYMENT}
+    mount = provision(proxy, job)
+    assert raw(proxy, "POST", f"/offcoder/networks/{job}?mode=egress")[0] == 201
+    status, data = raw(proxy, "POST", f"/offcoder/gateways/{job}", {"AllowHosts": ["a.test"]})
+    assert status == 201, data
+    body = policy_body(image, job, ["sleep", "60"], workspace_mount=mount)
+    status, data = raw(proxy, "POST", "/containers/create", body)
+    assert status == 201, data
+    sandbox = str(data["Id"])
+    gateway = str(engine.api.inspect_container(gateway_name(job))["Id"])
+    legacy = engine.containers.create(
+        image,
+        ["sleep", "60"],
+        labels={TEST_LABEL: RUN_ID, LABEL_MANAGED: "1", LABEL_JOB_ID: str(uuid.uuid4())},
+    )
+    try:
+        listed = {c["Id"] for c in raw(proxy, "GET", "/containers/json?all=1")[1]}
+        assert {sandbox, gateway} <= listed and legacy.id not in listed
+        assert str(job) in raw(proxy, "GET", "/offcoder/jobs")[1]["Jobs"]
+        ours = quote(json.dumps({"label": [f"{LABEL_DEPLOYMENT}={DEPLOYMENT}"]}))
+        for target in ("/containers/json?all=1", f"/containers/json?all=1&filters={ours}"):
+            assert raw(other_proxy, "GET", target) == (200, []), target
+        assert raw(other_proxy, "GET", "/offcoder/jobs") == (200, {"Jobs": []})
+        tar = project_tar({"x.txt": b"x"})
+        for ref in (sandbox, sandbox[:12], gateway, legacy.id):
+            for method, target, payload in [
+                ("GET", f"/containers/{ref}/json", None),
+                ("POST", f"/containers/{ref}/start", None),
+                ("GET", f"/containers/{ref}/logs?stdout=1", None),
+                ("POST", f"/containers/{ref}/kill", None),
+                ("PUT", f"/containers/{ref}/archive?path=/workspace", tar),
+                ("DELETE", f"/containers/{ref}?force=1", None),
+            ]:
+                headers = {"Content-Type": "application/x-tar"}
+                assert raw(other_proxy, method, target, payload, headers)[0] == 404, target
+        assert raw(proxy, "GET", f"/containers/{legacy.id}/json")[0] == 404
+        for kind in ("workspaces", "gateways", "networks"):
+            assert raw(other_proxy, "DELETE", f"/offcoder/{kind}/{job}")[0] == 404, kind
+        assert raw(other_proxy, "POST", "/containers/create", body)[0] == 403
+        theirs = copy.deepcopy(body)
+        theirs["Labels"][LABEL_DEPLOYMENT] = OTHER_DEPLOYMENT
+        status, data = raw(other_proxy, "POST", "/containers/create", theirs)
+        assert (status, "workspace" in data["message"]) == (403, True), data
+        gateway_again = {"AllowHosts": ["a.test"]}
+        assert raw(other_proxy, "POST", f"/offcoder/gateways/{job}", gateway_again)[0] == 409
+
+        # Our dependency layer (its builder's job has ended: not among our jobs with objects).
+        asked = {"Project": str(project), "Owner": OWNER, "SizeBytes": LAYER_MIN_BYTES}
+        assert raw(proxy, "POST", f"/offcoder/layers/{builder}", asked)[0] == 201
+        assert str(builder) not in raw(proxy, "GET", "/offcoder/jobs")[1]["Jobs"]
+        layer_image = proxy_base / "ws" / DEPLOYMENT / f"deps-{builder}.img"
+        assert layer_image.exists()
+        assert raw(other_proxy, "GET", f"/offcoder/layers/{builder}")[0] == 404
+        assert raw(other_proxy, "DELETE", f"/offcoder/layers/{builder}")[0] == 404
+        assert raw(other_proxy, "GET", "/offcoder/jobs") == (200, {"Jobs": []})
+        # A job of theirs, with their own workspace and the layer's project and owner labels,
+        # may not mount it: to their proxy it is no layer at all.
+        their_body = policy_body(
+            image,
+            their_job,
+            ["true"],
+            workspace_mount=provision(other_proxy, their_job),
+            project_id=project,
+            layer_mount=layer_mount(builder, "/deps", read_only=True),
+        )
+        their_body["Labels"][LABEL_DEPLOYMENT] = OTHER_DEPLOYMENT
+        status, data = raw(other_proxy, "POST", "/containers/create", their_body)
+        assert (status, data["message"]) == (
+            403,
+            "container create refused by policy: "
+            f"{layer_volume_name(builder)} is not a dependency layer made by this proxy",
+        )
+        assert raw(other_proxy, "DELETE", f"/offcoder/workspaces/{their_job}")[0] == 200
+        described = raw(proxy, "GET", f"/offcoder/layers/{builder}")
+        assert (described[0], described[1]["Project"]) == (200, str(project))
+        assert layer_image.exists()
+
+        left = job_leftovers(job, proxy_base / "ws")
+        expected = sorted([f"{sandbox[:12]}:created", f"{gateway[:12]}:running"])
+        assert sorted(left["containers"]) == expected, left
+        assert (left["networks"], left["volumes"]) == (
+            [job_network_name(job)],
+            [workspace_volume_name(job)],
+        )
+        assert left["images"] == [str(proxy_base / "ws" / DEPLOYMENT / f"{job}.img")]
+        assert len(left["loops"]) == 1, left
+        assert legacy.status == "created"
+
+        # Ours removes it all: the sandbox, then with it the gateway, workspace and network.
+        assert raw(proxy, "DELETE", f"/containers/{sandbox}?force=1")[0] == 204
+        assert not any(job_leftovers(job, proxy_base / "ws").values())
+        # And the layer, with its volume, image and loop device.
+        assert raw(proxy, "DELETE", f"/offcoder/layers/{builder}")[0] == 200
+        assert not any(job_leftovers(builder, proxy_base / "ws").values())
+    finally:
+        legacy.remove(force=True)
+
+
+def test_an_older_versions_objects_are_logged_at_start_and_left_alone(
+    engine: Any, image: str, proxy_base: Path
+) -> None:
+    """A sandbox of a version before deployment ids (managed, with a job, no deployment) is
+    counted in a warning when a proxy starts, and stays as it was."""
+    legacy = engine.containers.create(
+        image,
+        ["true"],
+        labels={TEST_LABEL: RUN_ID, LABEL_MANAGED: "1", LABEL_JOB_ID: str(uuid.uuid4())},
+    )
+    said = io.StringIO()
+    logs.configure(json=True, stream=said)
+    try:
+        proxy = DockerPolicyProxy(ENGINE_SOCK, state_dir=proxy_base / "ws", deployment=DEPLOYMENT)
+        asyncio.run(proxy.log_legacy_objects())
+    finally:
+        logs.configure()
+        legacy.reload()
+        legacy.remove(force=True)
+    warnings = [json.loads(line) for line in said.getvalue().splitlines() if "older" in line]
+    assert len(warnings) == 1, said.getvalue()
+    assert warnings[0]["level"] == "warning" and warnings[0]["containers"] >= 1, warnings
+    assert legacy.status == "created"
+
+
 def test_body_on_start_refused(proxy: str, engine: Any, image: str, jobs: list[uuid.UUID]) -> None:
     """Old APIs applied a HostConfig sent with start: no body is forwarded where none belongs."""
     job = uuid.uuid4()
@@ -557,6 +739,26 @@ def test_double_slashes_collapse_to_the_canonical_route() -> None:
     assert (r.kind, r.version, r.path) == ("create", "/v1.41", "/containers/create")
     with pytest.raises(Refused):
         route("POST", "//v1.41//volumes//create")
+
+
+def test_the_deployment_id_is_generated_once_per_state_directory(tmp_path: Path) -> None:
+    """A proxy with no configured id makes one at its first start and reads the same one back
+    at every later start (a restarted deployment still owns what it made); another state
+    directory is another deployment; a configured id wins; an id that is not one is refused
+    with a sentence, also by `offcoder docker-proxy`."""
+    first = deployment_id(tmp_path / "a", None)
+    assert is_deployment_id(first)
+    assert deployment_id(tmp_path / "a", None) == first
+    assert stat.S_IMODE((tmp_path / "a" / "deployment-id").stat().st_mode) == 0o600
+    assert deployment_id(tmp_path / "b", None) != first
+    assert deployment_id(tmp_path / "a", "staging-2") == "staging-2"
+    for bad in ("", "Staging", "a/../b", "-x", "x" * 41, "dev.offcoder"):
+        with pytest.raises(DeploymentIdError):
+            deployment_id(tmp_path / "a", bad)
+    env = {"OFFCODER_PROXY_DEPLOYMENT_ID": "../etc", "OFFCODER_PROXY_STATE_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["docker-proxy", "--socket", str(tmp_path / "s")], env=env)
+    assert result.exit_code == 2, result.output
+    assert "the deployment id '../etc' is not one" in " ".join(result.output.split())
 
 
 def test_run_proxy_serves_until_sigterm(tmp_path: Path) -> None:

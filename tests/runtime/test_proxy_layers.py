@@ -1,6 +1,8 @@
 """The proxy's dependency layers (C2, C6) against the real engine: made only by the proxy, on
 request bodies it checks strictly; capped in size; writable only for their builder; never
-removed while mounted; a look-alike volume it did not make is never mounted."""
+removed while mounted; a look-alike volume it did not make is never mounted. Another
+deployment's proxy seeing none of them is held in tests/runtime/test_proxy.py
+(`test_another_deployment_sees_and_touches_nothing_of_ours`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 
 from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.policy import (
+    LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
     LABEL_LAYER,
     LABEL_MANAGED,
@@ -69,6 +72,11 @@ def made(proxy: httpx.Client) -> Iterator[list[uuid.UUID]]:
         engine.close()
 
 
+def deployment(proxy: httpx.Client) -> str:
+    """The deployment id of the module's proxy (made up for it by `docker_proxy`)."""
+    return str(proxy.get("/offcoder/deployment").json()["Deployment"])
+
+
 def sandbox(
     proxy: httpx.Client, jobs: list[uuid.UUID], layer: dict[str, Any], script: str
 ) -> httpx.Response:
@@ -84,6 +92,7 @@ def sandbox(
         job_id=job,
         owner_tag=OWNER,
         network=NetworkMode.none,
+        deployment=deployment(proxy),
         workspace_mount=workspace.json()["Mount"],
         project_id=PROJECT,
         layer_mount=layer,
@@ -138,14 +147,20 @@ def test_a_layer_is_capped_writable_by_its_builder_alone_and_kept_while_mounted(
         json={"Project": str(PROJECT), "Owner": OWNER, "SizeBytes": LAYER_MIN_BYTES},
     )
     assert provisioned.status_code == 201, provisioned.text
+    ours = deployment(proxy)
     labels = docker.from_env().volumes.get(layer_volume_name(builder)).attrs["Labels"]
     assert labels == {
         LABEL_MANAGED: "1",
+        LABEL_DEPLOYMENT: ours,
         LABEL_LAYER: "1",
         LABEL_JOB_ID: str(builder),
         LABEL_PROJECT: str(PROJECT),
         LABEL_OWNER: OWNER,
     }
+    image = STATE_DIR / ours / f"deps-{builder}.img"  # in the deployment's directory
+    assert image.exists()
+    # Named after its install job, but not among the jobs whose leftovers a reconcile removes.
+    assert str(builder) not in proxy.get("/offcoder/jobs").json()["Jobs"]
 
     # Another job may not write it; read-only it may mount it.
     writable = layer_mount(builder, "/deps", read_only=False)
@@ -167,6 +182,7 @@ def test_a_layer_is_capped_writable_by_its_builder_alone_and_kept_while_mounted(
         job_id=builder,
         owner_tag=OWNER,
         network=NetworkMode.none,
+        deployment=ours,
         workspace_mount=workspace.json()["Mount"],
         project_id=PROJECT,
         layer_mount=writable,
@@ -199,11 +215,12 @@ def test_a_layer_is_capped_writable_by_its_builder_alone_and_kept_while_mounted(
     assert proxy.delete(f"/offcoder/layers/{builder}").status_code == 200
     assert proxy.delete(f"/offcoder/layers/{builder}").status_code == 404
     assert docker.from_env().volumes.list(filters={"name": layer_volume_name(builder)}) == []
-    assert not (STATE_DIR / f"deps-{builder}.img").exists()
+    assert not image.exists()
 
 
 def test_a_look_alike_volume_is_never_mounted(proxy: httpx.Client, made: list[uuid.UUID]) -> None:
-    """A volume named and labelled like a layer, but not made by this proxy, is refused."""
+    """A volume named and labelled like a layer of this deployment, but not made by this
+    proxy (no loop device), is refused."""
     builder = uuid.uuid4()
     made.append(builder)
     engine = docker.from_env()
@@ -212,6 +229,7 @@ def test_a_look_alike_volume_is_never_mounted(proxy: httpx.Client, made: list[uu
             layer_volume_name(builder),
             labels={
                 LABEL_MANAGED: "1",
+                LABEL_DEPLOYMENT: deployment(proxy),
                 LABEL_LAYER: "1",
                 LABEL_JOB_ID: str(builder),
                 LABEL_PROJECT: str(PROJECT),

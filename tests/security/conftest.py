@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
 import httpx
 import pytest
 
@@ -30,8 +29,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
-from offcoder.runtime.proxy.server import DEFAULT_STATE_DIR
-from tests.support.runtime import all_logs, docker_proxy, runtime_app, wait_for_end
+from tests.support.runtime import all_logs, docker_proxy, job_leftovers, runtime_app, wait_for_end
 from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = pytest.mark.docker
@@ -74,34 +72,6 @@ class Result:
         assert lines, f"no REPORT line; job={self.job} stdout={self.stdout[-2000:]!r}"
         value: dict[str, Any] = json.loads(lines[-1][len("REPORT ") :])
         return value
-
-
-def engine_leftovers(job_id: str) -> dict[str, list[str]]:
-    """What the engine still holds of a job, asked of the engine itself (not the proxy)."""
-    engine = docker.from_env()
-    try:
-        label = {"label": f"{JOB_ID_LABEL}={job_id}"}
-        # The low-level list: the high-level one inspects each container, racing removals.
-        containers = [
-            f"{c['Id'][:12]}:{c['State']}" for c in engine.api.containers(all=True, filters=label)
-        ]
-        volumes = [str(v.name) for v in engine.volumes.list(filters=label)]
-    finally:
-        engine.close()
-    state = os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR)
-    image = Path(state) / f"{job_id}.img"
-    loops = subprocess.run(
-        ["losetup", "--noheadings", "-O", "NAME", "-j", str(image)],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    return {
-        "containers": containers,
-        "volumes": volumes,
-        "images": [str(image)] if image.exists() else [],
-        "loops": loops,
-    }
 
 
 class Sandbox:
@@ -172,7 +142,7 @@ class Sandbox:
         the job ended (the periodic reconciler must not be what cleans up after a job).
         """
         for result in results:
-            left = await asyncio.to_thread(engine_leftovers, result.id)
+            left = await asyncio.to_thread(job_leftovers, result.id)
             assert not any(left.values()), f"job {result.id} ({result.job['status']}) left {left}"
 
     async def assert_healthy(self, *results: Result) -> None:

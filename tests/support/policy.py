@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from offcoder.runtime.policy import (
+    LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
     LABEL_NETWORK,
     LABEL_OWNER,
@@ -27,6 +28,7 @@ OTHER_JOB = uuid.UUID("5e8a3f7c-1111-4c2d-8e3f-0123456789ab")
 OWNER = owner_tag(uuid.UUID(int=7), b"k" * 32)
 PROJECT = uuid.UUID("7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
 BUILDER = uuid.UUID("3c2b1a09-8f7e-4d6c-9b5a-493827160514")  # the install job that built a layer
+DEPLOYMENT = "test-deployment"
 
 
 def spec(**kw: Any) -> dict[str, Any]:
@@ -37,6 +39,7 @@ def spec(**kw: Any) -> dict[str, Any]:
         "job_id": JOB,
         "owner_tag": OWNER,
         "network": NetworkMode.none,
+        "deployment": DEPLOYMENT,
         "workspace_mount": workspace_mount(JOB),
     }
     args.update(kw)
@@ -261,6 +264,9 @@ MUTATIONS: dict[str, Mutation] = {
     "networking-config-other": top_level("NetworkingConfig", {"EndpointsConfig": {"bridge": {}}}),
     # labels
     "label-managed-missing": _drop_label("dev.offcoder.managed"),
+    # another deployment's sandbox, or one of none (C2: deployments sharing an engine)
+    "label-deployment-missing": _drop_label(LABEL_DEPLOYMENT),
+    "label-deployment-other": _label(LABEL_DEPLOYMENT, "another-deployment"),
     "label-managed-0": _label("dev.offcoder.managed", "0"),
     "label-job-missing": _drop_label(LABEL_JOB_ID),
     "label-job-not-uuid": _label(LABEL_JOB_ID, "x"),

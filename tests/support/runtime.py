@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import secrets
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import IO
 
 import docker
 import httpx
@@ -18,6 +22,8 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.main import build_context, create_app
+from offcoder.runtime.policy import LABEL_JOB_ID
+from offcoder.runtime.proxy.server import DEFAULT_STATE_DIR
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.host import WorkerHost
 from tests.support.signin import SignedIn
@@ -26,14 +32,27 @@ TEST_SERVER = "http://testserver"
 
 
 @contextmanager
-def docker_proxy(directory: Path) -> Iterator[str]:
+def docker_proxy(directory: Path, *, state_dir: Path | None = None) -> Iterator[str]:
+    """`offcoder docker-proxy` on a socket in `directory`, as a deployment of its own, so that
+    nothing of another test run on the engine is its own: with `state_dir`, the deployment
+    whose id it generates there (or finds there, when started again); else one made up for it,
+    on the usual state directory."""
     socket_path = directory / "docker-proxy.sock"
     socket_path.unlink(missing_ok=True)
     log = (directory / "docker-proxy.log").open("w")
+    env = dict(os.environ)
+    if state_dir is None:
+        state = Path(env.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
+        deployment = f"test-{secrets.token_hex(6)}"
+        env["OFFCODER_PROXY_DEPLOYMENT_ID"] = deployment
+    else:
+        env.pop("OFFCODER_PROXY_DEPLOYMENT_ID", None)
+        env["OFFCODER_PROXY_STATE_DIR"] = str(state_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "offcoder.cli", "docker-proxy", "--socket", str(socket_path)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -49,6 +68,33 @@ def docker_proxy(directory: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        if state_dir is None:  # its image directory, once empty: test runs leave no trail
+            with contextlib.suppress(OSError):
+                (state / deployment).rmdir()
+
+
+def worker_process(
+    prepared: PreparedDatabase,
+    state_dir: Path,
+    proxy_socket: str,
+    log: IO[str],
+    **environment: str,
+) -> subprocess.Popen[bytes]:
+    """`offcoder worker` in a process of its own (one a test can kill outright) on the test
+    database and `proxy_socket`, with `environment` added; its output goes to `log`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_")}
+    env.update(
+        DATABASE_URL=prepared.admin_url.render_as_string(hide_password=False),
+        OFFCODER_STATE_DIR=str(state_dir),
+        OFFCODER_DOCKER_PROXY_SOCKET=proxy_socket,
+        **environment,
+    )
+    return subprocess.Popen(  # our own command
+        [sys.executable, "-m", "offcoder.cli", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @asynccontextmanager
@@ -85,6 +131,48 @@ def sandboxes_of(job_id: object) -> list[str]:
         return [f"{c.short_id} ({c.status})" for c in found]
     finally:
         engine.close()
+
+
+def job_leftovers(job_id: object, state_dir: Path | None = None) -> dict[str, list[str]]:
+    """Everything of a job still on the host, asked of the engine and the kernel themselves
+    (not the proxy): its containers (sandbox and egress gateway), networks and volumes, its
+    workspace image in any deployment's directory of the proxy state directory (`state_dir`,
+    else the one the proxies started by the tests use), and the loop devices backed by such
+    an image (``losetup --list``, deleted backing files included)."""
+    engine = docker.from_env()
+    try:
+        label = {"label": f"{LABEL_JOB_ID}={job_id}"}
+        # The low-level lists: the high-level ones inspect each object, racing removals.
+        containers = [
+            f"{c['Id'][:12]}:{c['State']}" for c in engine.api.containers(all=True, filters=label)
+        ]
+        networks = [str(n["Name"]) for n in engine.api.networks(filters=label)]
+        volumes = [str(v["Name"]) for v in engine.api.volumes(filters=label).get("Volumes") or []]
+    finally:
+        engine.close()
+    state = state_dir or Path(os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
+    image = f"{job_id}.img"
+    images = sorted(str(p) for p in [*state.glob(image), *state.glob(f"*/{image}")])
+    listing = subprocess.run(
+        ["losetup", "--list", "--noheadings", "-O", "NAME,BACK-FILE"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    loops = [line.split()[0] for line in listing.splitlines() if image in line]
+    return {
+        "containers": containers,
+        "networks": networks,
+        "volumes": volumes,
+        "images": images,
+        "loops": loops,
+    }
+
+
+def deployment_of(proxy_socket: str) -> str:
+    """The deployment id the proxy on `proxy_socket` serves."""
+    with httpx.Client(transport=httpx.HTTPTransport(uds=proxy_socket)) as proxy:
+        return str(proxy.get("http://proxy/offcoder/deployment").json()["Deployment"])
 
 
 async def project_with(

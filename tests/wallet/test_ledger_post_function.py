@@ -6,9 +6,7 @@ hostile caller would; the rules of migration 0006 still hold around it."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -298,21 +296,6 @@ async def test_the_function_is_the_owners_runs_as_the_caller_and_only_we_may_cal
     assert definer is False  # SECURITY INVOKER: RLS applies to the caller
     assert public is False  # PUBLIC may not call it
     assert callers == {roles.app: True, roles.system: True}
-
-
-@pytest.fixture
-def scratch(prepared: PreparedDatabase) -> Iterator[URL]:
-    """A database of its own on the same server, for migrating up and down."""
-    name = f"offcoder_migrate_{secrets.token_hex(4)}"
-    engine = create_engine(sync_url(prepared.admin_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield prepared.admin_url.set(database=name)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
 
 
 def test_the_migration_applies_and_downgrades_cleanly(

@@ -72,6 +72,8 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     cancel_requested_at: Mapped[datetime | None]
+    # Who asked the cancel: `owner` or `operator` (jobs.outcome.Canceller), told in `detail`.
+    cancelled_by: Mapped[str | None] = mapped_column(String(16))
     worker_id: Mapped[str | None] = mapped_column(String(64))
     heartbeat_at: Mapped[datetime | None]
     container_id: Mapped[str | None] = mapped_column(String(80))

@@ -10,16 +10,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from offcoder.jobs.models import JobStatus
+from offcoder.runtime.policy import MiB
 
 
 class EndReason(StrEnum):
-    """Why a job that did not succeed ended."""
+    """Why a job that did not succeed ended. Renaming a value breaks every client that switches
+    on it: add a new one instead (migration 0012 renamed `timeout` and `oom_killed` once)."""
 
     exit_code = "exit_code"
-    oom_killed = "oom_killed"
+    memory_limit = "memory_limit"
     command_not_found = "command_not_found"
     command_not_executable = "command_not_executable"
-    timeout = "timeout"
+    timed_out = "timed_out"
     cancelled = "cancelled"
     output_limit = "output_limit"
     # Not the job's doing, so never charged: the sandbox removed from outside while it ran (an
@@ -57,10 +59,10 @@ _OURS = frozenset(
 
 _MESSAGES: dict[EndReason, str] = {
     EndReason.exit_code: "the program exited with a non-zero code",
-    EndReason.oom_killed: "the program was stopped at its memory limit",
+    EndReason.memory_limit: "the program was stopped at its memory limit",
     EndReason.command_not_found: "the command was not found",
     EndReason.command_not_executable: "the command may not be run",
-    EndReason.timeout: "the job was stopped at its time limit",
+    EndReason.timed_out: "the job was stopped at its time limit",
     EndReason.cancelled: "the job was cancelled",
     EndReason.output_limit: "the job's output reached its limit and the job was stopped",
     EndReason.sandbox_lost: "the sandbox was removed while the job ran",
@@ -88,3 +90,56 @@ class Outcome:
 
 
 SUCCEEDED = Outcome(JobStatus.succeeded, 0)
+
+
+class Canceller(StrEnum):
+    """Who asked a job to stop: its owner, or an operator through the admin API."""
+
+    owner = "owner"
+    operator = "operator"
+
+
+_CANCELLED_BY = {
+    Canceller.owner: "cancelled by you",
+    Canceller.operator: "cancelled by an operator",
+}
+
+KiB = 1024
+
+
+def size_words(size: int) -> str:
+    """A byte count as a person reads it: 4 MiB, 256 KiB, 1000 bytes."""
+    if size and size % MiB == 0:
+        return f"{size // MiB} MiB"
+    if size and size % KiB == 0:
+        return f"{size // KiB} KiB"
+    return f"{size} bytes"
+
+
+# The endings that carry a limit or a code say it: a person reads `detail`, a client `reason`.
+
+
+def exited(exit_code: int) -> Outcome:
+    detail = f"the program exited with code {exit_code}"
+    return Outcome(JobStatus.failed, exit_code, EndReason.exit_code, detail)
+
+
+def memory_limit(exit_code: int | None, limit_bytes: int) -> Outcome:
+    code = f" (exit code {exit_code})" if exit_code is not None else ""
+    detail = f"stopped at its memory limit of {size_words(limit_bytes)}{code}"
+    return Outcome(JobStatus.failed, exit_code, EndReason.memory_limit, detail)
+
+
+def timed_out(exit_code: int | None, limit_s: int) -> Outcome:
+    detail = f"stopped at its time limit of {limit_s} s"
+    return Outcome(JobStatus.timed_out, exit_code, EndReason.timed_out, detail)
+
+
+def output_limit(exit_code: int | None, cap_bytes: int) -> Outcome:
+    detail = f"its output passed the limit of {size_words(cap_bytes)}, so it was stopped"
+    return Outcome(JobStatus.failed, exit_code, EndReason.output_limit, detail)
+
+
+def cancelled(exit_code: int | None, by: Canceller | None) -> Outcome:
+    detail = _CANCELLED_BY[by] if by is not None else EndReason.cancelled.message
+    return Outcome(JobStatus.cancelled, exit_code, EndReason.cancelled, detail)

@@ -19,7 +19,7 @@ from offcoder.audit.service import ActorKind, record
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.jobs.models import Job, JobStatus
-from offcoder.jobs.outcome import EndReason, Outcome
+from offcoder.jobs.outcome import Canceller, EndReason, Outcome, cancelled
 from offcoder.realtime.signals import JobSignal, signal_job
 from offcoder.wallet import service as wallet
 
@@ -152,6 +152,12 @@ async def end(
     job.exit_code = outcome.exit_code
     job.reason = reason.value if reason is not None else None
     job.detail = outcome.detail
+    if reason is EndReason.cancelled:
+        # Only the row knows who asked: its owner, or an operator.
+        canceller = Canceller(job.cancelled_by) if job.cancelled_by else None
+        job.detail = cancelled(outcome.exit_code, canceller).detail
+    elif reason is not None and not job.detail:
+        job.detail = reason.message  # every ending that is not a success says why in words
     job.finished_at = utcnow()
     job.usage = usage
     if audit_if_free and not outcome.charged:
@@ -218,3 +224,11 @@ async def end_lost(
                 select(Job.id).where(Job.id.in_(labelled), Job.status.not_in(list(RUNNING)))
             )
         )
+
+
+async def known_jobs(database: Database, job_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `job_ids` this database holds a row for."""
+    if not job_ids:
+        return set()
+    async with database.system_session() as s:
+        return set(await s.scalars(select(Job.id).where(Job.id.in_(job_ids))))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
+import signal
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,7 @@ from typing import Any
 import structlog
 from docker.errors import APIError, NotFound
 
+from offcoder.jobs import outcome
 from offcoder.jobs.endings import unstartable_command
 from offcoder.jobs.logwriter import LogWriter, Piece
 from offcoder.jobs.models import JobStatus
@@ -32,7 +35,6 @@ from offcoder.runtime.client import RuntimeClient
 from offcoder.runtime.policy import (
     GATEWAY_URL,
     WORKSPACE,
-    MiB,
     NetworkMode,
     container_spec,
     layer_mount,
@@ -47,6 +49,20 @@ OUTPUT_BACKLOG = 64
 OUTPUT_END_GRACE_S = 5.0
 # An egress job's proxy variables, all pointing at its gateway (C5).
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+
+# Fault injection, for tests only (tests/jobs/test_worker_killed_at_each_step.py): with this
+# variable set to one of `CRASH_STEPS`, the worker process kills itself with SIGKILL right after
+# that step of a sandbox's lifecycle, as a crash there would, so a test can show what the
+# reconciler finds. Unset, as everywhere else, it does nothing.
+CRASH_AFTER_VARIABLE = "OFFCODER_TEST_WORKER_CRASH_AFTER"
+CRASH_STEPS = ("workspace", "network", "create", "start")
+
+
+def _crash_point(step: str) -> None:
+    """A fault-injection point (see `CRASH_AFTER_VARIABLE`): dies here only when asked to."""
+    if os.environ.get(CRASH_AFTER_VARIABLE) == step:
+        log.warning("fault injection: the worker kills itself", after=step)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -142,6 +158,7 @@ class SandboxRun:
         try:
             inputs = await load()
             mount = await provisioning
+            _crash_point("workspace")
             network_name = None
             if plan.network is not NetworkMode.none:
                 network_name = await asyncio.to_thread(
@@ -169,6 +186,8 @@ class SandboxRun:
                 )
                 # Ours win: the gateway is the only way out (secret names cannot be these).
                 environment = environment | {name: GATEWAY_URL for name in PROXY_VARIABLES}
+            _crash_point("network")
+            deployment = await asyncio.to_thread(client.deployment)
             spec = container_spec(
                 image=inputs.image,
                 command=inputs.command,
@@ -176,6 +195,7 @@ class SandboxRun:
                 job_id=plan.job_id,
                 owner_tag=inputs.owner_tag,
                 network=plan.network,
+                deployment=deployment,
                 workspace_mount=mount,
                 ports=plan.ports,
                 network_name=network_name,
@@ -183,6 +203,7 @@ class SandboxRun:
                 layer_mount=layer,
             )
             self.container_id = await asyncio.to_thread(client.create, spec)
+            _crash_point("create")
             # The plaintexts live no longer than the create call.
             del environment, spec
             inputs.environment = {}
@@ -206,6 +227,7 @@ class SandboxRun:
                 # like any run (a sandbox was made for it).
                 await self.logs.say("stderr", refused.message)
                 return Outcome(JobStatus.failed, refused.exit_code, refused.reason, refused.message)
+            _crash_point("start")
             published: dict[str, int] = {}
             if plan.network is NetworkMode.preview:
                 published = await self._published()
@@ -281,7 +303,7 @@ class SandboxRun:
             if lost_output is not None:
                 self.stop_reason = EndReason.log_storage_failed
         elif waiter not in done and stopper not in done:
-            self.stop_reason = self.stop_reason or EndReason.timeout
+            self.stop_reason = self.stop_reason or EndReason.timed_out
         if not waiter.done():
             await asyncio.to_thread(client.kill, self.container_id)
         exit_code = await waiter
@@ -318,21 +340,16 @@ class SandboxRun:
                 # The engine's word, not exit 137 alone (a program may kill itself with 9), and
                 # the limit as the engine applied it.
                 memory = (info.get("HostConfig") or {}).get("Memory") or 0
-                detail = (
-                    f"stopped at its memory limit of {memory // MiB} MiB (exit code {exit_code})"
-                )
-                return Outcome(JobStatus.failed, exit_code, EndReason.oom_killed, detail)
+                return outcome.memory_limit(exit_code, memory)
             case None:
-                detail = f"exited with {exit_code}"
-                return Outcome(JobStatus.failed, exit_code, EndReason.exit_code, detail)
-            case EndReason.timeout:
-                detail = f"killed after {plan.timeout_s} s"
-                return Outcome(JobStatus.timed_out, exit_code, EndReason.timeout, detail)
+                return outcome.exited(exit_code)
+            case EndReason.timed_out:
+                return outcome.timed_out(exit_code, plan.timeout_s)
             case EndReason.cancelled:
-                return Outcome(JobStatus.cancelled, exit_code, EndReason.cancelled)
+                # Who asked is on the job's row: `repository.end` says it.
+                return outcome.cancelled(exit_code, None)
             case EndReason.output_limit:
-                detail = f"output passed {plan.output_cap} bytes"
-                return Outcome(JobStatus.failed, exit_code, EndReason.output_limit, detail)
+                return outcome.output_limit(exit_code, plan.output_cap)
             case EndReason.log_storage_failed:
                 return Outcome(JobStatus.failed, exit_code, self.stop_reason, lost_output)
             case stopped:

@@ -73,8 +73,11 @@ class JobOut(BaseModel):
     ports: list[int]
     timeout_s: int
     exit_code: int | None
-    reason: str | None
-    detail: str | None
+    reason: str | None = Field(description="Why it ended, a code to switch on (docs/api.md)")
+    detail: str | None = Field(description="The ending in words for a person; never parse it")
+    cancelled_by: str | None = Field(
+        default=None, description="`owner` or `operator` once a cancel was asked"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

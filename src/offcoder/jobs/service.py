@@ -17,7 +17,7 @@ from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.jobs import repository
 from offcoder.jobs.models import FINISHED, Job, JobKind, JobLogChunk, JobStatus
-from offcoder.jobs.outcome import EndReason, Outcome
+from offcoder.jobs.outcome import Canceller, EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.pagination import INSTANT, UUID, Keyset
 from offcoder.limits import PerUserSlots
@@ -185,19 +185,28 @@ async def list_for_project(
 
 
 async def cancel(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
-    """A queued job ends at once; a running one is stopped by its worker, told by a signal at
-    commit (and, were the signal lost, by its heartbeat's re-check) (C6)."""
+    """The owner's cancel (C6)."""
     job = await session.scalar(owned_jobs(user_id).where(Job.id == job_id).with_for_update())
     if job is None:
         raise NotFound("job")
+    return await stop(session, job, Canceller.owner)
+
+
+async def stop(session: AsyncSession, job: Job, by: Canceller) -> Job:
+    """Cancel `job` (its row locked by the caller): a queued job ends at once; a running one is
+    stopped by its worker, told by a signal at commit (and, were the signal lost, by its
+    heartbeat's re-check) (C6). Who asked is kept for the ending to say."""
     if JobStatus(job.status) in FINISHED:
         raise Conflict(f"The job has already ended ({job.status}).")
+    if job.cancel_requested_at is not None:
+        return job  # asked already: the first to ask is who the ending names
     job.cancel_requested_at = utcnow()
+    job.cancelled_by = by.value
     if job.status == JobStatus.queued.value:
         # Never ran: the whole hold comes back.
-        cancelled = Outcome(JobStatus.cancelled, None, EndReason.cancelled)
+        ended = Outcome(JobStatus.cancelled, None, EndReason.cancelled)
         await repository.end(
-            session, job, cancelled, usage=job.usage or {}, charged_ms=None, audit_if_free=False
+            session, job, ended, usage=job.usage or {}, charged_ms=None, audit_if_free=False
         )
     else:
         await signals.signal_job(session, job.id, JobSignal.cancel)

@@ -12,7 +12,8 @@ dictionary lookup. The loop also claims every second and the heartbeat re-checks
 cancels, so a signal lost while the connection was down costs at most a heartbeat.
 
 A worker that dies mid-job is noticed by its missing heartbeat (`reconcile`, run by the worker
-host): the job ends `failed` with reason `worker_lost` and the orphaned container is removed.
+host): the job ends `failed` with reason `worker_lost`, and whatever its sandbox had come to
+hold (container, gateway, network, workspace) is removed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from offcoder.projects.models import Project, ProjectFile
 from offcoder.realtime.signals import RECONNECT, JobSignal, Signals
 from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.client import RuntimeClient, RuntimeUnavailable
-from offcoder.runtime.policy import NetworkMode, owner_tag
+from offcoder.runtime.policy import LABEL_JOB_ID, NetworkMode, owner_tag
 from offcoder.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -81,6 +82,7 @@ class Worker:
             b"offcoder-owner-tag:" + keyring.primary_key_id.encode()
         ).digest()
         self._client: RuntimeClient | None = None
+        self._unknown_logged: set[uuid.UUID] = set()
 
     # ------------------------------------------------------------------ the loop
 
@@ -292,35 +294,50 @@ class Worker:
     # ------------------------------------------------------------------ recovery
 
     async def reconcile(self) -> None:
-        """End jobs whose worker stopped beating; remove our sandboxes whose job is over.
+        """End jobs whose worker stopped beating; remove what ended jobs left on the engine.
 
-        Containers are listed before the live jobs are read: a container exists only once its
-        job was claimed, so a job started meanwhile is always seen as live. Only containers of
-        jobs this database knows are touched: another deployment sharing the engine (a staging
-        server, a second test run) keeps its sandboxes. A sandbox whose job row is gone
-        altogether (an erased account mid-job) is left for a per-deployment label to catch.
+        The proxy shows only this deployment's objects (its deployment label, C2): containers,
+        and the jobs holding anything at all (a network, a gateway, a workspace volume or
+        image), since a worker killed before `create` leaves no container (C6). They are listed
+        before the live jobs are read: an object exists only once its job was claimed, so a job
+        started meanwhile is always seen as live. Only jobs this database knows to have ended
+        are cleaned up; objects of a job it does not know (an erased account mid-job, or a
+        second database wrongly given this deployment's id) are left alone and logged once.
         """
         client = self._runtime()
         containers = await asyncio.to_thread(client.managed_containers)
-        labelled: dict[str, uuid.UUID] = {}
+        held = await asyncio.to_thread(client.jobs_with_objects)
+        sandboxes: dict[uuid.UUID, list[str]] = {}
         for container in containers:
             with contextlib.suppress(ValueError):
-                labelled[container["Id"]] = uuid.UUID(
-                    (container.get("Labels") or {}).get("dev.offcoder.job-id", "")
-                )
-        ended = await repository.end_lost(
-            self.database, self.settings.worker_lost_after_s, set(labelled.values())
-        )
-        for container_id, job_id in labelled.items():
-            if job_id in ended:
-                log.warning(
-                    "removing orphaned sandbox", container=container_id[:12], job_id=str(job_id)
-                )
+                job_id = uuid.UUID((container.get("Labels") or {}).get(LABEL_JOB_ID, ""))
+                sandboxes.setdefault(job_id, []).append(container["Id"])
+        held |= sandboxes.keys()
+        ended = await repository.end_lost(self.database, self.settings.worker_lost_after_s, held)
+        for job_id in ended:
+            log.warning("removing what an ended job left", job_id=str(job_id))
+            for container_id in sandboxes.get(job_id, []):
+                # An egress gateway is listed too but removed only by its own teardown below
+                # (the proxy answers 404 here, which `remove` takes as gone).
                 await asyncio.to_thread(client.remove, container_id)
+            # Each is idempotent; the gateway goes before the network it sits on.
+            for teardown in (
+                client.teardown_gateway,
+                client.teardown_workspace,
+                client.teardown_network,
+            ):
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(client.teardown_workspace, job_id)
-        # Layers nothing needs: replaced while a job still mounted them, of deleted projects,
-        # of installs whose worker was lost.
+                    await asyncio.to_thread(teardown, job_id)
+        unknown = held - ended - self._unknown_logged
+        if unknown:
+            unknown -= await repository.known_jobs(self.database, unknown)
+            for job_id in unknown:
+                log.warning("leaving the objects of a job unknown here", job_id=str(job_id))
+            self._unknown_logged |= unknown
+        # Dependency layers are not in `held` (a layer outlives its install job by design: the
+        # proxy leaves them out of its jobs list); those nothing needs any more (replaced while
+        # a job still mounted them, of deleted projects, of installs whose worker was lost) go
+        # here, from the workers' own list of the layers they asked for.
         await dependencies.reconcile(self.database, client)
 
 

@@ -11,6 +11,8 @@ import docker
 import httpx
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
+from offcoder.runtime.policy import LABEL_DEPLOYMENT, LABEL_MANAGED
+
 # The engine API version docker-py speaks here (`version=` below); the proxy refuses < 1.40.
 API_VERSION = "1.41"
 
@@ -57,12 +59,31 @@ class RuntimeClient:
         except DockerException as exc:
             raise RuntimeUnavailable(f"the Docker proxy at {socket_path} is not reachable") from exc
         self._http = httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), timeout=120)
+        self._deployment: str | None = None
 
     def ping(self) -> bool:
         try:
             return bool(self.docker.ping())
         except DockerException:
             return False
+
+    def deployment(self) -> str:
+        """The deployment id of the proxy (asked once): every sandbox of ours carries it, and
+        the proxy shows us nothing of another deployment's."""
+        if self._deployment is None:
+            response = self._http.get("http://proxy/offcoder/deployment")
+            if response.status_code != 200:
+                raise RuntimeUnavailable(f"the proxy did not say its deployment: {response.text}")
+            self._deployment = str(response.json()["Deployment"])
+        return self._deployment
+
+    def jobs_with_objects(self) -> set[uuid.UUID]:
+        """The jobs holding anything of this deployment on the engine: a container, a network,
+        a workspace volume or image (what a worker killed at any step leaves)."""
+        response = self._http.get("http://proxy/offcoder/jobs")
+        if response.status_code != 200:
+            raise RuntimeUnavailable(f"the proxy did not list its jobs: {response.text[:300]}")
+        return {uuid.UUID(job) for job in response.json()["Jobs"]}
 
     def provision_workspace(self, job_id: uuid.UUID) -> dict[str, Any]:
         """A fresh per-job workspace with its 500 MB quota, made by the proxy."""
@@ -222,9 +243,9 @@ class RuntimeClient:
         return (int(cpu) if cpu else None), (int(peak) if peak else None)
 
     def managed_containers(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.docker.api.containers(
-            all=True, filters={"label": "dev.offcoder.managed=1"}
-        )
+        """This deployment's containers (the proxy adds the same filter whatever is asked)."""
+        ours = [f"{LABEL_MANAGED}=1", f"{LABEL_DEPLOYMENT}={self.deployment()}"]
+        found: list[dict[str, Any]] = self.docker.api.containers(all=True, filters={"label": ours})
         return found
 
     def close(self) -> None:

@@ -45,6 +45,10 @@ LABEL_JOB_ID = LABEL_PREFIX + "job-id"
 LABEL_OWNER = LABEL_PREFIX + "owner"
 LABEL_NETWORK = LABEL_PREFIX + "network"
 LABEL_WORKSPACE = LABEL_PREFIX + "workspace"
+# The deployment an object belongs to (C2, C6): every container, network and volume the proxy
+# makes or lets be made carries its proxy's deployment id, and a proxy sees, lists and removes
+# only objects carrying its own. Deployments sharing one engine stay out of each other's way.
+LABEL_DEPLOYMENT = LABEL_PREFIX + "deployment"
 LABEL_PROJECT = LABEL_PREFIX + "project"
 LABEL_LAYER = LABEL_PREFIX + "layer"
 
@@ -72,6 +76,8 @@ _OWNER_TAG = re.compile(r"[0-9a-f]{32,64}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PORT_KEY = re.compile(r"([0-9]{1,5})/tcp")
 _LAYER_VOLUME = re.compile(r"offcoder-deps-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})")
+# A label value and a directory name: lowercase letters, digits and inner hyphens.
+_DEPLOYMENT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 
 
 class NetworkMode(StrEnum):
@@ -93,6 +99,26 @@ class SandboxLimits:
 
 
 DEFAULT_LIMITS = SandboxLimits()
+
+
+def is_deployment_id(text: str) -> bool:
+    """A deployment id: 1-40 of a-z, 0-9 and inner hyphens (it names a directory too)."""
+    return bool(_DEPLOYMENT_ID.fullmatch(text))
+
+
+def deployment_labels(deployment: str, job_id: uuid.UUID) -> dict[str, str]:
+    """The labels every object of a job carries: ours, this deployment's, this job's."""
+    return {LABEL_MANAGED: "1", LABEL_DEPLOYMENT: deployment, LABEL_JOB_ID: str(job_id)}
+
+
+def is_ours(labels: dict[str, str] | None, deployment: str, job_id: uuid.UUID | None) -> bool:
+    """True for an object of this deployment (and of this job, when one is given)."""
+    labels = labels or {}
+    return (
+        labels.get(LABEL_MANAGED) == "1"
+        and labels.get(LABEL_DEPLOYMENT) == deployment
+        and (job_id is None or labels.get(LABEL_JOB_ID) == str(job_id))
+    )
 
 
 def owner_tag(user_id: uuid.UUID, key: bytes) -> str:
@@ -161,6 +187,7 @@ def container_spec(
     job_id: uuid.UUID,
     owner_tag: str,
     network: NetworkMode,
+    deployment: str,
     limits: SandboxLimits = DEFAULT_LIMITS,
     ports: list[int] | None = None,
     workspace_mount: dict[str, Any] | None = None,
@@ -175,6 +202,8 @@ def container_spec(
         raise ValueError("image and a non-empty command of strings are required")
     if not _OWNER_TAG.fullmatch(owner_tag):
         raise ValueError("owner_tag must be a hex hash (see owner_tag())")
+    if not is_deployment_id(deployment):
+        raise ValueError("deployment must be a deployment id (see is_deployment_id())")
     for name, value in env.items():
         if not _ENV_NAME.fullmatch(name) or "\x00" in value:
             raise ValueError(f"invalid environment variable {name!r}")
@@ -235,8 +264,7 @@ def container_spec(
         "OpenStdin": False,
         "Tty": False,
         "Labels": {
-            LABEL_MANAGED: "1",
-            LABEL_JOB_ID: str(job_id),
+            **deployment_labels(deployment, job_id),
             LABEL_OWNER: owner_tag,
             LABEL_NETWORK: network.value,
         },
@@ -398,10 +426,13 @@ def _parse_user(user: Any) -> tuple[int, int] | None:
 def check_create_body(
     body: dict[str, Any],
     *,
+    deployment: str,
     allowed_images: set[str] | None = None,
     max_limits: SandboxLimits = DEFAULT_LIMITS,
 ) -> list[str]:
-    """Every way `body` breaks the hardening policy; an empty list means it may be created."""
+    """Every way `body` breaks the hardening policy; an empty list means it may be created.
+
+    `deployment` is the checking proxy's deployment id, which the body's labels must carry."""
     v: list[str] = []
     if not isinstance(body, dict):
         return ["the create body must be a JSON object"]
@@ -455,6 +486,8 @@ def check_create_body(
     else:
         if labels.get(LABEL_MANAGED) != "1":
             v.append(f"label {LABEL_MANAGED}=1 is required")
+        if labels.get(LABEL_DEPLOYMENT) != deployment:
+            v.append(f"label {LABEL_DEPLOYMENT} must be this deployment's id, {deployment}")
         try:
             job_id = uuid.UUID(labels.get(LABEL_JOB_ID, ""))
             if str(job_id) != labels[LABEL_JOB_ID]:
@@ -472,7 +505,14 @@ def check_create_body(
             project_id = _canonical_uuid(labels[LABEL_PROJECT])
             if project_id is None:
                 v.append(f"label {LABEL_PROJECT} must be a project UUID")
-        known = {LABEL_MANAGED, LABEL_JOB_ID, LABEL_OWNER, LABEL_NETWORK, LABEL_PROJECT}
+        known = {
+            LABEL_MANAGED,
+            LABEL_DEPLOYMENT,
+            LABEL_JOB_ID,
+            LABEL_OWNER,
+            LABEL_NETWORK,
+            LABEL_PROJECT,
+        }
         for key in labels:
             if key not in known:
                 v.append(f"label {key!r} is not allowed")

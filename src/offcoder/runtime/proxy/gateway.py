@@ -4,7 +4,8 @@ An egress job sits on its own *internal* bridge (`network.py`): no route out. Th
 is this gateway, a container running `runtime/sandbox/egress_gateway.py` (our filtering HTTP(S)
 proxy), attached to the job's network with the alias ``egress-gateway`` and to the shared bridge
 ``offcoder-egress`` (masquerade on: the one network with a route out, and nothing but gateways
-of ours on it). The caller gives only the allow-list and extra ports, validated strictly;
+of ours on it; it is shared by the deployments on the engine, belongs to none and is never
+removed). The caller gives only the allow-list and extra ports, validated strictly;
 everything else is fixed here. Whether private addresses may be reached is the proxy's own
 setting (``OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE``, tests only), never the caller's.
 """
@@ -23,13 +24,14 @@ import structlog
 from offcoder.runtime.policy import (
     GATEWAY_ALIAS,
     GATEWAY_READY_LINE,
-    LABEL_JOB_ID,
     LABEL_MANAGED,
     LABEL_NETWORK,
     LOG_MAX_SIZE,
     SANDBOX_USER,
     GatewayConfigError,
     NetworkMode,
+    deployment_labels,
+    is_ours,
     job_network_name,
     validate_allow_list,
     validate_ports,
@@ -114,7 +116,13 @@ def gateway_program() -> str:
 
 
 def gateway_body(
-    job_id: uuid.UUID, image: str, allow: list[str], ports: list[int], *, allow_private: bool
+    job_id: uuid.UUID,
+    image: str,
+    allow: list[str],
+    ports: list[int],
+    *,
+    allow_private: bool,
+    deployment: str,
 ) -> dict[str, Any]:
     config = json.dumps({"allow": allow, "ports": ports, "allow_private": allow_private})
     network = job_network_name(job_id)
@@ -130,11 +138,7 @@ def gateway_body(
         "AttachStderr": False,
         "OpenStdin": False,
         "Tty": False,
-        "Labels": {
-            LABEL_MANAGED: "1",
-            LABEL_JOB_ID: str(job_id),
-            LABEL_ROLE: ROLE_GATEWAY,
-        },
+        "Labels": {**deployment_labels(deployment, job_id), LABEL_ROLE: ROLE_GATEWAY},
         "HostConfig": {
             "NetworkMode": network,
             "CapDrop": ["ALL"],
@@ -162,8 +166,11 @@ def gateway_body(
 
 
 class Gateways:
-    def __init__(self, engine: EngineClient, *, image: str, allow_private: bool) -> None:
+    def __init__(
+        self, engine: EngineClient, *, deployment: str, image: str, allow_private: bool
+    ) -> None:
         self.engine = engine
+        self.deployment = deployment
         self.image = image
         self.allow_private = allow_private
         self._lock = asyncio.Lock()
@@ -197,14 +204,20 @@ class Gateways:
         labels = (network or {}).get("Labels") or {}
         if (
             network is None
-            or labels.get(LABEL_MANAGED) != "1"
-            or labels.get(LABEL_JOB_ID) != str(job_id)
+            or not is_ours(labels, self.deployment, job_id)
             or labels.get(LABEL_NETWORK) != NetworkMode.egress.value
             or not network.get("Internal")
         ):
             raise GatewayError("the job has no internal egress network of ours", 409)
         egress_id = await self._egress_network()
-        body = gateway_body(job_id, self.image, allow, ports, allow_private=self.allow_private)
+        body = gateway_body(
+            job_id,
+            self.image,
+            allow,
+            ports,
+            allow_private=self.allow_private,
+            deployment=self.deployment,
+        )
         name = gateway_name(job_id)
         status, data = await self.engine.request("POST", "/containers/create", body, {"name": name})
         if status != 201:
@@ -243,11 +256,14 @@ class Gateways:
     async def teardown(self, job_id: uuid.UUID) -> bool:
         name = gateway_name(job_id)
         data = await self.engine.inspect("containers", name)
-        if data is None:
+        labels = ((data or {}).get("Config") or {}).get("Labels") or {}
+        # Another deployment's container of that name is left as if absent.
+        if (
+            data is None
+            or not is_ours(labels, self.deployment, job_id)
+            or labels.get(LABEL_ROLE) != ROLE_GATEWAY
+        ):
             return False
-        labels = (data.get("Config") or {}).get("Labels") or {}
-        if labels.get(LABEL_ROLE) != ROLE_GATEWAY or labels.get(LABEL_JOB_ID) != str(job_id):
-            raise GatewayError(f"container {name} is not our gateway for the job", 409)
         status, body = await self.engine.request(
             "DELETE", f"/containers/{data['Id']}", query={"force": "1"}
         )

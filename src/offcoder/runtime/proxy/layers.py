@@ -9,6 +9,11 @@ same project and owner labels (`check_mount`). Nothing else may mount it: the pr
 volumes in general, and a layer volume it did not make (labels, loop device, mount options) is
 refused here.
 
+Like every object of the proxy's, a layer belongs to its deployment (decision 0019): its volume
+carries the deployment label and its image lives in ``<state dir>/<deployment id>/``; a proxy
+of another deployment on the same engine finds no layer of ours to describe, mount or remove
+(each looks absent to it).
+
 The host mounts each layer ``nosuid,nodev``. A read-only mount loses those two flags in the
 container (runc's read-only remount resets them); what keeps setuid files and device nodes out
 of a layer there is that its writer runs with no capability (no CAP_CHOWN, CAP_FOWNER, CAP_MKNOD)
@@ -34,13 +39,13 @@ from typing import Any
 import structlog
 
 from offcoder.runtime.policy import (
-    LABEL_JOB_ID,
     LABEL_LAYER,
-    LABEL_MANAGED,
     LABEL_OWNER,
     LABEL_PROJECT,
     LAYER_MAX_BYTES,
     LAYER_MIN_BYTES,
+    deployment_labels,
+    is_ours,
     layer_builder,
     layer_volume_name,
 )
@@ -94,13 +99,14 @@ class Layers:
     def __init__(self, volumes: LoopVolumes) -> None:
         self.volumes = volumes
         self.engine: EngineClient = volumes.engine
+        self.deployment = volumes.deployment
         # Held by a create that mounts a layer and by a layer's removal: a layer checked for a
         # create cannot be removed (and then made again, empty and unlabelled, by the engine's
         # implicit volume create) before the container that mounts it exists.
         self._in_use = asyncio.Lock()
 
     def image_path(self, job_id: uuid.UUID) -> Path:
-        return self.volumes.state_dir / f"deps-{job_id}.img"
+        return self.volumes.images / f"deps-{job_id}.img"
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -112,9 +118,8 @@ class Layers:
     ) -> dict[str, Any]:
         """A new, empty layer for install job `job_id`; its volume's name."""
         labels = {
-            LABEL_MANAGED: "1",
+            **deployment_labels(self.deployment, job_id),
             LABEL_LAYER: "1",
-            LABEL_JOB_ID: str(job_id),
             LABEL_PROJECT: str(project),
             LABEL_OWNER: owner,
         }
@@ -133,7 +138,8 @@ class Layers:
         return {"Volume": name}
 
     async def labels(self, volume_name: str) -> dict[str, str] | None:
-        """The labels of a layer volume this proxy made; None for any other volume or none."""
+        """The labels of a layer volume this proxy made; None for any other volume or none
+        (another deployment's layer among them)."""
         builder = layer_builder(volume_name)
         if builder is None:
             return None
@@ -141,9 +147,8 @@ class Layers:
         labels = (volume or {}).get("Labels") or {}
         if not (
             is_loop_volume(volume, MOUNT_OPTIONS)
-            and labels.get(LABEL_MANAGED) == "1"
+            and is_ours(labels, self.deployment, builder)
             and labels.get(LABEL_LAYER) == "1"
-            and labels.get(LABEL_JOB_ID) == str(builder)
             and self.image_path(builder).exists()
         ):
             return None
@@ -172,7 +177,9 @@ class Layers:
         """Remove the layer, its loop device and image; False if there was none. VolumeInUse
         (`workspace.VolumeInUse`) while a container still mounts it: it stays whole."""
         async with self._in_use:
-            found = await self.volumes.remove(layer_volume_name(job_id), self.image_path(job_id))
+            found = await self.volumes.remove(
+                layer_volume_name(job_id), self.image_path(job_id), job_id
+            )
         if found:
             log.info("dependency layer removed", job_id=str(job_id))
         return found

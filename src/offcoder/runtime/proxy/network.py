@@ -18,10 +18,10 @@ from typing import Any
 import structlog
 
 from offcoder.runtime.policy import (
-    LABEL_JOB_ID,
-    LABEL_MANAGED,
     LABEL_NETWORK,
     NetworkMode,
+    deployment_labels,
+    is_ours,
     job_network_name,
 )
 from offcoder.runtime.proxy.engine import EngineClient
@@ -33,7 +33,7 @@ class NetworkError(Exception):
     """Creating or removing a job network failed; the message says why."""
 
 
-def network_body(job_id: uuid.UUID, mode: NetworkMode) -> dict[str, Any]:
+def network_body(job_id: uuid.UUID, mode: NetworkMode, deployment: str) -> dict[str, Any]:
     if mode is NetworkMode.none:
         raise NetworkError("a job in network mode none has no network")
     egress = mode is NetworkMode.egress
@@ -50,17 +50,18 @@ def network_body(job_id: uuid.UUID, mode: NetworkMode) -> dict[str, Any]:
             "com.docker.network.bridge.enable_ip_masquerade": "false",
             "com.docker.network.bridge.host_binding_ipv4": "127.0.0.1",
         },
-        "Labels": {LABEL_MANAGED: "1", LABEL_JOB_ID: str(job_id), LABEL_NETWORK: mode.value},
+        "Labels": {**deployment_labels(deployment, job_id), LABEL_NETWORK: mode.value},
     }
 
 
 class JobNetworks:
-    def __init__(self, engine: EngineClient) -> None:
+    def __init__(self, engine: EngineClient, deployment: str) -> None:
         self.engine = engine
+        self.deployment = deployment
 
     async def provision(self, job_id: uuid.UUID, mode: NetworkMode) -> str:
         status, data = await self.engine.request(
-            "POST", "/networks/create", network_body(job_id, mode)
+            "POST", "/networks/create", network_body(job_id, mode, self.deployment)
         )
         if status != 201:
             raise NetworkError(f"network create answered {status}: {data}")
@@ -70,10 +71,9 @@ class JobNetworks:
     async def teardown(self, job_id: uuid.UUID) -> bool:
         name = job_network_name(job_id)
         net = await self.engine.inspect("networks", name)
-        if net is None:
+        # Another deployment's network of that name is left as if absent.
+        if net is None or not is_ours(net.get("Labels"), self.deployment, job_id):
             return False
-        if ((net.get("Labels") or {}).get(LABEL_JOB_ID)) != str(job_id):
-            raise NetworkError(f"network {name} is not ours")
         status, data = await self.engine.request("DELETE", f"/networks/{name}")
         if status not in (204, 404):
             raise NetworkError(f"network remove answered {status}: {data}")

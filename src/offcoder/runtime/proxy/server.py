@@ -7,13 +7,22 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
 ``{"message": ...}`` and logged. Allowed:
 
 - ``GET|HEAD /_ping``, ``GET /version``, ``GET /images/{name}/json``
-- ``POST /containers/create``: the body must pass `policy.check_create_body`, a mounted workspace
-  must be one this proxy provisioned for that job, and the image must declare no VOLUME.
-- for containers labelled ``dev.offcoder.managed=1`` only (looked up with the engine's inspect):
+- ``POST /containers/create``: the body must pass `policy.check_create_body` (which requires
+  this proxy's deployment label), a mounted workspace must be one this proxy provisioned for that
+  job, and the image must declare no VOLUME.
+- for containers labelled ``dev.offcoder.managed=1`` and with this proxy's deployment id in
+  ``dev.offcoder.deployment`` only (looked up with the engine's inspect; any other container is
+  answered 404, like an absent one):
   ``POST start|wait|kill|attach`` (attach as an upgraded, hijacked stream), ``GET logs|json``,
   ``PUT archive`` (only under /workspace, only while the container is still ``created``: C3),
   ``DELETE`` (and the job's workspace goes with it).
-- ``GET /containers/json``, with the ``dev.offcoder.managed=1`` label filter always added.
+- ``GET /containers/json``, with the ``dev.offcoder.managed=1`` and deployment label filters
+  always added.
+- ``GET /offcoder/deployment``: this proxy's deployment id, which every object it makes or lets
+  be made carries (``OFFCODER_PROXY_DEPLOYMENT_ID``, or generated once into its state directory).
+- ``GET /offcoder/jobs``: the jobs that hold anything of this deployment (a container, a
+  network, a workspace volume or image), for the reconciler to find what a dead worker left;
+  not the install jobs of dependency layers, which outlive them by design.
 - ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
 - ``POST /offcoder/networks/{job_id}?mode=preview|egress``, ``DELETE`` the same: the job's own
   network, created by the proxy with fixed options (``network.py``).
@@ -39,6 +48,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import signal
 import stat
 import time
@@ -53,12 +63,16 @@ import h11
 import structlog
 
 from offcoder.runtime.policy import (
+    LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
+    LABEL_LAYER,
     LABEL_MANAGED,
     LABEL_NETWORK,
     WORKSPACE,
     NetworkMode,
     check_create_body,
+    is_deployment_id,
+    is_ours,
     job_network_name,
     layer_mount_source,
 )
@@ -91,6 +105,7 @@ OWNERSHIP_CACHE_S = 2.0
 MIN_API_MINOR = 40
 UPGRADE_GAP_S = 0.05
 DEFAULT_STATE_DIR = "/var/lib/offcoder/workspaces"
+DEPLOYMENT_FILE = "deployment-id"
 
 _VERSION = re.compile(r"v1\.([0-9]{1,3})")
 _CONTAINER_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -133,7 +148,8 @@ class Refused(Exception):
 
 @dataclass
 class Route:
-    kind: str  # plain | create | list | image | container | delete | ws-* | net-*
+    # plain | create | list | image | container | delete | ws-* | net-* | gw-* | deployment | jobs
+    kind: str
     version: str = ""  # "/v1.41" or ""
     query: dict[str, str] = field(default_factory=dict)
     body: str = "none"  # none | json | tar
@@ -177,6 +193,10 @@ def _query(raw: str, allowed: frozenset[str]) -> dict[str, str]:
 def route(method: str, target: str) -> Route:
     """Map a request to an allowed route, or raise Refused."""
     segments, raw_query = normalize_target(target)
+    if segments in (["offcoder", "deployment"], ["offcoder", "jobs"]):
+        if method != "GET" or raw_query:
+            raise Refused("method not allowed")
+        return Route(segments[1])
     if segments[:2] == ["offcoder", "layers"] and len(segments) == 3:
         if raw_query:
             raise Refused("no query here")
@@ -315,18 +335,23 @@ class DockerPolicyProxy:
         upstream: str,
         *,
         state_dir: Path,
+        deployment: str,
         allowed_images: set[str] | None = None,
         gateway_image: str = DEFAULT_GATEWAY_IMAGE,
         egress_allow_private: bool = False,
     ) -> None:
         self.upstream = upstream
+        self.deployment = deployment
         self.engine = EngineClient(upstream)
-        volumes = LoopVolumes(self.engine, state_dir)
+        volumes = LoopVolumes(self.engine, state_dir, deployment)
         self.workspaces = Workspaces(volumes)
         self.layers = Layers(volumes)
-        self.networks = JobNetworks(self.engine)
+        self.networks = JobNetworks(self.engine, deployment)
         self.gateways = Gateways(
-            self.engine, image=gateway_image, allow_private=egress_allow_private
+            self.engine,
+            deployment=deployment,
+            image=gateway_image,
+            allow_private=egress_allow_private,
         )
         self.allowed_images = allowed_images
         self._owned: dict[str, _Owned] = {}
@@ -452,6 +477,15 @@ class DockerPolicyProxy:
         writer: asyncio.StreamWriter,
     ) -> bool:
         body: bytes | None = None
+        if r.kind == "deployment":
+            await self._read_body(down, reader, 0)
+            await self._reply(down, writer, 200, "", {"Deployment": self.deployment})
+            return True
+        if r.kind == "jobs":
+            await self._read_body(down, reader, 0)
+            jobs = sorted(str(job) for job in await self._jobs_with_objects())
+            await self._reply(down, writer, 200, "", {"Jobs": jobs})
+            return True
         if r.kind == "ws-provision":
             await self._read_body(down, reader, 0)
             mount = await self.workspaces.provision(uuid.UUID(r.ref))
@@ -503,7 +537,7 @@ class DockerPolicyProxy:
                 return await self._forward(down, method, target, headers, body, r, reader, writer)
         if r.kind == "list":
             path = r.path
-            r.query["filters"] = _managed_filter(r.query.get("filters"))
+            r.query["filters"] = _managed_filter(r.query.get("filters"), self.deployment)
         elif r.kind in ("container", "delete"):
             owned = await self._owned_container(r.ref, fresh=r.action == "archive")
             if r.action == "archive" and owned.status != "created":
@@ -547,7 +581,9 @@ class DockerPolicyProxy:
         return True
 
     async def _check_create(self, parsed: Any) -> list[str]:
-        violations = check_create_body(parsed, allowed_images=self.allowed_images)
+        violations = check_create_body(
+            parsed, deployment=self.deployment, allowed_images=self.allowed_images
+        )
         if violations:
             return violations
         labels = parsed["Labels"]
@@ -559,8 +595,7 @@ class DockerPolicyProxy:
             violations += await self.layers.check_mount(layer, labels)
         if labels[LABEL_NETWORK] != NetworkMode.none.value:
             net = await self.engine.inspect("networks", job_network_name(job_id))
-            net_labels = (net or {}).get("Labels") or {}
-            if net_labels.get(LABEL_MANAGED) != "1" or net_labels.get(LABEL_JOB_ID) != str(job_id):
+            if not is_ours((net or {}).get("Labels"), self.deployment, job_id):
                 violations.append("the job's network does not exist or is not ours")
         image = await self.engine.inspect("images", parsed["Image"])
         if image is not None and ((image.get("Config") or {}).get("Volumes") or {}):
@@ -574,8 +609,9 @@ class DockerPolicyProxy:
             return cached
         data = await self.engine.inspect("containers", ref)
         labels = ((data or {}).get("Config") or {}).get("Labels") or {}
-        if data is None or labels.get(LABEL_MANAGED) != "1" or LABEL_ROLE in labels:
-            # Gateways are the proxy's own: managed only through /offcoder/gateways.
+        if data is None or not is_ours(labels, self.deployment, None) or LABEL_ROLE in labels:
+            # Gateways are the proxy's own: managed only through /offcoder/gateways. Another
+            # deployment's sandboxes are not ours either, whoever else runs on the engine.
             self._owned.pop(ref, None)
             # Same answer for "absent" and "not ours": nothing is revealed about other containers.
             raise Refused(f"no such container managed by OffCoder: {ref}", 404)
@@ -591,6 +627,63 @@ class DockerPolicyProxy:
         )
         self._owned[ref] = owned
         return owned
+
+    async def _listed(self, labels: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The engine's containers, networks and volumes carrying all of `labels`."""
+        filters = json.dumps({"label": labels})
+        found: dict[str, list[dict[str, Any]]] = {}
+        for kind, path in (
+            ("containers", "/containers/json"),
+            ("networks", "/networks"),
+            ("volumes", "/volumes"),
+        ):
+            query = {"filters": filters} | ({"all": "1"} if kind == "containers" else {})
+            status, data = await self.engine.request("GET", path, query=query)
+            if status != 200:
+                raise EngineError(f"engine answered {status} to list {kind}: {data}")
+            items = data.get("Volumes") if isinstance(data, dict) else data
+            found[kind] = [item for item in items or [] if isinstance(item, dict)]
+        return found
+
+    async def _jobs_with_objects(self) -> set[uuid.UUID]:
+        """Every job that holds a container, network or workspace volume of this deployment,
+        or a workspace image in its directory: what a worker killed at any step can leave.
+
+        A dependency layer is not among them: it is named after its install job but outlives
+        it by design, the project's until replaced, and a reconciler tearing down what an ended
+        job left must not see it. Its removal is the dependency reconciler's, from the workers'
+        own list of the layers they asked for (`dependencies/runtime.reconcile`)."""
+        ours = [f"{LABEL_MANAGED}=1", f"{LABEL_DEPLOYMENT}={self.deployment}"]
+        jobs = self.workspaces.imaged_jobs()
+        for items in (await self._listed(ours)).values():
+            for item in items:
+                labels = item.get("Labels") or {}
+                # The engine filtered; checked again.
+                if is_ours(labels, self.deployment, None) and labels.get(LABEL_LAYER) != "1":
+                    with contextlib.suppress(ValueError):
+                        jobs.add(uuid.UUID(labels.get(LABEL_JOB_ID, "")))
+        return jobs
+
+    async def log_legacy_objects(self) -> None:
+        """Say what an older version left without a deployment label (and its workspace images,
+        kept then in the state directory itself). No deployment owns it, so no proxy lists,
+        inspects or removes it: the operator removes it by hand once that version is stopped
+        (decision 0019)."""
+        try:
+            listed = await self._listed([f"{LABEL_MANAGED}=1", LABEL_JOB_ID])
+        except (OSError, EngineError) as exc:
+            log.warning("docker proxy could not look for legacy objects", error=str(exc))
+            return
+        legacy = {
+            kind: sum(1 for item in items if LABEL_DEPLOYMENT not in (item.get("Labels") or {}))
+            for kind, items in listed.items()
+        }
+        legacy["images"] = len(list(self.workspaces.images.parent.glob("*.img")))
+        if any(legacy.values()):
+            log.warning(
+                "objects of an older OffCoder without a deployment label are left alone",
+                **legacy,
+            )
 
     async def _after_delete(self, ref: str, status: int) -> None:
         """After the engine removed one of ours, and before the client hears: its workspace goes."""
@@ -743,8 +836,9 @@ def _mounts(parsed: Any) -> int:
     return len(mounts) if isinstance(mounts, list) else 0
 
 
-def _managed_filter(raw: str | None) -> str:
-    """The list filters with ``label=dev.offcoder.managed=1`` always added (labels AND)."""
+def _managed_filter(raw: str | None, deployment: str) -> str:
+    """The list filters with ``label=dev.offcoder.managed=1`` and this deployment's label always
+    added (labels AND)."""
     filters: dict[str, Any] = {}
     if raw:
         try:
@@ -758,7 +852,7 @@ def _managed_filter(raw: str | None) -> str:
         labels = [k for k, on in labels.items() if on]
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise Refused("malformed label filter")
-    filters["label"] = [*labels, f"{LABEL_MANAGED}=1"]
+    filters["label"] = [*labels, f"{LABEL_MANAGED}=1", f"{LABEL_DEPLOYMENT}={deployment}"]
     return json.dumps(filters)
 
 
@@ -769,11 +863,16 @@ async def start_proxy(
     *,
     state_dir: str | Path | None = None,
     allowed_images: set[str] | None = None,
+    deployment: str | None = None,
 ) -> asyncio.Server:
     """Listen on `socket_path` (mode 0660) and return the running server."""
+    state = Path(state_dir or os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
     proxy = DockerPolicyProxy(
         upstream,
-        state_dir=Path(state_dir or os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR)),
+        state_dir=state,
+        deployment=deployment_id(
+            state, deployment or os.environ.get("OFFCODER_PROXY_DEPLOYMENT_ID") or None
+        ),
         allowed_images=allowed_images,
         gateway_image=os.environ.get("OFFCODER_PROXY_GATEWAY_IMAGE", DEFAULT_GATEWAY_IMAGE),
         egress_allow_private=os.environ.get("OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE") == "1",
@@ -784,8 +883,40 @@ async def start_proxy(
         server = await asyncio.start_unix_server(proxy.handle, path=socket_path)
     finally:
         os.umask(old)
-    log.info("docker proxy listening", socket=socket_path, upstream=upstream)
+    log.info(
+        "docker proxy listening", socket=socket_path, upstream=upstream, deployment=proxy.deployment
+    )
+    await proxy.log_legacy_objects()
     return server
+
+
+class DeploymentIdError(ValueError):
+    """The configured or stored deployment id is not one; the message says what one is."""
+
+
+def deployment_id(state_dir: Path, configured: str | None) -> str:
+    """This proxy's deployment id: the configured one, or one generated at the first start into
+    the state directory and read back at every later start (a restarted proxy still owns what
+    it made). DeploymentIdError for an id that is not one (`policy.is_deployment_id`)."""
+    if configured is None:
+        path = state_dir / DEPLOYMENT_FILE
+        if not path.exists():
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            draft = state_dir / f".{DEPLOYMENT_FILE}.{os.getpid()}"
+            draft.touch(mode=0o600)
+            draft.write_text(secrets.token_hex(8) + "\n")
+            try:  # a link is atomic: of two proxies starting at once, one id wins for both
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink(missing_ok=True)
+        configured = path.read_text().strip()
+    if not is_deployment_id(configured):
+        raise DeploymentIdError(
+            f"the deployment id {configured!r} is not one: 1 to 40 of a-z, 0-9 and inner hyphens"
+        )
+    return configured
 
 
 def _prepare_socket_path(sock: Path) -> None:
@@ -824,9 +955,12 @@ def _unlink(path: str) -> None:
 def run_proxy(socket_path: str, upstream: str) -> None:
     """Serve the policy proxy on `socket_path` until SIGINT or SIGTERM (blocking).
 
-    Configuration from the environment: ``OFFCODER_PROXY_STATE_DIR`` (workspace images,
-    default /var/lib/offcoder/workspaces), ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated;
-    unset: any image that declares no VOLUME), ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress
+    Configuration from the environment: ``OFFCODER_PROXY_STATE_DIR`` (workspace images and the
+    generated deployment id, default /var/lib/offcoder/workspaces),
+    ``OFFCODER_PROXY_DEPLOYMENT_ID`` (this deployment's id; unset: generated once into the state
+    directory; deployments sharing an engine need distinct ones),
+    ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated; unset: any image that declares no
+    VOLUME), ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress
     gateway's image, default offcoder/python:current), ``OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE=1``
     (tests only: egress gateways may reach private addresses, where the test servers live).
     """

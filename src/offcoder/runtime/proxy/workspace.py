@@ -8,6 +8,10 @@ The filesystem's root belongs to the sandbox user, so the job can write there wi
 shipping anything. Creating loop devices needs root on the Docker host: that is why this lives
 in the proxy (already root-equivalent), which also lets the create check verify that a mounted
 workspace volume is one it provisioned for that very job.
+
+Images live in a directory of the proxy's deployment (``<state dir>/<deployment id>/``) and
+volumes carry its deployment label: a proxy of another deployment sharing the engine or the
+state directory neither finds nor removes them.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from typing import Any
 import structlog
 
 from offcoder.runtime.policy import (
-    LABEL_JOB_ID,
-    LABEL_MANAGED,
     LABEL_WORKSPACE,
     SANDBOX_UID,
+    deployment_labels,
+    is_ours,
     workspace_mount,
     workspace_volume_name,
 )
@@ -71,9 +75,10 @@ class LoopVolumes:
     """Fixed-size ext4 images on loop devices, each a named local volume: the storage of the
     per-job workspaces and of the dependency layers. One losetup at a time per proxy."""
 
-    def __init__(self, engine: EngineClient, state_dir: Path) -> None:
+    def __init__(self, engine: EngineClient, state_dir: Path, deployment: str) -> None:
         self.engine = engine
-        self.state_dir = state_dir
+        self.deployment = deployment
+        self.images = state_dir / deployment
         self._lock = asyncio.Lock()
 
     async def create(
@@ -87,11 +92,12 @@ class LoopVolumes:
         mount_options: str | None = None,
         empty_root: bool = False,
     ) -> str:
-        """Make the image, attach it and create the volume `name`; the loop device's path.
-        With `empty_root`, the filesystem's root holds nothing, not even lost+found."""
+        """Make the image (in this deployment's directory, `images`), attach it and create the
+        volume `name`; the loop device's path. With `empty_root`, the filesystem's root holds
+        nothing, not even lost+found."""
         if await self.engine.inspect("volumes", name) is not None:
             raise WorkspaceError(f"volume {name} already exists")
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.images.mkdir(parents=True, exist_ok=True, mode=0o700)
         loop_dev: str | None = None
         try:
             fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -123,16 +129,20 @@ class LoopVolumes:
             raise WorkspaceError(str(exc)) from exc
         return loop_dev
 
-    async def remove(self, name: str, image: Path) -> bool:
-        """Remove the volume, detach the loop device, delete the image. False if none existed;
-        VolumeInUse (and nothing removed) while a container still mounts it."""
+    async def remove(self, name: str, image: Path, job_id: uuid.UUID) -> bool:
+        """Remove job `job_id`'s volume, detach the loop device, delete the image. False if none
+        existed; VolumeInUse (and nothing removed) while a container still mounts it."""
         async with self._lock:
-            status, data = await self.engine.request("DELETE", f"/volumes/{name}")
-            if status == 409:
-                raise VolumeInUse(f"volume {name} is in use")
-            if status not in (204, 404):
-                raise WorkspaceError(f"volume remove answered {status}: {data}")
-            found = status == 204
+            found = False
+            volume = await self.engine.inspect("volumes", name)
+            # Another deployment's volume of that name is left as if absent.
+            if volume is not None and is_ours(volume.get("Labels"), self.deployment, job_id):
+                status, data = await self.engine.request("DELETE", f"/volumes/{name}")
+                if status == 409:
+                    raise VolumeInUse(f"volume {name} is in use")
+                if status not in (204, 404):
+                    raise WorkspaceError(f"volume remove answered {status}: {data}")
+                found = status == 204
             if await asyncio.to_thread(image.exists):
                 found = True
                 devices = await _run(
@@ -165,14 +175,26 @@ class Workspaces:
     def __init__(self, volumes: LoopVolumes) -> None:
         self.volumes = volumes
         self.engine = volumes.engine
-        self.state_dir = volumes.state_dir
+        self.deployment = volumes.deployment
+        self.images = volumes.images
 
     def image_path(self, job_id: uuid.UUID) -> Path:
-        return self.state_dir / f"{job_id}.img"
+        return self.images / f"{job_id}.img"
+
+    def imaged_jobs(self) -> set[uuid.UUID]:
+        """The jobs with a workspace image of this deployment (a loop device may hold it).
+        A dependency layer's image (``deps-<job>.img``) is not one."""
+        found: set[uuid.UUID] = set()
+        for image in self.images.glob("*.img") if self.images.is_dir() else []:
+            try:
+                found.add(uuid.UUID(image.stem))
+            except ValueError:
+                continue
+        return found
 
     async def provision(self, job_id: uuid.UUID) -> dict[str, Any]:
         """Create the job's workspace volume; returns the HostConfig.Mounts entry for it."""
-        labels = {LABEL_MANAGED: "1", LABEL_WORKSPACE: "1", LABEL_JOB_ID: str(job_id)}
+        labels = {**deployment_labels(self.deployment, job_id), LABEL_WORKSPACE: "1"}
         loop_dev = await self.volumes.create(
             workspace_volume_name(job_id), self.image_path(job_id), IMAGE_BYTES, labels
         )
@@ -185,14 +207,15 @@ class Workspaces:
         labels = (volume or {}).get("Labels") or {}
         return (
             is_loop_volume(volume)
-            and labels.get(LABEL_MANAGED) == "1"
+            and is_ours(labels, self.deployment, job_id)
             and labels.get(LABEL_WORKSPACE) == "1"
-            and labels.get(LABEL_JOB_ID) == str(job_id)
         )
 
     async def teardown(self, job_id: uuid.UUID) -> bool:
         """Remove the volume, detach the loop device, delete the image. False if none existed."""
-        found = await self.volumes.remove(workspace_volume_name(job_id), self.image_path(job_id))
+        found = await self.volumes.remove(
+            workspace_volume_name(job_id), self.image_path(job_id), job_id
+        )
         if found:
             log.info("workspace removed", job_id=str(job_id))
         return found

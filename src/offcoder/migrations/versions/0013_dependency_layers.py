@@ -1,8 +1,8 @@
 """dependency layers: a project's installed packages kept between its jobs, under forced RLS
 (D1); the workers' list of layer volumes they made (system role only); jobs say their kind
 
-Revision ID: 0012_dependency_layers
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_dependency_layers"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
