@@ -9,6 +9,7 @@
 #   make bench-live     live log delivery to 1/10/100 Socket.IO subscribers vs raw python-socketio
 #   make bench-ledger   ledger ops/s and p99, 1/8/32 clients, 1 hot or 100 wallets, vs a bare UPDATE
 #   make bench-ai       the AI gateway's added latency over a direct SDK call (whole, first token)
+#   make bench-claim    the plans and times of a worker's claim lookups on 320 000 jobs
 #   make install        create .venv and install the package with its dev extras (alias: venv)
 #   make clean          remove .venv and caches
 #
@@ -37,7 +38,7 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger bench-ai clean
+.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger bench-ai bench-claim clean
 
 help:
 	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -145,6 +146,11 @@ bench-ledger: $(STAMP)
 # The AI gateway's added latency (bench/ai.py; figures in docs/performance.md). About a minute.
 bench-ai: $(STAMP)
 	$(BIN)/python bench/ai.py $(BENCH_AI_ARGS)
+
+# A worker's claim lookups on a large jobs table, EXPLAIN ANALYZE (bench/claim.py; figures in
+# docs/performance.md). About a minute; BENCH_CLAIM_ARGS=--plans for the whole plans.
+bench-claim: $(STAMP)
+	$(BIN)/python bench/claim.py $(BENCH_CLAIM_ARGS)
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

@@ -1,4 +1,4 @@
-"""The `offcoder` command: serve, worker, migrate, keys, audit, dev, runtime; and the terminal
+"""The `offcoder` command: serve, worker, migrate, keys, audit, jobs, dev, runtime; and the terminal
 client: login, projects, push, run."""
 
 from __future__ import annotations
@@ -196,11 +196,13 @@ def _register() -> None:
     from offcoder.audit.cli import app as audit_app
     from offcoder.crypto.cli import app as keys_app
     from offcoder.dev.cli import app as dev_app
+    from offcoder.jobs.cli import app as jobs_app
     from offcoder.runtime.build.cli import app as runtime_app
 
     app.add_typer(keys_app, name="keys", help="Encryption keys: generate, rotate.")
     app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")
     app.add_typer(dev_app, name="dev", help="Development conveniences.")
+    app.add_typer(jobs_app, name="jobs", help="Jobs: purge old logs (operator).")
     app.add_typer(runtime_app, name="runtime", help="Sandbox runtime: images.")
 
     from offcoder import client
@@ -215,7 +217,20 @@ _register()
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    from pydantic import ValidationError
+
+    from offcoder.config import refused_settings
+
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A limit out of range or a value of the wrong kind: say which, before anything starts.
+        typer.echo("Refusing to start: these settings are not valid:", err=True)
+        for sentence in refused_settings(exc):
+            typer.echo(f"  - {sentence}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

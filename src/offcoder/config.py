@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # Limits (api.md).
     max_file_bytes: int = 5 * 1024 * 1024
     max_project_bytes: int = 50 * 1024 * 1024
+    # Storage one person may use (docs/api.md "Storage quotas"): projects (409 past it), and the
+    # bytes of all their projects' files together (413 past it).
+    max_projects_per_user: int = Field(default=100, ge=1, le=100_000)
+    max_file_bytes_per_user: int = Field(default=500 * 1024 * 1024, ge=1, le=2**40)
     max_json_body_bytes: int = 1024 * 1024
     # A project's secrets all go into its job's environment and are held by the log redactor
     # for the job's life (C4, R3): at most this many (409), whose values add up to at most
@@ -113,6 +117,12 @@ class Settings(BaseSettings):
     job_max_timeout_s: int = 3600
     # Jobs one person may have waiting to run: one user cannot fill the queue for everyone.
     job_max_queued_per_user: int = Field(default=20, ge=1, le=10_000)
+    # Jobs one person may have starting or running at once: past it their queued jobs wait,
+    # and workers take other people's jobs meanwhile.
+    job_max_running_per_user: int = Field(default=4, ge=1, le=10_000)
+    # A job's output is kept this many days after the job ends, then deleted by the workers'
+    # purge (or `offcoder jobs purge`); the job itself, its ending and usage stay.
+    log_retention_days: int = Field(default=30, ge=1, le=36_500)
     job_max_log_bytes: int = 4 * 1024 * 1024
     job_max_command_bytes: int = 16 * 1024
     worker_concurrency: int = 4
@@ -345,6 +355,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def refused_settings(error: ValidationError) -> list[str]:
+    """Each setting `Settings()` refused, as a sentence naming its environment variable and
+    why; never the value, which may be a secret."""
+    refused = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = field if field.isupper() else f"OFFCODER_{field.upper()}"
+        refused.append(f"{variable}: {problem['msg']}")
+    return refused
 
 
 @lru_cache

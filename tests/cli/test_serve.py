@@ -73,6 +73,39 @@ def test_production_with_keys_outside_the_state_dir_names_only_what_is_left(tmp_
     assert "key file" not in result.stderr and "signing key" not in result.stderr
 
 
+def test_settings_out_of_range_are_refused_at_start_naming_each(tmp_path: Path) -> None:
+    refused = {
+        "OFFCODER_JOB_MAX_QUEUED_PER_USER": "0",
+        "OFFCODER_JOB_MAX_RUNNING_PER_USER": "0",
+        "OFFCODER_MAX_PROJECTS_PER_USER": "-5",
+        "OFFCODER_MAX_FILE_BYTES_PER_USER": "lots",
+        "OFFCODER_LOG_RETENTION_DAYS": "0",
+    }
+    result = subprocess.run(
+        [*OFFCODER, "migrate"],
+        env=clean_env(OFFCODER_STATE_DIR=str(tmp_path), **refused),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    said = result.stderr.splitlines()
+    assert said[0] == "Refusing to start: these settings are not valid:"
+    assert sorted(said[1:]) == sorted(
+        [
+            "  - OFFCODER_JOB_MAX_QUEUED_PER_USER: Input should be greater than or equal to 1",
+            "  - OFFCODER_JOB_MAX_RUNNING_PER_USER: Input should be greater than or equal to 1",
+            "  - OFFCODER_MAX_PROJECTS_PER_USER: Input should be greater than or equal to 1",
+            "  - OFFCODER_MAX_FILE_BYTES_PER_USER: Input should be a valid integer, unable to "
+            "parse string as an integer",
+            "  - OFFCODER_LOG_RETENTION_DAYS: Input should be greater than or equal to 1",
+        ]
+    )
+    assert not (tmp_path / "pgdata").exists(), "nothing may start before the refusal"
+
+
 def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(OFFCODER_STATE_DIR=str(tmp_path))

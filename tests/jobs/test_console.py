@@ -8,6 +8,7 @@ import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
 from tests.support.browser import chromium_path
 from tests.support.served import free_port, served
+from tests.support.stored_logs import chunked_log, finished_job_with_log
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D1"), pytest.mark.promise("D2")]
 
@@ -56,9 +58,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def signed_in_page(
-    browser: Browser, console: str, subject: str
+    browser: Browser, console: str, subject: str, **context_options: Any
 ) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context()
+    context = await browser.new_context(**context_options)
     page = await context.new_page()
     await page.goto(f"{console}/console")
     await page.get_by_role("link", name=re.compile("Sign in with")).click()
@@ -179,4 +181,86 @@ async def test_a_command_that_cannot_start_says_why_live_and_after_a_reload(
         await expect(page.locator("#detail")).to_have_text(sentence)
         await expect(page.locator("#exit-code")).to_have_text("exit 127")
         await expect(page.locator("#log")).to_contain_text(sentence)
+    await context.close()
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+LONG_LOG_BYTES = 4 * 1024 * 1024
+# Whether the log's last line is on screen: its text is the log's end, and the rectangle of its
+# last line lies inside both the log box and the window. Returns the ms since navigation then.
+LAST_LINE_SHOWN = """(last) => {
+  const log = document.getElementById("log");
+  if (!log || !log.lastChild || !log.textContent.endsWith(last)) { return false; }
+  let node = log.lastChild;
+  while (node.lastChild) { node = node.lastChild; }
+  const range = document.createRange();
+  range.setStart(node, Math.max(0, node.textContent.length - last.length));
+  range.setEnd(node, node.textContent.length - 1);
+  const line = range.getBoundingClientRect();
+  const box = log.getBoundingClientRect();
+  const inside = line.height > 0 && line.top >= box.top - 1 && line.bottom <= box.bottom + 1
+    && line.top >= 0 && line.bottom <= window.innerHeight;
+  return inside ? performance.now() : false;
+}"""
+# The first line of the log's text and where it is on screen (relative to the window).
+FIRST_LINE = """() => {
+  const log = document.getElementById("log");
+  const text = log.textContent;
+  return text.slice(0, text.indexOf("\\n") + 1);
+}"""
+# Where on screen the line with `needle` is (its top, in CSS pixels from the window's top).
+LINE_TOP = """(needle) => {
+  const log = document.getElementById("log");
+  const walker = document.createTreeWalker(log, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.textContent.indexOf(needle);
+    if (at >= 0) {
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + needle.length);
+      return range.getBoundingClientRect().top;
+    }
+  }
+  return null;
+}"""
+
+
+async def test_a_long_finished_log_opens_at_its_last_screen_and_pages_earlier_output_in(
+    runtime: Runtime, browser: Browser, console: str
+) -> None:
+    """A finished job with 4 MiB of output (4195 chunks of ten lines) opened on a phone: its last
+    line is on screen within 1 s of navigation; scrolling the log up brings earlier output in
+    above without moving what is on screen, down to the first line, each line exactly once."""
+    _, ctx, _ = runtime
+    context, page = await signed_in_page(browser, console, "long@example.test", **PHONE)
+    await page.get_by_label("New project").fill("Long log")
+    await page.get_by_role("button", name="Create").click()
+    await expect(page.get_by_role("heading", name="Long log")).to_be_visible()
+    project_id = page.url.rsplit("/", 1)[-1]
+    chunks = chunked_log(LONG_LOG_BYTES)
+    job_id = await finished_job_with_log(ctx.database, project_id, chunks)
+    last_line = chunks[-1].splitlines(keepends=True)[-1]
+
+    await page.goto(f"{console}/console/jobs/{job_id}")
+    shown = await page.wait_for_function(LAST_LINE_SHOWN, arg=last_line, timeout=90_000)
+    shown_after_ms = await shown.json_value()
+    assert shown_after_ms < 1000, f"the last line showed {shown_after_ms:.0f} ms after navigation"
+    await expect(page.locator("#status")).to_have_text("succeeded")
+
+    # Scrolling up pages earlier output in above, keeping the line that was on top in place.
+    log = page.locator("#log")
+    first = await page.evaluate(FIRST_LINE)
+    assert first != chunks[0].splitlines(keepends=True)[0], "the whole log was loaded at once"
+    await log.evaluate("log => { log.scrollTop = 0; }")
+    await page.wait_for_function(f"(first) => ({FIRST_LINE})() !== first", arg=first)
+    box_top = await log.evaluate("log => log.getBoundingClientRect().top")
+    line_top = await page.evaluate(LINE_TOP, first.strip())
+    assert 0 <= line_top - box_top < 40, "what was on screen moved away"
+    # On up to the first line, and nothing is missing, repeated or out of order.
+    for _ in range(len(chunks)):
+        if await page.evaluate(FIRST_LINE) == chunks[0].splitlines(keepends=True)[0]:
+            break
+        await log.evaluate("log => { log.scrollTop = 0; }")
+        await page.wait_for_timeout(50)
+    assert await log.evaluate("log => log.textContent") == "".join(chunks)
     await context.close()

@@ -19,10 +19,12 @@ import socketio
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
+from offcoder.realtime.live import EARLIER_PER_MINUTE
 from tests.support.live_logs import TICKER, Watcher, expected_ticker
-from tests.support.runtime import project_with
+from tests.support.runtime import all_logs, project_with
 from tests.support.served import served
 from tests.support.signin import SignedIn, signed_in_user
+from tests.support.stored_logs import chunked_log, finished_job_with_log
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
 
@@ -356,3 +358,154 @@ async def test_connections_are_capped_per_user(runtime: Runtime, base_url: str) 
         for watcher in watchers:
             if watcher.client.connected:
                 await watcher.client.disconnect()
+
+
+async def stored_job(runtime: Runtime, user: SignedIn, chunks: list[str]) -> str:
+    api, ctx, _ = runtime
+    project = await project_with(api, user, {})
+    return str(await finished_job_with_log(ctx.database, project, chunks))
+
+
+async def test_a_tail_subscription_sends_the_last_chunks_in_one_packet_then_follows_live(
+    runtime: Runtime, base_url: str
+) -> None:
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
+    job_id = await submit(api, user, {"main.py": TICKER}, ["python3", "main.py", "150"])
+    # Well into its output (a tenth chunk stored), still printing.
+    tenth = await api.get(
+        f"/v1/jobs/{job_id}/logs", params={"after_seq": 9, "wait_s": 30}, headers=user.headers
+    )
+    assert tenth.json()["chunks"], tenth.text
+
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        assert await watcher.subscribe(job_id, tail=5, batch=True) == {"ok": True}
+        async with asyncio.timeout(60):
+            await watcher.ended.wait()
+    finally:
+        await watcher.client.disconnect()
+    stored = await all_logs(api, user.headers, job_id)
+    first = watcher.logs[0]["seq"]
+    assert first >= 6  # the last five when it subscribed, not the beginning
+    assert [c["seq"] for c in watcher.packets[0]["chunks"]] == list(range(first, first + 5))
+    assert [c["seq"] for c in watcher.logs] == list(range(first, len(stored) + 1))
+    assert [c["data"] for c in watcher.logs] == [c["data"] for c in stored[first - 1 :]]
+    assert watcher.single == []  # batched only: no `job:log` besides
+    assert {p["job_id"] for p in watcher.packets} == {job_id}
+    assert watcher.statuses[-1] == {"job_id": job_id, **SUCCEEDED}
+    assert [s["status"] for s in watcher.statuses].count("succeeded") == 1
+
+
+async def test_a_long_finished_log_comes_several_chunks_to_a_packet_and_pages_back(
+    runtime: Runtime, base_url: str
+) -> None:
+    """4 MiB in 4195 chunks: the tail of 100 is one packet, the whole log about 16 (256 KiB
+    each), and `job:earlier` pages back from the tail to the first chunk, each once."""
+    user = await signed_in_user(runtime[1])
+    chunks = chunked_log(4 * 1024 * 1024)
+    job_id = await stored_job(runtime, user, chunks)
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        assert await watcher.subscribe(job_id, tail=100, batch=True) == {"ok": True}
+        async with asyncio.timeout(10):
+            await watcher.ended.wait()
+        assert len(watcher.packets) == 1
+        assert [c["data"] for c in watcher.logs] == chunks[-100:]
+        assert watcher.statuses == [{"job_id": job_id, **SUCCEEDED}]
+
+        pages = [watcher.logs]
+        while True:
+            answer = await watcher.earlier(job_id, pages[0][0]["seq"], limit=1000)
+            assert answer["ok"] is True and answer["job_id"] == job_id, answer.keys()
+            pages.insert(0, answer["chunks"])
+            if not answer["has_earlier"]:
+                break
+        assert pages[0][0]["seq"] == 1
+        assert [c["data"] for p in pages for c in p] == chunks
+
+        whole = Watcher()
+        await whole.connect(base_url, user.access_token)
+        try:
+            assert await whole.subscribe(job_id, batch=True) == {"ok": True}
+            async with asyncio.timeout(30):
+                await whole.ended.wait()
+        finally:
+            await whole.client.disconnect()
+        assert [c["seq"] for c in whole.logs] == list(range(1, len(chunks) + 1))
+        assert "".join(c["data"] for c in whole.logs) == "".join(chunks)
+        assert 16 <= len(whole.packets) <= 20, len(whole.packets)
+    finally:
+        await watcher.client.disconnect()
+
+
+async def test_a_page_back_holds_at_most_a_mebibyte_nearest_first(
+    runtime: Runtime, base_url: str
+) -> None:
+    user = await signed_in_user(runtime[1])
+    chunks = [f"{n:05d}" + "y" * (16 * 1024 - 6) + "\n" for n in range(200)]  # 16 KiB each
+    job_id = await stored_job(runtime, user, chunks)
+    watcher = Watcher()
+    await watcher.connect(base_url, user.access_token)
+    try:
+        answer = await watcher.earlier(job_id, 201)
+        held = answer["chunks"]
+        assert [c["seq"] for c in held] == list(range(201 - len(held), 201))
+        assert sum(len(c["data"]) for c in held) <= 1024 * 1024 < 16 * 1024 * (len(held) + 1)
+        assert answer["has_earlier"] is True
+    finally:
+        await watcher.client.disconnect()
+
+
+async def test_bad_tails_and_pages_back_are_invalid_and_others_jobs_not_found(
+    runtime: Runtime, base_url: str
+) -> None:
+    alice, bob = await signed_in_user(runtime[1]), await signed_in_user(runtime[1])
+    job_id = await stored_job(runtime, alice, ["secret line\n"] * 3)
+    watcher = Watcher()
+    await watcher.connect(base_url, bob.access_token)
+    try:
+        for garbage in (
+            {"job_id": job_id, "tail": 0},
+            {"job_id": job_id, "tail": -1},
+            {"job_id": job_id, "tail": 1001},
+            {"job_id": job_id, "tail": True},
+            {"job_id": job_id, "tail": "5"},
+            {"job_id": job_id, "tail": 5, "after_seq": 0},
+            {"job_id": job_id, "batch": "yes"},
+            {"job_id": job_id, "batch": 1},
+        ):
+            answer = await watcher.client.call("job:subscribe", garbage, timeout=10)
+            assert answer == {"ok": False, "error": "invalid"}, garbage
+        for garbage in (
+            None,
+            {"job_id": job_id},
+            {"job_id": job_id, "before_seq": 0},
+            {"job_id": job_id, "before_seq": -3},
+            {"job_id": job_id, "before_seq": "4"},
+            {"job_id": job_id, "before_seq": True},
+            {"job_id": job_id, "before_seq": 4, "limit": 0},
+            {"job_id": job_id, "before_seq": 4, "limit": 1001},
+            {"job_id": job_id, "before_seq": 4, "tail": 3},
+            {"job_id": "not-a-uuid", "before_seq": 4},
+        ):
+            answer = await watcher.client.call("job:earlier", garbage, timeout=10)
+            assert answer == {"ok": False, "error": "invalid"}, garbage
+        # Bob's tail or page back of Alice's job: as for a job that does not exist.
+        assert await watcher.subscribe(job_id, tail=5, batch=True) == {
+            "ok": False,
+            "error": "not_found",
+        }
+        for target in (job_id, str(uuid.uuid4())):
+            assert await watcher.earlier(target, 4) == {"ok": False, "error": "not_found"}
+        await asyncio.sleep(0.3)
+        assert watcher.logs == [] and watcher.statuses == []
+        # Pages back are counted per connection: past the limit, refused before any read.
+        for _ in range(EARLIER_PER_MINUTE - 12):
+            await watcher.client.call("job:earlier", None, timeout=10)
+        refused = await watcher.earlier(job_id, 4)
+        assert refused == {"ok": False, "error": "rate_limited"}
+    finally:
+        await watcher.client.disconnect()

@@ -78,6 +78,24 @@ async def test_waiting_on_the_logs_returns_with_the_first_output(runtime: Runtim
     assert tail.json() == {"chunks": [], "done": True}
 
 
+async def test_waiting_on_a_tail_returns_with_the_first_output(runtime: Runtime) -> None:
+    """`tail` with `wait_s` on a job that has printed nothing yet: held until it does."""
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
+    job_id = await submit(api, user, await project_with(api, user, {"main.py": SLOW}))
+    started = time.monotonic()
+    page = await api.get(
+        f"/v1/jobs/{job_id}/logs", params={"tail": 50, "wait_s": 25}, headers=user.headers
+    )
+    assert page.status_code == 200, page.text
+    assert page.json() == {
+        "chunks": [{"seq": 1, "stream": "stdout", "data": "late line\n"}],
+        "done": False,  # the job still sleeps after printing
+        "has_earlier": False,
+    }
+    assert 1.0 < time.monotonic() - started < 20  # held through the program's first sleep
+
+
 async def test_seen_status_returns_on_the_first_change(runtime: Runtime) -> None:
     api, ctx, _ = runtime
     user = await signed_in_user(ctx)

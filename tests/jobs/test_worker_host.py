@@ -31,6 +31,7 @@ WORKER_CODE = [
     *(SOURCE / "jobs" / name for name in ("worker.py", "sandbox.py", "logwriter.py")),
     *(SOURCE / "jobs" / name for name in ("repository.py", "output.py", "outcome.py")),
     *(SOURCE / "jobs" / name for name in ("endings.py", "archive.py", "models.py")),
+    SOURCE / "jobs" / "retention.py",
 ]
 FORBIDDEN = ("offcoder.auth.tokens", "offcoder.ai", "offcoder.payments.providers", "offcoder.main")
 

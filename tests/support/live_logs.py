@@ -23,19 +23,28 @@ class Watcher:
 
     def __init__(self) -> None:
         self.client = socketio.AsyncClient(reconnection=False)
-        self.logs: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []  # every chunk, from `job:log` and `job:logs` alike
+        self.packets: list[dict[str, Any]] = []  # the `job:logs` packets as they came
+        self.single: list[dict[str, Any]] = []  # the `job:log` events
         self.statuses: list[dict[str, Any]] = []
         self.behind: list[dict[str, Any]] = []
         self.ended = asyncio.Event()
         self.disconnected = asyncio.Event()
         self._log_arrived = asyncio.Event()
         self.client.on("job:log", self._log)
+        self.client.on("job:logs", self._batch)
         self.client.on("job:status", self._status)
         self.client.on("job:behind", self.behind.append)
         self.client.on("disconnect", lambda *_: self.disconnected.set())
 
     def _log(self, data: dict[str, Any]) -> None:
+        self.single.append(data)
         self.logs.append(data)
+        self._log_arrived.set()
+
+    def _batch(self, packet: dict[str, Any]) -> None:
+        self.packets.append(packet)
+        self.logs.extend({"job_id": packet["job_id"], **chunk} for chunk in packet["chunks"])
         self._log_arrived.set()
 
     async def has(self, count: int) -> None:
@@ -52,9 +61,18 @@ class Watcher:
         auth = {"token": token} if token is not None else None
         await self.client.connect(url, auth=auth, transports=["websocket"], **kw)
 
-    async def subscribe(self, job_id: str, after_seq: int = 0) -> dict[str, Any]:
+    async def subscribe(self, job_id: str, after_seq: int = 0, **options: Any) -> dict[str, Any]:
+        """Subscribe after `after_seq`, or with `tail=N` from the last N chunks; `batch=True`
+        asks for `job:logs` packets."""
+        start = {} if "tail" in options else {"after_seq": after_seq}
         answer: dict[str, Any] = await self.client.call(
-            "job:subscribe", {"job_id": job_id, "after_seq": after_seq}, timeout=10
+            "job:subscribe", {"job_id": job_id, **start, **options}, timeout=10
+        )
+        return answer
+
+    async def earlier(self, job_id: str, before_seq: int, **options: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = await self.client.call(
+            "job:earlier", {"job_id": job_id, "before_seq": before_seq, **options}, timeout=10
         )
         return answer
 

@@ -200,6 +200,17 @@ async def wait_for_end(
         await asyncio.sleep(0.1)
 
 
+async def run_job(
+    api: httpx.AsyncClient, user: SignedIn, project_id: str, command: list[str]
+) -> dict[str, object]:
+    """Submit `command` in the project and return the job once it has ended."""
+    submitted = await api.post(
+        f"/v1/projects/{project_id}/jobs", headers=user.headers, json={"command": command}
+    )
+    assert submitted.status_code == 202, submitted.text
+    return await wait_for_end(api, user.headers, submitted.json()["id"])
+
+
 async def wait_for_running(
     api: httpx.AsyncClient, headers: dict[str, str], job_id: str, tries: int = 300
 ) -> dict[str, object]:

@@ -43,6 +43,7 @@ from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
+from offcoder.projects.quota import StorageQuota
 from offcoder.wallet import service as wallet
 
 HERE = Path(__file__).parent
@@ -372,7 +373,9 @@ async def project_create(
     try:
         # A savepoint: a refusal undoes only this write, and the page is read after it.
         async with session.begin_nested():
-            project = await projects.create_project(session, browser.claims.user_id, name)
+            project = await projects.create_project(
+                session, browser.claims.user_id, name, storage=StorageQuota.of(ctx.settings)
+            )
     except Problem as exc:
         rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
         return page(
@@ -479,6 +482,7 @@ async def file_save(
                 path,
                 content.replace("\r\n", "\n").encode(),
                 max_project_bytes=ctx.settings.max_project_bytes,
+                storage=StorageQuota.of(ctx.settings),
             )
     except Problem as exc:
         if exc.status == 404:

@@ -18,8 +18,9 @@ from offcoder.jobs.schemas import (
     JobOut,
     LogChunkOut,
 )
-from offcoder.jobs.service import MAX_WAIT_S
+from offcoder.jobs.service import LOG_PAGE, MAX_WAIT_S
 from offcoder.kit.pagination import DEFAULT_LIMIT, Limit
+from offcoder.problems import InvalidInput
 
 router = APIRouter(tags=["jobs"])
 
@@ -88,23 +89,41 @@ async def cancel_job(job_id: uuid.UUID, principal: CurrentUser, session: UserSes
     return JobOut.model_validate(await service.cancel(session, principal.user_id, job_id))
 
 
-@router.get("/v1/jobs/{job_id}/logs")
+@router.get("/v1/jobs/{job_id}/logs", response_model_exclude_none=True)
 async def job_logs(
     job_id: uuid.UUID,
     claims: Claims,
     ctx: Context,
-    after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    after_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    tail: Annotated[int | None, Query(ge=1, le=LOG_PAGE)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=LOG_PAGE)] = None,
     wait_s: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0,
 ) -> JobLogs:
-    """Stored output after `after_seq`, in order. With `wait_s`, an empty page is held (up to
-    that many seconds) until output arrives or the job ends."""
+    """Stored output after `after_seq` (default 0), in order; or the last `tail` chunks; or
+    the last `limit` before `before_seq` (paging back from a tail). The last two also say
+    `has_earlier`. With `wait_s`, an empty page is held (up to that many seconds) until output
+    arrives or the job ends (not with `before_seq`: what is before it never changes)."""
+    _one_way_of_reading(after_seq, tail, before_seq, limit, wait_s)
 
     async def read() -> tuple[JobLogs, bool]:
         async with live_user_session(ctx, claims) as session:
-            chunks, done = await service.logs(session, claims.user_id, job_id, after_seq)
+            if tail is None and before_seq is None:
+                chunks, done = await service.logs(session, claims.user_id, job_id, after_seq or 0)
+                has_earlier = None
+            else:
+                window = await service.log_window(
+                    session,
+                    claims.user_id,
+                    job_id,
+                    limit=tail or limit or LOG_PAGE,
+                    before_seq=before_seq,
+                )
+                chunks, done, has_earlier = window.chunks, window.done, window.has_earlier
         page = JobLogs(
             chunks=[LogChunkOut(seq=c.seq, stream=c.stream, data=c.data) for c in chunks],
             done=done,
+            has_earlier=has_earlier,
         )
         return page, bool(chunks) or done
 
@@ -117,3 +136,35 @@ async def job_logs(
         user_id=claims.user_id,
         max_waiting=ctx.settings.max_waiting_requests_per_user,
     )
+
+
+def _one_way_of_reading(
+    after_seq: int | None,
+    tail: int | None,
+    before_seq: int | None,
+    limit: int | None,
+    wait_s: float,
+) -> None:
+    """A page is read forward (`after_seq`), from the end (`tail`) or back from `before_seq`
+    (with its `limit`): asking for two at once is a 422 naming them."""
+    given = {"after_seq": after_seq, "tail": tail, "before_seq": before_seq}
+    ways = [name for name, value in given.items() if value is not None]
+    if len(ways) > 1:
+        raise InvalidInput(
+            f"Give one of after_seq, tail and before_seq, not {' and '.join(ways)}.",
+            errors=[_conflict(name, "only one of after_seq, tail, before_seq") for name in ways],
+        )
+    if limit is not None and before_seq is None:
+        raise InvalidInput(
+            "limit goes with before_seq (tail is its own count; after_seq pages hold up to 1000).",
+            errors=[_conflict("limit", "only with before_seq")],
+        )
+    if before_seq is not None and wait_s > 0:
+        raise InvalidInput(
+            "wait_s waits for new output; the page before before_seq is already all there.",
+            errors=[_conflict("wait_s", "not with before_seq")],
+        )
+
+
+def _conflict(name: str, why: str) -> dict[str, object]:
+    return {"loc": ["query", name], "msg": why, "type": "conflict"}

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,13 +50,19 @@ class Job(Base):
         ForeignKeyConstraint(
             ["project_id", "user_id"], ["projects.id", "projects.user_id"], ondelete="CASCADE"
         ),
+        # Claiming and the per-user limits: by status, then person, oldest first (0013).
+        Index("ix_jobs_status_user", "status", "user_id", "created_at"),
+        # When a person was last served, and this month's usage (0013).
+        Index("ix_jobs_user_finished", "user_id", "finished_at"),
+        # The retention purge's ended jobs whose log is still kept (0013).
+        Index("ix_jobs_log_kept", "finished_at", postgresql_where=text("log_purged_at IS NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     project_id: Mapped[uuid.UUID] = mapped_column(index=True)
     status: Mapped[JobStatus] = mapped_column(
-        StrEnumColumn(JobStatus, 16), index=True, default=JobStatus.queued
+        StrEnumColumn(JobStatus, 16), default=JobStatus.queued
     )
     kind: Mapped[JobKind] = mapped_column(StrEnumColumn(JobKind, 16), default=JobKind.run)
     image: Mapped[str] = mapped_column(String(32))
@@ -89,6 +95,13 @@ class Job(Base):
     price_per_minute: Mapped[int | None] = mapped_column(BigInteger)
     reserved_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     charged_amount: Mapped[int | None] = mapped_column(BigInteger)
+    # When the job's output was deleted, its log kept for `log_retention_days` after it ended.
+    log_purged_at: Mapped[datetime | None]
+
+    @property
+    def usage_report(self) -> dict[str, Any]:
+        """What the job used, as the API shows it: the worker's measures and the output kept."""
+        return {**(self.usage or {}), "output_bytes": self.log_bytes}
 
     @property
     def charge(self) -> Charge | None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
@@ -20,7 +20,7 @@ from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.outcome import Canceller, EndReason, Outcome, cancelled
-from offcoder.realtime.signals import JobSignal, signal_job
+from offcoder.realtime.signals import JobSignal, signal_job, wake_workers
 from offcoder.wallet import service as wallet
 
 log = structlog.get_logger(__name__)
@@ -35,23 +35,61 @@ _WAITING = (
     .group_by(Job.user_id)
     .subquery()
 )
-# When each was last served: a job of theirs claimed or still beating (a running job's
-# heartbeat keeps it current). GREATEST skips a NULL, so someone never served has waited since
-# their oldest queued job.
-_LAST_SERVED = (
-    select(func.max(Job.heartbeat_at)).where(Job.user_id == _WAITING.c.user_id)
-).scalar_subquery()
-# A few people, longest waiting first, in case other workers hold some of their jobs locked.
-_NEXT_IN_LINE = (
-    select(_WAITING.c.user_id)
-    .order_by(func.greatest(_WAITING.c.first_queued, _LAST_SERVED), _WAITING.c.first_queued)
-    .limit(8)
+
+
+def _running_of(user_id: Any) -> Any:
+    """How many jobs the person has starting or running."""
+    return (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.user_id == user_id, Job.status.in_(list(RUNNING)))
+        .scalar_subquery()
+    )
+
+
+# Everyone with a job starting or running: how many, and their latest heartbeat. Only running
+# jobs are read, a few per worker, however many are queued or ended.
+_SERVING = (
+    select(
+        Job.user_id,
+        func.count().label("running"),
+        func.max(Job.heartbeat_at).label("last_beat"),
+    )
+    .where(Job.status.in_(list(RUNNING)))
+    .group_by(Job.user_id)
+    .subquery()
+)
+# When a waiting person's last job that a worker took ended: one step back along
+# ix_jobs_user_finished, whatever the length of their history.
+_LAST_ENDED = (
+    select(func.max(Job.finished_at))
+    .where(Job.user_id == _WAITING.c.user_id, Job.heartbeat_at.is_not(None))
+    .scalar_subquery()
 )
 
 
-async def claim(database: Database, worker_id: str) -> Job | None:
+def _next_in_line(max_running: int) -> Select[Any]:
+    """A few people under their running limit, longest waiting first, in case other workers
+    hold some of their jobs locked.
+
+    Someone is last served when a job of theirs last beat (claimed, starting or running) or
+    else when the last one a worker took ended; GREATEST skips a NULL, so someone never served
+    has waited since their oldest queued job.
+    """
+    last_served = func.greatest(_SERVING.c.last_beat, _LAST_ENDED)
+    return (
+        select(_WAITING.c.user_id)
+        .outerjoin(_SERVING, _SERVING.c.user_id == _WAITING.c.user_id)
+        .where(func.coalesce(_SERVING.c.running, 0) < max_running)
+        .order_by(func.greatest(_WAITING.c.first_queued, last_served), _WAITING.c.first_queued)
+        .limit(8)
+    )
+
+
+async def claim(database: Database, worker_id: str, max_running: int) -> Job | None:
     """The oldest queued job of the person who has waited longest, now `starting` on this
-    worker (FOR UPDATE SKIP LOCKED).
+    worker (FOR UPDATE SKIP LOCKED), unless they already have `max_running` jobs starting or
+    running: then their jobs stay queued and the next person's is taken.
 
     Fair to every user: someone with a hundred jobs queued is served once, then whoever has
     waited longer since they were last served goes first, so one person's backlog never holds
@@ -59,7 +97,14 @@ async def claim(database: Database, worker_id: str) -> Job | None:
     """
     async with database.system_session() as s:
         job = None
-        for user_id in await s.scalars(_NEXT_IN_LINE):
+        for user_id in await s.scalars(_next_in_line(max_running)):
+            # Workers claiming for one person at once take turns (a transaction-scoped lock,
+            # released at commit); a worker that finds it taken serves someone else. Counted
+            # again once held: this statement sees every claim committed before it.
+            if not await s.scalar(select(func.pg_try_advisory_xact_lock(_running_lock(user_id)))):
+                continue
+            if (await s.scalar(select(_running_of(user_id))) or 0) >= max_running:
+                continue
             job = await s.scalar(
                 select(Job)
                 .where(Job.user_id == user_id, Job.status == JobStatus.queued)
@@ -76,6 +121,10 @@ async def claim(database: Database, worker_id: str) -> Job | None:
         job.heartbeat_at = utcnow()
         await signal_job(s, job.id, JobSignal.status)
         return job
+
+
+def _running_lock(user_id: uuid.UUID) -> Any:
+    return func.hashtextextended(f"jobs.running:{user_id}", 0)
 
 
 async def heartbeat(database: Database, worker_id: str, job_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -131,6 +180,9 @@ async def finish(
             charged_ms=usage["wall_ms"] if charged else None,
             audit_if_free=had_sandbox,
         )
+        # A place is free: on this worker, and under its owner's running limit, which a queued
+        # job of theirs may have been waiting for.
+        await wake_workers(s)
     return True
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from offcoder.runtime.policy import NetworkMode
 
@@ -56,6 +56,22 @@ class JobCharge(BaseModel):
     charged: int | None = Field(description="Set when the job has ended; the rest was released")
 
 
+class JobUsage(BaseModel):
+    """What a job used (docs/api.md "What a job used"); a measure not taken is null."""
+
+    wall_ms: int | None = Field(
+        default=None, description="From a worker taking the job to its end: the time charged"
+    )
+    cpu_ms: int | None = Field(
+        default=None, description="CPU time of the sandbox, read every 0.5 s while it runs"
+    )
+    peak_memory_bytes: int | None = Field(
+        default=None, description="The sandbox's highest memory use, read every 0.5 s"
+    )
+    output_bytes: int = Field(default=0, description="Bytes of output stored (UTF-8 text)")
+    oom_killed: bool = Field(default=False, description="Stopped at its memory limit")
+
+
 class JobOut(BaseModel):
     """A job as its owner sees it."""
 
@@ -81,11 +97,14 @@ class JobOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    usage: dict[str, Any]
+    usage: JobUsage = Field(validation_alias=AliasChoices("usage_report", "usage"))
     preview_url: str | None
     published_ports: dict[str, int]
     charge: JobCharge | None = Field(
         default=None, description="What the job holds or was charged; null when it ran free"
+    )
+    log_purged_at: datetime | None = Field(
+        default=None, description="When its output was deleted for retention; null while kept"
     )
 
     @field_validator("published_ports", mode="before")
@@ -109,3 +128,8 @@ class LogChunkOut(BaseModel):
 class JobLogs(BaseModel):
     chunks: list[LogChunkOut]
     done: bool
+    has_earlier: bool | None = Field(
+        default=None,
+        description="With `tail` or `before_seq`: whether chunks before the first one are stored"
+        " (page back with `before_seq` set to that first seq). Absent on `after_seq` pages.",
+    )

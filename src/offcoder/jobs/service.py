@@ -8,9 +8,11 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
@@ -21,7 +23,7 @@ from offcoder.jobs.outcome import Canceller, EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.pagination import INSTANT, UUID, Keyset
 from offcoder.limits import PerUserSlots
-from offcoder.problems import Conflict, InvalidInput, NotFound, TooManyRequests
+from offcoder.problems import Conflict, InvalidInput, NotFound, Problem, TooManyRequests
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.realtime import signals
@@ -213,10 +215,35 @@ async def stop(session: AsyncSession, job: Job, by: Canceller) -> Job:
     return job
 
 
+class LogPurged(Problem):
+    """The job printed something, but its log has been deleted for retention (410)."""
+
+    def __init__(self, purged_at: datetime) -> None:
+        super().__init__(
+            410,
+            "log-purged",
+            f"This job's output was deleted on {purged_at:%Y-%m-%d}, when the time this server "
+            "keeps a job's log after it ends had passed; the job, its ending and usage, is kept.",
+            title="Log purged",
+            purged_at=purged_at.isoformat(),
+        )
+
+
+async def with_log(session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
+    """The caller's job, whose log can be read: 410 once it was purged (a job that printed
+    nothing still has its empty log)."""
+    job = await get(session, user_id, job_id)
+    if job.log_purged_at is not None and job.last_seq > 0:
+        raise LogPurged(job.log_purged_at)
+    return job
+
+
 async def logs(
     session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID, after_seq: int
 ) -> tuple[list[JobLogChunk], bool]:
-    job = await get(session, user_id, job_id)
+    """A page of the job's stored output after `after_seq`, and whether it is the last; 410
+    once its log was purged (a job that printed nothing still has its empty log)."""
+    job = await with_log(session, user_id, job_id)
     finished = JobStatus(job.status) in FINISHED
     chunks = list(
         await session.scalars(
@@ -234,6 +261,46 @@ async def logs(
     # page is not full has nothing more to come.
     done = finished and len(chunks) < LOG_PAGE
     return chunks, done
+
+
+@dataclass(frozen=True)
+class LogWindow:
+    """Up to a page of a job's chunks read from the end backwards, in ascending seq order."""
+
+    chunks: list[JobLogChunk]
+    done: bool  # the job has ended and no stored chunk comes after this window
+    has_earlier: bool  # chunks before the window's first are stored
+
+
+async def log_window(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    limit: int,
+    before_seq: int | None = None,
+) -> LogWindow:
+    """The last `limit` chunks, or with `before_seq` the last `limit` of those before it: one
+    query however long the log, where reading it forward takes a page per `LOG_PAGE` chunks.
+
+    (PostgreSQL may still read the job's chunks to sort them, misjudging how many rows
+    `user_id` and `job_id` select together: a few ms at the 4 MiB output cap.)"""
+    job = await with_log(session, user_id, job_id)
+    finished = JobStatus(job.status) in FINISHED
+    own = (JobLogChunk.user_id == user_id, JobLogChunk.job_id == job_id)
+    window = select(JobLogChunk).where(*own).order_by(JobLogChunk.seq.desc()).limit(limit)
+    if before_seq is not None:
+        window = window.where(JobLogChunk.seq < before_seq)
+    chunks = list(await session.scalars(window))[::-1]
+    has_earlier = bool(chunks) and bool(
+        await session.scalar(select(exists().where(*own, JobLogChunk.seq < chunks[0].seq)))
+    )
+    if before_seq is None:
+        # The job's status was read first, and workers store every chunk before they record
+        # the final one: an ended job has nothing after its last stored chunk.
+        return LogWindow(chunks, finished, has_earlier)
+    later = await session.scalar(select(exists().where(*own, JobLogChunk.seq >= before_seq)))
+    return LogWindow(chunks, finished and not later, has_earlier)
 
 
 T = TypeVar("T")

@@ -168,7 +168,9 @@ class Worker:
         return self._client
 
     async def _claim(self) -> Job | None:
-        return await repository.claim(self.database, self.worker_id)
+        return await repository.claim(
+            self.database, self.worker_id, self.settings.job_max_running_per_user
+        )
 
     # ------------------------------------------------------------------ one job
 

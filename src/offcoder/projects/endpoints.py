@@ -12,6 +12,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from offcoder.auth.dependencies import Context, CurrentUser, UserSession
 from offcoder.kit.pagination import Limit
 from offcoder.projects import rules, service
+from offcoder.projects.quota import StorageQuota
 from offcoder.projects.schemas import (
     FileList,
     FileOut,
@@ -77,10 +78,12 @@ def _file_path(request: Request, decoded: str) -> str:
 
 @router.post("", status_code=201)
 async def create_project(
-    body: ProjectCreate, principal: CurrentUser, session: UserSession
+    body: ProjectCreate, principal: CurrentUser, session: UserSession, ctx: Context
 ) -> ProjectOut:
+    """A new project; 409 `project-quota-exceeded` past the projects one person may have."""
+    storage = StorageQuota.of(ctx.settings)
     return ProjectOut.model_validate(
-        await service.create_project(session, principal.user_id, body.name)
+        await service.create_project(session, principal.user_id, body.name, storage=storage)
     )
 
 
@@ -150,7 +153,8 @@ async def put_file(
     session: UserSession,
     ctx: Context,
 ) -> FileOut:
-    """Create or replace a file with the raw request body (per-file limit: the body limit)."""
+    """Create or replace a file with the raw request body (per-file limit: the body limit;
+    413 past the project's or the person's storage)."""
     file_path = _file_path(request, path)
     content = await request.body()
     return await service.put_file(
@@ -160,6 +164,7 @@ async def put_file(
         file_path,
         content,
         max_project_bytes=ctx.settings.max_project_bytes,
+        storage=StorageQuota.of(ctx.settings),
     )
 
 

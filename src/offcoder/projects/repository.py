@@ -78,6 +78,11 @@ async def all_projects(session: AsyncSession, user_id: uuid.UUID) -> list[Projec
     return list(await session.scalars(statement))
 
 
+async def count_projects(session: AsyncSession, user_id: uuid.UUID) -> int:
+    count = await session.scalar(owned_projects(user_id).with_only_columns(func.count()))
+    return int(count or 0)
+
+
 async def delete_project(session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID) -> bool:
     """Delete the project; its files and secrets go by cascade. False when there was none."""
     result = await session.execute(
@@ -141,6 +146,19 @@ async def bytes_used_except(
         .where(ProjectFile.project_id == project_id, ProjectFile.path != path)
     )
     return int(used or 0)
+
+
+async def file_bytes_of_user(
+    session: AsyncSession, user_id: uuid.UUID, *, replacing: tuple[uuid.UUID, str] | None = None
+) -> int:
+    """Total size of all the user's files, less the one at `replacing` (project id, path)."""
+    statement = owned_files(user_id).with_only_columns(func.coalesce(func.sum(ProjectFile.size), 0))
+    if replacing is not None:
+        project_id, path = replacing
+        statement = statement.where(
+            tuple_(ProjectFile.project_id, ProjectFile.path) != tuple_(project_id, path)
+        )
+    return int(await session.scalar(statement) or 0)
 
 
 async def upsert_file(

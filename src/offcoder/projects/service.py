@@ -18,7 +18,7 @@ from offcoder.crypto.keyring import Keyring
 from offcoder.kit.pagination import INSTANT, TEXT, UUID, Keyset
 from offcoder.logs import SensitiveHold
 from offcoder.problems import Conflict, NotFound, PayloadTooLarge
-from offcoder.projects import repository, rules
+from offcoder.projects import quota, repository, rules
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.projects.schemas import FileOut, SecretOut
 
@@ -36,9 +36,18 @@ DEFAULT_MAX_SECRET_BYTES: int = Settings.model_fields["max_project_secret_bytes"
 # --- projects ---------------------------------------------------------------------------------
 
 
-async def create_project(session: AsyncSession, user_id: uuid.UUID, name: str) -> Project:
-    """A new project whose slug comes from its name, suffixed (-2, -3, ...) when taken."""
+async def create_project(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    name: str,
+    *,
+    storage: quota.StorageQuota = quota.DEFAULT,
+) -> Project:
+    """A new project whose slug comes from its name, suffixed (-2, -3, ...) when taken; 409
+    past the person's `storage.projects`."""
     name = rules.check_project_name(name)
+    await quota.hold(session, user_id)
+    await quota.check_new_project(session, user_id, storage)
     base = rules.slug_base(name)
     taken = await repository.slugs_starting_with(session, user_id, base)
     for attempt in range(SLUG_ATTEMPTS + 1):
@@ -115,19 +124,23 @@ async def put_file(
     content: bytes,
     *,
     max_project_bytes: int,
+    storage: quota.StorageQuota = quota.DEFAULT,
 ) -> FileOut:
-    """Create or replace one file, keeping the project within `max_project_bytes` (413).
+    """Create or replace one file, keeping the project within `max_project_bytes` and the
+    person within `storage.file_bytes` (413 for either; the file stored before is kept).
 
-    The project row stays locked until commit, so concurrent uploads to one project are
-    checked one after the other and cannot together pass the limit.
+    The person's storage turn and the project row are held until commit, so concurrent uploads
+    are checked one after the other and cannot together pass a limit.
     """
     path = rules.check_file_path(path)
+    await quota.hold(session, user_id)
     await get_project(session, user_id, project_id, lock=True)
     used = await repository.bytes_used_except(session, user_id, project_id, path)
     if used + len(content) > max_project_bytes:
         raise PayloadTooLarge(
             f"The project would hold more than {max_project_bytes} bytes of files."
         )
+    await quota.check_file(session, user_id, project_id, path, len(content), storage)
     digest = hashlib.sha256(content).hexdigest()
     size, sha256, updated_at = await repository.upsert_file(
         session, user_id, project_id, path, content, digest

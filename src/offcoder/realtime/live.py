@@ -6,11 +6,13 @@ the caller's row-level security, that the job is theirs: another user's job and 
 the same `{"ok": false, "error": "not_found"}` and nothing is joined.
 
 A subscription is a cursor over the job's stored chunks, not a room: it sends the backlog after
-`after_seq`, then, on each of the job's events (the worker's NOTIFY at commit, see
-`offcoder.realtime.signals`), rereads what follows the last `seq` it sent. One reader per
-subscription means the switch from backlog to live can neither skip nor repeat a chunk, a
-client resuming with `after_seq` continues exactly where it left, and every replica serves its
-own clients from the shared database, whichever worker runs the job.
+`after_seq` (or, with `tail`, the last chunks stored), then, on each of the job's events (the
+worker's NOTIFY at commit, see `offcoder.realtime.signals`), rereads what follows the last `seq`
+it sent. One reader per subscription means the switch from backlog to live can neither skip nor
+repeat a chunk, a client resuming with `after_seq` continues exactly where it left, and every
+replica serves its own clients from the shared database, whichever worker runs the job. A client
+that asks for `batch` gets consecutive chunks several to a `job:logs` packet instead of one
+`job:log` each; `job:earlier` answers a page before a seq (scrolling back from a tail).
 
 A slow client stalls only its own subscriptions: the worker writes to PostgreSQL and never waits
 for a reader. Before each packet the subscription looks at the connection's unsent queue; while
@@ -26,6 +28,7 @@ import collections
 import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +53,13 @@ BEHIND_POLL_S = 0.05
 # Chunks (each up to 16 KiB) a job's feed keeps in memory for its subscribers in this process.
 FEED_MEMORY = 2048
 FEED_READ_ATTEMPTS = 4
+# A `job:logs` packet carries consecutive chunks up to about this much text (and always one).
+BATCH_MAX_CHARS = 256 * 1024
+# A `job:earlier` answer holds at most this much text: the chunks nearest `before_seq` first.
+EARLIER_MAX_CHARS = 1024 * 1024
+EARLIER_PER_MINUTE = 300  # `job:earlier` pages per connection (scrolling back through a log)
+
+Chunk = tuple[int, str, str]  # seq, stream, data
 
 
 class Behind(Exception):
@@ -61,6 +71,7 @@ class Connection:
     claims: AccessClaims
     subscriptions: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
     subscribe_times: list[float] = field(default_factory=list)
+    earlier_times: list[float] = field(default_factory=list)
     pending: int = 0  # subscribes between their cap check and their task (they await the DB)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     unregister_session: Any = None
@@ -68,6 +79,36 @@ class Connection:
 
 def _error(code: str) -> dict[str, Any]:
     return {"ok": False, "error": code}
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """A `job:subscribe`: where to start (after `after_seq`, or the last `tail` chunks) and
+    whether the client takes chunks several to a packet (`job:logs`) or one each (`job:log`)."""
+
+    job_id: uuid.UUID
+    after_seq: int = 0
+    tail: int | None = None
+    batch: bool = False
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A `job:earlier`: the last `limit` chunks before `before_seq`."""
+
+    job_id: uuid.UUID
+    before_seq: int
+    limit: int
+
+
+def _over_rate(times: list[float], per_minute: int) -> bool:
+    """Whether one more call now would pass `per_minute`; if not, the call is counted."""
+    now = time.monotonic()
+    times[:] = [t for t in times if now - t < 60]
+    if len(times) >= per_minute:
+        return True
+    times.append(now)
+    return False
 
 
 class LiveLogs:
@@ -95,6 +136,7 @@ class LiveLogs:
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("job:subscribe", self._subscribe)
         self.sio.on("job:unsubscribe", self._unsubscribe)
+        self.sio.on("job:earlier", self._earlier)
         self.sio.on("*", self._unknown)
 
     def asgi(self) -> socketio.ASGIApp:
@@ -177,16 +219,12 @@ class LiveLogs:
         if connection is None:
             return _error("not_connected")
         settings = self.ctx.settings
-        now = time.monotonic()
-        recent = [t for t in connection.subscribe_times if now - t < 60]
-        if len(recent) >= settings.live_subscribes_per_minute:
-            connection.subscribe_times = recent
+        if _over_rate(connection.subscribe_times, settings.live_subscribes_per_minute):
             return _error("rate_limited")
-        connection.subscribe_times = [*recent, now]
-        parsed = _parse_subscribe(data)
-        if parsed is None:
+        request = _parse_subscribe(data)
+        if request is None:
             return _error("invalid")
-        job_id, after_seq = parsed
+        job_id = request.job_id
         if (
             job_id not in connection.subscriptions
             and len(connection.subscriptions) + connection.pending
@@ -200,17 +238,19 @@ class LiveLogs:
                 if await auth_service.live_session(session, claims.session_id) is None:
                     await self._drop(sid, "session_ended")
                     return _error("unauthorized")
-                await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
+                job = await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
         except NotFound:
             return _error("not_found")
         finally:
             connection.pending -= 1
+        if job.log_purged_at is not None and job.last_seq > 0:
+            return _error("log_purged")  # deleted for retention: not an empty log
         if sid not in self.connections:
             return _error("not_connected")
         previous = connection.subscriptions.pop(job_id, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.get_running_loop().create_task(self._follow(sid, job_id, after_seq))
+        task = asyncio.get_running_loop().create_task(self._follow(sid, request))
         connection.subscriptions[job_id] = task
         task.add_done_callback(lambda t: _forget(connection, job_id, t))
         return {"ok": True}
@@ -229,16 +269,68 @@ class LiveLogs:
             task.cancel()
         return {"ok": True}
 
+    async def _earlier(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """A page of the job's output before `before_seq`, in the answer (scrolling back from a
+        tail): `{"ok": true, "chunks": [...], "has_earlier"}`."""
+        connection = self.connections.get(sid)
+        if connection is None:
+            return _error("not_connected")
+        if _over_rate(connection.earlier_times, EARLIER_PER_MINUTE):
+            return _error("rate_limited")
+        request = _parse_earlier(data)
+        if request is None:
+            return _error("invalid")
+        claims = connection.claims
+        try:
+            async with self.ctx.database.user_session(claims.user_id) as session:
+                if await auth_service.live_session(session, claims.session_id) is None:
+                    await self._drop(sid, "session_ended")
+                    return _error("unauthorized")
+                # D2: under the caller's RLS, and another user's job is not_found.
+                window = await jobs.log_window(
+                    session,
+                    claims.user_id,
+                    request.job_id,
+                    limit=request.limit,
+                    before_seq=request.before_seq,
+                )
+        except NotFound:
+            return _error("not_found")
+        except jobs.LogPurged:
+            return _error("log_purged")
+        chunks, has_earlier = window.chunks, window.has_earlier
+        size = 0
+        for kept, chunk in enumerate(reversed(chunks)):
+            size += len(chunk.data)
+            if size > EARLIER_MAX_CHARS and kept:
+                chunks, has_earlier = chunks[len(chunks) - kept :], True
+                break
+        return {
+            "ok": True,
+            "job_id": str(request.job_id),
+            "chunks": [{"seq": c.seq, "stream": c.stream, "data": c.data} for c in chunks],
+            "has_earlier": has_earlier,
+        }
+
     # ------------------------------------------------------------------ following a job
 
-    async def _follow(self, sid: str, job_id: uuid.UUID, after_seq: int) -> None:
+    async def _follow(self, sid: str, request: Subscribe) -> None:
         connection = self.connections.get(sid)
         if connection is None:
             return
-        user_id = connection.claims.user_id
-        feed = self._feed(job_id, user_id)
-        last_seq, last_status = after_seq, None
+        user_id, job_id = connection.claims.user_id, request.job_id
+        last_seq, last_status = request.after_seq, None
+        feed: JobFeed | None = None
         try:
+            if request.tail is not None:
+                async with self.ctx.database.user_session(user_id) as session:
+                    window = await jobs.log_window(session, user_id, job_id, limit=request.tail)
+                tail = [(c.seq, c.stream, c.data) for c in window.chunks]
+                for event, payload, seq in _log_events(job_id, tail, request.batch):
+                    await self._send(sid, event, payload)
+                    last_seq = seq
+            # Read on from where the tail ended: a new feed need not read what came before.
+            feed = self._feed(job_id, user_id, last_seq)
             while True:
                 version = feed.version
                 chunks = feed.after(last_seq)
@@ -250,12 +342,11 @@ class LiveLogs:
                 if status is not None and status not in FINISHED and status is not last_status:
                     await self._send(sid, "job:status", _status(job_id, status, None))
                     last_status = status
-                for seq, stream, data in chunks:
-                    payload = {"job_id": str(job_id), "seq": seq, "stream": stream, "data": data}
-                    await self._send(sid, "job:log", payload)
+                for event, payload, seq in _log_events(job_id, chunks, request.batch):
+                    await self._send(sid, event, payload)
                     last_seq = seq
                 if feed.failed is not None:
-                    if isinstance(feed.failed, NotFound):
+                    if isinstance(feed.failed, NotFound | jobs.LogPurged):
                         raise feed.failed
                     raise Behind  # the client resumes after last_seq on a fresh feed
                 if status in FINISHED and feed.complete and last_seq >= feed.last_seq:
@@ -269,8 +360,8 @@ class LiveLogs:
                 if chunks:
                     continue  # more may be waiting (a backlog page, or the feed moved on)
                 await feed.changed(version)
-        except NotFound:
-            return  # the job is gone (its account was erased)
+        except (NotFound, jobs.LogPurged):
+            return  # the job is gone (its account was erased), or its log (retention)
         except Behind:
             with contextlib.suppress(Exception):
                 await self.sio.emit(
@@ -280,15 +371,18 @@ class LiveLogs:
                     ignore_queue=True,
                 )
         finally:
-            feed.subscribers -= 1
-            if feed.subscribers == 0:
-                feed.stop()
-                self.feeds.pop(job_id, None)
+            if feed is not None:
+                feed.subscribers -= 1
+                if feed.subscribers == 0:
+                    feed.stop()
+                    self.feeds.pop(job_id, None)
 
-    def _feed(self, job_id: uuid.UUID, user_id: uuid.UUID) -> JobFeed:
+    def _feed(self, job_id: uuid.UUID, user_id: uuid.UUID, start_seq: int) -> JobFeed:
+        """The job's feed here, or a new one reading after `start_seq` (a later subscriber
+        behind that reads its backlog from the database, as behind the feed's memory)."""
         feed = self.feeds.get(job_id)
         if feed is None or feed.stopped:
-            feed = JobFeed(self.ctx, job_id, user_id)
+            feed = JobFeed(self.ctx, job_id, user_id, start_seq)
             self.feeds[job_id] = feed
             feed.start()
         feed.subscribers += 1
@@ -328,10 +422,12 @@ class JobFeed:
     subscribers cost one query per log batch, and no cursor can skip or repeat a chunk.
     """
 
-    def __init__(self, ctx: AppContext, job_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    def __init__(
+        self, ctx: AppContext, job_id: uuid.UUID, user_id: uuid.UUID, start_seq: int = 0
+    ) -> None:
         self.ctx, self.job_id, self.user_id = ctx, job_id, user_id
-        self.memory: collections.deque[tuple[int, str, str]] = collections.deque(maxlen=FEED_MEMORY)
-        self.last_seq = 0  # the last seq read into memory
+        self.memory: collections.deque[Chunk] = collections.deque(maxlen=FEED_MEMORY)
+        self.last_seq = start_seq  # the last seq read into memory (or skipped at the start)
         self.status: JobStatus | None = None
         self.exit_code: int | None = None
         self.reason: str | None = None  # the ending's code and sentence, once it has ended
@@ -353,7 +449,7 @@ class JobFeed:
         if self._task is not None:
             self._task.cancel()
 
-    def after(self, seq: int) -> list[tuple[int, str, str]] | None:
+    def after(self, seq: int) -> list[Chunk] | None:
         """The chunks in memory after `seq`; None when `seq` is older than the memory."""
         if not self.memory:
             return [] if seq >= self.last_seq else None
@@ -400,7 +496,7 @@ class JobFeed:
             try:
                 await self._read_once()
                 return
-            except NotFound:
+            except (NotFound, jobs.LogPurged):
                 raise
             except Exception as exc:
                 if attempt == FEED_READ_ATTEMPTS - 1:
@@ -437,18 +533,69 @@ def _status(job_id: uuid.UUID, status: JobStatus, exit_code: int | None) -> dict
     return {"job_id": str(job_id), "status": status.value, "exit_code": exit_code}
 
 
-def _parse_subscribe(data: Any) -> tuple[uuid.UUID, int] | None:
-    if not isinstance(data, dict) or set(data) - {"job_id", "after_seq"}:
-        return None
-    job, after = data.get("job_id"), data.get("after_seq", 0)
-    if not isinstance(job, str) or len(job) > 64:
-        return None
-    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= 2**62:
+def _log_events(
+    job_id: uuid.UUID, chunks: list[Chunk], batch: bool
+) -> Iterator[tuple[str, dict[str, Any], int]]:
+    """The packets that send `chunks` in order, with the last seq each carries: a `job:log`
+    per chunk, or with `batch` a `job:logs` per run of about `BATCH_MAX_CHARS` of text."""
+    if not batch:
+        for seq, stream, data in chunks:
+            payload = {"job_id": str(job_id), "seq": seq, "stream": stream, "data": data}
+            yield "job:log", payload, seq
+        return
+    packet: list[dict[str, Any]] = []
+    size = 0
+    for seq, stream, data in chunks:
+        if packet and size + len(data) > BATCH_MAX_CHARS:
+            yield "job:logs", {"job_id": str(job_id), "chunks": packet}, packet[-1]["seq"]
+            packet, size = [], 0
+        packet.append({"seq": seq, "stream": stream, "data": data})
+        size += len(data)
+    if packet:
+        yield "job:logs", {"job_id": str(job_id), "chunks": packet}, packet[-1]["seq"]
+
+
+def _job_id(value: Any) -> uuid.UUID | None:
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
-        return uuid.UUID(job), after
+        return uuid.UUID(value)
     except ValueError:
         return None
+
+
+def _whole(value: Any, low: int, high: int) -> int | None:
+    """`value` when it is an int (not a bool) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+def _parse_subscribe(data: Any) -> Subscribe | None:
+    if not isinstance(data, dict) or set(data) - {"job_id", "after_seq", "tail", "batch"}:
+        return None
+    if "tail" in data and "after_seq" in data:
+        return None  # two starting points
+    job_id = _job_id(data.get("job_id"))
+    after = _whole(data.get("after_seq", 0), 0, 2**62)
+    tail = _whole(data["tail"], 1, jobs.LOG_PAGE) if "tail" in data else None
+    batch = data.get("batch", False)
+    if job_id is None or after is None or ("tail" in data and tail is None):
+        return None
+    if not isinstance(batch, bool):
+        return None
+    return Subscribe(job_id, after, tail, batch)
+
+
+def _parse_earlier(data: Any) -> Earlier | None:
+    if not isinstance(data, dict) or set(data) - {"job_id", "before_seq", "limit"}:
+        return None
+    job_id = _job_id(data.get("job_id"))
+    before = _whole(data.get("before_seq"), 1, 2**62)
+    limit = _whole(data.get("limit", jobs.LOG_PAGE), 1, jobs.LOG_PAGE)
+    if job_id is None or before is None or limit is None:
+        return None
+    return Earlier(job_id, before, limit)
 
 
 def _forget(connection: Connection, job_id: uuid.UUID, task: asyncio.Task[None]) -> None:

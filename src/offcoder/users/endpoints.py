@@ -3,8 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from offcoder.auth.dependencies import Context, CurrentUser, UserSession
-from offcoder.users import service
-from offcoder.users.schemas import UserOut, UserUpdate
+from offcoder.users import service, usage
+from offcoder.users.schemas import UsageOut, UserOut, UserUpdate
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
 
@@ -13,6 +13,12 @@ router = APIRouter(prefix="/v1/me", tags=["me"])
 async def me(principal: CurrentUser, session: UserSession) -> UserOut:
     """Your account."""
     return UserOut.model_validate(await service.get(session, principal.user_id))
+
+
+@router.get("/usage")
+async def my_usage(principal: CurrentUser, session: UserSession, ctx: Context) -> UsageOut:
+    """Your limits and quotas with what you use of them now, and this month's job usage."""
+    return await usage.usage(session, ctx.settings, principal.user_id)
 
 
 @router.patch("")

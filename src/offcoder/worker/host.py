@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from offcoder.jobs import retention
 from offcoder.jobs.worker import Worker
 from offcoder.payments import tasks as payment_tasks
 from offcoder.worker.context import WorkerContext
@@ -23,6 +24,12 @@ class WorkerHost:
         self.jobs = Worker(ctx.settings, ctx.database, ctx.keyring)
         self.periodic = (
             PeriodicTask("reconcile sandboxes", RECONCILE_S, self.jobs.reconcile),
+            # Job logs past their retention, across users (jobs/retention.py).
+            PeriodicTask(
+                "purge job logs",
+                retention.PURGE_EVERY_S,
+                partial(retention.purge_logs, ctx.database, ctx.settings.log_retention_days),
+            ),
             # A payments task (how often, and what it does, is theirs), hosted here.
             PeriodicTask(
                 "payment events",

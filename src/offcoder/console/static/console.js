@@ -1,5 +1,7 @@
 // The live log of one job: Socket.IO (the browser client from npm), authenticated by the
-// console's session cookie, resuming after the last seq shown when the connection comes back.
+// console's session cookie. A job page opens on the log's last screen (a tail subscription,
+// several chunks to a packet), pages earlier output in above when the log is scrolled to its
+// top, and resumes after the last seq shown when the connection comes back.
 (function () {
   "use strict";
   var log = document.getElementById("log");
@@ -8,12 +10,22 @@
   var statusEl = document.getElementById("status");
   var exitEl = document.getElementById("exit-code");
   var note = document.getElementById("live-note");
+  var TAIL = 100;       // chunks shown first: at least a screen, whatever their size
+  var EARLIER = 200;    // chunks per page scrolled back in
+  var NEAR_TOP_PX = 400;
+  var firstSeq = 0;     // the first seq shown (0: none yet); seqs start at 1, one per chunk
   var lastSeq = 0;
+  var hasEarlier = false;
+  var paging = false;
   var ended = false;
   var socket = io({ transports: ["websocket"], withCredentials: true });
 
   function subscribe() {
-    socket.emit("job:subscribe", { job_id: jobId, after_seq: lastSeq }, function (answer) {
+    if (ended) { return; }  // nothing more will come; the socket stays for paging back
+    var request = lastSeq > 0
+      ? { job_id: jobId, after_seq: lastSeq, batch: true }
+      : { job_id: jobId, tail: TAIL, batch: true };
+    socket.emit("job:subscribe", request, function (answer) {
       if (answer && answer.ok) {
         note.textContent = "Live.";
       } else {
@@ -22,15 +34,74 @@
     });
   }
 
+  // One text node per run of a stream's chunks, built off the page and added at once.
+  function fragment(chunks) {
+    var built = document.createDocumentFragment();
+    var stream = null;
+    var text = [];
+    function close() {
+      if (stream === null) { return; }
+      var span = document.createElement("span");
+      span.className = stream;
+      span.textContent = text.join("");  // text, never HTML
+      built.appendChild(span);
+    }
+    chunks.forEach(function (chunk) {
+      if (chunk.stream !== stream) { close(); stream = chunk.stream; text = []; }
+      text.push(chunk.data);
+    });
+    close();
+    return built;
+  }
+
+  function atBottom() {
+    return log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  }
+
+  function append(chunks) {
+    var fresh = chunks.filter(function (c) { return c.seq > lastSeq; });
+    if (!fresh.length) { return; }
+    var follow = atBottom();  // a reader scrolled up keeps their place
+    log.appendChild(fragment(fresh));
+    if (firstSeq === 0) { firstSeq = fresh[0].seq; hasEarlier = firstSeq > 1; }
+    lastSeq = fresh[fresh.length - 1].seq;
+    if (follow) { log.scrollTop = log.scrollHeight; }
+    pageBack();
+  }
+
+  // Earlier output goes in above what is on screen, which stays where it was.
+  function prepend(chunks) {
+    var earlier = chunks.filter(function (c) { return c.seq < firstSeq; });
+    if (!earlier.length) { return; }
+    var height = log.scrollHeight;
+    log.insertBefore(fragment(earlier), log.firstChild);
+    log.scrollTop += log.scrollHeight - height;
+    firstSeq = earlier[0].seq;
+  }
+
+  function pageBack() {
+    if (paging || !hasEarlier || log.scrollTop > NEAR_TOP_PX) { return; }
+    paging = true;
+    socket.emit("job:earlier", { job_id: jobId, before_seq: firstSeq, limit: EARLIER }, function (answer) {
+      paging = false;
+      if (!answer || !answer.ok) { return; }
+      prepend(answer.chunks);
+      hasEarlier = answer.has_earlier;
+      pageBack();  // still near the top (a short page): the next one
+      release();
+    });
+  }
+
+  // The connection is kept while the job runs or earlier output is left to page in.
+  function release() {
+    if (ended && !hasEarlier && !paging) { socket.disconnect(); }
+  }
+
+  log.addEventListener("scroll", pageBack, { passive: true });
   socket.on("connect", subscribe);
   socket.on("connect_error", function () { note.textContent = "Reconnecting…"; });
-  socket.on("job:log", function (chunk) {
-    if (chunk.job_id !== jobId || chunk.seq <= lastSeq) { return; }
-    lastSeq = chunk.seq;
-    var span = document.createElement("span");
-    span.className = chunk.stream;
-    span.textContent = chunk.data;  // text, never HTML
-    log.appendChild(span);
+  socket.on("job:logs", function (packet) {
+    if (packet.job_id === jobId) { append(packet.chunks); }
   });
   socket.on("job:status", function (s) {
     if (s.job_id !== jobId) { return; }
@@ -42,7 +113,7 @@
     if (["succeeded", "failed", "timed_out", "cancelled"].indexOf(s.status) >= 0) {
       ended = true;
       note.textContent = "Finished.";
-      socket.disconnect();
+      release();
     }
   });
   socket.on("job:behind", function () { if (!ended) { subscribe(); } });

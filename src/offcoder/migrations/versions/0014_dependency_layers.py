@@ -1,8 +1,8 @@
 """dependency layers: a project's installed packages kept between its jobs, under forced RLS
 (D1); the workers' list of layer volumes they made (system role only); jobs say their kind
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
