@@ -135,6 +135,22 @@ class Settings(BaseSettings):
         default_factory=lambda: ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]
     )
     egress_extra_ports: list[int] = Field(default_factory=list)
+    # Dependency layers (a project's installed packages, kept between its jobs): an install job
+    # reaches only these registries through its egress gateway (ports besides 80 and 443 in
+    # `dependency_registry_ports`; `[]` hosts turns installs off), from these index URLs; a
+    # manifest is at most `dependency_manifest_max_bytes` (413) and a layer at most
+    # `dependency_layer_max_bytes` on disk (its install fails with ENOSPC past it).
+    dependency_registry_hosts: list[str] = Field(
+        default_factory=lambda: ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]
+    )
+    dependency_registry_ports: list[int] = Field(default_factory=list)
+    dependency_pip_index_url: str = "https://pypi.org/simple/"
+    dependency_npm_registry: str = "https://registry.npmjs.org/"
+    dependency_manifest_max_bytes: int = Field(default=64 * 1024, ge=1)
+    dependency_layer_max_bytes: int = Field(
+        default=1_000_000_000, ge=16 * 1024 * 1024, le=4_000_000_000
+    )
+    dependency_install_timeout_s: int = Field(default=600, ge=1)
 
     # Live logs over Socket.IO (D2). Browsers may connect only from these origins (default: the
     # origin of public_url). With REDIS_URL, python-socketio's Redis manager links the replicas.

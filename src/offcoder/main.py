@@ -22,6 +22,7 @@ from offcoder.auth.tokens import TokenSigner, load_signing_key
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.dependencies.endpoints import router as dependencies_router
 from offcoder.jobs.admin import router as jobs_admin_router
 from offcoder.jobs.endpoints import router as jobs_router
 from offcoder.payments import providers as payment_providers
@@ -146,6 +147,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         privacy_router,
         projects_router,
         jobs_router,
+        dependencies_router,
         ai_router,
         wallet_router,
         payments_router,

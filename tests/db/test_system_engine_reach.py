@@ -31,6 +31,8 @@ ALLOWED = {
     "jobs/worker.py": "the worker runs every user's jobs; it reads a job's inputs under RLS",
     "jobs/repository.py": "the worker's writes of job rows (claim, heartbeat, finish, lost jobs)",
     "jobs/logwriter.py": "the worker stores each job's output for the user the job belongs to",
+    "dependencies/repository.py": "the workers' own list of the layer volumes they made, which "
+    "outlive the projects (and rows) they were made for",
     "jobs/retention.py": "the log purge deletes every user's logs past retention (a worker's "
     "periodic task and `offcoder jobs purge`, an operator command); it serves no request",
     "users/service.py": "erasure deletes the pending link codes naming the account, in a table "

@@ -11,7 +11,6 @@ the unit tests in tests/runtime/test_egress_gateway.py prove that filter).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,22 +18,20 @@ from collections.abc import AsyncIterator, Iterator
 import docker
 import httpx
 import pytest
-from docker.errors import APIError, NotFound
 
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
-from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.policy import GATEWAY_ALIAS, job_network_name
-from offcoder.runtime.proxy.gateway import EGRESS_NETWORK, egress_network_body, gateway_name
-from tests.support.runtime import all_logs, docker_proxy, runtime_app, wait_for_end
+from offcoder.runtime.proxy.gateway import EGRESS_NETWORK, gateway_name
+from tests.support.egress import egress_proxy, stand_ins
+from tests.support.runtime import all_logs, runtime_app, wait_for_end
 from tests.support.signin import sign_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C5")]
 
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
-TEST_LABEL = "dev.offcoder.test"
 ALLOWED = "allowed.offcoder.test"
 DENIED = "denied.offcoder.test"
 PORT = 8000
@@ -92,11 +89,7 @@ except OSError as e:
 @pytest.fixture(scope="module")
 def egress_proxy_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A proxy of this module's own: its gateways may reach our servers' private addresses."""
-    with contextlib.ExitStack() as stack:
-        env = stack.enter_context(pytest.MonkeyPatch.context())
-        env.setenv("OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE", "1")
-        socket_path = stack.enter_context(docker_proxy(tmp_path_factory.mktemp("egress-proxy")))
-        env.undo()
+    with egress_proxy(tmp_path_factory.mktemp("egress-proxy")) as socket_path:
         yield socket_path
 
 
@@ -117,58 +110,10 @@ async def egress_runtime(
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, str]]:
     """Our two test servers on the egress bridge; answers {alias: its address there}."""
-    engine = docker.from_env()
-    created_network = False
-    started: list[str] = []
-    try:
-        try:
-            engine.networks.get(EGRESS_NETWORK)
-        except NotFound:
-            body = egress_network_body()
-            with contextlib.suppress(APIError):  # made meanwhile by a proxy: same body
-                engine.networks.create(
-                    EGRESS_NETWORK,
-                    driver=body["Driver"],
-                    options=body["Options"],
-                    labels=body["Labels"],
-                    internal=False,
-                    check_duplicate=True,
-                )
-                created_network = True
-        api = engine.api
-        addresses: dict[str, str] = {}
-        for alias in (ALLOWED, DENIED):
-            container = api.create_container(
-                IMAGES["python"],
-                ["python3", "-c", SERVER],
-                user="10001:10001",
-                environment={"BODY": f"hello from {alias}"},
-                labels={TEST_LABEL: "1"},
-                host_config=api.create_host_config(
-                    network_mode=EGRESS_NETWORK,
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    read_only=True,
-                    pids_limit=32,
-                    mem_limit="64m",
-                ),
-                networking_config=api.create_networking_config(
-                    {EGRESS_NETWORK: api.create_endpoint_config(aliases=[alias])}
-                ),
-            )
-            started.append(container["Id"])
-            api.start(container["Id"])
-            info = api.inspect_container(container["Id"])
-            addresses[alias] = info["NetworkSettings"]["Networks"][EGRESS_NETWORK]["IPAddress"]
+    with stand_ins(
+        {alias: (SERVER, {"BODY": f"hello from {alias}"}) for alias in (ALLOWED, DENIED)}
+    ) as addresses:
         yield addresses
-    finally:
-        for container_id in started:
-            with contextlib.suppress(NotFound):
-                engine.api.remove_container(container_id, force=True)
-        if created_network:
-            with contextlib.suppress(APIError):  # still in use by someone's gateway: it stays
-                engine.networks.get(EGRESS_NETWORK).remove()
-        engine.close()
 
 
 def leftovers(job_id: str) -> tuple[list[str], list[str]]:

@@ -15,16 +15,20 @@ from offcoder.runtime.policy import (
     SandboxLimits,
     check_create_body,
     job_network_name,
+    layer_mount,
     workspace_mount,
 )
 from tests.support.policy import (
     DEPLOYMENT,
     JOB,
+    LAYER_MUTATIONS,
     MUTATIONS,
     OTHER_JOB,
     OWNER,
+    PROJECT,
     Mutation,
     host_config,
+    layer_spec,
     preview_spec,
     spec,
     top_level,
@@ -70,6 +74,9 @@ def test_spec_has_the_c1_settings() -> None:
             spec(limits=SandboxLimits(memory_bytes=128 * 1024 * 1024, pids=64)), id="lower"
         ),
         pytest.param(spec(limits=SandboxLimits(shm_bytes=1024 * 1024)), id="tiny-shm"),
+        pytest.param(layer_spec(), id="dependency-layer-read-only"),
+        pytest.param(layer_spec(JOB, read_only=False), id="dependency-layer-its-builder"),
+        pytest.param(spec(project_id=PROJECT), id="project-label"),
     ],
 )
 def test_policy_spec_passes_the_check(body: dict[str, Any]) -> None:
@@ -146,6 +153,15 @@ def test_each_network_rule_is_enforced_in_preview(name: str) -> None:
     assert check_create_body(body, deployment=DEPLOYMENT), f"{name} passed the check"
 
 
+@pytest.mark.parametrize("name", sorted(LAYER_MUTATIONS))
+def test_each_dependency_layer_rule_is_enforced(name: str) -> None:
+    """C2: a dependency layer only beside the workspace, at its place, read-only for every job
+    but the install that builds it, and only for a job that names its project."""
+    body = copy.deepcopy(layer_spec())
+    LAYER_MUTATIONS[name](body)
+    assert check_create_body(body, deployment=DEPLOYMENT), f"{name} passed the check"
+
+
 def test_spec_refuses_bad_input() -> None:
     with pytest.raises(ValueError, match="ports"):
         spec(ports=[8000])
@@ -157,3 +173,10 @@ def test_spec_refuses_bad_input() -> None:
         spec(env={"A=B": "x"})
     with pytest.raises(ValueError, match="command"):
         spec(command=[])
+    layer = layer_mount(JOB, "/deps", read_only=True)
+    with pytest.raises(ValueError, match="beside the workspace, for a project"):
+        spec(layer_mount=layer)
+    with pytest.raises(ValueError, match="beside the workspace, for a project"):
+        spec(layer_mount=layer, project_id=PROJECT, workspace_mount=None)
+    with pytest.raises(ValueError, match="mounted at one of"):
+        layer_mount(JOB, "/etc", read_only=True)

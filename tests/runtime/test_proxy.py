@@ -40,11 +40,14 @@ from offcoder.runtime.policy import (  # noqa: E402
     LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
     LABEL_MANAGED,
+    LAYER_MIN_BYTES,
     LOG_MAX_SIZE,
     NetworkMode,
     container_spec,
     is_deployment_id,
     job_network_name,
+    layer_mount,
+    layer_volume_name,
     owner_tag,
     workspace_mount,
     workspace_volume_name,
@@ -213,6 +216,7 @@ def jobs(engine: Any, proxy: str) -> Iterator[list[uuid.UUID]]:
         for c in engine.containers.list(all=True, filters={"label": f"{LABEL_JOB_ID}={job}"}):
             c.remove(force=True)
         raw(proxy, "DELETE", f"/offcoder/workspaces/{job}")
+        raw(proxy, "DELETE", f"/offcoder/layers/{job}")
         for v in engine.volumes.list(filters={"name": workspace_volume_name(job)}):
             v.remove(force=True)
         for n in engine.networks.list(filters={"label": f"{LABEL_JOB_ID}={job}"}):
@@ -456,10 +460,12 @@ def test_another_deployment_sees_and_touches_nothing_of_ours(
     """C2, C6: two deployments on one engine and one state directory. Ours holds a job's
     workspace, egress network, gateway and sandbox; the other's proxy lists none of them,
     reads, starts, kills and removes none (404, as if absent), tears none down, and creates no
-    sandbox labelled ours or mounting our workspace, nor a gateway on our network. A sandbox of
-    an older version (managed, no deployment label) is nobody's: neither proxy shows it."""
-    job = uuid.uuid4()
-    jobs.append(job)
+    sandbox labelled ours or mounting our workspace, nor a gateway on our network; it
+    describes, removes and mounts none of our dependency layers. A sandbox of an older version
+    (managed, no deployment label) is nobody's: neither proxy shows it."""
+    job, builder, their_job = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    jobs.extend([job, builder, their_job])
+    project = uuid.uuid4()
     assert raw(proxy, "GET", "/offcoder/deployment") == (200, {"Deployment": DEPLOYMENT})
     assert raw(other_proxy, "GET", "/offcoder/deployment")[1] == {"Deployment": OTHER_DEPLOYMENT}
     mount = provision(proxy, job)
@@ -507,6 +513,37 @@ def test_another_deployment_sees_and_touches_nothing_of_ours(
         gateway_again = {"AllowHosts": ["a.test"]}
         assert raw(other_proxy, "POST", f"/offcoder/gateways/{job}", gateway_again)[0] == 409
 
+        # Our dependency layer (its builder's job has ended: not among our jobs with objects).
+        asked = {"Project": str(project), "Owner": OWNER, "SizeBytes": LAYER_MIN_BYTES}
+        assert raw(proxy, "POST", f"/offcoder/layers/{builder}", asked)[0] == 201
+        assert str(builder) not in raw(proxy, "GET", "/offcoder/jobs")[1]["Jobs"]
+        layer_image = proxy_base / "ws" / DEPLOYMENT / f"deps-{builder}.img"
+        assert layer_image.exists()
+        assert raw(other_proxy, "GET", f"/offcoder/layers/{builder}")[0] == 404
+        assert raw(other_proxy, "DELETE", f"/offcoder/layers/{builder}")[0] == 404
+        assert raw(other_proxy, "GET", "/offcoder/jobs") == (200, {"Jobs": []})
+        # A job of theirs, with their own workspace and the layer's project and owner labels,
+        # may not mount it: to their proxy it is no layer at all.
+        their_body = policy_body(
+            image,
+            their_job,
+            ["true"],
+            workspace_mount=provision(other_proxy, their_job),
+            project_id=project,
+            layer_mount=layer_mount(builder, "/deps", read_only=True),
+        )
+        their_body["Labels"][LABEL_DEPLOYMENT] = OTHER_DEPLOYMENT
+        status, data = raw(other_proxy, "POST", "/containers/create", their_body)
+        assert (status, data["message"]) == (
+            403,
+            "container create refused by policy: "
+            f"{layer_volume_name(builder)} is not a dependency layer made by this proxy",
+        )
+        assert raw(other_proxy, "DELETE", f"/offcoder/workspaces/{their_job}")[0] == 200
+        described = raw(proxy, "GET", f"/offcoder/layers/{builder}")
+        assert (described[0], described[1]["Project"]) == (200, str(project))
+        assert layer_image.exists()
+
         left = job_leftovers(job, proxy_base / "ws")
         expected = sorted([f"{sandbox[:12]}:created", f"{gateway[:12]}:running"])
         assert sorted(left["containers"]) == expected, left
@@ -521,6 +558,9 @@ def test_another_deployment_sees_and_touches_nothing_of_ours(
         # Ours removes it all: the sandbox, then with it the gateway, workspace and network.
         assert raw(proxy, "DELETE", f"/containers/{sandbox}?force=1")[0] == 204
         assert not any(job_leftovers(job, proxy_base / "ws").values())
+        # And the layer, with its volume, image and loop device.
+        assert raw(proxy, "DELETE", f"/offcoder/layers/{builder}")[0] == 200
+        assert not any(job_leftovers(builder, proxy_base / "ws").values())
     finally:
         legacy.remove(force=True)
 

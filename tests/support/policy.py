@@ -13,9 +13,11 @@ from offcoder.runtime.policy import (
     LABEL_JOB_ID,
     LABEL_NETWORK,
     LABEL_OWNER,
+    LABEL_PROJECT,
     NetworkMode,
     container_spec,
     job_network_name,
+    layer_mount,
     owner_tag,
     workspace_mount,
     workspace_volume_name,
@@ -24,6 +26,8 @@ from offcoder.runtime.policy import (
 JOB = uuid.UUID("0b6f6d8e-9c1d-4d7e-9a59-1d3c8f0a2b44")
 OTHER_JOB = uuid.UUID("5e8a3f7c-1111-4c2d-8e3f-0123456789ab")
 OWNER = owner_tag(uuid.UUID(int=7), b"k" * 32)
+PROJECT = uuid.UUID("7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+BUILDER = uuid.UUID("3c2b1a09-8f7e-4d6c-9b5a-493827160514")  # the install job that built a layer
 DEPLOYMENT = "test-deployment"
 
 
@@ -40,6 +44,11 @@ def spec(**kw: Any) -> dict[str, Any]:
     }
     args.update(kw)
     return container_spec(**args)
+
+
+def layer_spec(builder: uuid.UUID = BUILDER, *, read_only: bool = True) -> dict[str, Any]:
+    """A job of PROJECT mounting the dependency layer `builder` built."""
+    return spec(project_id=PROJECT, layer_mount=layer_mount(builder, "/deps", read_only=read_only))
 
 
 def preview_spec() -> dict[str, Any]:
@@ -102,6 +111,20 @@ def _both(*mutations: Mutation) -> Mutation:
     def mutate(body: dict[str, Any]) -> None:
         for m in mutations:
             m(body)
+
+    return mutate
+
+
+def _layer(**changes: Any) -> Mutation:
+    def mutate(body: dict[str, Any]) -> None:
+        body["HostConfig"]["Mounts"][1].update(changes)
+
+    return mutate
+
+
+def _layer_drop(key: str) -> Mutation:
+    def mutate(body: dict[str, Any]) -> None:
+        del body["HostConfig"]["Mounts"][1][key]
 
     return mutate
 
@@ -258,4 +281,28 @@ MUTATIONS: dict[str, Mutation] = {
     "cmd-missing": top_level("Cmd", []),
     "cmd-string": top_level("Cmd", "sh -c x"),
     "hostconfig-missing": top_level("HostConfig", None),
+}
+
+# Departures from a job's read-only mount of its project's dependency layer (`layer_spec`).
+LAYER_MUTATIONS: dict[str, Mutation] = {
+    "writable-by-another-job": _layer(ReadOnly=False),
+    "read-only-missing": _layer_drop("ReadOnly"),
+    "read-only-as-text": _layer(ReadOnly="true"),
+    "target-etc": _layer(Target="/etc"),
+    "target-workspace": _layer(Target="/workspace"),
+    "target-under-deps": _layer(Target="/deps/sub"),
+    "source-not-a-layer": _layer(Source="shared"),
+    "source-another-workspace": _layer(Source=workspace_volume_name(OTHER_JOB)),
+    "source-layer-look-alike": _layer(Source=f"offcoder-deps-{BUILDER}-x"),
+    "bind-type": _layer(Type="bind"),
+    "driver-config": _layer(
+        VolumeOptions={"DriverConfig": {"Name": "local", "Options": {"o": "bind", "device": "/"}}}
+    ),
+    "bind-options": _layer(BindOptions={"Propagation": "shared"}),
+    "case-smuggled-readonly": _layer(readonly=False),
+    "project-label-missing": _drop_label(LABEL_PROJECT),
+    "project-label-not-uuid": _label(LABEL_PROJECT, "project-1"),
+    "project-label-uppercase": _label(LABEL_PROJECT, str(PROJECT).upper()),
+    "a-third-mount": _extra_mount(layer_mount(OTHER_JOB, "/deps", read_only=True)),
+    "layer-without-workspace": lambda body: body["HostConfig"]["Mounts"].pop(0),
 }

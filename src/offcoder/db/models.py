@@ -13,6 +13,7 @@ from offcoder.auth.models import (
     RefreshToken,
 )
 from offcoder.db.base import Base
+from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
@@ -28,6 +29,8 @@ __all__ = [
     "AuthorizationCode",
     "AuthorizationRequest",
     "Base",
+    "DependencyLayer",
+    "DependencyVolume",
     "DeviceSession",
     "Job",
     "JobLogChunk",

@@ -29,6 +29,14 @@ class JobStatus(StrEnum):
         return self in FINISHED
 
 
+class JobKind(StrEnum):
+    """What a job is for: a command of its owner's, or the install of the project's
+    dependency layer (its command is ours, and it builds the layer later runs mount)."""
+
+    run = "run"
+    install = "install"
+
+
 FINISHED = frozenset(
     {JobStatus.succeeded, JobStatus.failed, JobStatus.timed_out, JobStatus.cancelled}
 )
@@ -56,6 +64,7 @@ class Job(Base):
     status: Mapped[JobStatus] = mapped_column(
         StrEnumColumn(JobStatus, 16), default=JobStatus.queued
     )
+    kind: Mapped[JobKind] = mapped_column(StrEnumColumn(JobKind, 16), default=JobKind.run)
     image: Mapped[str] = mapped_column(String(32))
     command: Mapped[list[str]] = mapped_column(JSONB)
     timeout_s: Mapped[int] = mapped_column(Integer)

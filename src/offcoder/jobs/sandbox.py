@@ -1,7 +1,8 @@
 """One job's sandbox, from provisioning to teardown (C1, C3, C4, C6), told as an `Outcome`.
 
 `SandboxRun` talks only to the runtime client (the policy proxy): provision the 500 MB
-workspace (and the job's network and gateway) → create the container from the one hardening
+workspace (and the job's network and gateway, and for an install job the new dependency layer
+it writes) → create the container from the one hardening
 policy, secrets as environment variables → put the in-memory archive into the created, not yet
 started container → attach → start → supervise (exit, timeout, stop, output cap, a failed log
 store) → kill and remove → tear the workspace, gateway and network down, in every path. It
@@ -31,7 +32,13 @@ from offcoder.jobs.logwriter import LogWriter, Piece
 from offcoder.jobs.models import JobStatus
 from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.runtime.client import RuntimeClient
-from offcoder.runtime.policy import GATEWAY_URL, WORKSPACE, NetworkMode, container_spec
+from offcoder.runtime.policy import (
+    GATEWAY_URL,
+    WORKSPACE,
+    NetworkMode,
+    container_spec,
+    layer_mount,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +74,8 @@ class SandboxInputs:
     environment: dict[str, str]  # plaintext secrets: dropped right after `create`
     archive: bytes
     owner_tag: str
+    project_id: uuid.UUID | None = None
+    layer_mount: dict[str, Any] | None = None  # the project's dependency layer, read-only
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,11 @@ class SandboxPlan:
     output_cap: int
     egress_allow_hosts: list[str] = field(default_factory=list)
     egress_extra_ports: list[int] = field(default_factory=list)
+    # An install job: the new dependency layer it builds, mounted writable here, of this size.
+    # The layer outlives the run: whether it replaces the project's layer or goes is the
+    # worker's to settle from the outcome.
+    layer_target: str | None = None
+    layer_bytes: int = 0
 
 
 class SandboxRun:
@@ -150,6 +164,18 @@ class SandboxRun:
                 network_name = await asyncio.to_thread(
                     client.provision_network, plan.job_id, plan.network.value
                 )
+            layer = inputs.layer_mount
+            if plan.layer_target is not None:
+                if inputs.project_id is None:
+                    raise ValueError("an install job builds the layer of a project")
+                await asyncio.to_thread(
+                    client.provision_layer,
+                    plan.job_id,
+                    inputs.project_id,
+                    inputs.owner_tag,
+                    plan.layer_bytes,
+                )
+                layer = layer_mount(plan.job_id, plan.layer_target, read_only=False)
             environment = inputs.environment
             if plan.network is NetworkMode.egress:
                 await asyncio.to_thread(
@@ -173,6 +199,8 @@ class SandboxRun:
                 workspace_mount=mount,
                 ports=plan.ports,
                 network_name=network_name,
+                project_id=inputs.project_id,
+                layer_mount=layer,
             )
             self.container_id = await asyncio.to_thread(client.create, spec)
             _crash_point("create")

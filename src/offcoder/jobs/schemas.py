@@ -79,6 +79,10 @@ class JobOut(BaseModel):
     id: uuid.UUID
     project_id: uuid.UUID
     status: str
+    kind: str = Field(
+        default="run",
+        description="`run`: a command of yours; `install`: the install of a dependency layer",
+    )
     image: str
     command: list[str]
     network: str

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.jobs import repository
-from offcoder.jobs.models import FINISHED, Job, JobLogChunk, JobStatus
+from offcoder.jobs.models import FINISHED, Job, JobKind, JobLogChunk, JobStatus
 from offcoder.jobs.outcome import Canceller, EndReason, Outcome
 from offcoder.jobs.schemas import JobCreate
 from offcoder.kit.pagination import INSTANT, UUID, Keyset
@@ -77,17 +77,45 @@ async def submit(
     )
     if not has_files:
         raise InvalidInput("The project has no files to run.")
+    return await enqueue(
+        session,
+        settings,
+        user_id,
+        project_id,
+        image=body.image,
+        command=list(body.command),
+        timeout_s=body.timeout_s,
+        network=body.network,
+        ports=list(body.ports),
+    )
+
+
+async def enqueue(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    *,
+    image: str,
+    command: list[str],
+    timeout_s: int,
+    network: NetworkMode,
+    ports: list[int],
+    kind: JobKind = JobKind.run,
+) -> Job:
+    """Queue a checked job: the queue's room, the job row with its hold, a worker woken."""
     await _check_queue_room(session, settings, user_id)
     job = Job(
         id=uuid.uuid4(),
         user_id=user_id,
         project_id=project_id,
         status=JobStatus.queued.value,
-        image=body.image,
-        command=list(body.command),
-        timeout_s=body.timeout_s,
-        network=body.network.value,
-        ports=list(body.ports),
+        kind=kind,
+        image=image,
+        command=command,
+        timeout_s=timeout_s,
+        network=network.value,
+        ports=ports,
         usage={},
         log_bytes=0,
         last_seq=0,

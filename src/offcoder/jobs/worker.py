@@ -35,9 +35,12 @@ from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
+from offcoder.dependencies import repository as dependency_volumes
+from offcoder.dependencies import runtime as dependencies
+from offcoder.dependencies.ecosystems import for_image
 from offcoder.jobs import archive, repository
 from offcoder.jobs.logwriter import LogWriter
-from offcoder.jobs.models import Job, JobStatus
+from offcoder.jobs.models import Job, JobKind, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.sandbox import SandboxInputs, SandboxPlan, SandboxRun
 from offcoder.logs import SensitiveHold
@@ -172,14 +175,23 @@ class Worker:
     # ------------------------------------------------------------------ one job
 
     def _plan(self, job: Job) -> SandboxPlan:
+        settings = self.settings
+        # An install reaches the package registries only, and writes a new dependency layer.
+        installs = for_image(job.image) if job.kind == JobKind.install else None
         return SandboxPlan(
             job_id=job.id,
             network=NetworkMode(job.network),
             ports=list(job.ports),
             timeout_s=job.timeout_s,
-            output_cap=self.settings.job_max_log_bytes,
-            egress_allow_hosts=list(self.settings.egress_allow_hosts),
-            egress_extra_ports=list(self.settings.egress_extra_ports),
+            output_cap=settings.job_max_log_bytes,
+            egress_allow_hosts=list(
+                settings.dependency_registry_hosts if installs else settings.egress_allow_hosts
+            ),
+            egress_extra_ports=list(
+                settings.dependency_registry_ports if installs else settings.egress_extra_ports
+            ),
+            layer_target=installs.mount if installs else None,
+            layer_bytes=settings.dependency_layer_max_bytes,
         )
 
     async def _execute(self, job: Job) -> None:
@@ -187,6 +199,8 @@ class Worker:
         # The job's secret values are masked in our logs from the moment they are opened until
         # the job has ended, and then let go: the worker outlives every job (R3).
         secrets_held = SensitiveHold()
+        installs = for_image(job.image) if job.kind == JobKind.install else None
+        installed: list[str | None] = []  # the hash of the manifest an install read
 
         async def load() -> SandboxInputs:
             async with self.database.user_session(job.user_id) as s:
@@ -202,13 +216,26 @@ class Worker:
                 files = [(path, content) for path, content in rows]
                 handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
                 slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
+                layer = None
+                if installs is None:
+                    layer = await dependencies.layer_for_run(
+                        s, job.user_id, job.project_id, job.image
+                    )
             preview_host.append(f"{handle}-{slug}")
+            if installs is not None:
+                installed.append(installs.manifest_sha256(dict(files)))
+                # Ours win over secrets of the same name, like the gateway's variables.
+                environment |= installs.install_environment(self.settings)
+            elif layer is not None:
+                environment |= layer.environment
             return SandboxInputs(
                 image=IMAGES[job.image],
                 command=list(job.command),
                 environment=environment,
                 archive=archive.build(files),
                 owner_tag=owner_tag(job.user_id, self._owner_key),
+                project_id=job.project_id,
+                layer_mount=layer.mount if layer is not None else None,
             )
 
         async def on_created(container_id: str) -> None:
@@ -239,6 +266,10 @@ class Worker:
             # it; one heard between the claim's commit and this step is the heartbeat's to catch.
             self._runs[job.id] = run
             unwatch = self._watch(job.id)
+            if installs is not None:
+                # Listed before the proxy makes it: however this ends, the layer is ours to
+                # remove (dependencies/repository.py).
+                await dependency_volumes.record(self.database, job.id)
             outcome = await run.run(load)
         except RuntimeUnavailable as exc:
             outcome = Outcome(JobStatus.failed, None, EndReason.runtime_unavailable, str(exc))
@@ -250,6 +281,10 @@ class Worker:
                 unwatch()
             self._runs.pop(job.id, None)
             secrets_held.release()
+        if installs is not None:
+            outcome = await dependencies.settle_install(
+                self.database, self._client, job, outcome, installed[0] if installed else None
+            )
         usage = {"wall_ms": int((time.monotonic() - started) * 1000)}
         usage |= run.usage if run is not None else {}
         had_sandbox = run is not None and run.container_id is not None
@@ -301,6 +336,11 @@ class Worker:
             for job_id in unknown:
                 log.warning("leaving the objects of a job unknown here", job_id=str(job_id))
             self._unknown_logged |= unknown
+        # Dependency layers are not in `held` (a layer outlives its install job by design: the
+        # proxy leaves them out of its jobs list); those nothing needs any more (replaced while
+        # a job still mounted them, of deleted projects, of installs whose worker was lost) go
+        # here, from the workers' own list of the layers they asked for.
+        await dependencies.reconcile(self.database, client)
 
 
 async def run_worker(

@@ -123,6 +123,38 @@ class RuntimeClient:
     def teardown_gateway(self, job_id: uuid.UUID) -> None:
         self._http.delete(f"http://proxy/offcoder/gateways/{job_id}")
 
+    def provision_layer(
+        self, job_id: uuid.UUID, project_id: uuid.UUID, owner_tag: str, size_bytes: int
+    ) -> str:
+        """A new, empty dependency layer for install job `job_id`, made by the proxy with its
+        fixed-size ext4 image; answers the volume's name."""
+        response = self._http.post(
+            f"http://proxy/offcoder/layers/{job_id}",
+            json={"Project": str(project_id), "Owner": owner_tag, "SizeBytes": size_bytes},
+        )
+        if response.status_code != 201:
+            raise RuntimeUnavailable(f"dependency layer provisioning failed: {response.text[:300]}")
+        return str(response.json()["Volume"])
+
+    def layer_size(self, job_id: uuid.UUID) -> int | None:
+        """The bytes the layer built by `job_id` takes on the runtime host; None if it is gone."""
+        response = self._http.get(f"http://proxy/offcoder/layers/{job_id}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RuntimeUnavailable(f"dependency layer lookup failed: {response.text[:300]}")
+        return int(response.json()["SizeBytes"])
+
+    def remove_layer(self, job_id: uuid.UUID) -> bool | None:
+        """Remove the layer built by `job_id`: True, False if there was none, None while a
+        container still mounts it (it stays; the reconciler tries again)."""
+        response = self._http.delete(f"http://proxy/offcoder/layers/{job_id}")
+        if response.status_code == 409:
+            return None
+        if response.status_code not in (200, 404):
+            raise RuntimeUnavailable(f"dependency layer removal failed: {response.text[:300]}")
+        return response.status_code == 200
+
     def create(self, spec: dict[str, Any]) -> str:
         """Create a sandbox from `spec` (a `policy.container_spec` body); its container id.
 

@@ -16,6 +16,10 @@ Writable paths inside a sandbox, and their caps (C1 "explicitly allowed writable
 - ``/dev/shm``: absent (``IpcMode: none``) by default; a tiny tmpfs if a job asks for shm.
 - ``/dev/mqueue``: Docker mounts it writable; the ``msgqueue`` ulimit of 0 makes every queue
   creation fail (EMFILE), so nothing can be stored there.
+- a project's dependency layer (`layer_mount`), at ``/deps`` (Python) or
+  ``/workspace/node_modules`` (Node): writable only in the install job that builds it, a
+  fixed-size ext4 image like the workspace; read-only in every later job of the same project
+  and owner (labels ``dev.offcoder.project`` and ``dev.offcoder.owner``, matched by the proxy).
 Everything else is the read-only root filesystem.
 """
 
@@ -45,6 +49,15 @@ LABEL_WORKSPACE = LABEL_PREFIX + "workspace"
 # makes or lets be made carries its proxy's deployment id, and a proxy sees, lists and removes
 # only objects carrying its own. Deployments sharing one engine stay out of each other's way.
 LABEL_DEPLOYMENT = LABEL_PREFIX + "deployment"
+LABEL_PROJECT = LABEL_PREFIX + "project"
+LABEL_LAYER = LABEL_PREFIX + "layer"
+
+# Where a project's dependency layer is mounted: Python's packages (on PYTHONPATH) or Node's
+# node_modules, inside the workspace, where `require` and `import` both look first.
+DEPENDENCY_TARGETS = frozenset({"/deps", f"{WORKSPACE}/node_modules"})
+# A layer's ext4 image, the hard cap of what its install may write (ENOSPC past it).
+LAYER_MIN_BYTES = 16 * 1024 * 1024
+LAYER_MAX_BYTES = 4_000_000_000
 
 # An egress job's one way out (C5): the proxy starts its gateway under this alias on the job's
 # network, the worker points the job's proxy variables at it, and the program inside
@@ -62,6 +75,7 @@ LOG_MAX_BYTES = 10 * MiB
 _OWNER_TAG = re.compile(r"[0-9a-f]{32,64}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PORT_KEY = re.compile(r"([0-9]{1,5})/tcp")
+_LAYER_VOLUME = re.compile(r"offcoder-deps-([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})")
 # A label value and a directory name: lowercase letters, digits and inner hyphens.
 _DEPLOYMENT_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 
@@ -122,6 +136,30 @@ def job_network_name(job_id: uuid.UUID) -> str:
     return f"offcoder-net-{job_id}"
 
 
+def layer_volume_name(job_id: uuid.UUID) -> str:
+    """A dependency layer's volume, named after the install job that built it."""
+    return f"offcoder-deps-{job_id}"
+
+
+def layer_builder(volume_name: str) -> uuid.UUID | None:
+    """The install job a layer volume's name says built it; None for any other name."""
+    m = _LAYER_VOLUME.fullmatch(volume_name)
+    return uuid.UUID(m.group(1)) if m else None
+
+
+def layer_mount(job_id: uuid.UUID, target: str, *, read_only: bool) -> dict[str, Any]:
+    """The HostConfig.Mounts entry for the layer built by install job `job_id`."""
+    if target not in DEPENDENCY_TARGETS:
+        raise ValueError(f"a dependency layer is mounted at one of {sorted(DEPENDENCY_TARGETS)}")
+    return {
+        "Type": "volume",
+        "Source": layer_volume_name(job_id),
+        "Target": target,
+        "ReadOnly": read_only,
+        "VolumeOptions": {"NoCopy": True},
+    }
+
+
 def workspace_mount(job_id: uuid.UUID) -> dict[str, Any]:
     """The HostConfig.Mounts entry for a provisioned workspace."""
     return {
@@ -154,8 +192,12 @@ def container_spec(
     ports: list[int] | None = None,
     workspace_mount: dict[str, Any] | None = None,
     network_name: str | None = None,
+    project_id: uuid.UUID | None = None,
+    layer_mount: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The create body for one job's sandbox (C1). Raises ValueError on input it cannot honour."""
+    if layer_mount is not None and (workspace_mount is None or project_id is None):
+        raise ValueError("a dependency layer is mounted beside the workspace, for a project")
     if not image or not command or not all(isinstance(c, str) for c in command):
         raise ValueError("image and a non-empty command of strings are required")
     if not _OWNER_TAG.fullmatch(owner_tag):
@@ -208,6 +250,8 @@ def container_spec(
         host_config["IpcMode"] = "none"
     if workspace_mount is not None:
         host_config["Mounts"] = [workspace_mount]
+        if layer_mount is not None:
+            host_config["Mounts"].append(layer_mount)
     body: dict[str, Any] = {
         "Image": image,
         "Cmd": list(command),
@@ -226,6 +270,8 @@ def container_spec(
         },
         "HostConfig": host_config,
     }
+    if project_id is not None:
+        body["Labels"][LABEL_PROJECT] = str(project_id)
     if ports:
         body["ExposedPorts"] = {f"{p}/tcp": {} for p in ports}
         host_config["PortBindings"] = {
@@ -430,6 +476,7 @@ def check_create_body(
     # Labels: ours, complete, well-formed; they also tell the job's id and network mode.
     labels = body.get("Labels")
     job_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
     mode: str | None = None
     if not isinstance(labels, dict) or not all(
         isinstance(k, str) and isinstance(x, str) for k, x in labels.items()
@@ -454,7 +501,18 @@ def check_create_body(
         if mode not in {m.value for m in NetworkMode}:
             v.append(f"label {LABEL_NETWORK} must be one of none/preview/egress")
             mode = None
-        known = {LABEL_MANAGED, LABEL_DEPLOYMENT, LABEL_JOB_ID, LABEL_OWNER, LABEL_NETWORK}
+        if LABEL_PROJECT in labels:
+            project_id = _canonical_uuid(labels[LABEL_PROJECT])
+            if project_id is None:
+                v.append(f"label {LABEL_PROJECT} must be a project UUID")
+        known = {
+            LABEL_MANAGED,
+            LABEL_DEPLOYMENT,
+            LABEL_JOB_ID,
+            LABEL_OWNER,
+            LABEL_NETWORK,
+            LABEL_PROJECT,
+        }
         for key in labels:
             if key not in known:
                 v.append(f"label {key!r} is not allowed")
@@ -590,31 +648,27 @@ def check_create_body(
     else:
         v.append("LogConfig type must be json-file or none (no log shipping from the host)")
 
-    # Mounts: nothing, or exactly this job's provisioned workspace.
+    # Mounts: nothing, or exactly this job's provisioned workspace, then at most one dependency
+    # layer (its volume's labels are the proxy's to match against this body's).
     mounts = hc.get("Mounts")
     if mounts not in (None, []):
         ok = (
             isinstance(mounts, list)
-            and len(mounts) == 1
-            and isinstance(mounts[0], dict)
+            and len(mounts) in (1, 2)
+            and all(isinstance(m, dict) for m in mounts)
             and job_id is not None
         )
         if ok:
-            m = mounts[0]
-            _struct_keys(m, "Mounts[0]", v)
-            vol_opts = m.get("VolumeOptions")
-            ok = (
-                m.get("Type") == "volume"
-                and m.get("Source") == workspace_volume_name(job_id)  # type: ignore[arg-type]
-                and m.get("Target") == WORKSPACE
-                and m.get("ReadOnly") in (None, False)
-                and set(m) <= {"Type", "Source", "Target", "ReadOnly", "VolumeOptions"}
-                and (
-                    _empty(vol_opts) or (isinstance(vol_opts, dict) and set(vol_opts) <= {"NoCopy"})
-                )
-            )
+            _struct_keys(mounts[0], "Mounts[0]", v)
+            ok = _is_workspace_mount(mounts[0], job_id)  # type: ignore[arg-type]
         if not ok:
-            v.append("Mounts may hold only this job's provisioned workspace volume at /workspace")
+            v.append(
+                "Mounts may hold only this job's provisioned workspace volume at /workspace, "
+                "then one dependency layer"
+            )
+        elif len(mounts) == 2:
+            _struct_keys(mounts[1], "Mounts[1]", v)
+            v.extend(_layer_mount_problems(mounts[1], job_id, project_id))  # type: ignore[arg-type]
 
     # Network: none, or the job's own network when the labels say preview/egress.
     net = hc.get("NetworkMode")
@@ -664,6 +718,59 @@ def check_create_body(
                         ):
                             v.append(f"port {key} may be bound only on 127.0.0.1, port >= 1024")
     return v
+
+
+def _canonical_uuid(text: str) -> uuid.UUID | None:
+    try:
+        value = uuid.UUID(text)
+    except ValueError:
+        return None
+    return value if str(value) == text else None
+
+
+def _plain_volume_mount(m: dict[str, Any]) -> bool:
+    vol_opts = m.get("VolumeOptions")
+    return (
+        m.get("Type") == "volume"
+        and set(m) <= {"Type", "Source", "Target", "ReadOnly", "VolumeOptions"}
+        and (_empty(vol_opts) or (isinstance(vol_opts, dict) and set(vol_opts) <= {"NoCopy"}))
+    )
+
+
+def _is_workspace_mount(m: dict[str, Any], job_id: uuid.UUID) -> bool:
+    return (
+        _plain_volume_mount(m)
+        and m.get("Source") == workspace_volume_name(job_id)
+        and m.get("Target") == WORKSPACE
+        and m.get("ReadOnly") in (None, False)
+    )
+
+
+def layer_mount_source(body: dict[str, Any]) -> str | None:
+    """The dependency layer volume a (checked) create body mounts, if any."""
+    mounts = (body.get("HostConfig") or {}).get("Mounts") or []
+    return str(mounts[1]["Source"]) if len(mounts) == 2 else None
+
+
+def _layer_mount_problems(
+    m: dict[str, Any], job_id: uuid.UUID, project_id: uuid.UUID | None
+) -> list[str]:
+    source = m.get("Source")
+    builder = layer_builder(source) if isinstance(source, str) else None
+    if not _plain_volume_mount(m) or builder is None or m.get("Target") not in DEPENDENCY_TARGETS:
+        return [
+            "the second mount may be only a dependency layer volume at one of "
+            + ", ".join(sorted(DEPENDENCY_TARGETS))
+        ]
+    problems = []
+    if project_id is None:
+        problems.append(f"a job mounting a dependency layer needs its {LABEL_PROJECT} label")
+    read_only = m.get("ReadOnly")
+    if not isinstance(read_only, bool):
+        problems.append("a dependency layer mount says ReadOnly true or false")
+    elif not read_only and builder != job_id:
+        problems.append("a dependency layer is writable only in the install job that builds it")
+    return problems
 
 
 def _empty_struct(obj: dict[str, Any] | None) -> bool:

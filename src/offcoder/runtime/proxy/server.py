@@ -21,7 +21,8 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
 - ``GET /offcoder/deployment``: this proxy's deployment id, which every object it makes or lets
   be made carries (``OFFCODER_PROXY_DEPLOYMENT_ID``, or generated once into its state directory).
 - ``GET /offcoder/jobs``: the jobs that hold anything of this deployment (a container, a
-  network, a workspace volume or image), for the reconciler to find what a dead worker left.
+  network, a workspace volume or image), for the reconciler to find what a dead worker left;
+  not the install jobs of dependency layers, which outlive them by design.
 - ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
 - ``POST /offcoder/networks/{job_id}?mode=preview|egress``, ``DELETE`` the same: the job's own
   network, created by the proxy with fixed options (``network.py``).
@@ -29,6 +30,11 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
   ``DELETE`` the same: an egress job's filtering gateway container, created by the proxy with
   fixed hardened settings (``gateway.py``). Gateways are not reachable through the
   container routes above; removing the job's container removes its gateway first.
+- ``POST /offcoder/layers/{job_id}`` with ``{"Project": ..., "Owner": ..., "SizeBytes": n}``,
+  ``GET`` and ``DELETE`` the same: a project's dependency layer built
+  by install job `job_id` (``layers.py``). A create body may mount one only as the policy says
+  (writable for its builder alone) and only with the layer's own project and owner labels; a
+  layer in use by a container is not removed (409).
 
 Refused: volumes, networks, exec, build, swarm, services, nodes, secrets, configs, plugins,
 system, events, image create/pull/push/delete, commit, archive GET/HEAD, export, update, rename,
@@ -59,6 +65,7 @@ import structlog
 from offcoder.runtime.policy import (
     LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
+    LABEL_LAYER,
     LABEL_MANAGED,
     LABEL_NETWORK,
     WORKSPACE,
@@ -67,6 +74,7 @@ from offcoder.runtime.policy import (
     is_deployment_id,
     is_ours,
     job_network_name,
+    layer_mount_source,
 )
 from offcoder.runtime.proxy.engine import EngineClient, EngineError, next_event
 from offcoder.runtime.proxy.gateway import (
@@ -81,8 +89,11 @@ from offcoder.runtime.proxy.gateway import (
 from offcoder.runtime.proxy.gateway import (
     parse_request as parse_gateway_request,
 )
+from offcoder.runtime.proxy.layers import MAX_BODY as MAX_LAYER_BODY
+from offcoder.runtime.proxy.layers import LayerError, Layers
+from offcoder.runtime.proxy.layers import parse_request as parse_layer_request
 from offcoder.runtime.proxy.network import JobNetworks, NetworkError
-from offcoder.runtime.proxy.workspace import WorkspaceError, Workspaces
+from offcoder.runtime.proxy.workspace import LoopVolumes, VolumeInUse, WorkspaceError, Workspaces
 
 log = structlog.get_logger(__name__)
 
@@ -186,6 +197,17 @@ def route(method: str, target: str) -> Route:
         if method != "GET" or raw_query:
             raise Refused("method not allowed")
         return Route(segments[1])
+    if segments[:2] == ["offcoder", "layers"] and len(segments) == 3:
+        if raw_query:
+            raise Refused("no query here")
+        try:
+            job = uuid.UUID(segments[2])
+        except ValueError as exc:
+            raise Refused("layer id must be an install job's UUID") from exc
+        kinds = {"POST": "layer-provision", "GET": "layer-describe", "DELETE": "layer-teardown"}
+        if method not in kinds:
+            raise Refused("method not allowed")
+        return Route(kinds[method], body="json" if method == "POST" else "none", ref=str(job))
     if segments[:2] == ["offcoder", "workspaces"] and len(segments) == 3:
         if raw_query:
             raise Refused("no query here")
@@ -321,7 +343,9 @@ class DockerPolicyProxy:
         self.upstream = upstream
         self.deployment = deployment
         self.engine = EngineClient(upstream)
-        self.workspaces = Workspaces(self.engine, state_dir, deployment)
+        volumes = LoopVolumes(self.engine, state_dir, deployment)
+        self.workspaces = Workspaces(volumes)
+        self.layers = Layers(volumes)
         self.networks = JobNetworks(self.engine, deployment)
         self.gateways = Gateways(
             self.engine,
@@ -409,10 +433,15 @@ class DockerPolicyProxy:
             await self._drain(down, reader)
             await self._reply(down, writer, exc.status, exc.message)
             return False
-        except GatewayError as exc:
-            log.error("docker proxy gateway error", method=method, path=target, error=str(exc))
+        except (GatewayError, LayerError) as exc:
+            log.error("docker proxy error", method=method, path=target, error=str(exc))
             await self._drain(down, reader)
             await self._reply(down, writer, exc.status if exc.status < 500 else 502, str(exc))
+            return False
+        except VolumeInUse as exc:
+            log.info("docker proxy: volume in use", method=method, path=target, error=str(exc))
+            await self._drain(down, reader)
+            await self._reply(down, writer, 409, str(exc))
             return False
         except (EngineError, WorkspaceError, NetworkError) as exc:
             log.error("docker proxy error", method=method, path=target, error=str(exc))
@@ -481,6 +510,8 @@ class DockerPolicyProxy:
             found = await self.gateways.teardown(uuid.UUID(r.ref))
             await self._reply(down, writer, 200 if found else 404, "", {"Removed": found})
             return True
+        if r.kind.startswith("layer-"):
+            return await self._layer(down, r, headers, reader, writer)
         if r.kind == "net-provision":
             await self._read_body(down, reader, 0)
             name = await self.networks.provision(uuid.UUID(r.ref), NetworkMode(r.query["mode"]))
@@ -495,12 +526,16 @@ class DockerPolicyProxy:
             if not headers.get(b"content-type", b"").startswith(b"application/json"):
                 raise Refused("the create body must be application/json")
             parsed = _strict_json(await self._read_body(down, reader, MAX_CREATE_BODY))
-            violations = await self._check_create(parsed)
-            if violations:
-                raise Refused("container create refused by policy: " + "; ".join(violations))
-            body = json.dumps(parsed).encode()
-            path = r.path
-        elif r.kind == "list":
+            target = r.version + r.path + ("?" + urlencode(r.query) if r.query else "")
+            # A layer checked here stays until the container that mounts it exists.
+            guard = self.layers.held() if _mounts(parsed) > 1 else contextlib.nullcontext()
+            async with guard:
+                violations = await self._check_create(parsed)
+                if violations:
+                    raise Refused("container create refused by policy: " + "; ".join(violations))
+                body = json.dumps(parsed).encode()
+                return await self._forward(down, method, target, headers, body, r, reader, writer)
+        if r.kind == "list":
             path = r.path
             r.query["filters"] = _managed_filter(r.query.get("filters"), self.deployment)
         elif r.kind in ("container", "delete"):
@@ -518,6 +553,33 @@ class DockerPolicyProxy:
             down, method, target, headers, body, r, reader, writer, on_response
         )
 
+    async def _layer(
+        self,
+        down: h11.Connection,
+        r: Route,
+        headers: dict[bytes, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        job_id = uuid.UUID(r.ref)
+        if r.kind == "layer-provision":
+            if not headers.get(b"content-type", b"").startswith(b"application/json"):
+                raise Refused("the layer body must be application/json")
+            project, owner, size = parse_layer_request(
+                await self._read_body(down, reader, MAX_LAYER_BODY)
+            )
+            made = await self.layers.provision(job_id, project, owner, size)
+            await self._reply(down, writer, 201, "", made)
+            return True
+        await self._read_body(down, reader, 0)
+        if r.kind == "layer-describe":
+            found = await self.layers.describe(job_id)
+            await self._reply(down, writer, 200 if found else 404, "no such layer", found)
+        else:
+            removed = await self.layers.teardown(job_id)
+            await self._reply(down, writer, 200 if removed else 404, "", {"Removed": removed})
+        return True
+
     async def _check_create(self, parsed: Any) -> list[str]:
         violations = check_create_body(
             parsed, deployment=self.deployment, allowed_images=self.allowed_images
@@ -528,6 +590,9 @@ class DockerPolicyProxy:
         job_id = uuid.UUID(labels[LABEL_JOB_ID])
         if parsed["HostConfig"].get("Mounts") and not await self.workspaces.is_provisioned(job_id):
             violations.append("the workspace volume was not provisioned by this proxy for the job")
+        layer = layer_mount_source(parsed)
+        if layer is not None:
+            violations += await self.layers.check_mount(layer, labels)
         if labels[LABEL_NETWORK] != NetworkMode.none.value:
             net = await self.engine.inspect("networks", job_network_name(job_id))
             if not is_ours((net or {}).get("Labels"), self.deployment, job_id):
@@ -582,13 +647,19 @@ class DockerPolicyProxy:
 
     async def _jobs_with_objects(self) -> set[uuid.UUID]:
         """Every job that holds a container, network or workspace volume of this deployment,
-        or a workspace image in its directory: what a worker killed at any step can leave."""
+        or a workspace image in its directory: what a worker killed at any step can leave.
+
+        A dependency layer is not among them: it is named after its install job but outlives
+        it by design, the project's until replaced, and a reconciler tearing down what an ended
+        job left must not see it. Its removal is the dependency reconciler's, from the workers'
+        own list of the layers they asked for (`dependencies/runtime.reconcile`)."""
         ours = [f"{LABEL_MANAGED}=1", f"{LABEL_DEPLOYMENT}={self.deployment}"]
         jobs = self.workspaces.imaged_jobs()
         for items in (await self._listed(ours)).values():
             for item in items:
                 labels = item.get("Labels") or {}
-                if is_ours(labels, self.deployment, None):  # the engine filtered; checked again
+                # The engine filtered; checked again.
+                if is_ours(labels, self.deployment, None) and labels.get(LABEL_LAYER) != "1":
                     with contextlib.suppress(ValueError):
                         jobs.add(uuid.UUID(labels.get(LABEL_JOB_ID, "")))
         return jobs
@@ -756,6 +827,13 @@ class DockerPolicyProxy:
         to_engine.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await to_engine
+
+
+def _mounts(parsed: Any) -> int:
+    """How many mounts an (unchecked) create body asks for."""
+    host_config = parsed.get("HostConfig") if isinstance(parsed, dict) else None
+    mounts = host_config.get("Mounts") if isinstance(host_config, dict) else None
+    return len(mounts) if isinstance(mounts, list) else 0
 
 
 def _managed_filter(raw: str | None, deployment: str) -> str:
