@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     max_file_bytes: int = 5 * 1024 * 1024
     max_project_bytes: int = 50 * 1024 * 1024
     # Storage one person may use (docs/api.md "Storage quotas"): projects (409 past it), and the
-    # bytes of all their projects' files together (413 past it).
+    # bytes of all their projects' files and ready dependency layers together (413 past it).
     max_projects_per_user: int = Field(default=100, ge=1, le=100_000)
     max_file_bytes_per_user: int = Field(default=500 * 1024 * 1024, ge=1, le=2**40)
     max_json_body_bytes: int = 1024 * 1024
@@ -139,7 +139,8 @@ class Settings(BaseSettings):
     # reaches only these registries through its egress gateway (ports besides 80 and 443 in
     # `dependency_registry_ports`; `[]` hosts turns installs off), from these index URLs; a
     # manifest is at most `dependency_manifest_max_bytes` (413) and a layer at most
-    # `dependency_layer_max_bytes` on disk (its install fails with ENOSPC past it).
+    # `dependency_layer_max_bytes` on disk, or the room left in its owner's storage quota when
+    # less (its install fails with ENOSPC past it).
     dependency_registry_hosts: list[str] = Field(
         default_factory=lambda: ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]
     )

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from offcoder.config import Settings
 from offcoder.context import AppContext
@@ -28,6 +29,7 @@ from offcoder.runtime.policy import (
     LABEL_JOB_ID,
     LABEL_OWNER,
     LABEL_PROJECT,
+    LAYER_MIN_BYTES,
     NetworkMode,
     container_spec,
     layer_mount,
@@ -45,6 +47,7 @@ from tests.support.registry import (
 )
 from tests.support.runtime import all_logs, project_with, runtime_app, wait_for_end
 from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C2"), pytest.mark.promise("C6")]
 
@@ -52,6 +55,9 @@ Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
 PYPI = "pypi.offcoder.test"
 NPM = "npm.offcoder.test"
 LAYER_BYTES = 64 * 1024 * 1024
+# What one person may store, files and layers together: less than a layer's own cap, so an
+# install's cap is the room left in it.
+QUOTA = 48 * 1024 * 1024
 
 GREETLIB = wheel(
     "greetlib", "1.0", {"greetlib/__init__.py": "def hello():\n    return 'hello from greetlib'\n"}
@@ -109,6 +115,7 @@ async def runtime(
         dependency_npm_registry=f"http://{NPM}:{PORT}/",
         dependency_layer_max_bytes=LAYER_BYTES,
         dependency_install_timeout_s=120,
+        max_file_bytes_per_user=QUOTA,
     ) as r:
         try:
             yield r
@@ -163,6 +170,16 @@ def volume(job_id: object) -> dict[str, Any] | None:
         return volumes[0] if volumes else None
     finally:
         engine.close()
+
+
+def layer_capacity(job_id: object) -> int:
+    """The size of the filesystem image the install built its layer in: the file the kernel
+    says backs the loop device under its volume (the device itself rounds to 512 bytes)."""
+    found = volume(job_id)
+    assert found is not None, f"no layer volume of {job_id}"
+    device = Path(found["Options"]["device"]).name
+    image = (Path("/sys/block") / device / "loop" / "backing_file").read_text().strip()
+    return Path(image).stat().st_size
 
 
 async def test_an_installed_package_is_imported_by_a_later_offline_job_that_cannot_write_it(
@@ -385,3 +402,97 @@ async def test_bad_requests_are_clear_problems_and_one_install_runs_at_a_time(
     assert ended["status"] == "failed", ended  # no package "x" at the registry
     [layer] = await layers(api, alice, project)
     assert (layer["status"], layer["failed_job_id"]) == ("failed", running), layer
+
+
+async def test_an_install_may_fill_only_the_room_left_in_the_persons_storage(
+    runtime: Runtime,
+) -> None:
+    api, ctx, _ = runtime
+    alice = await signed_in_user(ctx)
+    files = {"requirements.txt": b"greetlib\n", "main.py": USES_LAYER}
+    file_bytes = sum(len(content) for content in files.values())
+    first = await project_with(api, alice, files, name="deps")
+
+    one = (await install(api, alice, first))["job"]
+    assert one["status"] == "succeeded", one
+    assert layer_capacity(one["id"]) == QUOTA - file_bytes
+    [layer_one] = await layers(api, alice, first)
+
+    # Her other project's install has the room her files and her first layer leave.
+    second = await project_with(api, alice, files, name="deps")
+    two = (await install(api, alice, second))["job"]
+    assert two["status"] == "succeeded", two
+    assert layer_capacity(two["id"]) == QUOTA - 2 * file_bytes - layer_one["size_bytes"]
+    [layer_two] = await layers(api, alice, second)
+
+    # A rebuild may also use the room of the layer it replaces, which goes when it succeeds.
+    rebuilt = await api.post(
+        f"/v1/projects/{first}/dependencies", headers=alice.headers, json={"rebuild": True}
+    )
+    assert rebuilt.status_code == 202, rebuilt.text
+    job = rebuilt.json()["items"][0]["building_job_id"]
+    three = await wait_for_end(api, alice.headers, job, timeout=150)
+    assert three["status"] == "succeeded", three
+    assert layer_capacity(job) == QUOTA - 2 * file_bytes - layer_two["size_bytes"]
+
+
+async def test_an_install_with_no_room_left_in_the_persons_storage_is_413_and_queues_nothing(
+    runtime: Runtime,
+) -> None:
+    api, ctx, _ = runtime
+    alice = await signed_in_user(ctx)
+    files = {"requirements.txt": b"greetlib\n"}
+    project = await project_with(api, alice, files, name="deps")
+    # Her other project's layer leaves one byte less than the smallest layer (its size set here
+    # as the system role: what is under test is what the install is refused for).
+    other = await project_with(api, alice, {}, name="other")
+    taken = QUOTA - len(files["requirements.txt"]) - LAYER_MIN_BYTES + 1
+    async with ctx.database.system_session() as s:
+        s.add(
+            DependencyLayer(
+                project_id=uuid.UUID(other),
+                ecosystem="node",
+                user_id=await user_id(api, alice),
+                install_job_id=uuid.uuid4(),
+                size_bytes=taken,
+            )
+        )
+
+    refused = await api.post(f"/v1/projects/{project}/dependencies", headers=alice.headers)
+
+    assert refused.status_code == 413, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["type"] == "https://offcoder.dev/problems/storage-quota-exceeded"
+    assert problem["detail"] == (
+        f"Your files and dependency layers leave {LAYER_MIN_BYTES - 1} bytes of the {QUOTA} "
+        f"this server keeps for one person, less than the {LAYER_MIN_BYTES} a dependency layer "
+        "needs; delete files or projects to make room."
+    )
+    assert (problem["limit"], problem["used"]) == (QUOTA, QUOTA - LAYER_MIN_BYTES + 1)
+    jobs = await api.get(f"/v1/projects/{project}/jobs", headers=alice.headers)
+    assert jobs.json()["items"] == []
+    [layer] = await layers(api, alice, project)
+    assert (layer["status"], layer["building_job_id"]) == ("none", None), layer
+
+    # With room for the smallest layer, it is installed in just that.
+    async with ctx.database.system_session() as s:
+        await s.execute(
+            update(DependencyLayer)
+            .where(DependencyLayer.project_id == uuid.UUID(other))
+            .values(size_bytes=taken - 1)
+        )
+    installed = (await install(api, alice, project))["job"]
+    assert installed["status"] == "succeeded", installed
+    assert layer_capacity(installed["id"]) == LAYER_MIN_BYTES
+
+    # Her new layer took some of that room, but a rebuild may count the layer it replaces.
+    [layer] = await layers(api, alice, project)
+    assert layer["size_bytes"] > 0, layer
+    rebuilt = await api.post(
+        f"/v1/projects/{project}/dependencies", headers=alice.headers, json={"rebuild": True}
+    )
+    assert rebuilt.status_code == 202, rebuilt.text
+    job = rebuilt.json()["items"][0]["building_job_id"]
+    assert (await wait_for_end(api, alice.headers, job, timeout=150))["status"] == "succeeded"
+    assert layer_capacity(job) == LAYER_MIN_BYTES

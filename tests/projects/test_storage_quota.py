@@ -5,14 +5,17 @@ once are counted one after the other."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 
 from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.dependencies.models import DependencyLayer
 from tests.support.apps import app_with
 from tests.support.projects import file_paths, new_project
 from tests.support.signin import SignedIn, signed_in_user
+from tests.support.users import user_id
 
 
 async def put_file(
@@ -96,8 +99,8 @@ async def test_files_past_the_persons_storage_are_413_and_the_stored_file_is_kep
         problem = refused.json()
         assert problem["type"] == "https://offcoder.dev/problems/storage-quota-exceeded"
         assert problem["detail"] == (
-            "Your projects' files would take 101 bytes, more than the 100 this server keeps for "
-            "one person; delete files or projects to make room."
+            "Your projects' files and dependency layers would take 101 bytes, more than the 100 "
+            "this server keeps for one person; delete files or projects to make room."
         )
         assert (problem["limit"], problem["used"]) == (100, 60)
         assert await file_paths(api, alice, two) == []
@@ -127,3 +130,41 @@ async def test_files_written_at_once_to_several_projects_stop_at_the_quota(
         assert sorted(a.status_code for a in answers) == [200, 200, 200, 413, 413]
         stored = [await file_paths(api, alice, project) for project in projects]
         assert sum(len(paths) for paths in stored) == 3
+
+
+async def test_a_ready_dependency_layer_counts_against_the_persons_storage(
+    settings: Settings, prepared: PreparedDatabase
+) -> None:
+    # given a person who may store 100 bytes, 50 of them taken by a ready dependency layer (its
+    # size set here as the system role: what is under test is what counts, not the install)
+    async with app_with(settings, prepared, max_file_bytes_per_user=100) as (api, ctx):
+        alice = await signed_in_user(ctx)
+        project = (await new_project(api, alice))["id"]
+        async with ctx.database.system_session() as s:
+            s.add(
+                DependencyLayer(
+                    project_id=uuid.UUID(project),
+                    ecosystem="python",
+                    user_id=await user_id(api, alice),
+                    install_job_id=uuid.uuid4(),
+                    size_bytes=50,
+                )
+            )
+
+        # when a file that fits beside her files alone would take files and layer past 100
+        refused = await put_file(api, alice, project, "a.txt", b"a" * 51)
+
+        # then it is 413, counting the layer, and nothing is stored
+        assert refused.status_code == 413, refused.text
+        problem = refused.json()
+        assert problem["type"] == "https://offcoder.dev/problems/storage-quota-exceeded"
+        assert problem["detail"] == (
+            "Your projects' files and dependency layers would take 101 bytes, more than the 100 "
+            "this server keeps for one person; delete files or projects to make room."
+        )
+        assert (problem["limit"], problem["used"]) == (100, 50)
+        assert await file_paths(api, alice, project) == []
+        # up to the quota, layer included, is fine; her usage shows both, and which is which
+        assert (await put_file(api, alice, project, "a.txt", b"a" * 50)).status_code == 200
+        usage = (await api.get("/v1/me/usage", headers=alice.headers)).json()
+        assert usage["quotas"]["file_bytes"] == {"used": 100, "limit": 100, "dependency_bytes": 50}

@@ -50,7 +50,7 @@ async def test_usage_shows_each_quota_with_its_use_and_the_job_limits(
                 "queued_jobs": {"used": 1, "limit": 7},
                 "running_jobs": {"used": 0, "limit": 3},
                 "projects": {"used": 2, "limit": 5},
-                "file_bytes": {"used": 30, "limit": 1000},
+                "file_bytes": {"used": 30, "limit": 1000, "dependency_bytes": 0},
             }
             assert usage["limits"] == {
                 "file_bytes": 400,

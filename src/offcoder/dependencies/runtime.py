@@ -20,15 +20,17 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.db.engine import Database
 from offcoder.dependencies import repository
-from offcoder.dependencies.ecosystems import for_image
+from offcoder.dependencies.ecosystems import Ecosystem, for_image
 from offcoder.dependencies.models import DependencyLayer
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
+from offcoder.projects import quota
 from offcoder.runtime.client import RuntimeClient
-from offcoder.runtime.policy import layer_mount
+from offcoder.runtime.policy import LAYER_MIN_BYTES, layer_mount
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +62,28 @@ async def layer_for_run(
     return LayerUse(
         layer_mount(built, ecosystem.mount, read_only=True), ecosystem.run_environment()
     )
+
+
+async def install_cap(
+    session: AsyncSession, settings: Settings, job: Job, ecosystem: Ecosystem
+) -> int:
+    """The most install `job` may write: the per-layer cap, or the room left in its owner's
+    storage quota when less. The ready layer it would replace counts as room: it is removed
+    when the install succeeds. Never below the smallest layer the proxy makes: the request had
+    that room, and files written since that took it leave the person past the quota by at most
+    that much."""
+    replacing = await session.scalar(
+        select(DependencyLayer.size_bytes).where(
+            DependencyLayer.user_id == job.user_id,
+            DependencyLayer.project_id == job.project_id,
+            DependencyLayer.ecosystem == ecosystem.name,
+            DependencyLayer.install_job_id.is_not(None),
+        )
+    )
+    room = await quota.layer_room(
+        session, job.user_id, quota.StorageQuota.of(settings), replacing=replacing or 0
+    )
+    return min(settings.dependency_layer_max_bytes, max(LAYER_MIN_BYTES, room))
 
 
 async def settle_install(

@@ -32,7 +32,10 @@ class DependencyLayerOut(BaseModel):
     stale: bool = Field(description="The manifest changed (or is gone) since the layer was built")
     manifest_sha256: str | None
     size_bytes: int = Field(description="What the layer takes on the runtime host's disk")
-    max_bytes: int = Field(description="The most a layer may take: its install fails past it")
+    max_bytes: int = Field(
+        description="The most a layer may take on this server: its install fails past it (or "
+        "past the room left in your storage quota when it started, if less)"
+    )
     built_at: datetime | None
     install_job_id: uuid.UUID | None = Field(description="The install that built the layer")
     building_job_id: uuid.UUID | None = Field(description="The install running now")

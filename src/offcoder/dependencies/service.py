@@ -20,6 +20,7 @@ from offcoder.dependencies.schemas import DependencyLayerOut, LayerStatus
 from offcoder.jobs import service as jobs
 from offcoder.jobs.models import FINISHED, Job, JobKind
 from offcoder.problems import Conflict, InvalidInput, PayloadTooLarge
+from offcoder.projects import quota
 from offcoder.projects import service as projects
 from offcoder.projects.models import ProjectFile
 from offcoder.runtime.policy import NetworkMode
@@ -34,7 +35,8 @@ async def install(
     rebuild: bool = False,
 ) -> tuple[list[DependencyLayerOut], bool]:
     """Queue the installs the project's manifests ask for; its layers, and whether any
-    install was queued. Nothing is queued when any manifest is refused."""
+    install was queued. Nothing is queued when any manifest is refused, nor when the person's
+    storage quota has no room for a layer (413)."""
     # Locked until commit: two requests for one project are taken one after the other, so
     # they cannot both see no install running and both start one.
     await projects.get_project(session, user_id, project_id, lock=True)
@@ -73,6 +75,12 @@ async def install(
         sha256 = ecosystem.manifest_sha256(files)
         if not rebuild and row.install_job_id is not None and row.manifest_sha256 == sha256:
             continue
+        # The worker holds the install to the room left when it starts (`runtime.install_cap`);
+        # with less than the smallest layer it could not install anything.
+        replacing = row.size_bytes if row.install_job_id is not None else 0
+        await quota.check_layer(
+            session, user_id, quota.StorageQuota.of(settings), replacing=replacing
+        )
         job = await jobs.enqueue(
             session,
             settings,

@@ -76,6 +76,9 @@ class SandboxInputs:
     owner_tag: str
     project_id: uuid.UUID | None = None
     layer_mount: dict[str, Any] | None = None  # the project's dependency layer, read-only
+    # An install job's new layer, of this size: what it may write, which the owner's storage
+    # quota bounds (read with the rest, under their RLS).
+    layer_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,10 @@ class SandboxPlan:
     output_cap: int
     egress_allow_hosts: list[str] = field(default_factory=list)
     egress_extra_ports: list[int] = field(default_factory=list)
-    # An install job: the new dependency layer it builds, mounted writable here, of this size.
-    # The layer outlives the run: whether it replaces the project's layer or goes is the
-    # worker's to settle from the outcome.
+    # An install job: the new dependency layer it builds, mounted writable here, of
+    # `SandboxInputs.layer_bytes`. The layer outlives the run: whether it replaces the
+    # project's layer or goes is the worker's to settle from the outcome.
     layer_target: str | None = None
-    layer_bytes: int = 0
 
 
 class SandboxRun:
@@ -173,7 +175,7 @@ class SandboxRun:
                     plan.job_id,
                     inputs.project_id,
                     inputs.owner_tag,
-                    plan.layer_bytes,
+                    inputs.layer_bytes,
                 )
                 layer = layer_mount(plan.job_id, plan.layer_target, read_only=False)
             environment = inputs.environment

@@ -191,7 +191,6 @@ class Worker:
                 settings.dependency_registry_ports if installs else settings.egress_extra_ports
             ),
             layer_target=installs.mount if installs else None,
-            layer_bytes=settings.dependency_layer_max_bytes,
         )
 
     async def _execute(self, job: Job) -> None:
@@ -216,11 +215,13 @@ class Worker:
                 files = [(path, content) for path, content in rows]
                 handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
                 slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
-                layer = None
+                layer, layer_bytes = None, 0
                 if installs is None:
                     layer = await dependencies.layer_for_run(
                         s, job.user_id, job.project_id, job.image
                     )
+                else:
+                    layer_bytes = await dependencies.install_cap(s, self.settings, job, installs)
             preview_host.append(f"{handle}-{slug}")
             if installs is not None:
                 installed.append(installs.manifest_sha256(dict(files)))
@@ -236,6 +237,7 @@ class Worker:
                 owner_tag=owner_tag(job.user_id, self._owner_key),
                 project_id=job.project_id,
                 layer_mount=layer.mount if layer is not None else None,
+                layer_bytes=layer_bytes,
             )
 
         async def on_created(container_id: str) -> None:

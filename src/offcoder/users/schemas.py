@@ -31,6 +31,13 @@ class Allowance(BaseModel):
     limit: int
 
 
+class StorageAllowance(Allowance):
+    dependency_bytes: int = Field(
+        description="Of `used`, the bytes the projects' ready dependency layers take; the rest "
+        "is files"
+    )
+
+
 class Quotas(BaseModel):
     """Per-person limits, each with what the person uses of it now."""
 
@@ -39,7 +46,9 @@ class Quotas(BaseModel):
         description="Jobs starting or running (past it, queued jobs wait)"
     )
     projects: Allowance = Field(description="Projects (409 past the limit)")
-    file_bytes: Allowance = Field(description="Bytes of files in all projects (413 past it)")
+    file_bytes: StorageAllowance = Field(
+        description="Bytes of files and dependency layers in all projects together (413 past it)"
+    )
 
 
 class JobLimits(BaseModel):

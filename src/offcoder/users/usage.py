@@ -16,7 +16,15 @@ from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.repository import RUNNING
 from offcoder.projects import quota
 from offcoder.projects import repository as projects
-from offcoder.users.schemas import Allowance, Cost, JobLimits, MonthUsage, Quotas, UsageOut
+from offcoder.users.schemas import (
+    Allowance,
+    Cost,
+    JobLimits,
+    MonthUsage,
+    Quotas,
+    StorageAllowance,
+    UsageOut,
+)
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -40,9 +48,10 @@ async def usage(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -
                 used=await projects.count_projects(session, user_id),
                 limit=settings.max_projects_per_user,
             ),
-            file_bytes=Allowance(
+            file_bytes=StorageAllowance(
                 used=await quota.bytes_stored(session, user_id),
                 limit=settings.max_file_bytes_per_user,
+                dependency_bytes=await quota.dependency_bytes(session, user_id),
             ),
         ),
         limits=JobLimits(
