@@ -20,7 +20,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -33,6 +33,7 @@ from offcoder.jobs.models import JobStatus
 from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.runtime.client import RuntimeClient
 from offcoder.runtime.policy import (
+    DEFAULT_LIMITS,
     GATEWAY_URL,
     WORKSPACE,
     NetworkMode,
@@ -76,6 +77,7 @@ class SandboxInputs:
     owner_tag: str
     project_id: uuid.UUID | None = None
     layer_mount: dict[str, Any] | None = None  # the project's dependency layer, read-only
+    nano_cpus: int = DEFAULT_LIMITS.nano_cpus  # the CPU cap of its owner's plan (`cpu_cap`)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class SandboxRun:
                 network_name=network_name,
                 project_id=inputs.project_id,
                 layer_mount=layer,
+                limits=replace(DEFAULT_LIMITS, nano_cpus=inputs.nano_cpus),
             )
             self.container_id = await asyncio.to_thread(client.create, spec)
             _crash_point("create")
