@@ -167,7 +167,7 @@ def docker_proxy(
     ] = None,
 ) -> None:
     """Serve the policy-enforcing Docker proxy (C2): the only way the server reaches Docker."""
-    from offcoder.runtime.proxy.server import DeploymentIdError, run_proxy
+    from offcoder.runtime.proxy.server import DeploymentIdError, MaxCpusError, run_proxy
 
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
@@ -175,6 +175,9 @@ def docker_proxy(
         run_proxy(socket, upstream)
     except DeploymentIdError as exc:
         console.print(f"Cannot start the Docker proxy: {exc} (OFFCODER_PROXY_DEPLOYMENT_ID).")
+        raise typer.Exit(2) from exc
+    except MaxCpusError as exc:
+        console.print(f"Cannot start the Docker proxy: {exc}.")
         raise typer.Exit(2) from exc
 
 

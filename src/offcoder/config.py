@@ -7,6 +7,7 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
@@ -125,6 +126,14 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(default=30, ge=1, le=36_500)
     job_max_log_bytes: int = 4 * 1024 * 1024
     job_max_command_bytes: int = 16 * 1024
+    # A job's CPU cap in cores (docs/api.md "Limits"): `job_cpus` for a user on no plan (or a
+    # plan not listed), the plan's own for a user whose plan is active (or trialing) and listed
+    # in `job_cpus_by_plan`. The policy proxy refuses a sandbox above its own maximum
+    # (OFFCODER_PROXY_MAX_CPUS, default 1), so a cap here above that fails every such job.
+    job_cpus: float = Field(default=0.5, ge=0.01, le=64)
+    job_cpus_by_plan: dict[str, Annotated[float, Field(ge=0.01, le=64)]] = Field(
+        default_factory=dict
+    )
     worker_concurrency: int = 4
     worker_heartbeat_s: float = 2.0
     worker_lost_after_s: float = 15.0

@@ -56,6 +56,9 @@ def test_spec_has_the_c1_settings() -> None:
     assert hc["Tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=64m"}
     assert hc["IpcMode"] == "none"
     assert hc["Privileged"] is False
+    assert hc["CgroupnsMode"] == "private"
+    assert {"Name": "nofile", "Soft": 1024, "Hard": 4096} in hc["Ulimits"]
+    assert hc["LogConfig"] == {"Type": "none"}  # the engine keeps no log file of a job
     assert hc["AutoRemove"] is False
     assert hc["Mounts"] == [workspace_mount(JOB)]
     assert "Binds" not in hc and "PortBindings" not in hc and "Devices" not in hc

@@ -36,6 +36,7 @@ docker = pytest.importorskip("docker")
 
 from offcoder import logs  # noqa: E402
 from offcoder.cli import app  # noqa: E402
+from offcoder.runtime.catalogue import IMAGES  # noqa: E402
 from offcoder.runtime.policy import (  # noqa: E402
     LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
@@ -43,6 +44,7 @@ from offcoder.runtime.policy import (  # noqa: E402
     LAYER_MIN_BYTES,
     LOG_MAX_SIZE,
     NetworkMode,
+    SandboxLimits,
     container_spec,
     is_deployment_id,
     job_network_name,
@@ -784,3 +786,53 @@ def test_run_proxy_serves_until_sigterm(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.promise("C2")
+def test_run_proxy_takes_only_our_images_and_no_more_cpu_than_its_maximum(
+    tmp_path: Path, engine: Any, image: str
+) -> None:
+    """Review F12 and issue 15: with no allow-list configured, `offcoder docker-proxy` creates
+    sandboxes of the images we build only; a sandbox asking for more CPU than
+    ``OFFCODER_PROXY_MAX_CPUS`` is refused (and a maximum that is not one stops the start)."""
+    half = SandboxLimits(nano_cpus=500_000_000)
+    sock = str(tmp_path / "p.sock")
+    code = (
+        "import sys; from offcoder.runtime.proxy.server import run_proxy; "
+        "run_proxy(sys.argv[1], sys.argv[2])"
+    )
+    env = {
+        **os.environ,
+        "OFFCODER_PROXY_STATE_DIR": str(tmp_path / "ws"),
+        "OFFCODER_PROXY_DEPLOYMENT_ID": DEPLOYMENT,
+        "OFFCODER_PROXY_MAX_CPUS": "0.5",
+    }
+    env.pop("OFFCODER_PROXY_ALLOWED_IMAGES", None)
+    proc = subprocess.Popen([sys.executable, "-c", code, sock, ENGINE_SOCK], env=env)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        before = engine_state(engine)
+        job = uuid.uuid4()
+        theirs = policy_body(image, job, ["true"], limits=half)
+        status, data = raw(sock, "POST", "/v1.41/containers/create", theirs)
+        assert status == 403 and "is not an allowed runtime image" in data["message"], data
+        greedy = policy_body(IMAGES["python"], job, ["true"])  # the policy's default: 1 core
+        status, data = raw(sock, "POST", "/v1.41/containers/create", greedy)
+        assert status == 403 and "NanoCpus must be set, at most 500000000" in data["message"]
+        assert engine_state(engine) == before
+        ours = policy_body(IMAGES["python"], job, ["true"], limits=half)
+        status, data = raw(sock, "POST", "/v1.41/containers/create", ours)
+        assert status == 201, data
+        engine.containers.get(data["Id"]).remove()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    bad = {**env, "OFFCODER_PROXY_MAX_CPUS": "lots"}
+    result = CliRunner().invoke(app, ["docker-proxy", "--socket", sock], env=bad)
+    assert result.exit_code == 2, result.output
+    assert "OFFCODER_PROXY_MAX_CPUS='lots' is not a number of cores" in " ".join(
+        result.output.split()
+    )

@@ -36,6 +36,8 @@ pytestmark = pytest.mark.docker
 
 JOB_TIMEOUT_S = 30
 LOG_CAP = 256 * 1024
+# A plan whose jobs get a CPU cap of their own (OFFCODER_JOB_CPUS_BY_PLAN): one core.
+PAID_PLAN = "pro"
 JOB_ID_LABEL = "dev.offcoder.job-id"
 
 # A value only the host's test processes (pytest, the worker in it, the proxy it starts) hold in
@@ -162,7 +164,11 @@ async def sandbox_runtime(
     settings: Settings, prepared: PreparedDatabase, sandbox_proxy_socket: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
     async with runtime_app(
-        settings, prepared, sandbox_proxy_socket, job_max_log_bytes=LOG_CAP
+        settings,
+        prepared,
+        sandbox_proxy_socket,
+        job_max_log_bytes=LOG_CAP,
+        job_cpus_by_plan={PAID_PLAN: 1.0},
     ) as r:
         yield r
 

@@ -135,6 +135,9 @@ DOCKER_SOCK = {"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/var
 MUTATIONS: dict[str, Mutation] = {
     # privilege
     "privileged": host_config("Privileged", True),
+    "privileged-zero": host_config("Privileged", 0),  # review F12: 0 == False in Python
+    "privileged-one": host_config("Privileged", 1),
+    "privileged-text": host_config("Privileged", "false"),
     "cap-add": host_config("CapAdd", ["SYS_ADMIN"]),
     "cap-drop-missing": _drop_hc("CapDrop"),
     "cap-drop-partial": host_config("CapDrop", ["NET_RAW"]),
@@ -201,6 +204,8 @@ MUTATIONS: dict[str, Mutation] = {
     "uts-host": host_config("UTSMode", "host"),
     "userns-host": host_config("UsernsMode", "host"),
     "cgroupns-host": host_config("CgroupnsMode", "host"),
+    "cgroupns-missing": _drop_hc("CgroupnsMode"),  # the engine's default on cgroup v1 is host
+    "cgroupns-empty": host_config("CgroupnsMode", ""),
     "shm-with-ipc-none": host_config("ShmSize", 1 << 30),
     "shm-big": _both(host_config("IpcMode", "private"), host_config("ShmSize", 1 << 30)),
     "shm-default": host_config("IpcMode", "private"),
@@ -235,6 +240,18 @@ MUTATIONS: dict[str, Mutation] = {
         "Ulimits",
         [{"Name": "core", "Soft": 0, "Hard": 0}, {"Name": "msgqueue", "Soft": 0, "Hard": 819200}],
     ),
+    "ulimit-nofile-missing": host_config(
+        "Ulimits",
+        [{"Name": "core", "Soft": 0, "Hard": 0}, {"Name": "msgqueue", "Soft": 0, "Hard": 0}],
+    ),
+    "ulimit-nofile-raised": host_config(
+        "Ulimits",
+        [
+            {"Name": "core", "Soft": 0, "Hard": 0},
+            {"Name": "msgqueue", "Soft": 0, "Hard": 0},
+            {"Name": "nofile", "Soft": 1024, "Hard": 1048576},
+        ],
+    ),
     "ulimit-other": host_config(
         "Ulimits",
         [
@@ -247,6 +264,12 @@ MUTATIONS: dict[str, Mutation] = {
         "LogConfig", {"Type": "syslog", "Config": {"syslog-address": "udp://x:514"}}
     ),
     "log-unbounded": host_config("LogConfig", {"Type": "json-file", "Config": {}}),
+    "log-config-missing": _drop_hc("LogConfig"),  # the engine's default driver: unbounded
+    "log-driver-empty": host_config("LogConfig", {"Type": ""}),
+    "log-local-unbounded": host_config("LogConfig", {"Type": "local", "Config": {}}),
+    "log-json-many-files": host_config(
+        "LogConfig", {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "100"}}
+    ),
     "log-too-big": host_config(
         "LogConfig", {"Type": "json-file", "Config": {"max-size": "1g", "max-file": "1"}}
     ),

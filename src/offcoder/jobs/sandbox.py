@@ -20,7 +20,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -33,6 +33,7 @@ from offcoder.jobs.models import JobStatus
 from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.runtime.client import RuntimeClient
 from offcoder.runtime.policy import (
+    DEFAULT_LIMITS,
     GATEWAY_URL,
     WORKSPACE,
     NetworkMode,
@@ -79,6 +80,7 @@ class SandboxInputs:
     # An install job's new layer, of this size: what it may write, which the owner's storage
     # quota bounds (read with the rest, under their RLS).
     layer_bytes: int = 0
+    nano_cpus: int = DEFAULT_LIMITS.nano_cpus  # the CPU cap of its owner's plan (`cpu_cap`)
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class SandboxRun:
                 network_name=network_name,
                 project_id=inputs.project_id,
                 layer_mount=layer,
+                limits=replace(DEFAULT_LIMITS, nano_cpus=inputs.nano_cpus),
             )
             self.container_id = await asyncio.to_thread(client.create, spec)
             _crash_point("create")

@@ -70,6 +70,9 @@ GATEWAY_MAX_ALLOW_ENTRIES = 32
 GATEWAY_MAX_EXTRA_PORTS = 8
 
 MiB = 1024 * 1024
+# Open files per process: required, at most NOFILE_MAX (C1).
+NOFILE_SOFT = 1024
+NOFILE_MAX = 4096
 LOG_MAX_SIZE = "10m"
 LOG_MAX_BYTES = 10 * MiB
 _OWNER_TAG = re.compile(r"[0-9a-f]{32,64}")
@@ -236,7 +239,13 @@ def container_spec(
         "Ulimits": [
             {"Name": "core", "Soft": 0, "Hard": 0},
             {"Name": "msgqueue", "Soft": 0, "Hard": 0},
+            # The engine's default is a million open files: a job has no need of more than a
+            # few thousand, and every one is kernel memory outside the memory cgroup's view.
+            {"Name": "nofile", "Soft": NOFILE_SOFT, "Hard": NOFILE_MAX},
         ],
+        # Its own cgroup namespace: the job sees its own cgroup as the root, not the host's
+        # tree (the engine's default on a cgroup v1 host is the host's namespace).
+        "CgroupnsMode": "private",
         # The worker reads output from the attach stream; a log file on the host would only be
         # a second copy of what jobs print (secrets they echo included) on the runtime's disk.
         "LogConfig": {"Type": "none"},
@@ -371,7 +380,7 @@ _HOST_FORBIDDEN = {
     "StorageOpt": "StorageOpt is not allowed",
 }
 _ULIMITS_REQUIRED = {"core": 0, "msgqueue": 0}
-_ULIMITS_ALLOWED_MAX = {"core": 0, "msgqueue": 0, "nofile": 4096}
+_ULIMITS_ALLOWED_MAX = {"core": 0, "msgqueue": 0, "nofile": NOFILE_MAX}
 _TMPFS_FLAGS = {"rw", "nosuid", "nodev", "noexec"}
 _SIZE = re.compile(r"([0-9]{1,12})([kmg]?)")
 
@@ -531,8 +540,10 @@ def check_create_body(
         elif not _empty(value):
             v.append(f"HostConfig.{key} is not allowed")
 
-    if hc.get("Privileged") not in (None, False):
-        v.append("Privileged is not allowed")
+    # Exactly false: `0 in (None, False)` is true in Python, and what the engine makes of a
+    # number there is its business, not a thing this check should leave to it.
+    if hc.get("Privileged", False) is not False:
+        v.append("Privileged must be absent or false")
     if hc.get("CapDrop") != ["ALL"]:
         v.append('CapDrop must be exactly ["ALL"]')
     if hc.get("SecurityOpt") not in (
@@ -555,8 +566,8 @@ def check_create_body(
         )
     ):
         v.append('RestartPolicy must be "no"')
-    if hc.get("CgroupnsMode") not in (None, "", "private"):
-        v.append("CgroupnsMode must be private")
+    if hc.get("CgroupnsMode") != "private":
+        v.append('CgroupnsMode must be "private" (not the host\'s cgroup namespace)')
     if not _empty(hc.get("PublishAllPorts")):
         v.append("PublishAllPorts is not allowed")
 
@@ -586,11 +597,12 @@ def check_create_body(
     else:
         v.append('IpcMode must be "none" or "private" (no host or shared IPC namespace)')
 
-    # Ulimits: core and msgqueue at 0 (no core files, no writable /dev/mqueue).
+    # Ulimits: core and msgqueue at 0 (no core files, no writable /dev/mqueue), open files
+    # capped.
     ulimits = hc.get("Ulimits")
     seen_limits: dict[str, int] = {}
     if not isinstance(ulimits, list):
-        v.append("Ulimits core=0 and msgqueue=0 are required")
+        v.append(f"Ulimits core=0, msgqueue=0 and nofile <= {NOFILE_MAX} are required")
     else:
         for item in ulimits:
             if not isinstance(item, dict) or set(item) - {"Name", "Soft", "Hard"}:
@@ -606,6 +618,8 @@ def check_create_body(
         for name, value in _ULIMITS_REQUIRED.items():
             if seen_limits.get(name) != value:
                 v.append(f"ulimit {name}={value} is required")
+        if "nofile" not in seen_limits:
+            v.append(f"ulimit nofile (at most {NOFILE_MAX}) is required")
 
     # Writable paths: /tmp tmpfs only, capped.
     tmpfs = hc.get("Tmpfs")

@@ -54,7 +54,7 @@ import stat
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
@@ -62,7 +62,9 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode
 import h11
 import structlog
 
+from offcoder.runtime.catalogue import IMAGES
 from offcoder.runtime.policy import (
+    DEFAULT_LIMITS,
     LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
     LABEL_LAYER,
@@ -70,6 +72,7 @@ from offcoder.runtime.policy import (
     LABEL_NETWORK,
     WORKSPACE,
     NetworkMode,
+    SandboxLimits,
     check_create_body,
     is_deployment_id,
     is_ours,
@@ -106,6 +109,7 @@ MIN_API_MINOR = 40
 UPGRADE_GAP_S = 0.05
 DEFAULT_STATE_DIR = "/var/lib/offcoder/workspaces"
 DEPLOYMENT_FILE = "deployment-id"
+MAX_CPUS = 64  # the highest OFFCODER_PROXY_MAX_CPUS: a sanity bound, not a policy
 
 _VERSION = re.compile(r"v1\.([0-9]{1,3})")
 _CONTAINER_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -339,6 +343,7 @@ class DockerPolicyProxy:
         allowed_images: set[str] | None = None,
         gateway_image: str = DEFAULT_GATEWAY_IMAGE,
         egress_allow_private: bool = False,
+        max_limits: SandboxLimits = DEFAULT_LIMITS,
     ) -> None:
         self.upstream = upstream
         self.deployment = deployment
@@ -354,6 +359,7 @@ class DockerPolicyProxy:
             allow_private=egress_allow_private,
         )
         self.allowed_images = allowed_images
+        self.max_limits = max_limits
         self._owned: dict[str, _Owned] = {}
 
     # ---------------------------------------------------------------- connection handling
@@ -582,7 +588,10 @@ class DockerPolicyProxy:
 
     async def _check_create(self, parsed: Any) -> list[str]:
         violations = check_create_body(
-            parsed, deployment=self.deployment, allowed_images=self.allowed_images
+            parsed,
+            deployment=self.deployment,
+            allowed_images=self.allowed_images,
+            max_limits=self.max_limits,
         )
         if violations:
             return violations
@@ -864,6 +873,7 @@ async def start_proxy(
     state_dir: str | Path | None = None,
     allowed_images: set[str] | None = None,
     deployment: str | None = None,
+    max_limits: SandboxLimits = DEFAULT_LIMITS,
 ) -> asyncio.Server:
     """Listen on `socket_path` (mode 0660) and return the running server."""
     state = Path(state_dir or os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
@@ -876,6 +886,7 @@ async def start_proxy(
         allowed_images=allowed_images,
         gateway_image=os.environ.get("OFFCODER_PROXY_GATEWAY_IMAGE", DEFAULT_GATEWAY_IMAGE),
         egress_allow_private=os.environ.get("OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE") == "1",
+        max_limits=max_limits,
     )
     _prepare_socket_path(Path(socket_path))
     old = os.umask(0o117)
@@ -927,9 +938,32 @@ def _prepare_socket_path(sock: Path) -> None:
         sock.unlink()
 
 
-def _allowed_images_from_env() -> set[str] | None:
+def allowed_images_from_env() -> set[str]:
+    """``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated); unset, the images we build
+    (`runtime.catalogue.IMAGES`): a caller of the socket cannot run an image of its choosing."""
     raw = os.environ.get("OFFCODER_PROXY_ALLOWED_IMAGES", "").strip()
-    return {x.strip() for x in raw.split(",") if x.strip()} or None
+    return {x.strip() for x in raw.split(",") if x.strip()} or set(IMAGES.values())
+
+
+class MaxCpusError(ValueError):
+    """``OFFCODER_PROXY_MAX_CPUS`` is not a number of cores; the message says what it takes."""
+
+
+def max_limits_from_env() -> SandboxLimits:
+    """The most a sandbox may ask for: the policy's maxima, with the CPU cap in cores from
+    ``OFFCODER_PROXY_MAX_CPUS`` (default 1, the policy's)."""
+    raw = os.environ.get("OFFCODER_PROXY_MAX_CPUS", "").strip()
+    if not raw:
+        return DEFAULT_LIMITS
+    try:
+        cores = float(raw)
+    except ValueError:
+        cores = 0.0
+    if not 0.01 <= cores <= MAX_CPUS:
+        raise MaxCpusError(
+            f"OFFCODER_PROXY_MAX_CPUS={raw!r} is not a number of cores from 0.01 to {MAX_CPUS}"
+        )
+    return replace(DEFAULT_LIMITS, nano_cpus=round(cores * 1e9))
 
 
 async def _serve_until_signal(socket_path: str, upstream: str) -> None:
@@ -937,7 +971,12 @@ async def _serve_until_signal(socket_path: str, upstream: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    server = await start_proxy(socket_path, upstream, allowed_images=_allowed_images_from_env())
+    server = await start_proxy(
+        socket_path,
+        upstream,
+        allowed_images=allowed_images_from_env(),
+        max_limits=max_limits_from_env(),
+    )
     try:
         await stop.wait()
     finally:
@@ -959,8 +998,9 @@ def run_proxy(socket_path: str, upstream: str) -> None:
     generated deployment id, default /var/lib/offcoder/workspaces),
     ``OFFCODER_PROXY_DEPLOYMENT_ID`` (this deployment's id; unset: generated once into the state
     directory; deployments sharing an engine need distinct ones),
-    ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated; unset: any image that declares no
-    VOLUME), ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress
+    ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated; unset: the images we build, the
+    catalogue's), ``OFFCODER_PROXY_MAX_CPUS`` (the CPU cap in cores a sandbox may ask for at
+    most, default 1), ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress
     gateway's image, default offcoder/python:current), ``OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE=1``
     (tests only: egress gateways may reach private addresses, where the test servers live).
     """
