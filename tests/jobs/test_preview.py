@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
+import subprocess
 import time
 import uuid
+from typing import Any
 
 import docker
 import httpx
@@ -124,3 +127,138 @@ async def test_preview_needs_a_handle_and_allowed_ports(runtime: Runtime) -> Non
     ):
         response = await api.post(url, headers=user.headers, json=body)
         assert response.status_code == 422, (body, response.text)
+
+
+# A preview server that, on GET /probe?port=P&hosts=A,B, tries to open a TCP connection to each
+# host at port P (2 s each, at once) and answers what happened, as JSON.
+PROBING_SERVER = b"""
+import errno, http.server, json, socket, socketserver, threading, urllib.parse
+
+def attempt(host, port, out):
+    try:
+        with socket.create_connection((host, port), timeout=2) as conn:
+            out[host] = "OK " + conn.recv(100).decode(errors="replace")
+    except OSError as exc:
+        out[host] = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != "/probe":
+            return super().do_GET()
+        query = urllib.parse.parse_qs(url.query)
+        port, out = int(query["port"][0]), {}
+        threads = [threading.Thread(target=attempt, args=(host, port, out))
+                   for host in query["hosts"][0].split(",")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        body = json.dumps(out).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+socketserver.TCPServer.allow_reuse_address = True
+with socketserver.ThreadingTCPServer(("0.0.0.0", 8000), Handler) as httpd:
+    httpd.serve_forever()
+"""
+
+
+def host_address(interface: str) -> str | None:
+    """The IPv4 address of one of this host's own interfaces, if it has one."""
+    shown = subprocess.run(
+        ["ip", "-j", "-4", "addr", "show", "dev", interface], capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        return None
+    for link in json.loads(shown.stdout or "[]"):
+        for addr in link.get("addr_info", []):
+            return str(addr["local"])
+    return None
+
+
+@pytest.mark.promise("C5")
+async def test_a_preview_job_cannot_reach_the_host(runtime: Runtime) -> None:
+    """Review F4: the job's bridge has an address on the host, and packets to the host's
+    addresses go through its INPUT chain, which Docker leaves open. A server of the test's own
+    on the bridge's gateway address, and one on another address of this host (docker0's), are
+    not reachable from the preview job, which still serves its page through the published
+    port. Only addresses of this host's own interfaces are tried."""
+    api, ctx, _ = runtime
+    user = await signed_in_user(ctx)
+    await api.patch("/v1/me", headers=user.headers, json={"handle": f"hw{secrets.token_hex(3)}"})
+    project = (await api.post("/v1/projects", headers=user.headers, json={"name": "W"})).json()
+    for path, content in (("server.py", PROBING_SERVER), ("index.html", b"hi")):
+        await api.put(
+            f"/v1/projects/{project['id']}/files/{path}", headers=user.headers, content=content
+        )
+    submitted = await api.post(
+        f"/v1/projects/{project['id']}/jobs",
+        headers=user.headers,
+        json={
+            "command": ["python3", "server.py"],
+            "network": "preview",
+            "ports": [8000],
+            "timeout_s": 60,
+        },
+    )
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+    job: dict[str, Any] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
+        if job["status"] == "running" and job["published_ports"]:
+            break
+        await asyncio.sleep(0.1)
+    port = job["published_ports"]["8000"]
+
+    engine = docker.from_env()
+    accepted: list[str] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(str(writer.get_extra_info("peername")))
+        writer.write(b"host-secret\n")
+        await writer.drain()
+        writer.close()
+
+    servers: list[asyncio.Server] = []
+    try:
+        network = engine.networks.get(job_network_name(uuid.UUID(job_id)))
+        gateway = str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+        targets = [gateway]
+        other = host_address("docker0")
+        if other is not None and other != gateway:
+            targets.append(other)
+        servers.append(await asyncio.start_server(answer, gateway, 0))
+        test_port = servers[0].sockets[0].getsockname()[1]
+        servers += [await asyncio.start_server(answer, host, test_port) for host in targets[1:]]
+
+        async with httpx.AsyncClient(timeout=20) as client:
+            body = ""
+            for _ in range(50):
+                try:
+                    body = (await client.get(f"http://127.0.0.1:{port}/index.html")).text
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+            assert body == "hi"
+            probe = await client.get(
+                f"http://127.0.0.1:{port}/probe",
+                params={"port": test_port, "hosts": ",".join(targets)},
+            )
+        tried = probe.json()
+        assert set(tried) == set(targets)
+        assert not any(result.startswith("OK") for result in tried.values()), tried
+        assert accepted == []
+    finally:
+        for server in servers:
+            server.close()
+        await api.post(f"/v1/jobs/{job_id}/cancel", headers=user.headers)
+        engine.close()
+    ended = await wait_for_end(api, user.headers, job_id, timeout=30)
+    assert ended["status"] == "cancelled"

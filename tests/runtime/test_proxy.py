@@ -13,6 +13,7 @@ import http.client
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -41,6 +42,7 @@ from offcoder.runtime.policy import (  # noqa: E402
     LABEL_DEPLOYMENT,
     LABEL_JOB_ID,
     LABEL_MANAGED,
+    LABEL_NETWORK,
     LAYER_MIN_BYTES,
     LOG_MAX_SIZE,
     NetworkMode,
@@ -221,6 +223,7 @@ def jobs(engine: Any, proxy: str) -> Iterator[list[uuid.UUID]]:
         raw(proxy, "DELETE", f"/offcoder/layers/{job}")
         for v in engine.volumes.list(filters={"name": workspace_volume_name(job)}):
             v.remove(force=True)
+        raw(proxy, "DELETE", f"/offcoder/networks/{job}")  # its host wall with it
         for n in engine.networks.list(filters={"label": f"{LABEL_JOB_ID}={job}"}):
             n.remove()
 
@@ -456,6 +459,72 @@ def test_not_our_container_is_untouchable(engine: Any, proxy: str, image: str) -
 
 
 @pytest.mark.promise("C2")
+def host_walls(job: uuid.UUID) -> dict[str, list[str]]:
+    """The INPUT rules tagged for `job` of this module's deployment, per tool (v4, v6)."""
+    tag = f"offcoder-hostwall {DEPLOYMENT} {job}"
+    return {
+        tool: [
+            line
+            for line in subprocess.run(
+                [tool, "-w", "-S", "INPUT"], capture_output=True, text=True, check=True
+            ).stdout.splitlines()
+            if tag in line
+        ]
+        for tool in ("iptables", "ip6tables")
+    }
+
+
+@pytest.mark.promise("C5")
+def test_a_job_network_is_walled_off_the_host_until_torn_down(
+    engine: Any, proxy: str, other_proxy: str, image: str, jobs: list[uuid.UUID]
+) -> None:
+    """Review F4: the proxy sends what comes in on a job's bridge to the drop chain, before
+    the network is handed out; a sandbox joins only a walled network; the wall is found by its
+    deployment and job tag (another deployment's proxy leaves it be), and goes at teardown even
+    when the network itself is already gone (reconcile after a lost teardown)."""
+    job = uuid.uuid4()
+    jobs.append(job)
+    assert raw(proxy, "POST", f"/offcoder/networks/{job}?mode=preview")[0] == 201
+    bridge = "br-" + engine.networks.get(job_network_name(job)).id[:12]
+    walls = host_walls(job)
+    for tool, rules in walls.items():
+        assert len(rules) == 1, (tool, rules)
+        assert f"-i {bridge} " in rules[0] and rules[0].endswith("-j OFFCODER-HOSTWALL")
+        listed = subprocess.run(
+            [tool, "-w", "-S", "INPUT"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        # Nothing but walls (of concurrent runs) may come before it.
+        before = listed[1 : listed.index(rules[0])]
+        assert all("offcoder-hostwall" in line for line in before), before
+        chain = subprocess.run(
+            [tool, "-w", "-S", "OFFCODER-HOSTWALL"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+        assert chain[1:] == [
+            "-A OFFCODER-HOSTWALL -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN",
+            "-A OFFCODER-HOSTWALL -j DROP",
+        ]
+
+    body = policy_body(image, job, ["true"])
+    body["Labels"][LABEL_NETWORK] = NetworkMode.preview.value
+    body["HostConfig"]["NetworkMode"] = job_network_name(job)
+    status, data = raw(proxy, "POST", "/containers/create", body)
+    assert status == 201, data
+    engine.containers.get(data["Id"]).remove()
+    removed = walls["iptables"][0].replace("-A INPUT ", "", 1)
+    subprocess.run(["iptables", "-w", "-D", "INPUT", *shlex.split(removed)], check=True)
+    status, data = raw(proxy, "POST", "/containers/create", body)
+    assert (status, "walled off the host" in data["message"]) == (403, True), data
+    subprocess.run(["iptables", "-w", "-I", "INPUT", "1", *shlex.split(removed)], check=True)
+
+    assert raw(other_proxy, "DELETE", f"/offcoder/networks/{job}")[0] == 404
+    assert host_walls(job) == walls
+    engine.networks.get(job_network_name(job)).remove()  # a teardown the proxy never saw
+    assert str(job) in raw(proxy, "GET", "/offcoder/jobs")[1]["Jobs"]
+    assert raw(proxy, "DELETE", f"/offcoder/networks/{job}") == (200, {"Removed": True})
+    assert host_walls(job) == {"iptables": [], "ip6tables": []}
+    assert str(job) not in raw(proxy, "GET", "/offcoder/jobs")[1]["Jobs"]
+
+
 def test_another_deployment_sees_and_touches_nothing_of_ours(
     engine: Any, proxy: str, other_proxy: str, proxy_base: Path, image: str, jobs: list[uuid.UUID]
 ) -> None:

@@ -25,7 +25,8 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
   not the install jobs of dependency layers, which outlive them by design.
 - ``POST|DELETE /offcoder/workspaces/{job_id}``: this proxy's own per-job workspace endpoints.
 - ``POST /offcoder/networks/{job_id}?mode=preview|egress``, ``DELETE`` the same: the job's own
-  network, created by the proxy with fixed options (``network.py``).
+  network, created by the proxy with fixed options (``network.py``) and walled off the host
+  (``hostwall.py``); a create body may join it only while that wall stands.
 - ``POST /offcoder/gateways/{job_id}`` with ``{"AllowHosts": [...], "ExtraPorts": [...]}``,
   ``DELETE`` the same: an egress job's filtering gateway container, created by the proxy with
   fixed hardened settings (``gateway.py``). Gateways are not reachable through the
@@ -604,8 +605,10 @@ class DockerPolicyProxy:
             violations += await self.layers.check_mount(layer, labels)
         if labels[LABEL_NETWORK] != NetworkMode.none.value:
             net = await self.engine.inspect("networks", job_network_name(job_id))
-            if not is_ours((net or {}).get("Labels"), self.deployment, job_id):
+            if net is None or not is_ours(net.get("Labels"), self.deployment, job_id):
                 violations.append("the job's network does not exist or is not ours")
+            elif not await self.networks.is_walled(job_id, net):
+                violations.append("the job's network is not walled off the host")
         image = await self.engine.inspect("images", parsed["Image"])
         if image is not None and ((image.get("Config") or {}).get("Volumes") or {}):
             violations.append("the image declares VOLUMEs (unquota'd anonymous volumes)")
@@ -656,14 +659,15 @@ class DockerPolicyProxy:
 
     async def _jobs_with_objects(self) -> set[uuid.UUID]:
         """Every job that holds a container, network or workspace volume of this deployment,
-        or a workspace image in its directory: what a worker killed at any step can leave.
+        a workspace image in its directory, or a host wall: what a worker killed at any step
+        can leave.
 
         A dependency layer is not among them: it is named after its install job but outlives
         it by design, the project's until replaced, and a reconciler tearing down what an ended
         job left must not see it. Its removal is the dependency reconciler's, from the workers'
         own list of the layers they asked for (`dependencies/runtime.reconcile`)."""
         ours = [f"{LABEL_MANAGED}=1", f"{LABEL_DEPLOYMENT}={self.deployment}"]
-        jobs = self.workspaces.imaged_jobs()
+        jobs = self.workspaces.imaged_jobs() | await self.networks.walled_jobs()
         for items in (await self._listed(ours)).values():
             for item in items:
                 labels = item.get("Labels") or {}
