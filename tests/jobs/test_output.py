@@ -21,6 +21,7 @@ import pytest
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.jobs.outcome import size_words
 from offcoder.jobs.output import LOG_CUT_MARKER, NUL_SHOWN_AS
 from offcoder.jobs.worker import Worker
 from tests.support.runtime import (
@@ -209,7 +210,7 @@ async def test_a_nul_byte_then_a_flood_ends_at_the_cap_with_its_output_stored(
         api, user.headers, await submit(api, user, project, ["python3", "nul.py"], timeout_s=60)
     )
     assert (job["status"], job["reason"]) == ("failed", "output_limit"), job
-    assert str(CAP) in str(job["detail"])
+    assert f"the limit of {size_words(CAP)}" in str(job["detail"])
     chunks = await all_logs(api, user.headers, str(job["id"]))
     text = "".join(str(c["data"]) for c in chunks[:-1])
     assert text.startswith(f"a{NUL_SHOWN_AS}b\n")

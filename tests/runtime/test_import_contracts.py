@@ -54,7 +54,10 @@ def test_the_proxy_imports_only_the_policy() -> None:
         for path in files(RUNTIME / "proxy")
         for line, name in imports(path)
         if not (
+            # The catalogue: the names of the images we build, the proxy's default allow-list
+            # (stdlib-only data, held to that below).
             under(name, "offcoder.runtime.policy", "offcoder.runtime.proxy")
+            or name == "offcoder.runtime.catalogue"
             or name.split(".")[0] in STDLIB | PROXY_THIRD_PARTY.keys()
         )
     ]
@@ -69,6 +72,14 @@ def test_sandbox_code_imports_only_the_standard_library() -> None:
         if name.split(".")[0] not in STDLIB
     ]
     assert offenders == [], f"code run inside containers imports beyond stdlib: {offenders}"
+
+
+def test_the_catalogue_the_proxy_reads_imports_only_the_standard_library() -> None:
+    path = RUNTIME / "catalogue.py"
+    offenders = [
+        where(path, line, name) for line, name in imports(path) if name.split(".")[0] not in STDLIB
+    ]
+    assert offenders == [], f"the image catalogue imports beyond stdlib: {offenders}"
 
 
 def test_only_the_cli_imports_the_proxy_and_nothing_imports_sandbox_code() -> None:
