@@ -47,6 +47,7 @@ def test_spec_has_the_c1_settings() -> None:
     assert body["Labels"][LABEL_JOB_ID] == str(JOB)
     assert body["Labels"][LABEL_OWNER] == OWNER and str(uuid.UUID(int=7)) not in OWNER
     assert hc["NetworkMode"] == "none"
+    assert hc["Dns"] == ["127.0.0.1"]  # C5, review F5: the sandbox's own loopback, every mode
     assert hc["CapDrop"] == ["ALL"]
     assert hc["SecurityOpt"] == ["no-new-privileges"]
     assert hc["PidsLimit"] == 256
@@ -141,6 +142,7 @@ PREVIEW_MUTATIONS: dict[str, Mutation] = {
     "bridge-network": host_config("NetworkMode", "bridge"),
     "host-network": host_config("NetworkMode", "host"),
     "publish-all": host_config("PublishAllPorts", True),
+    "dns-unpinned": host_config("Dns", None),  # review F5: the host's resolvers behind 127.0.0.11
     "endpoint-settings": top_level(
         "NetworkingConfig",
         {"EndpointsConfig": {job_network_name(JOB): {"IPAddress": "10.0.0.9"}}},

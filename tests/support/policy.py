@@ -284,6 +284,13 @@ MUTATIONS: dict[str, Mutation] = {
     "extra-hosts": host_config("ExtraHosts", ["metadata:169.254.169.254"]),
     "links": host_config("Links", ["db:db"]),
     "dns": host_config("Dns", ["8.8.8.8"]),
+    # review F5: unpinned, the engine forwards a sandbox's lookups to the host's resolvers
+    "dns-missing": _drop_hc("Dns"),
+    "dns-empty": host_config("Dns", []),
+    "dns-pinned-and-another": host_config("Dns", ["127.0.0.1", "10.0.0.2"]),
+    "dns-host-loopback-stub": host_config("Dns", ["127.0.0.53"]),
+    "dns-search": host_config("DnsSearch", ["corp.example"]),
+    "dns-options": host_config("DnsOptions", ["ndots:5"]),
     "networking-config-other": top_level("NetworkingConfig", {"EndpointsConfig": {"bridge": {}}}),
     # labels
     "label-managed-missing": _drop_label("dev.offcoder.managed"),

@@ -69,6 +69,15 @@ GATEWAY_READY_LINE = "offcoder-egress-gateway ready"
 GATEWAY_MAX_ALLOW_ENTRIES = 32
 GATEWAY_MAX_EXTRA_PORTS = 8
 
+# Every sandbox's one DNS server (C5, review F5): the sandbox's own loopback, where nothing
+# listens. Unpinned, the engine's embedded resolver (127.0.0.11 on a job network) forwards any
+# name it does not know to the host's resolvers: a tunnel around the egress allow-list, and on
+# engines before 26 from internal networks too (CVE-2024-29018). A server given in ``Dns``
+# replaces the host's, and a loopback one is dialled in the container's own namespace, so an
+# outside name goes nowhere; the names of the job's network (its gateway's) are still answered
+# by the embedded resolver itself. Decision 0021.
+SANDBOX_DNS = ("127.0.0.1",)
+
 MiB = 1024 * 1024
 # Open files per process: required, at most NOFILE_MAX (C1).
 NOFILE_SOFT = 1024
@@ -227,6 +236,9 @@ def container_spec(
 
     host_config: dict[str, Any] = {
         "NetworkMode": net,
+        # In every mode, none included (its resolv.conf is the host's otherwise): the check
+        # requires it, and a sandbox's lookups of outside names go nowhere (SANDBOX_DNS).
+        "Dns": list(SANDBOX_DNS),
         "CapDrop": ["ALL"],
         "SecurityOpt": ["no-new-privileges"],
         "Privileged": False,
@@ -322,6 +334,7 @@ _TOP_HARMLESS = {
 }
 _HOST_CHECKED = {
     "NetworkMode",
+    "Dns",
     "CapDrop",
     "SecurityOpt",
     "Privileged",
@@ -365,7 +378,6 @@ _HOST_FORBIDDEN = {
     "Isolation": "Isolation is not allowed",
     "MaskedPaths": "MaskedPaths overrides are not allowed",
     "ReadonlyPaths": "ReadonlyPaths overrides are not allowed",
-    "Dns": "Dns is not allowed",
     "DnsOptions": "DnsOptions is not allowed",
     "DnsSearch": "DnsSearch is not allowed",
     "ContainerIDFile": "ContainerIDFile is not allowed",
@@ -683,6 +695,11 @@ def check_create_body(
         elif len(mounts) == 2:
             _struct_keys(mounts[1], "Mounts[1]", v)
             v.extend(_layer_mount_problems(mounts[1], job_id, project_id))  # type: ignore[arg-type]
+
+    # DNS (review F5): pinned to the sandbox's own loopback in every mode; no search domain,
+    # options or host entries (forbidden above) beside it.
+    if hc.get("Dns") != list(SANDBOX_DNS):
+        v.append(f"Dns must be exactly {list(SANDBOX_DNS)} (no lookup leaves the sandbox)")
 
     # Network: none, or the job's own network when the labels say preview/egress.
     net = hc.get("NetworkMode")
