@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     # Jobs one person may have waiting to run: one user cannot fill the queue for everyone.
     job_max_queued_per_user: int = Field(default=20, ge=1, le=10_000)
     job_max_log_bytes: int = 4 * 1024 * 1024
+    # A job's output read from its sandbox but not yet taken for storing, at most (per job): past
+    # it the worker stops reading and the program's writes wait; short of it they never wait
+    # for the database.
+    job_output_backlog_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     job_max_command_bytes: int = 16 * 1024
     worker_concurrency: int = 4
     worker_heartbeat_s: float = 2.0
