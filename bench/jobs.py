@@ -386,8 +386,8 @@ class Probe:
 
         original_store = LogWriter.store
 
-        async def store(self: LogWriter, chunks: list[Any]) -> None:
-            await original_store(self, chunks)
+        async def store(self: LogWriter, chunks: list[Any], **kw: Any) -> None:
+            await original_store(self, chunks, **kw)
             probe.stores[self.job_id].append(
                 (time.perf_counter(), len(chunks), sum(len(c.data) for c in chunks))
             )
