@@ -34,7 +34,7 @@ from offcoder.jobs.output import LogChunk, OutputLog
 from offcoder.realtime.signals import JobSignal, signal_job
 
 CHUNK_FLUSH_S = 0.05
-STORE_BATCH_BYTES = 1024 * 1024
+STORE_BATCH_BYTES = 4 * 1024 * 1024
 
 _STORE_CHUNKS = insert(cast(Table, JobLogChunk.__table__)).on_conflict_do_nothing()
 
