@@ -114,6 +114,17 @@ OUTPUT_PROGRAM = (
 )
 OUTPUT_COMMAND = ["python3", "-c", OUTPUT_PROGRAM]
 OUTPUT_RUNS = 5  # per path, raw and ours alternated
+# Many jobs printing at once (was a 60 s bound in a test): each writes 1,000,000 bytes in 4 KiB
+# writes; a figure, with no target.
+MANY_JOBS = 40
+MANY_BYTES = 1_000_000
+MANY_PROGRAM = (
+    "import os\n"
+    "block = b'm' * 4095 + b'\\n'\n"
+    f"left = {MANY_BYTES}\n"
+    "while left:\n"
+    "    left -= os.write(1, block[:left])\n"
+)
 TARGET_OUTPUT = 0.8  # ours bytes/s / raw bytes/s at least
 MODES = ("raw-volume", "raw-quota", "ours", "ours-dbwait")
 
@@ -704,6 +715,48 @@ async def ours_output(ours: Ours, ctx: Any) -> OutputRun:
     )
 
 
+async def many_jobs(ours: Ours, ctx: Any) -> tuple[float, int]:
+    """MANY_JOBS jobs of MANY_BYTES each, submitted at once: the wall time from the first
+    submit to the last end seen (long-polls), and how many bytes were stored in all."""
+    started = time.perf_counter()
+    job_ids: list[uuid.UUID] = []
+    for _ in range(MANY_JOBS):
+        response = await ours.api.post(
+            f"/v1/projects/{ours.project_id}/jobs",
+            headers=ours.headers,
+            json={"command": ["python3", "-c", MANY_PROGRAM], "timeout_s": 300},
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"submit answered {response.status_code}: {response.text[:200]}")
+        job_ids.append(uuid.UUID(response.json()["id"]))
+
+    async def ended(job_id: uuid.UUID) -> None:
+        while True:
+            job = (
+                await ours.api.get(
+                    f"/v1/jobs/{job_id}", params={"wait_s": WAIT_S}, headers=ours.headers
+                )
+            ).json()
+            if job["status"] in {"succeeded", "failed", "timed_out", "cancelled"}:
+                if job["status"] != "succeeded":
+                    raise RuntimeError(f"job {job_id} {job['status']} ({job.get('reason')})")
+                return
+
+    await asyncio.gather(*(ended(job_id) for job_id in job_ids))
+    wall = time.perf_counter() - started
+    async with ctx.database.system_session() as s:
+        stored = (
+            await s.execute(
+                text(
+                    "SELECT coalesce(sum(octet_length(data)), 0) FROM job_log_chunks"
+                    " WHERE job_id = ANY(:ids)"
+                ),
+                {"ids": job_ids},
+            )
+        ).scalar_one()
+    return wall, int(stored)
+
+
 async def output_cell(
     ours: Ours, ctx: Any, runs: int, meter: CpuMeter
 ) -> dict[str, list[OutputRun]]:
@@ -893,6 +946,7 @@ async def stack(state_dir: Path, issuer: str, proxy_socket: str) -> AsyncIterato
         oidc_client_secret="bench-client-secret",  # type: ignore[arg-type]  # noqa: S106
         redirect_uris=[REDIRECT_URI],
         docker_proxy_socket=proxy_socket,
+        job_max_queued_per_user=MANY_JOBS,  # the many-jobs figure queues them all at once
     )
     prepared = await asyncio.to_thread(prepare, settings)
     ctx = build_context(settings, prepared)
@@ -1158,6 +1212,7 @@ async def main(args: argparse.Namespace) -> int:
             meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
             # First, on an engine not yet busy with the levels' containers.
             output_results = await output_cell(ours, ctx, args.output_runs, meter)
+            many_wall, many_stored = await many_jobs(ours, ctx)
             lifecycle = None
             if args.only != "output":
                 lifecycle = await measure_lifecycle(
@@ -1171,6 +1226,14 @@ async def main(args: argparse.Namespace) -> int:
         failures = sum(len(level.failures) for level in lifecycle.results.values())
         truncated = any(level.truncated for level in lifecycle.results.values())
     output_ratio = print_output_cell(output_results)
+    print(
+        f"\nMany jobs at once: {MANY_JOBS} jobs writing {MANY_BYTES:,} bytes each, submitted "
+        f"together (worker_concurrency {Settings.model_fields['worker_concurrency'].default}): "
+        f"{many_wall:.1f} s from the first submit to the last end seen, "
+        f"{many_stored / many_wall / 1e6:.1f} MB/s stored; "
+        f"{many_stored:,} of {MANY_JOBS * MANY_BYTES:,} bytes stored"
+    )
+    failures += many_stored != MANY_JOBS * MANY_BYTES
     print("\nTargets (ours, as a client watching through the API sees it):")
     if lifecycle is not None:
         print(
