@@ -123,6 +123,7 @@ class OutputBacklog:
                     del data[:part]
                     taken += part
             self._size -= taken
+            # What is left keeps its arrival time: it waited already, so it is due at once.
             if not self._size:
                 self._oldest = None
             ended = self._ended and not self._size
