@@ -74,6 +74,7 @@ from offcoder import logs  # noqa: E402
 from offcoder.config import Environment, Settings  # noqa: E402
 from offcoder.db.bootstrap import prepare  # noqa: E402
 from offcoder.jobs import archive  # noqa: E402
+from offcoder.jobs.logwriter import LogWriter  # noqa: E402
 from offcoder.jobs.worker import Worker  # noqa: E402
 from offcoder.main import build_context, create_app  # noqa: E402
 from offcoder.runtime.catalogue import IMAGES  # noqa: E402
@@ -99,6 +100,33 @@ WAIT_S = 30  # the ours path's long-poll limit (answers come at the job's events
 LEVELS = (1, 2, 4)
 TARGET_LATENCY = 1.2  # ours p50 / raw p50 at most
 TARGET_THROUGHPUT = 0.9  # ours jobs/s / raw jobs/s at least
+# The output-rate cell (issue 14 item 5): a program printing 4 MiB as fast as it can, in 64 KiB
+# writes of 1023-byte lines, the same program raw and as a job. 4 MiB is the default output cap
+# exactly, which the cap allows (it stops what goes past it).
+OUTPUT_BYTES = 4 * 1024 * 1024
+OUTPUT_PROGRAM = (
+    "import os\n"
+    "block = (b'x' * 1023 + b'\\n') * 64\n"
+    f"for _ in range({OUTPUT_BYTES} // len(block)):\n"
+    "    view = memoryview(block)\n"
+    "    while view:\n"
+    "        view = view[os.write(1, view):]\n"
+)
+OUTPUT_COMMAND = ["python3", "-c", OUTPUT_PROGRAM]
+OUTPUT_RUNS = 5  # per path, raw and ours alternated
+# Many jobs printing at once (was a 60 s bound in a test): each writes 1,000,000 bytes in 4 KiB
+# writes; a figure, with no target.
+MANY_JOBS = 40
+MANY_BYTES = 1_000_000
+MANY_PROGRAM = (
+    "import os\n"
+    "block = b'm' * 4095 + b'\\n'\n"
+    f"left = {MANY_BYTES}\n"
+    "while left:\n"
+    "    left -= os.write(1, block[:left])\n"
+)
+TARGET_OUTPUT = 0.8  # ours bytes/s / raw bytes/s at least
+MODES = ("raw-volume", "raw-quota", "ours", "ours-dbwait")
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -311,6 +339,8 @@ class Probe:
         self.container_job: dict[str, uuid.UUID] = {}
         self.first_piece: dict[uuid.UUID, float] = {}
         self.claimed: dict[uuid.UUID, float] = {}
+        # Per job: (commit returned, chunks, characters) of each log store transaction.
+        self.stores: dict[uuid.UUID, list[tuple[float, int, int]]] = defaultdict(list)
         self._lock = threading.Lock()
 
     def _key(self, name: str, args: tuple[Any, ...]) -> uuid.UUID | None:
@@ -365,6 +395,16 @@ class Probe:
             return timed()
 
         RuntimeClient.attach = attach  # type: ignore[method-assign]
+
+        original_store = LogWriter.store
+
+        async def store(self: LogWriter, chunks: list[Any], **kw: Any) -> None:
+            await original_store(self, chunks, **kw)
+            probe.stores[self.job_id].append(
+                (time.perf_counter(), len(chunks), sum(len(c.data) for c in chunks))
+            )
+
+        LogWriter.store = store  # type: ignore[method-assign]
 
         claim = worker._claim
 
@@ -562,6 +602,223 @@ def breakdown(ours: Ours, probe: Probe, job_ids: list[uuid.UUID]) -> dict[str, l
     return out
 
 
+# ------------------------------------------------------------------------------- output rate
+
+
+@dataclass
+class OutputRun:
+    path: str
+    seconds: float  # from the start call to the last byte (see output_cell)
+    start_s: float  # of which the start call itself
+    detail: str = ""
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU s by component, the whole job
+
+    @property
+    def rate(self) -> float:
+        return OUTPUT_BYTES / self.seconds
+
+
+def raw_output(hardened: bool) -> OutputRun:
+    """The output program straight on the engine: create, attach, start, read to the end.
+
+    Timed from the start call to the end of the attach stream (every byte read by this
+    process). `hardened` uses our `container_spec` (CPU, memory and pids limits, read-only root,
+    no capabilities, no log file); otherwise the minimum: image, command, network none and no
+    log file (`docker run --network none --log-driver none IMAGE python3 -c ...`)."""
+    api = docker.APIClient(base_url=f"unix://{ENGINE_SOCKET}", version="1.41")
+    job_id = uuid.uuid4()
+    labels = {LABEL_JOB_ID: str(job_id), "dev.offcoder.owner": BENCH_OWNER}
+    if hardened:
+        spec = container_spec(
+            image=IMAGE,
+            command=OUTPUT_COMMAND,
+            env={},
+            job_id=job_id,
+            owner_tag=BENCH_OWNER,
+            network=NetworkMode.none,
+        )
+        del spec["Labels"][LABEL_MANAGED]  # see the module docstring
+    else:
+        spec = {
+            "Image": IMAGE,
+            "Cmd": OUTPUT_COMMAND,
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Labels": labels,
+            "HostConfig": {"NetworkMode": "none", "LogConfig": {"Type": "none"}},
+        }
+    container_id: str | None = None
+    try:
+        container_id = api._result(api._post_json(api._url("/containers/create"), data=spec), True)[
+            "Id"
+        ]
+        pairs = api.attach(
+            container_id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+        )
+        t0 = time.perf_counter()
+        api.start(container_id)
+        started = time.perf_counter()
+        got = 0
+        for out, err in pairs:
+            got += len(out or b"") + len(err or b"")
+        seconds = time.perf_counter() - t0
+        status = api.wait(container_id)["StatusCode"]
+        if status != 0 or got != OUTPUT_BYTES:
+            raise RuntimeError(f"raw output job exited {status} after {got} bytes")
+        return OutputRun("raw-hardened" if hardened else "raw", seconds, started - t0)
+    finally:
+        if container_id is not None:
+            api.remove_container(container_id, force=True)
+        api.close()
+
+
+async def ours_output(ours: Ours, ctx: Any) -> OutputRun:
+    """The output program as a job: timed from the worker's start call to the commit of the
+    transaction that stored its last chunk (probes around `RuntimeClient.start` and
+    `LogWriter.store`). The stored bytes are checked against what the program wrote."""
+    response = await ours.api.post(
+        f"/v1/projects/{ours.project_id}/jobs",
+        headers=ours.headers,
+        json={"command": OUTPUT_COMMAND, "timeout_s": 120},
+    )
+    if response.status_code != 202:
+        raise RuntimeError(f"submit answered {response.status_code}: {response.text[:200]}")
+    job_id = uuid.UUID(response.json()["id"])
+    while True:
+        job = (
+            await ours.api.get(
+                f"/v1/jobs/{job_id}", params={"wait_s": WAIT_S}, headers=ours.headers
+            )
+        ).json()
+        if job["status"] in {"succeeded", "failed", "timed_out", "cancelled"}:
+            break
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"output job {job_id} {job['status']} ({job.get('reason')})")
+    async with ctx.database.system_session() as s:
+        count, size = (
+            await s.execute(
+                text(
+                    "SELECT count(*), coalesce(sum(octet_length(data)), 0) FROM job_log_chunks"
+                    " WHERE job_id = :id"
+                ),
+                {"id": job_id},
+            )
+        ).one()
+    if size != OUTPUT_BYTES:
+        raise RuntimeError(f"output job {job_id} stored {size} of {OUTPUT_BYTES} bytes")
+    started = ours.probe.first(job_id, "start")
+    stores = ours.probe.stores.get(job_id, [])
+    if started is None or not stores:
+        raise RuntimeError(f"output job {job_id}: no probe marks")
+    seconds = stores[-1][0] - started[0]
+    return OutputRun(
+        "ours", seconds, started[1] - started[0], f"{count} chunks in {len(stores)} transactions"
+    )
+
+
+async def many_jobs(ours: Ours, ctx: Any) -> tuple[float, int]:
+    """MANY_JOBS jobs of MANY_BYTES each, submitted at once: the wall time from the first
+    submit to the last end seen (long-polls), and how many bytes were stored in all."""
+    started = time.perf_counter()
+    job_ids: list[uuid.UUID] = []
+    for _ in range(MANY_JOBS):
+        response = await ours.api.post(
+            f"/v1/projects/{ours.project_id}/jobs",
+            headers=ours.headers,
+            json={"command": ["python3", "-c", MANY_PROGRAM], "timeout_s": 300},
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"submit answered {response.status_code}: {response.text[:200]}")
+        job_ids.append(uuid.UUID(response.json()["id"]))
+
+    async def ended(job_id: uuid.UUID) -> None:
+        while True:
+            job = (
+                await ours.api.get(
+                    f"/v1/jobs/{job_id}", params={"wait_s": WAIT_S}, headers=ours.headers
+                )
+            ).json()
+            if job["status"] in {"succeeded", "failed", "timed_out", "cancelled"}:
+                if job["status"] != "succeeded":
+                    raise RuntimeError(f"job {job_id} {job['status']} ({job.get('reason')})")
+                return
+
+    await asyncio.gather(*(ended(job_id) for job_id in job_ids))
+    wall = time.perf_counter() - started
+    async with ctx.database.system_session() as s:
+        stored = (
+            await s.execute(
+                text(
+                    "SELECT coalesce(sum(octet_length(data)), 0) FROM job_log_chunks"
+                    " WHERE job_id = ANY(:ids)"
+                ),
+                {"ids": job_ids},
+            )
+        ).scalar_one()
+    return wall, int(stored)
+
+
+async def output_cell(
+    ours: Ours, ctx: Any, runs: int, meter: CpuMeter
+) -> dict[str, list[OutputRun]]:
+    """Each path `runs` times, alternated so that the shared machine's drift hits all alike."""
+    results: dict[str, list[OutputRun]] = defaultdict(list)
+    for i in range(runs + 1):  # the first round warms up and is not kept
+        for path in ("raw", "raw-hardened", "ours"):
+            before = meter.snapshot()
+            if path == "ours":
+                run = await ours_output(ours, ctx)
+            else:
+                run = await asyncio.to_thread(raw_output, path == "raw-hardened")
+            run.cpu = CpuMeter.delta(before, meter.snapshot())
+            if i:
+                results[path].append(run)
+    return results
+
+
+def print_output_cell(results: dict[str, list[OutputRun]]) -> float:
+    """The cell's figures; the judged ratio: the median over rounds of ours / raw."""
+    print(
+        f"\nOutput rate: a program writing {OUTPUT_BYTES >> 20} MiB to stdout in 64 KiB writes "
+        f"({len(results['ours'])} rounds of the three paths back to back)"
+    )
+    print("  raw:          engine socket, image + command, network none, no log file;")
+    print("                from the start call to the end of the attach stream")
+    print("  raw-hardened: the same with our container_spec (limits, read-only root, ...)")
+    print("  ours:         a job through the API and worker; from the worker's start call to")
+    print("                the commit of the transaction that stored its last chunk")
+    for path, runs in results.items():
+        rates = [r.rate for r in runs]
+        cells = ", ".join(f"{r / 1e6:.1f}" for r in rates)
+        start = statistics.median(r.start_s for r in runs)
+        rest = statistics.median(r.seconds - r.start_s for r in runs)
+        print(
+            f"  {path:13} median {statistics.median(rates) / 1e6:5.1f} MB/s (start call "
+            f"{1000 * start:4.0f} ms, then {1000 * rest:4.0f} ms)   runs: {cells}"
+        )
+        for r in runs[:1]:
+            if r.detail:
+                print(f"  {'':13} ({r.detail})")
+    print("  CPU ms per job (the whole job, median), by component:")
+    print(f"  {'':34}" + "".join(f"{path:>14}" for path in results))
+    for name in next(iter(results.values()))[0].cpu:
+        cells = "".join(
+            f"{1000 * statistics.median(r.cpu[name] for r in runs):14.0f}"
+            for runs in results.values()
+        )
+        print(f"  {name:34}{cells}")
+    # Paired by round: the three paths of a round ran back to back, so the load of the
+    # shared machine, which drifts over minutes, weighs on each ratio's two sides alike.
+    paired = {
+        base: [o.rate / b.rate for o, b in zip(results["ours"], results[base], strict=True)]
+        for base in ("raw", "raw-hardened")
+    }
+    for base, ratios in paired.items():
+        cells = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"  ours/{base:13} median {statistics.median(ratios):.2f}x   rounds: {cells}")
+    return statistics.median(paired["raw"])
+
+
 # ------------------------------------------------------------------------------- pieces alone
 
 
@@ -690,6 +947,7 @@ async def stack(state_dir: Path, issuer: str, proxy_socket: str) -> AsyncIterato
         oidc_client_secret="bench-client-secret",  # type: ignore[arg-type]  # noqa: S106
         redirect_uris=[REDIRECT_URI],
         docker_proxy_socket=proxy_socket,
+        job_max_queued_per_user=MANY_JOBS,  # the many-jobs figure queues them all at once
     )
     prepared = await asyncio.to_thread(prepare, settings)
     ctx = build_context(settings, prepared)
@@ -773,102 +1031,89 @@ def latency_row(label: str, values: list[float]) -> None:
     print(f"  {label:44} {len(values):3d} {ms(pct(values, 50))} {ms(pct(values, 90))}")
 
 
-async def main(args: argparse.Namespace) -> int:
-    if os.geteuid() != 0:
-        print("bench/jobs.py needs root: the Docker proxy makes loop devices for workspaces")
-        return 2
-    guard_network()
-    quiet()
-    dl = Deadline(args.max_seconds)
-    print(
-        f"== OffCoder job benchmark: {args.jobs} jobs per path and level, levels {LEVELS}, "
-        f"cap {args.max_seconds:.0f} s"
-    )
-    print(f"   host: {os.cpu_count()} CPUs, {platform.platform()}; image {IMAGE}")
-    print(
-        f"   API in-process (httpx ASGITransport), one Worker in the same event loop "
-        f"(worker_concurrency {Settings.model_fields['worker_concurrency'].default})"
-    )
-    print(f"   before: {engine_activity()}")
-    results: dict[tuple[str, int], Level] = {}
-    modes = ("raw-volume", "raw-quota", "ours", "ours-dbwait")
-    with contextlib.ExitStack() as stack_:
-        tmp = Path(stack_.enter_context(tempfile.TemporaryDirectory(prefix="offcoder-bench-")))
-        os.environ["OFFCODER_PROXY_STATE_DIR"] = str(tmp / "workspaces")
-        issuer = stack_.enter_context(oidc_provider())
-        quiet()
-        proxy_socket = stack_.enter_context(docker_proxy(tmp))
-        t_setup = time.perf_counter()
-        async with stack(tmp, issuer, proxy_socket) as (api, ctx, _worker, probe, prepared):
-            user = await sign_in(api)
-            project = (
-                await api.post("/v1/projects", headers=user.headers, json={"name": "bench"})
-            ).json()
-            put = await api.put(
-                f"/v1/projects/{project['id']}/files/main.py", headers=user.headers, content=MAIN_PY
-            )
-            put.raise_for_status()
-            print(
-                f"   set-up (PostgreSQL, migrations, proxy, sign-in): "
-                f"{time.perf_counter() - t_setup:.1f} s"
-            )
-            ours = Ours(api, user.headers, str(project["id"]), probe)
-            url = ctx.database.system_engine.url.set(drivername="postgresql")
-            ours.db = await psycopg.AsyncConnection.connect(
-                url.render_as_string(hide_password=False), autocommit=True
-            )
-            raw = RawRunner(proxy_socket)
-            embedded = prepared.embedded
-            meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
-            cpu: dict[tuple[str, int], dict[str, float]] = {}
-            runners: dict[str, Callable[[int, int, Deadline], Awaitable[Level]]] = {
-                "raw-volume": lambda c, n, d: run_raw(raw, "raw-volume", c, n, d),
-                "raw-quota": lambda c, n, d: run_raw(raw, "raw-quota", c, n, d),
-                "ours": lambda c, n, d: run_ours(ours, c, n, d),
-                "ours-dbwait": lambda c, n, d: run_ours(ours, c, n, d, via_db=True),
-            }
-            try:
-                # Warm-up: the image in the page cache, the pools open, code paths hot.
-                for mode in modes:
-                    await runners[mode](1, 2, Deadline(120))
-                # The paths interleaved per level, so that drift hits all of them alike.
-                for c in LEVELS:
-                    for mode in modes:
-                        before = meter.snapshot()
-                        level = await runners[mode](c, args.jobs, dl)
-                        cpu[(mode, c)] = CpuMeter.delta(before, meter.snapshot())
-                        results[(mode, c)] = level
-                        note = " (TRUNCATED by the time cap)" if level.truncated else ""
-                        print(
-                            f"   {mode:11} c={c}: {level.done:2d} jobs in {level.wall_s:5.1f} s, "
-                            f"{len(level.failures)} failed{note}"
-                        )
-                        for failure in level.failures[:3]:
-                            print(f"      failure: {failure}")
-            finally:
-                await ours.db.close()
-            db = {
-                (m, c): await db_figures(ctx, results[(m, c)].job_ids)
-                for m in ("ours", "ours-dbwait")
-                for c in LEVELS
-            }
-            phases = {
-                m: breakdown(ours, probe, results[(m, 1)].job_ids) for m in ("ours", "ours-dbwait")
-            }
-            print(f"   after: {engine_activity()}")
-            pieces = await asyncio.to_thread(measure_pieces, proxy_socket, args.pieces)
-            last = results[("ours", 1)].job_ids[-1]
-            for path, label in (
-                (f"/v1/jobs/{last}", "GET /v1/jobs/{id} (idle stack, in-process)"),
-                (f"/v1/jobs/{last}/logs", "GET /v1/jobs/{id}/logs (idle stack)"),
-            ):
-                for _ in range(args.pieces * 5):
-                    t0 = time.perf_counter()
-                    (await api.get(path, headers=user.headers)).raise_for_status()
-                    pieces[label].append(time.perf_counter() - t0)
-        stray = leftovers(tmp)
+@dataclass
+class Lifecycle:
+    """What the lifecycle levels measured (see `measure_lifecycle`)."""
 
-    # ---------------------------------------------------------------- the figures
+    results: dict[tuple[str, int], Level]
+    cpu: dict[tuple[str, int], dict[str, float]]
+    db: dict[tuple[str, int], dict[str, Any]]
+    phases: dict[str, dict[str, list[float]]]
+    pieces: dict[str, list[float]]
+
+
+async def measure_lifecycle(
+    args: argparse.Namespace,
+    api: httpx.AsyncClient,
+    ctx: Any,
+    prepared: Any,
+    proxy_socket: str,
+    ours: Ours,
+    user: Any,
+) -> Lifecycle:
+    """The job lifecycle, raw and ours, at each level; then the pieces measured alone."""
+    probe = ours.probe
+    dl = Deadline(args.max_seconds)
+    modes = MODES
+    results: dict[tuple[str, int], Level] = {}
+    url = ctx.database.system_engine.url.set(drivername="postgresql")
+    ours.db = await psycopg.AsyncConnection.connect(
+        url.render_as_string(hide_password=False), autocommit=True
+    )
+    raw = RawRunner(proxy_socket)
+    embedded = prepared.embedded
+    meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
+    cpu: dict[tuple[str, int], dict[str, float]] = {}
+    runners: dict[str, Callable[[int, int, Deadline], Awaitable[Level]]] = {
+        "raw-volume": lambda c, n, d: run_raw(raw, "raw-volume", c, n, d),
+        "raw-quota": lambda c, n, d: run_raw(raw, "raw-quota", c, n, d),
+        "ours": lambda c, n, d: run_ours(ours, c, n, d),
+        "ours-dbwait": lambda c, n, d: run_ours(ours, c, n, d, via_db=True),
+    }
+    try:
+        # Warm-up: the image in the page cache, the pools open, code paths hot.
+        for mode in modes:
+            await runners[mode](1, 2, Deadline(120))
+        # The paths interleaved per level, so that drift hits all of them alike.
+        for c in LEVELS:
+            for mode in modes:
+                before = meter.snapshot()
+                level = await runners[mode](c, args.jobs, dl)
+                cpu[(mode, c)] = CpuMeter.delta(before, meter.snapshot())
+                results[(mode, c)] = level
+                note = " (TRUNCATED by the time cap)" if level.truncated else ""
+                print(
+                    f"   {mode:11} c={c}: {level.done:2d} jobs in {level.wall_s:5.1f} s, "
+                    f"{len(level.failures)} failed{note}"
+                )
+                for failure in level.failures[:3]:
+                    print(f"      failure: {failure}")
+    finally:
+        await ours.db.close()
+    db = {
+        (m, c): await db_figures(ctx, results[(m, c)].job_ids)
+        for m in ("ours", "ours-dbwait")
+        for c in LEVELS
+    }
+    phases = {m: breakdown(ours, probe, results[(m, 1)].job_ids) for m in ("ours", "ours-dbwait")}
+    print(f"   after: {engine_activity()}")
+    pieces = await asyncio.to_thread(measure_pieces, proxy_socket, args.pieces)
+    last = results[("ours", 1)].job_ids[-1]
+    for path, label in (
+        (f"/v1/jobs/{last}", "GET /v1/jobs/{id} (idle stack, in-process)"),
+        (f"/v1/jobs/{last}/logs", "GET /v1/jobs/{id}/logs (idle stack)"),
+    ):
+        for _ in range(args.pieces * 5):
+            t0 = time.perf_counter()
+            (await api.get(path, headers=user.headers)).raise_for_status()
+            pieces[label].append(time.perf_counter() - t0)
+    return Lifecycle(results, cpu, db, phases, pieces)
+
+
+def print_lifecycle(run: Lifecycle) -> tuple[float, float]:
+    """The lifecycle figures; the p50 latency ratio and the worst throughput ratio."""
+    results, cpu, db, phases, pieces = run.results, run.cpu, run.db, run.phases, run.pieces
+    modes = MODES
     r1, q1, o1, w1 = (results[(m, 1)] for m in modes)
     print(f"\nLatency at concurrency 1 (ms){'':19} n     p50     p90")
     latency_row("raw-volume  volume create .. volume remove", r1.latencies)
@@ -921,20 +1166,88 @@ async def main(args: argparse.Namespace) -> int:
     for m in ("ours", "ours-dbwait"):
         table(f"{m} at concurrency 1, where the time goes (worker probes)", phases[m])
     table("Pieces measured alone", pieces)
+    return ratio50, min(throughput.values())
 
-    latency_ok = ratio50 <= TARGET_LATENCY
-    worst = min(throughput.values())
-    throughput_ok = worst >= TARGET_THROUGHPUT
-    failures = sum(len(level.failures) for level in results.values())
-    truncated = any(level.truncated for level in results.values())
-    print("\nTargets (ours, as a client watching through the API sees it, against raw-quota):")
+
+async def main(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("bench/jobs.py needs root: the Docker proxy makes loop devices for workspaces")
+        return 2
+    guard_network()
+    quiet()
+    if args.only == "output":
+        print(f"== OffCoder job benchmark, the output-rate cell only ({args.output_runs} runs)")
+    else:
+        print(
+            f"== OffCoder job benchmark: {args.jobs} jobs per path and level, levels {LEVELS}, "
+            f"cap {args.max_seconds:.0f} s; the output-rate cell ({args.output_runs} runs)"
+        )
+    print(f"   host: {os.cpu_count()} CPUs, {platform.platform()}; image {IMAGE}")
     print(
-        f"  p50 within {TARGET_LATENCY}x of raw:        {ratio50:.2f}x  "
-        f"{'PASS' if latency_ok else 'MISS'}"
+        f"   API in-process (httpx ASGITransport), one Worker in the same event loop "
+        f"(worker_concurrency {Settings.model_fields['worker_concurrency'].default})"
     )
+    print(f"   before: {engine_activity()}")
+    with contextlib.ExitStack() as stack_:
+        tmp = Path(stack_.enter_context(tempfile.TemporaryDirectory(prefix="offcoder-bench-")))
+        os.environ["OFFCODER_PROXY_STATE_DIR"] = str(tmp / "workspaces")
+        issuer = stack_.enter_context(oidc_provider())
+        quiet()
+        proxy_socket = stack_.enter_context(docker_proxy(tmp))
+        t_setup = time.perf_counter()
+        async with stack(tmp, issuer, proxy_socket) as (api, ctx, _worker, probe, prepared):
+            user = await sign_in(api)
+            project = (
+                await api.post("/v1/projects", headers=user.headers, json={"name": "bench"})
+            ).json()
+            put = await api.put(
+                f"/v1/projects/{project['id']}/files/main.py", headers=user.headers, content=MAIN_PY
+            )
+            put.raise_for_status()
+            print(
+                f"   set-up (PostgreSQL, migrations, proxy, sign-in): "
+                f"{time.perf_counter() - t_setup:.1f} s"
+            )
+            ours = Ours(api, user.headers, str(project["id"]), probe)
+            embedded = prepared.embedded
+            meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
+            # First, on an engine not yet busy with the levels' containers.
+            output_results = await output_cell(ours, ctx, args.output_runs, meter)
+            many_wall, many_stored = await many_jobs(ours, ctx)
+            lifecycle = None
+            if args.only != "output":
+                lifecycle = await measure_lifecycle(
+                    args, api, ctx, prepared, proxy_socket, ours, user
+                )
+        stray = leftovers(tmp)
+
+    failures, truncated = 0, False
+    if lifecycle is not None:
+        ratio50, worst = print_lifecycle(lifecycle)
+        failures = sum(len(level.failures) for level in lifecycle.results.values())
+        truncated = any(level.truncated for level in lifecycle.results.values())
+    output_ratio = print_output_cell(output_results)
     print(
-        f"  throughput within {TARGET_THROUGHPUT}x of raw: worst level {worst:.2f}x  "
-        f"{'PASS' if throughput_ok else 'MISS'}"
+        f"\nMany jobs at once: {MANY_JOBS} jobs writing {MANY_BYTES:,} bytes each, submitted "
+        f"together (worker_concurrency {Settings.model_fields['worker_concurrency'].default}): "
+        f"{many_wall:.1f} s from the first submit to the last end seen, "
+        f"{many_stored / many_wall / 1e6:.1f} MB/s stored; "
+        f"{many_stored:,} of {MANY_JOBS * MANY_BYTES:,} bytes stored"
+    )
+    failures += many_stored != MANY_JOBS * MANY_BYTES
+    print("\nTargets (ours, as a client watching through the API sees it):")
+    if lifecycle is not None:
+        print(
+            f"  p50 within {TARGET_LATENCY}x of raw-quota:            {ratio50:.2f}x  "
+            f"{'PASS' if ratio50 <= TARGET_LATENCY else 'MISS'}"
+        )
+        print(
+            f"  throughput within {TARGET_THROUGHPUT}x of raw-quota:     worst level {worst:.2f}x  "
+            f"{'PASS' if worst >= TARGET_THROUGHPUT else 'MISS'}"
+        )
+    print(
+        f"  output bytes/s at least {TARGET_OUTPUT}x of raw:        {output_ratio:.2f}x  "
+        f"{'PASS' if output_ratio >= TARGET_OUTPUT else 'MISS'}"
     )
     print(
         f"  failed jobs: {failures}; truncated by the cap: {truncated}; "
@@ -948,4 +1261,10 @@ if __name__ == "__main__":
     parser.add_argument("--jobs", type=int, default=20, help="jobs per path and level (20)")
     parser.add_argument("--max-seconds", type=float, default=300, help="cap on the levels (300)")
     parser.add_argument("--pieces", type=int, default=10, help="repeats of the pieces alone (10)")
+    parser.add_argument(
+        "--output-runs", type=int, default=OUTPUT_RUNS, help=f"output-rate runs ({OUTPUT_RUNS})"
+    )
+    parser.add_argument(
+        "--only", choices=("all", "output"), default="all", help="'output': that cell alone"
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))

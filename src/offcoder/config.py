@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # purge (or `offcoder jobs purge`); the job itself, its ending and usage stay.
     log_retention_days: int = Field(default=30, ge=1, le=36_500)
     job_max_log_bytes: int = 4 * 1024 * 1024
+    # A job's output read from its sandbox but not yet taken for storing, at most (per job): past
+    # it the worker stops reading and the program's writes wait; short of it they never wait
+    # for the database.
+    job_output_backlog_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
     job_max_command_bytes: int = 16 * 1024
     # A job's CPU cap in cores (docs/api.md "Limits"): `job_cpus` for a user on no plan (or a
     # plan not listed), the plan's own for a user whose plan is active (or trialing) and listed

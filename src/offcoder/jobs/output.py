@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 NUL_SHOWN_AS = "\u2400"
 LOG_CUT_MARKER = "[offcoder] output cut here"
 # One stored chunk holds at most this much of the job's bytes (a few more for a character
-# completed across reads).
-CHUNK_MAX_BYTES = 16 * 1024
+# completed across reads): fewer, larger rows for a fast program, each a reasonable packet for
+# a live subscriber.
+CHUNK_MAX_BYTES = 64 * 1024
 STREAMS = ("stdout", "stderr")
 
 

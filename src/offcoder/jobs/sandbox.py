@@ -13,7 +13,6 @@ what the job row must show meanwhile goes through `on_created` and `on_started`.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import signal
@@ -28,7 +27,7 @@ from docker.errors import APIError, NotFound
 
 from offcoder.jobs import outcome
 from offcoder.jobs.endings import unstartable_command
-from offcoder.jobs.logwriter import LogWriter, Piece
+from offcoder.jobs.logwriter import LogWriter, OutputBacklog
 from offcoder.jobs.models import JobStatus
 from offcoder.jobs.outcome import SUCCEEDED, EndReason, Outcome
 from offcoder.runtime.client import RuntimeClient
@@ -43,9 +42,6 @@ from offcoder.runtime.policy import (
 
 log = structlog.get_logger(__name__)
 
-# Reads of the attach stream waiting for the store: each is at most 32 KiB (the engine's copy
-# buffer), so the backlog holds at most 2 MiB.
-OUTPUT_BACKLOG = 64
 # The output stream ends a moment before the engine reports the exit.
 OUTPUT_END_GRACE_S = 5.0
 # An egress job's proxy variables, all pointing at its gateway (C5).
@@ -121,7 +117,6 @@ class SandboxRun:
         self.stopped = asyncio.Event()
         # CPU time, peak memory, OOM: sampled while it runs (cgroup counters vanish with it).
         self.usage: dict[str, Any] = {}
-        self._draining: set[asyncio.Task[None]] = set()
 
     def stop(self, reason: EndReason) -> None:
         """Ask the run to end (a cancel, the worker stopping, the output cap); first one wins."""
@@ -258,13 +253,13 @@ class SandboxRun:
     async def _supervise(self, output: Any) -> Outcome:
         assert self.container_id is not None
         client = self.client
-        loop = asyncio.get_running_loop()
-        # Bounded: when the store falls behind, the reader waits, the engine waits, and the
-        # program's writes block; the worker's memory does not grow with the job's output.
-        pieces: asyncio.Queue[Piece] = asyncio.Queue(OUTPUT_BACKLOG)
-        threading.Thread(target=_read_output, args=(output, loop, pieces), daemon=True).start()
+        # Bounded in bytes: when the store falls that far behind, the reader waits, the engine
+        # waits, and the program's writes block; the worker's memory does not grow with the
+        # job's output. Short of the bound, the program never waits for the database.
+        backlog = self.logs.backlog(asyncio.get_running_loop())
+        threading.Thread(target=_read_output, args=(output, backlog), daemon=True).start()
         writer = asyncio.create_task(
-            self.logs.consume(pieces, lambda: self.stop(EndReason.output_limit))
+            self.logs.consume(backlog, lambda: self.stop(EndReason.output_limit))
         )
         sampler = asyncio.create_task(self._sample_usage())
         waiter = asyncio.create_task(asyncio.to_thread(client.wait, self.container_id))
@@ -274,17 +269,15 @@ class SandboxRun:
         finally:
             # However the watch ended (a kill the proxy refused included), nothing it started
             # outlives the job: the sampler and the stop wait end, a writer still running is
-            # cancelled, and a writer that did not take the stream's end leaves a drain so
-            # the reader thread can hand over its last reads and finish.
+            # cancelled, and a writer that did not take the stream's end abandons the backlog,
+            # so the reader thread drops what it holds and stops at its next read.
             stopper.cancel()
             sampler.cancel()
             waiter.add_done_callback(_retrieved)  # it ends with the container, maybe later
             abandoned = not writer.done() or writer.cancelled() or writer.exception() is not None
             writer.cancel()  # a no-op once it has ended
             if abandoned:
-                draining = asyncio.create_task(_discard(pieces))
-                self._draining.add(draining)
-                draining.add_done_callback(self._draining.discard)
+                backlog.abandon()
 
     async def _watch(
         self, writer: asyncio.Task[None], waiter: asyncio.Task[int], stopper: asyncio.Task[Any]
@@ -380,38 +373,16 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-def _hand_over(loop: asyncio.AbstractEventLoop, out: asyncio.Queue[Piece], item: Piece) -> bool:
-    """Put `item` on the loop's queue from a thread, waiting while it is full; False once the
-    loop is closed (the worker stopped: nobody is left to read it)."""
-    try:
-        handed = asyncio.run_coroutine_threadsafe(out.put(item), loop)
-    except RuntimeError:
-        return False
-    while True:
-        try:
-            handed.result(timeout=1.0)
-            return True
-        except concurrent.futures.TimeoutError:
-            if loop.is_closed():
-                handed.cancel()
-                return False
-
-
-def _read_output(output: Any, loop: asyncio.AbstractEventLoop, out: asyncio.Queue[Piece]) -> None:
-    """Hand the attach stream's reads to the loop, waiting whenever its queue is full."""
+def _read_output(output: Any, backlog: OutputBacklog) -> None:
+    """Put the attach stream's reads into the backlog (waiting only while it is full)."""
     try:
         for stdout, stderr in output:
-            piece = ("stdout", stdout) if stdout is not None else ("stderr", stderr)
-            if piece[1] and not _hand_over(loop, out, piece):
-                return  # the worker's loop is gone
+            stream, data = ("stdout", stdout) if stdout is not None else ("stderr", stderr)
+            if data and not backlog.put(stream, data):
+                return  # nobody will store it: the writer gave up or the worker's loop is gone
     except Exception as exc:
         log.warning("output stream ended early", error=str(exc))
     finally:
         with contextlib.suppress(Exception):
             output.close()
-        _hand_over(loop, out, None)
-
-
-async def _discard(pieces: asyncio.Queue[Piece]) -> None:
-    while await pieces.get() is not None:
-        pass
+        backlog.end()

@@ -281,7 +281,13 @@ class Worker:
             # Inside the try: a row this worker cannot read (a bad network value) still ends
             # the job as our failure instead of leaving it `starting` until it is taken for lost.
             cap = self.settings.job_max_log_bytes
-            logs = LogWriter(self.database, job.id, job.user_id, cap)
+            logs = LogWriter(
+                self.database,
+                job.id,
+                job.user_id,
+                cap,
+                backlog_bytes=self.settings.job_output_backlog_bytes,
+            )
             run = SandboxRun(
                 self._runtime(), self._plan(job), logs, on_created=on_created, on_started=on_started
             )
