@@ -3,13 +3,19 @@ of them now, the per-job limits, and this month's job usage."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from offcoder.config import Settings
+from offcoder.db.base import utcnow
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.payments.models import PlanSource, PlanStatus
+from offcoder.payments.service import set_plan
 from tests.support.apps import app_with
 from tests.support.projects import new_project
 from tests.support.signin import signed_in_user
+from tests.support.users import user_id
 
 LIMITS = {
     "job_max_queued_per_user": 7,
@@ -21,6 +27,8 @@ LIMITS = {
     "job_max_timeout_s": 900,
     "job_max_log_bytes": 2048,
     "log_retention_days": 12,
+    "job_cpus": 0.25,
+    "job_cpus_by_plan": {"pro": 1.5},
 }
 
 
@@ -58,6 +66,7 @@ async def test_usage_shows_each_quota_with_its_use_and_the_job_limits(
                 "job_timeout_s": 900,
                 "job_output_bytes": 2048,
                 "log_retention_days": 12,
+                "job_cpus": 0.25,
             }
             month = usage["this_month"]
             assert month["since"].endswith("-01T00:00:00Z") or month["since"].endswith(
@@ -79,6 +88,21 @@ async def test_usage_shows_each_quota_with_its_use_and_the_job_limits(
         # a job cancelled while queued has ended this month, having used nothing
         month = (await api.get("/v1/me/usage", headers=alice.headers)).json()["this_month"]
         assert (month["jobs"], month["wall_ms"], month["cost"]) == (1, 0, [])
+        # the CPU cap is the plan's while the plan is in force, as the worker applies it
+        async with ctx.database.system_session() as session:
+            await set_plan(
+                session,
+                await user_id(api, alice),
+                plan="pro",
+                source=PlanSource.grant,
+                status=PlanStatus.active,
+                until=utcnow() + timedelta(days=1),
+            )
+        limits = (await api.get("/v1/me/usage", headers=alice.headers)).json()["limits"]
+        assert limits["job_cpus"] == 1.5
+        assert (await api.get("/v1/me/usage", headers=bob.headers)).json()["limits"][
+            "job_cpus"
+        ] == 0.25
 
 
 async def test_usage_needs_a_signed_in_person(api: httpx.AsyncClient) -> None:

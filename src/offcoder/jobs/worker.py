@@ -39,12 +39,12 @@ from offcoder.dependencies import repository as dependency_volumes
 from offcoder.dependencies import runtime as dependencies
 from offcoder.dependencies.ecosystems import for_image
 from offcoder.jobs import archive, repository
+from offcoder.jobs.cpu import cpu_cap, plan_of
 from offcoder.jobs.logwriter import LogWriter
 from offcoder.jobs.models import Job, JobKind, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.sandbox import SandboxInputs, SandboxPlan, SandboxRun
 from offcoder.logs import SensitiveHold
-from offcoder.payments.models import PlanStatus, UserPlan
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
 from offcoder.realtime.signals import RECONNECT, JobSignal, Signals
@@ -54,22 +54,6 @@ from offcoder.runtime.policy import LABEL_JOB_ID, NetworkMode, owner_tag
 from offcoder.users.models import User
 
 # The plan statuses that give a user their plan's CPU cap (Stripe's names; a grant is active).
-_PLAN_IN_FORCE = (PlanStatus.active.value, PlanStatus.trialing.value)
-
-
-def cpu_cap(settings: Settings, plan: UserPlan | None) -> int:
-    """A job's CPU cap in billionths of a core (the engine's NanoCpus): its owner's plan's,
-    when the plan is in force and listed in `job_cpus_by_plan`; else the default."""
-    cores = settings.job_cpus
-    if (
-        plan is not None
-        and plan.status in _PLAN_IN_FORCE
-        and (plan.until is None or plan.until > utcnow())
-    ):
-        cores = settings.job_cpus_by_plan.get(plan.plan, cores)
-    return round(cores * 1_000_000_000)
-
-
 log = structlog.get_logger(__name__)
 
 
@@ -233,7 +217,7 @@ class Worker:
                 files = [(path, content) for path, content in rows]
                 handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
                 # Read when the job starts: a plan changed since the submit counts.
-                plan = await s.scalar(select(UserPlan).where(UserPlan.user_id == job.user_id))
+                plan = await plan_of(s, job.user_id)
                 slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
                 layer, layer_bytes = None, 0
                 if installs is None:

@@ -59,6 +59,7 @@ class JobLimits(BaseModel):
     job_timeout_s: int = Field(description="Longest timeout_s a job may ask for")
     job_output_bytes: int = Field(description="Output stored per job; past it the job stops")
     log_retention_days: int = Field(description="Days a job's output is kept after it ends")
+    job_cpus: float = Field(description="CPU cores a job may use: the plan's cap, or the default")
 
 
 class Cost(BaseModel):

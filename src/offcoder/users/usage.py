@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
+from offcoder.jobs import cpu
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.jobs.repository import RUNNING
 from offcoder.projects import quota
@@ -60,6 +61,7 @@ async def usage(session: AsyncSession, settings: Settings, user_id: uuid.UUID) -
             job_timeout_s=settings.job_max_timeout_s,
             job_output_bytes=settings.job_max_log_bytes,
             log_retention_days=settings.log_retention_days,
+            job_cpus=cpu.job_cores(settings, await cpu.plan_of(session, user_id)),
         ),
         this_month=await month_usage(session, user_id, month_start()),
     )
