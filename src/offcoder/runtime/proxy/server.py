@@ -195,6 +195,28 @@ def _query(raw: str, allowed: frozenset[str]) -> dict[str, str]:
     return out
 
 
+# The proxy's own per-job objects under /offcoder/<kind>/<job id>: the refusal of an id that is
+# not a job's UUID, and for each method the route's kind and body. None takes a query.
+_JOB_OBJECTS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "layers": (
+        "layer id must be an install job's UUID",
+        {
+            "POST": ("layer-provision", "json"),
+            "GET": ("layer-describe", "none"),
+            "DELETE": ("layer-teardown", "none"),
+        },
+    ),
+    "workspaces": (
+        "workspace id must be a job UUID",
+        {"POST": ("ws-provision", "none"), "DELETE": ("ws-teardown", "none")},
+    ),
+    "gateways": (
+        "gateway id must be a job UUID",
+        {"POST": ("gw-provision", "json"), "DELETE": ("gw-teardown", "none")},
+    ),
+}
+
+
 def route(method: str, target: str) -> Route:
     """Map a request to an allowed route, or raise Refused."""
     segments, raw_query = normalize_target(target)
@@ -202,41 +224,18 @@ def route(method: str, target: str) -> Route:
         if method != "GET" or raw_query:
             raise Refused("method not allowed")
         return Route(segments[1])
-    if segments[:2] == ["offcoder", "layers"] and len(segments) == 3:
+    if len(segments) == 3 and segments[0] == "offcoder" and segments[1] in _JOB_OBJECTS:
+        bad_id, kinds = _JOB_OBJECTS[segments[1]]
         if raw_query:
             raise Refused("no query here")
         try:
             job = uuid.UUID(segments[2])
         except ValueError as exc:
-            raise Refused("layer id must be an install job's UUID") from exc
-        kinds = {"POST": "layer-provision", "GET": "layer-describe", "DELETE": "layer-teardown"}
+            raise Refused(bad_id) from exc
         if method not in kinds:
             raise Refused("method not allowed")
-        return Route(kinds[method], body="json" if method == "POST" else "none", ref=str(job))
-    if segments[:2] == ["offcoder", "workspaces"] and len(segments) == 3:
-        if raw_query:
-            raise Refused("no query here")
-        try:
-            job = uuid.UUID(segments[2])
-        except ValueError as exc:
-            raise Refused("workspace id must be a job UUID") from exc
-        if method == "POST":
-            return Route("ws-provision", ref=str(job))
-        if method == "DELETE":
-            return Route("ws-teardown", ref=str(job))
-        raise Refused("method not allowed")
-    if segments[:2] == ["offcoder", "gateways"] and len(segments) == 3:
-        if raw_query:
-            raise Refused("no query here")
-        try:
-            job = uuid.UUID(segments[2])
-        except ValueError as exc:
-            raise Refused("gateway id must be a job UUID") from exc
-        if method == "POST":
-            return Route("gw-provision", body="json", ref=str(job))
-        if method == "DELETE":
-            return Route("gw-teardown", ref=str(job))
-        raise Refused("method not allowed")
+        kind, body = kinds[method]
+        return Route(kind, body=body, ref=str(job))
     if segments[:2] == ["offcoder", "networks"] and len(segments) == 3:
         try:
             job = uuid.UUID(segments[2])
