@@ -29,3 +29,14 @@ async def runtime(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
     async with runtime_app(settings, prepared, proxy_socket, job_max_log_bytes=256 * 1024) as r:
         yield r
+
+
+@pytest.fixture(scope="module")
+async def priced_runtime(
+    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
+    """Jobs charged one minor unit a second (USD)."""
+    async with runtime_app(
+        settings, prepared, proxy_socket, job_price_per_minute={"USD": 60}
+    ) as runtime:
+        yield runtime

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import docker
 import httpx
 import pytest
 from sqlalchemy import text
 
-from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.base import utcnow
-from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs import repository
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import project_with, runtime_app, wait_for_end, wait_for_running
+from tests.support.runtime import project_with, wait_for_end, wait_for_running
 from tests.support.signin import signed_in_user
 from tests.support.users import user_id
 from tests.support.wallet import grant, invariants
@@ -26,17 +23,6 @@ from tests.support.wallet import grant, invariants
 pytestmark = [pytest.mark.docker, pytest.mark.promise("P4")]
 
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
-
-
-@pytest.fixture(scope="module")
-async def priced_runtime(
-    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
-) -> AsyncIterator[Runtime]:
-    # One minor unit a second.
-    async with runtime_app(
-        settings, prepared, proxy_socket, job_price_per_minute={"USD": 60}
-    ) as runtime:
-        yield runtime
 
 
 async def test_a_run_is_charged_its_time_and_the_rest_released(priced_runtime: Runtime) -> None:

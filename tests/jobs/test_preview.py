@@ -18,7 +18,7 @@ from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.runtime.policy import job_network_name
 from tests.support.runtime import wait_for_end
-from tests.support.signin import signed_in_user
+from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = [pytest.mark.docker]
 
@@ -33,6 +33,33 @@ with socketserver.TCPServer(("0.0.0.0", 8000), Handler) as httpd:
     print("serving", flush=True)
     httpd.serve_forever()
 """
+
+
+async def serving_preview(
+    api: httpx.AsyncClient, user: SignedIn, project_id: str
+) -> dict[str, Any]:
+    """Run the project's `server.py` as a preview of port 8000; the job once it runs with its
+    port published (as it stands after 60 s otherwise)."""
+    submitted = await api.post(
+        f"/v1/projects/{project_id}/jobs",
+        headers=user.headers,
+        json={
+            "command": ["python3", "server.py"],
+            "network": "preview",
+            "ports": [8000],
+            "timeout_s": 60,
+        },
+    )
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+    job: dict[str, Any] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
+        if job["status"] == "running" and job["published_ports"]:
+            break
+        await asyncio.sleep(0.1)
+    return job
 
 
 @pytest.mark.promise("C5")
@@ -51,25 +78,8 @@ async def test_preview_serves_the_port_on_loopback_only(runtime: Runtime) -> Non
     await api.put(
         f"/v1/projects/{project['id']}/files/index.html", headers=user.headers, content=b"hi"
     )
-    submitted = await api.post(
-        f"/v1/projects/{project['id']}/jobs",
-        headers=user.headers,
-        json={
-            "command": ["python3", "server.py"],
-            "network": "preview",
-            "ports": [8000],
-            "timeout_s": 60,
-        },
-    )
-    assert submitted.status_code == 202, submitted.text
-    job_id = submitted.json()["id"]
-    deadline = time.monotonic() + 60
-    job = {}
-    while time.monotonic() < deadline:
-        job = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
-        if job["status"] == "running" and job["published_ports"]:
-            break
-        await asyncio.sleep(0.1)
+    job = await serving_preview(api, user, project["id"])
+    job_id = str(job["id"])
     assert job["preview_url"] == f"https://{handle}-{project['slug']}.preview.offcoder.localhost"
     assert list(job["published_ports"]) == ["8000"]
     port = job["published_ports"]["8000"]
@@ -196,25 +206,8 @@ async def test_a_preview_job_cannot_reach_the_host(runtime: Runtime) -> None:
         await api.put(
             f"/v1/projects/{project['id']}/files/{path}", headers=user.headers, content=content
         )
-    submitted = await api.post(
-        f"/v1/projects/{project['id']}/jobs",
-        headers=user.headers,
-        json={
-            "command": ["python3", "server.py"],
-            "network": "preview",
-            "ports": [8000],
-            "timeout_s": 60,
-        },
-    )
-    assert submitted.status_code == 202, submitted.text
-    job_id = submitted.json()["id"]
-    job: dict[str, Any] = {}
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = (await api.get(f"/v1/jobs/{job_id}", headers=user.headers)).json()
-        if job["status"] == "running" and job["published_ports"]:
-            break
-        await asyncio.sleep(0.1)
+    job = await serving_preview(api, user, project["id"])
+    job_id = str(job["id"])
     port = job["published_ports"]["8000"]
 
     engine = docker.from_env()

@@ -4,20 +4,16 @@ memory, bytes of output and cost; per person this month's totals (`GET /v1/me/us
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 from sqlalchemy import update
 
-from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.base import utcnow
-from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.models import Job
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import project_with, run_job, runtime_app
+from tests.support.runtime import project_with, run_job
 from tests.support.signin import signed_in_user
 from tests.support.users import user_id
 from tests.support.wallet import grant
@@ -29,17 +25,6 @@ WORKS = (
     b"import time\nprint('x' * 3999)\nblock = bytearray(64 * 1024 * 1024)\n"
     b"while time.process_time() < 0.6:\n    pass\ntime.sleep(0.5)\n"
 )
-
-
-@pytest.fixture(scope="module")
-async def priced_runtime(
-    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
-) -> AsyncIterator[Runtime]:
-    # One minor unit a second.
-    async with runtime_app(
-        settings, prepared, proxy_socket, job_price_per_minute={"USD": 60}
-    ) as runtime:
-        yield runtime
 
 
 async def test_this_months_totals_add_up_the_jobs_that_ended_this_month(

@@ -32,6 +32,18 @@ def test_the_quotas_are_settings_with_sensible_defaults() -> None:
     assert defaults.max_file_bytes_per_user == 500 * 1024 * 1024
 
 
+def refused_past_100_bytes(refused: httpx.Response, *, used: int) -> None:
+    """A write that would take the person to 101 bytes of a 100-byte quota: 413, saying why."""
+    assert refused.status_code == 413, refused.text
+    problem = refused.json()
+    assert problem["type"] == "https://offcoder.dev/problems/storage-quota-exceeded"
+    assert problem["detail"] == (
+        "Your projects' files and dependency layers would take 101 bytes, more than the 100 "
+        "this server keeps for one person; delete files or projects to make room."
+    )
+    assert (problem["limit"], problem["used"]) == (100, used)
+
+
 async def test_a_project_past_the_quota_is_409_and_none_is_made(
     settings: Settings, prepared: PreparedDatabase
 ) -> None:
@@ -95,14 +107,7 @@ async def test_files_past_the_persons_storage_are_413_and_the_stored_file_is_kep
         refused = await put_file(api, alice, two, "b.txt", b"b" * 41)
 
         # then it is 413, saying why, and nothing is stored
-        assert refused.status_code == 413, refused.text
-        problem = refused.json()
-        assert problem["type"] == "https://offcoder.dev/problems/storage-quota-exceeded"
-        assert problem["detail"] == (
-            "Your projects' files and dependency layers would take 101 bytes, more than the 100 "
-            "this server keeps for one person; delete files or projects to make room."
-        )
-        assert (problem["limit"], problem["used"]) == (100, 60)
+        refused_past_100_bytes(refused, used=60)
         assert await file_paths(api, alice, two) == []
         # up to the quota is fine
         assert (await put_file(api, alice, two, "b.txt", b"b" * 40)).status_code == 200
@@ -155,14 +160,7 @@ async def test_a_ready_dependency_layer_counts_against_the_persons_storage(
         refused = await put_file(api, alice, project, "a.txt", b"a" * 51)
 
         # then it is 413, counting the layer, and nothing is stored
-        assert refused.status_code == 413, refused.text
-        problem = refused.json()
-        assert problem["type"] == "https://offcoder.dev/problems/storage-quota-exceeded"
-        assert problem["detail"] == (
-            "Your projects' files and dependency layers would take 101 bytes, more than the 100 "
-            "this server keeps for one person; delete files or projects to make room."
-        )
-        assert (problem["limit"], problem["used"]) == (100, 50)
+        refused_past_100_bytes(refused, used=50)
         assert await file_paths(api, alice, project) == []
         # up to the quota, layer included, is fine; her usage shows both, and which is which
         assert (await put_file(api, alice, project, "a.txt", b"a" * 50)).status_code == 200
