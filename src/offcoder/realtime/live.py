@@ -238,13 +238,14 @@ class LiveLogs:
                 if await auth_service.live_session(session, claims.session_id) is None:
                     await self._drop(sid, "session_ended")
                     return _error("unauthorized")
-                job = await jobs.get(session, claims.user_id, job_id)  # D2: ownership, every time
+                # D2: ownership, every time; a log deleted for retention is not an empty log.
+                await jobs.with_log(session, claims.user_id, job_id)
         except NotFound:
             return _error("not_found")
+        except jobs.LogPurged:
+            return _error("log_purged")
         finally:
             connection.pending -= 1
-        if job.log_purged_at is not None and job.last_seq > 0:
-            return _error("log_purged")  # deleted for retention: not an empty log
         if sid not in self.connections:
             return _error("not_connected")
         previous = connection.subscriptions.pop(job_id, None)
