@@ -110,7 +110,7 @@ test: $(STAMP) $(ASSETS)
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
 test-embedded: $(STAMP) $(ASSETS)
-	@bash scripts/ensure-services.sh embedded_postgres docker runtime_images redis chromium
+	@bash scripts/ensure-services.sh embedded_postgres docker sandbox_runtimes runtime_images redis chromium
 	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-external: $(STAMP)
@@ -130,11 +130,12 @@ lint: $(STAMP)
 
 # The job benchmark (bench/jobs.py; figures in docs/performance.md). Not a test: ~3-5 minutes.
 bench: $(STAMP)
+	@bash scripts/ensure-services.sh docker sandbox_runtimes runtime_images
 	$(BIN)/python bench/jobs.py
 
 # Live log delivery: our Socket.IO subscriptions vs a raw python-socketio broadcast (~2 minutes).
 bench-live: $(STAMP)
-	@bash scripts/ensure-services.sh docker runtime_images
+	@bash scripts/ensure-services.sh docker sandbox_runtimes runtime_images
 	$(BIN)/python bench/live.py
 
 # The ledger: ledger.post vs a bare balance UPDATE on the embedded PostgreSQL (~65 s).

@@ -12,7 +12,7 @@
 # to SERVICES.
 set -euo pipefail
 
-SERVICES=(postgres embedded_postgres docker runtime_images redis chromium)
+SERVICES=(postgres embedded_postgres docker sandbox_runtimes runtime_images redis chromium)
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_PYTHON="${VENV_PYTHON:-$REPO_ROOT/.venv/bin/python}"
@@ -275,6 +275,97 @@ ensure_docker() {
         printf -- '--- last lines of %s ---\n' "$DOCKERD_LOG" >&2
         tail -n 20 "$DOCKERD_LOG" >&2 || true
     fi
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# sandbox_runtimes: the OCI runtimes a sandbox may run under (OFFCODER_SANDBOX_RUNTIME; decision
+# 0022), registered with the engine under the names the hardening policy writes into every
+# create body (runtime/policy.py ENGINE_RUNTIMES):
+#   runsc      gVisor, ptrace platform (its KVM platform hangs on these machines), no network:
+#              for jobs with network mode none
+#   runsc-net  gVisor, ptrace platform, the network of the job's own namespace: preview, egress
+#              (Debian 12's runsc cannot start its own network stack on newer kernels: it takes
+#              every network namespace for the host's, see docs/operations.md)
+#   crun       crun
+# The engine reloads its runtimes on SIGHUP: running containers are not touched.
+
+DAEMON_JSON=/etc/docker/daemon.json
+RUNSC_ARGS='["--platform=ptrace"]'
+
+runtimes_registered() {
+    local have
+    have="$(timeout 10 docker info --format '{{range $name, $_ := .Runtimes}}{{$name}} {{end}}' 2>/dev/null || true)"
+    [[ " $have " == *" runsc "* && " $have " == *" runsc-net "* && " $have " == *" crun "* ]]
+}
+
+sandbox_runtimes_print_instructions() {
+    err "the engine does not offer the sandbox runtimes runsc, runsc-net and crun, and this script is not running as root."
+    cat >&2 <<INSTRUCTIONS
+Either run this script as root:
+
+    sudo $REPO_ROOT/scripts/ensure-services.sh docker sandbox_runtimes
+
+or install them and add to the "runtimes" of $DAEMON_JSON (keeping what is there), then
+reload the engine (SIGHUP: running containers are not touched):
+
+    sudo apt-get install -y runsc crun
+    {
+      "runtimes": {
+        "runsc":     {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]},
+        "runsc-net": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]},
+        "crun":      {"path": "/usr/bin/crun"}
+      }
+    }
+    sudo kill -HUP "\$(pidof dockerd)"
+INSTRUCTIONS
+}
+
+ensure_sandbox_runtimes() {
+    docker_answers || {
+        err "sandbox runtimes: the Docker engine does not answer (see the docker service above)"
+        return 1
+    }
+    command -v runsc >/dev/null 2>&1 && command -v crun >/dev/null 2>&1 && runtimes_registered && return 0
+    if ! is_root; then
+        sandbox_runtimes_print_instructions
+        return 1
+    fi
+    if ! command -v runsc >/dev/null 2>&1 || ! command -v crun >/dev/null 2>&1; then
+        apt_install runsc crun
+    fi
+    say "registering the sandbox runtimes runsc, runsc-net and crun with the engine ($DAEMON_JSON)"
+    mkdir -p "$(dirname "$DAEMON_JSON")"
+    # A merge, not a rewrite: an operator's other settings and runtimes stay.
+    python3 - "$DAEMON_JSON" "$(command -v runsc)" "$(command -v crun)" "$RUNSC_ARGS" <<'PY'
+import json, os, sys
+path, runsc, crun, args = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+config = {}
+if os.path.exists(path) and open(path).read().strip():
+    config = json.load(open(path))
+runtimes = config.setdefault("runtimes", {})
+runtimes["runsc"] = {"path": runsc, "runtimeArgs": args + ["--network=none"]}
+runtimes["runsc-net"] = {"path": runsc, "runtimeArgs": args + ["--network=host"]}
+runtimes["crun"] = {"path": crun}
+draft = path + ".offcoder-draft"
+with open(draft, "w") as out:
+    json.dump(config, out, indent=2)
+    out.write("\n")
+os.replace(draft, path)
+PY
+    local pid
+    pid="$(pidof dockerd || true)"
+    if [[ -z "$pid" ]]; then
+        err "sandbox runtimes: no dockerd process to reload; restart the engine to load $DAEMON_JSON"
+        return 1
+    fi
+    kill -HUP $pid
+    local i
+    for ((i = 0; i < 20; i++)); do
+        runtimes_registered && return 0
+        sleep 0.5
+    done
+    err "the engine did not load the sandbox runtimes from $DAEMON_JSON (see $DOCKERD_LOG)"
     return 1
 }
 

@@ -153,6 +153,19 @@ def migrate() -> None:
     console.print(f"Database {prepared.admin_url.database} is at the latest migration.")
 
 
+@app.command()
+def doctor() -> None:
+    """Check this deployment's sandbox runtime: the proxy, and the runtimes jobs run under."""
+    from offcoder.runtime.doctor import runtime_findings
+
+    findings = runtime_findings(get_settings())
+    for finding in findings:
+        mark = "[green]ok[/]     " if finding.ok else "[bold red]problem[/]"
+        console.print(f"{mark} {finding.sentence}", highlight=False)
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
+
+
 @app.command("docker-proxy")
 def docker_proxy(
     socket: Annotated[
@@ -167,7 +180,12 @@ def docker_proxy(
     ] = None,
 ) -> None:
     """Serve the policy-enforcing Docker proxy (C2): the only way the server reaches Docker."""
-    from offcoder.runtime.proxy.server import DeploymentIdError, MaxCpusError, run_proxy
+    from offcoder.runtime.proxy.server import (
+        DeploymentIdError,
+        MaxCpusError,
+        RuntimesError,
+        run_proxy,
+    )
 
     if parent_pid is not None:
         _exit_with_parent(parent_pid)
@@ -176,7 +194,7 @@ def docker_proxy(
     except DeploymentIdError as exc:
         console.print(f"Cannot start the Docker proxy: {exc} (OFFCODER_PROXY_DEPLOYMENT_ID).")
         raise typer.Exit(2) from exc
-    except MaxCpusError as exc:
+    except (MaxCpusError, RuntimesError) as exc:
         console.print(f"Cannot start the Docker proxy: {exc}.")
         raise typer.Exit(2) from exc
 

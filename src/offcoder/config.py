@@ -13,6 +13,8 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from offcoder.runtime.policy import SandboxRuntime
+
 
 class Environment(StrEnum):
     development = "development"
@@ -138,6 +140,12 @@ class Settings(BaseSettings):
     job_cpus_by_plan: dict[str, Annotated[float, Field(ge=0.01, le=64)]] = Field(
         default_factory=dict
     )
+    # The kernel boundary a job runs behind (C1, decision 0022): `sandbox_runtime` for a user on
+    # no plan (or a plan not listed), the plan's own for a user whose plan is in force and listed
+    # in `sandbox_runtime_by_plan`. The policy proxy refuses a runtime not on its allow-list
+    # (OFFCODER_PROXY_RUNTIMES, default this setting's value).
+    sandbox_runtime: SandboxRuntime = SandboxRuntime.runc
+    sandbox_runtime_by_plan: dict[str, SandboxRuntime] = Field(default_factory=dict)
     worker_concurrency: int = 4
     worker_heartbeat_s: float = 2.0
     worker_lost_after_s: float = 15.0

@@ -13,6 +13,7 @@ from offcoder.runtime.policy import (
     LABEL_OWNER,
     NetworkMode,
     SandboxLimits,
+    SandboxRuntime,
     check_create_body,
     job_network_name,
     layer_mount,
@@ -47,6 +48,7 @@ def test_spec_has_the_c1_settings() -> None:
     assert body["Labels"][LABEL_JOB_ID] == str(JOB)
     assert body["Labels"][LABEL_OWNER] == OWNER and str(uuid.UUID(int=7)) not in OWNER
     assert hc["NetworkMode"] == "none"
+    assert hc["Runtime"] == "runc"  # named, never the engine's default (C1, decision 0022)
     assert hc["Dns"] == ["127.0.0.1"]  # C5, review F5: the sandbox's own loopback, every mode
     assert hc["CapDrop"] == ["ALL"]
     assert hc["SecurityOpt"] == ["no-new-privileges"]
@@ -114,6 +116,49 @@ def test_docker_py_style_body_passes() -> None:
     )
     body["HostConfig"].update({"CpuShares": 0, "OomKillDisable": False, "Binds": None})
     assert check_create_body(body, deployment=DEPLOYMENT) == []
+
+
+@pytest.mark.parametrize(
+    ("runtime", "network", "engine_name"),
+    [
+        (SandboxRuntime.runc, NetworkMode.none, "runc"),
+        (SandboxRuntime.runc, NetworkMode.preview, "runc"),
+        (SandboxRuntime.crun, NetworkMode.egress, "crun"),
+        # gVisor with no network at all for a job with none, its networked registration else.
+        (SandboxRuntime.runsc, NetworkMode.none, "runsc"),
+        (SandboxRuntime.runsc, NetworkMode.preview, "runsc-net"),
+        (SandboxRuntime.runsc, NetworkMode.egress, "runsc-net"),
+    ],
+)
+def test_the_runtime_is_written_and_checked_against_the_allow_list(
+    runtime: SandboxRuntime, network: NetworkMode, engine_name: str
+) -> None:
+    """C1, C2: the spec names the runtime the engine knows it by; the check passes it only
+    when the deployment allows that runtime, and refuses it otherwise, naming what is allowed."""
+    kw: dict[str, Any] = {"network": network, "runtime": runtime}
+    if network is not NetworkMode.none:
+        kw["network_name"] = job_network_name(JOB)
+    body = spec(**kw)
+    assert body["HostConfig"]["Runtime"] == engine_name
+    assert (
+        check_create_body(body, deployment=DEPLOYMENT, allowed_runtimes=frozenset({runtime})) == []
+    )
+    others = frozenset(SandboxRuntime) - {runtime}
+    refused = check_create_body(body, deployment=DEPLOYMENT, allowed_runtimes=others)
+    assert len(refused) == 1 and "allow-list" in refused[0], refused
+
+
+def test_gvisors_offline_and_networked_registrations_go_with_their_network_modes() -> None:
+    """A job with a network under gVisor's offline registration would have none, and a job
+    with none under the networked one would reach the host kernel's network stack for
+    nothing: each mode takes its own name."""
+    allowed = frozenset({SandboxRuntime.runsc})
+    offline = spec(runtime=SandboxRuntime.runsc)
+    offline["HostConfig"]["Runtime"] = "runsc-net"
+    assert check_create_body(offline, deployment=DEPLOYMENT, allowed_runtimes=allowed)
+    networked = preview_spec(runtime=SandboxRuntime.runsc)
+    networked["HostConfig"]["Runtime"] = "runsc"
+    assert check_create_body(networked, deployment=DEPLOYMENT, allowed_runtimes=allowed)
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))

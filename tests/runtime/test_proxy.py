@@ -47,6 +47,7 @@ from offcoder.runtime.policy import (  # noqa: E402
     LOG_MAX_SIZE,
     NetworkMode,
     SandboxLimits,
+    SandboxRuntime,
     container_spec,
     is_deployment_id,
     job_network_name,
@@ -171,7 +172,12 @@ def image(engine: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serving_proxy(sock: str, state_dir: Path, deployment: str) -> Iterator[str]:
+def serving_proxy(
+    sock: str,
+    state_dir: Path,
+    deployment: str,
+    runtimes: frozenset[SandboxRuntime] = frozenset({SandboxRuntime.runc}),
+) -> Iterator[str]:
     """A proxy in-process, on its own event loop in a thread."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -179,7 +185,7 @@ def serving_proxy(sock: str, state_dir: Path, deployment: str) -> Iterator[str]:
 
     async def main() -> None:
         holder["server"] = await start_proxy(
-            sock, ENGINE_SOCK, state_dir=state_dir, deployment=deployment
+            sock, ENGINE_SOCK, state_dir=state_dir, deployment=deployment, allowed_runtimes=runtimes
         )
         started.set()
 
@@ -397,6 +403,39 @@ def test_refused_create_bodies(
     status, data = raw(proxy, "POST", "/v1.41/containers/create", body)
     assert status in (400, 403), (status, data)
     assert engine_state(engine) == before
+
+
+def test_only_the_deployments_runtimes_are_created_and_gvisor_is_gvisor(
+    engine: Any, proxy: str, proxy_base: Path, image: str, jobs: list[uuid.UUID]
+) -> None:
+    """C1, C2: a proxy allowing only runc refuses a sandbox under gVisor, naming what it
+    allows; one allowing gVisor creates it, and what runs in it meets gVisor's kernel, not the
+    host's. Both say what they allow and what the engine offers (`offcoder doctor` reads it)."""
+    job = uuid.uuid4()
+    jobs.append(job)
+    body = policy_body(image, job, ["cat", "/proc/version"], runtime=SandboxRuntime.runsc)
+    assert body["HostConfig"]["Runtime"] == "runsc"
+    before = engine_state(engine)
+    status, data = raw(proxy, "POST", "/containers/create", body)
+    assert status == 403 and "allow-list" in data["message"], (status, data)
+    assert engine_state(engine) == before
+    status, listed = raw(proxy, "GET", "/offcoder/runtimes")
+    assert status == 200 and listed["Allowed"] == ["runc"], listed
+    assert {"runc", "runsc", "runsc-net", "crun"} <= set(listed["Engine"]), listed
+    both = frozenset({SandboxRuntime.runc, SandboxRuntime.runsc})
+    sock = str(proxy_base / "gvisor.sock")
+    with serving_proxy(sock, proxy_base / "ws", DEPLOYMENT, both):
+        assert raw(sock, "GET", "/offcoder/runtimes")[1]["Allowed"] == ["runc", "runsc"]
+        status, data = raw(sock, "POST", "/containers/create", body)
+        assert status == 201, data
+        container = engine.containers.get(data["Id"])
+        assert container.attrs["HostConfig"]["Runtime"] == "runsc"
+        container.start()
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        kernel = container.logs().decode()
+        container.remove()
+    host_kernel = Path("/proc/version").read_text()
+    assert kernel.startswith("Linux version") and kernel != host_kernel, kernel
 
 
 def test_create_body_tricks(engine: Any, proxy: str, image: str, jobs: list[uuid.UUID]) -> None:
@@ -905,3 +944,38 @@ def test_run_proxy_takes_only_our_images_and_no_more_cpu_than_its_maximum(
     assert "OFFCODER_PROXY_MAX_CPUS='lots' is not a number of cores" in " ".join(
         result.output.split()
     )
+
+
+def test_doctor_says_whether_the_runtimes_jobs_run_under_are_offered_and_allowed(
+    proxy: str,
+) -> None:
+    """`offcoder doctor` reads the proxy's allow-list and the engine's runtimes: fine for the
+    default runc; a plan's gVisor that this proxy does not allow is a problem it names, with
+    what to set; and no proxy at all is said as such. It exits non-zero on any problem."""
+
+    def doctor(**settings: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_SANDBOX_")}
+        env |= {"COLUMNS": "200", **settings}
+        return subprocess.run(
+            [sys.executable, "-m", "offcoder.cli", "doctor"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    fine = doctor(OFFCODER_DOCKER_PROXY_SOCKET=proxy)
+    assert fine.returncode == 0, fine.stderr
+    assert "The engine offers the runtimes: crun, runc, runsc, runsc-net." in fine.stderr
+    assert "Jobs of the default run under runc." in fine.stderr
+    unlisted = doctor(
+        OFFCODER_DOCKER_PROXY_SOCKET=proxy, OFFCODER_SANDBOX_RUNTIME_BY_PLAN='{"pro": "runsc"}'
+    )
+    assert unlisted.returncode == 1, unlisted.stderr
+    assert (
+        "Jobs of plan pro run under runsc, which the proxy does not allow: "
+        "add it to OFFCODER_PROXY_RUNTIMES"
+    ) in unlisted.stderr
+    absent = doctor(OFFCODER_DOCKER_PROXY_SOCKET=proxy + ".absent")
+    assert absent.returncode == 1 and "offcoder docker-proxy" in absent.stderr, absent.stderr

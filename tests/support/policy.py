@@ -51,8 +51,8 @@ def layer_spec(builder: uuid.UUID = BUILDER, *, read_only: bool = True) -> dict[
     return spec(project_id=PROJECT, layer_mount=layer_mount(builder, "/deps", read_only=read_only))
 
 
-def preview_spec() -> dict[str, Any]:
-    return spec(network=NetworkMode.preview, network_name=job_network_name(JOB), ports=[8000])
+def preview_spec(**kw: Any) -> dict[str, Any]:
+    return spec(network=NetworkMode.preview, network_name=job_network_name(JOB), ports=[8000], **kw)
 
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -149,6 +149,9 @@ MUTATIONS: dict[str, Mutation] = {
     "label-disable": host_config("SecurityOpt", ["no-new-privileges", "label:disable"]),
     "nnp-false": host_config("SecurityOpt", ["no-new-privileges:false"]),
     "runtime": host_config("Runtime", "runsc-unknown"),
+    "runtime-missing": _drop_hc("Runtime"),  # the engine's default is the operator's to change
+    "runtime-unlisted": host_config("Runtime", "runsc"),  # not on the default allow-list
+    "runtime-empty": host_config("Runtime", ""),
     "sysctls": host_config("Sysctls", {"net.ipv4.ip_forward": "1"}),
     "oom-kill-disable": host_config("OomKillDisable", True),
     "cgroup-parent": host_config("CgroupParent", "/"),

@@ -1,6 +1,7 @@
-"""How much CPU a person's jobs get: their plan's cap while the plan is in force and listed in
-`job_cpus_by_plan`, else `job_cpus`. The worker applies it to each sandbox (the engine's
-NanoCpus) and `GET /v1/me/usage` shows it, from this one rule."""
+"""How much CPU a person's jobs get, and under which sandbox runtime: their plan's while the
+plan is in force and listed in `job_cpus_by_plan` (`sandbox_runtime_by_plan`), else
+`job_cpus` (`sandbox_runtime`). The worker applies both to each sandbox (the engine's NanoCpus
+and Runtime) and `GET /v1/me/usage` shows them, from this one rule."""
 
 from __future__ import annotations
 
@@ -12,19 +13,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.config import Settings
 from offcoder.db.base import utcnow
 from offcoder.payments.models import PlanStatus, UserPlan
+from offcoder.runtime.policy import SandboxRuntime
 
 _PLAN_IN_FORCE = (PlanStatus.active.value, PlanStatus.trialing.value)
 
 
-def job_cores(settings: Settings, plan: UserPlan | None) -> float:
-    """Cores a job may use: the plan's, when it is in force and listed; else the default."""
+def _in_force(plan: UserPlan | None) -> str | None:
+    """The plan's name while it is in force, else None."""
     if (
         plan is not None
         and plan.status in _PLAN_IN_FORCE
         and (plan.until is None or plan.until > utcnow())
     ):
-        return settings.job_cpus_by_plan.get(plan.plan, settings.job_cpus)
-    return settings.job_cpus
+        return plan.plan
+    return None
+
+
+def job_cores(settings: Settings, plan: UserPlan | None) -> float:
+    """Cores a job may use: the plan's, when it is in force and listed; else the default."""
+    return settings.job_cpus_by_plan.get(_in_force(plan) or "", settings.job_cpus)
+
+
+def job_runtime(settings: Settings, plan: UserPlan | None) -> SandboxRuntime:
+    """The runtime a job runs under: the plan's, when it is in force and listed; else the
+    default."""
+    return settings.sandbox_runtime_by_plan.get(_in_force(plan) or "", settings.sandbox_runtime)
 
 
 def cpu_cap(settings: Settings, plan: UserPlan | None) -> int:

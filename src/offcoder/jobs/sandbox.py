@@ -36,6 +36,7 @@ from offcoder.runtime.policy import (
     GATEWAY_URL,
     WORKSPACE,
     NetworkMode,
+    SandboxRuntime,
     container_spec,
     layer_mount,
 )
@@ -77,6 +78,7 @@ class SandboxInputs:
     # quota bounds (read with the rest, under their RLS).
     layer_bytes: int = 0
     nano_cpus: int = DEFAULT_LIMITS.nano_cpus  # the CPU cap of its owner's plan (`cpu_cap`)
+    runtime: SandboxRuntime = SandboxRuntime.runc  # its owner's plan's (`job_runtime`)
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ class SandboxRun:
                 project_id=inputs.project_id,
                 layer_mount=layer,
                 limits=replace(DEFAULT_LIMITS, nano_cpus=inputs.nano_cpus),
+                runtime=inputs.runtime,
             )
             self.container_id = await asyncio.to_thread(client.create, spec)
             _crash_point("create")

@@ -39,7 +39,7 @@ from offcoder.dependencies import repository as dependency_volumes
 from offcoder.dependencies import runtime as dependencies
 from offcoder.dependencies.ecosystems import for_image
 from offcoder.jobs import archive, repository
-from offcoder.jobs.cpu import cpu_cap, plan_of
+from offcoder.jobs.cpu import cpu_cap, job_runtime, plan_of
 from offcoder.jobs.logwriter import LogWriter
 from offcoder.jobs.models import Job, JobKind, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
@@ -243,6 +243,7 @@ class Worker:
                 layer_mount=layer.mount if layer is not None else None,
                 layer_bytes=layer_bytes,
                 nano_cpus=cpu_cap(self.settings, plan),
+                runtime=job_runtime(self.settings, plan),
             )
 
         async def on_created(container_id: str) -> None:

@@ -77,6 +77,15 @@ class RuntimeClient:
             self._deployment = str(response.json()["Deployment"])
         return self._deployment
 
+    def runtimes(self) -> tuple[set[str], set[str]]:
+        """The sandbox runtimes the proxy allows, and the runtimes its engine offers (by the
+        engine's names, `policy.ENGINE_RUNTIMES`)."""
+        response = self._http.get("http://proxy/offcoder/runtimes")
+        if response.status_code != 200:
+            raise RuntimeUnavailable(f"the proxy did not list runtimes: {response.text[:300]}")
+        body = response.json()
+        return set(body["Allowed"]), set(body["Engine"])
+
     def jobs_with_objects(self) -> set[uuid.UUID]:
         """The jobs holding anything of this deployment on the engine: a container, a network,
         a workspace volume or image (what a worker killed at any step leaves)."""

@@ -98,6 +98,41 @@ class NetworkMode(StrEnum):
     egress = "egress"
 
 
+class SandboxRuntime(StrEnum):
+    """The OCI runtime a sandbox runs under (C1, decision 0022): the kernel boundary.
+
+    ``runc`` and ``crun`` give the job namespaces, cgroups, seccomp and AppArmor on the host's
+    kernel; ``runsc`` (gVisor) puts a user-space kernel between the job and the host's, which
+    sees only the few system calls gVisor itself makes."""
+
+    runc = "runc"
+    crun = "crun"
+    runsc = "runsc"
+
+
+# The names the engine knows each runtime by (its ``runtimes`` configuration), by whether the
+# job has a network. gVisor is registered twice: ``runsc`` with ``--network=none`` for jobs with
+# no network (nothing but loopback inside, not even an interface to attach), and ``runsc-net``
+# for preview and egress jobs, whose network is the job's own Docker network namespace, walled
+# as under runc. scripts/ensure-services.sh registers them; docs/operations.md says how.
+ENGINE_RUNTIMES: dict[SandboxRuntime, tuple[str, str]] = {
+    SandboxRuntime.runc: ("runc", "runc"),
+    SandboxRuntime.crun: ("crun", "crun"),
+    SandboxRuntime.runsc: ("runsc", "runsc-net"),
+}
+
+
+def engine_runtime(runtime: SandboxRuntime, network: NetworkMode) -> str:
+    """The engine's name for `runtime` running a job of `network` mode."""
+    offline, networked = ENGINE_RUNTIMES[runtime]
+    return offline if network is NetworkMode.none else networked
+
+
+def engine_runtimes(allowed: set[SandboxRuntime]) -> set[str]:
+    """Every engine runtime name that `allowed` runtimes may be created under."""
+    return {name for r in allowed for name in ENGINE_RUNTIMES[r]}
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Per-sandbox caps. The defaults are also the maxima the proxy accepts."""
@@ -206,6 +241,7 @@ def container_spec(
     network_name: str | None = None,
     project_id: uuid.UUID | None = None,
     layer_mount: dict[str, Any] | None = None,
+    runtime: SandboxRuntime = SandboxRuntime.runc,
 ) -> dict[str, Any]:
     """The create body for one job's sandbox (C1). Raises ValueError on input it cannot honour."""
     if layer_mount is not None and (workspace_mount is None or project_id is None):
@@ -235,6 +271,9 @@ def container_spec(
         net = network_name
 
     host_config: dict[str, Any] = {
+        # Always named, the default included: the engine's default runtime is the operator's
+        # to change, and what a sandbox runs under must not follow it unseen.
+        "Runtime": engine_runtime(runtime, network),
         "NetworkMode": net,
         # In every mode, none included (its resolv.conf is the host's otherwise): the check
         # requires it, and a sandbox's lookups of outside names go nowhere (SANDBOX_DNS).
@@ -333,6 +372,7 @@ _TOP_HARMLESS = {
     "Domainname",
 }
 _HOST_CHECKED = {
+    "Runtime",
     "NetworkMode",
     "Dns",
     "CapDrop",
@@ -369,7 +409,6 @@ _HOST_FORBIDDEN = {
     "UsernsMode": "UsernsMode is not allowed",
     "Sysctls": "Sysctls are not allowed",
     "OomKillDisable": "OomKillDisable is not allowed",
-    "Runtime": "a runtime other than the default runc is not allowed",
     "ExtraHosts": "ExtraHosts is not allowed",
     "Links": "Links are not allowed",
     "CgroupParent": "CgroupParent is not allowed",
@@ -450,10 +489,12 @@ def check_create_body(
     deployment: str,
     allowed_images: set[str] | None = None,
     max_limits: SandboxLimits = DEFAULT_LIMITS,
+    allowed_runtimes: frozenset[SandboxRuntime] = frozenset({SandboxRuntime.runc}),
 ) -> list[str]:
     """Every way `body` breaks the hardening policy; an empty list means it may be created.
 
-    `deployment` is the checking proxy's deployment id, which the body's labels must carry."""
+    `deployment` is the checking proxy's deployment id, which the body's labels must carry;
+    `allowed_runtimes` its deployment's runtime allow-list (C1, C2)."""
     v: list[str] = []
     if not isinstance(body, dict):
         return ["the create body must be a JSON object"]
@@ -552,6 +593,19 @@ def check_create_body(
         elif not _empty(value):
             v.append(f"HostConfig.{key} is not allowed")
 
+    # Named, on the allow-list, and the name for the job's network mode: gVisor's offline
+    # registration for a job with no network, its networked one otherwise.
+    runtime = hc.get("Runtime")
+    allowed_names = (
+        engine_runtimes(set(allowed_runtimes))
+        if mode is None
+        else {engine_runtime(r, NetworkMode(mode)) for r in allowed_runtimes}
+    )
+    if runtime not in allowed_names:
+        v.append(
+            f"Runtime {runtime!r} is not on this deployment's allow-list for "
+            f"{mode or 'this'} jobs ({', '.join(sorted(allowed_names))})"
+        )
     # Exactly false: `0 in (None, False)` is true in Python, and what the engine makes of a
     # number there is its business, not a thing this check should leave to it.
     if hc.get("Privileged", False) is not False:

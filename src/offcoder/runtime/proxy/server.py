@@ -20,6 +20,9 @@ dockerd receives is exactly what was checked. Everything else is answered 403 wi
   always added.
 - ``GET /offcoder/deployment``: this proxy's deployment id, which every object it makes or lets
   be made carries (``OFFCODER_PROXY_DEPLOYMENT_ID``, or generated once into its state directory).
+- ``GET /offcoder/runtimes``: the sandbox runtimes this deployment allows (``Allowed``,
+  ``OFFCODER_PROXY_RUNTIMES``) and the engine's runtimes (``Engine``, from its ``/info``), for
+  ``offcoder doctor``; a create body must name an allowed one (`policy.check_create_body`).
 - ``GET /offcoder/jobs``: the jobs that hold anything of this deployment (a container, a
   network, a workspace volume or image), for the reconciler to find what a dead worker left;
   not the install jobs of dependency layers, which outlive them by design.
@@ -74,6 +77,7 @@ from offcoder.runtime.policy import (
     WORKSPACE,
     NetworkMode,
     SandboxLimits,
+    SandboxRuntime,
     check_create_body,
     is_deployment_id,
     is_ours,
@@ -220,7 +224,7 @@ _JOB_OBJECTS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
 def route(method: str, target: str) -> Route:
     """Map a request to an allowed route, or raise Refused."""
     segments, raw_query = normalize_target(target)
-    if segments in (["offcoder", "deployment"], ["offcoder", "jobs"]):
+    if segments in (["offcoder", "deployment"], ["offcoder", "jobs"], ["offcoder", "runtimes"]):
         if method != "GET" or raw_query:
             raise Refused("method not allowed")
         return Route(segments[1])
@@ -344,6 +348,7 @@ class DockerPolicyProxy:
         gateway_image: str = DEFAULT_GATEWAY_IMAGE,
         egress_allow_private: bool = False,
         max_limits: SandboxLimits = DEFAULT_LIMITS,
+        allowed_runtimes: frozenset[SandboxRuntime] = frozenset({SandboxRuntime.runc}),
     ) -> None:
         self.upstream = upstream
         self.deployment = deployment
@@ -360,6 +365,7 @@ class DockerPolicyProxy:
         )
         self.allowed_images = allowed_images
         self.max_limits = max_limits
+        self.allowed_runtimes = allowed_runtimes
         self._owned: dict[str, _Owned] = {}
 
     # ---------------------------------------------------------------- connection handling
@@ -487,6 +493,10 @@ class DockerPolicyProxy:
             await self._read_body(down, reader, 0)
             await self._reply(down, writer, 200, "", {"Deployment": self.deployment})
             return True
+        if r.kind == "runtimes":
+            await self._read_body(down, reader, 0)
+            await self._reply(down, writer, 200, "", await self._runtimes())
+            return True
         if r.kind == "jobs":
             await self._read_body(down, reader, 0)
             jobs = sorted(str(job) for job in await self._jobs_with_objects())
@@ -586,12 +596,22 @@ class DockerPolicyProxy:
             await self._reply(down, writer, 200 if removed else 404, "", {"Removed": removed})
         return True
 
+    async def _runtimes(self) -> dict[str, list[str]]:
+        status, info = await self.engine.request("GET", "/info")
+        if status != 200 or not isinstance(info, dict):
+            raise EngineError(f"engine answered {status} to /info")
+        return {
+            "Allowed": sorted(r.value for r in self.allowed_runtimes),
+            "Engine": sorted(str(name) for name in info.get("Runtimes") or {}),
+        }
+
     async def _check_create(self, parsed: Any) -> list[str]:
         violations = check_create_body(
             parsed,
             deployment=self.deployment,
             allowed_images=self.allowed_images,
             max_limits=self.max_limits,
+            allowed_runtimes=self.allowed_runtimes,
         )
         if violations:
             return violations
@@ -877,6 +897,7 @@ async def start_proxy(
     allowed_images: set[str] | None = None,
     deployment: str | None = None,
     max_limits: SandboxLimits = DEFAULT_LIMITS,
+    allowed_runtimes: frozenset[SandboxRuntime] = frozenset({SandboxRuntime.runc}),
 ) -> asyncio.Server:
     """Listen on `socket_path` (mode 0660) and return the running server."""
     state = Path(state_dir or os.environ.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
@@ -890,6 +911,7 @@ async def start_proxy(
         gateway_image=os.environ.get("OFFCODER_PROXY_GATEWAY_IMAGE", DEFAULT_GATEWAY_IMAGE),
         egress_allow_private=os.environ.get("OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE") == "1",
         max_limits=max_limits,
+        allowed_runtimes=allowed_runtimes,
     )
     _prepare_socket_path(Path(socket_path))
     old = os.umask(0o117)
@@ -948,6 +970,28 @@ def allowed_images_from_env() -> set[str]:
     return {x.strip() for x in raw.split(",") if x.strip()} or set(IMAGES.values())
 
 
+class RuntimesError(ValueError):
+    """``OFFCODER_PROXY_RUNTIMES`` names a runtime that is not one; the message lists them."""
+
+
+def allowed_runtimes_from_env() -> frozenset[SandboxRuntime]:
+    """``OFFCODER_PROXY_RUNTIMES`` (comma-separated: runc, crun, runsc); unset, the one the
+    deployment runs its sandboxes under (``OFFCODER_SANDBOX_RUNTIME``, default runc), so that a
+    one-host deployment configures it once."""
+    raw = os.environ.get("OFFCODER_PROXY_RUNTIMES", "").strip() or os.environ.get(
+        "OFFCODER_SANDBOX_RUNTIME", SandboxRuntime.runc.value
+    )
+    names = [x.strip() for x in raw.split(",") if x.strip()]
+    known = {r.value for r in SandboxRuntime}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise RuntimesError(
+            f"OFFCODER_PROXY_RUNTIMES={raw!r}: {', '.join(unknown) or 'nothing'} is not a "
+            f"sandbox runtime; the runtimes are {', '.join(sorted(known))}"
+        )
+    return frozenset(SandboxRuntime(n) for n in names)
+
+
 class MaxCpusError(ValueError):
     """``OFFCODER_PROXY_MAX_CPUS`` is not a number of cores; the message says what it takes."""
 
@@ -979,6 +1023,7 @@ async def _serve_until_signal(socket_path: str, upstream: str) -> None:
         upstream,
         allowed_images=allowed_images_from_env(),
         max_limits=max_limits_from_env(),
+        allowed_runtimes=allowed_runtimes_from_env(),
     )
     try:
         await stop.wait()
@@ -1002,9 +1047,11 @@ def run_proxy(socket_path: str, upstream: str) -> None:
     ``OFFCODER_PROXY_DEPLOYMENT_ID`` (this deployment's id; unset: generated once into the state
     directory; deployments sharing an engine need distinct ones),
     ``OFFCODER_PROXY_ALLOWED_IMAGES`` (comma-separated; unset: the images we build, the
-    catalogue's), ``OFFCODER_PROXY_MAX_CPUS`` (the CPU cap in cores a sandbox may ask for at
-    most, default 1), ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress
-    gateway's image, default offcoder/python:current), ``OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE=1``
-    (tests only: egress gateways may reach private addresses, where the test servers live).
+    catalogue's), ``OFFCODER_PROXY_RUNTIMES`` (the sandbox runtimes a create body may name,
+    comma-separated; unset: ``OFFCODER_SANDBOX_RUNTIME``'s, default runc),
+    ``OFFCODER_PROXY_MAX_CPUS`` (the CPU cap in cores a sandbox may ask for at most, default 1),
+    ``OFFCODER_PROXY_GATEWAY_IMAGE`` (the egress gateway's image, default
+    offcoder/python:current), ``OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE=1`` (tests only: egress
+    gateways may reach private addresses, where the test servers live).
     """
     asyncio.run(_serve_until_signal(socket_path, upstream))
