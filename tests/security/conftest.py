@@ -29,6 +29,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
+from offcoder.runtime.policy import SandboxRuntime
 from tests.support.runtime import all_logs, docker_proxy, job_leftovers, runtime_app, wait_for_end
 from tests.support.signin import SignedIn, signed_in_user
 
@@ -39,6 +40,9 @@ LOG_CAP = 256 * 1024
 # A plan whose jobs get a CPU cap of their own (OFFCODER_JOB_CPUS_BY_PLAN): one core.
 PAID_PLAN = "pro"
 JOB_ID_LABEL = "dev.offcoder.job-id"
+# Every attack runs under each sandbox runtime CI offers (C1): runc, and gVisor. Where gVisor
+# behaves differently, the test says what is promised under each (`Sandbox.runtime`).
+SUITE_RUNTIMES = (SandboxRuntime.runc.value, SandboxRuntime.runsc.value)
 
 # A value only the host's test processes (pytest, the worker in it, the proxy it starts) hold in
 # their environment: a sandbox that can read a host process's environment would find it.
@@ -52,7 +56,7 @@ def sandbox_proxy_socket(state_dir: Path) -> Iterator[str]:
     os.environ[HOST_CANARY_NAME] = HOST_CANARY  # inherited by the proxy, held by the worker
     directory = state_dir / "sandbox-suite"
     directory.mkdir(exist_ok=True)
-    with docker_proxy(directory) as socket_path:
+    with docker_proxy(directory, runtimes=",".join(SUITE_RUNTIMES)) as socket_path:
         yield socket_path
 
 
@@ -77,11 +81,16 @@ class Result:
 
 
 class Sandbox:
-    """Run hostile programs as jobs and check the host afterwards."""
+    """Run hostile programs as jobs, under one sandbox runtime, and check the host afterwards."""
 
-    def __init__(self, api: httpx.AsyncClient, ctx: AppContext) -> None:
+    def __init__(self, api: httpx.AsyncClient, ctx: AppContext, runtime: SandboxRuntime) -> None:
         self.api = api
         self.ctx = ctx
+        self.runtime = runtime
+
+    @property
+    def gvisor(self) -> bool:
+        return self.runtime is SandboxRuntime.runsc
 
     async def user(self) -> SignedIn:
         return await signed_in_user(self.ctx)
@@ -159,9 +168,12 @@ class Sandbox:
         assert host.returncode == 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=SUITE_RUNTIMES)
 async def sandbox_runtime(
-    settings: Settings, prepared: PreparedDatabase, sandbox_proxy_socket: str
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    prepared: PreparedDatabase,
+    sandbox_proxy_socket: str,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
     async with runtime_app(
         settings,
@@ -169,6 +181,7 @@ async def sandbox_runtime(
         sandbox_proxy_socket,
         job_max_log_bytes=LOG_CAP,
         job_cpus_by_plan={PAID_PLAN: 1.0},
+        sandbox_runtime=SandboxRuntime(request.param),
     ) as r:
         yield r
 
@@ -176,4 +189,4 @@ async def sandbox_runtime(
 @pytest.fixture(scope="module")
 def sandbox(sandbox_runtime: tuple[httpx.AsyncClient, AppContext, Worker]) -> Sandbox:
     api, ctx, _ = sandbox_runtime
-    return Sandbox(api, ctx)
+    return Sandbox(api, ctx, ctx.settings.sandbox_runtime)

@@ -32,15 +32,20 @@ TEST_SERVER = "http://testserver"
 
 
 @contextmanager
-def docker_proxy(directory: Path, *, state_dir: Path | None = None) -> Iterator[str]:
+def docker_proxy(
+    directory: Path, *, state_dir: Path | None = None, runtimes: str | None = None
+) -> Iterator[str]:
     """`offcoder docker-proxy` on a socket in `directory`, as a deployment of its own, so that
     nothing of another test run on the engine is its own: with `state_dir`, the deployment
     whose id it generates there (or finds there, when started again); else one made up for it,
-    on the usual state directory."""
+    on the usual state directory. `runtimes`: its allow-list (OFFCODER_PROXY_RUNTIMES), else
+    the default (runc)."""
     socket_path = directory / "docker-proxy.sock"
     socket_path.unlink(missing_ok=True)
     log = (directory / "docker-proxy.log").open("w")
     env = dict(os.environ)
+    if runtimes is not None:
+        env["OFFCODER_PROXY_RUNTIMES"] = runtimes
     if state_dir is None:
         state = Path(env.get("OFFCODER_PROXY_STATE_DIR", DEFAULT_STATE_DIR))
         deployment = f"test-{secrets.token_hex(6)}"
