@@ -282,6 +282,7 @@ ensure_docker() {
 # sandbox_runtimes: the OCI runtimes a sandbox may run under (OFFCODER_SANDBOX_RUNTIME; decision
 # 0022), registered with the engine under the names the hardening policy writes into every
 # create body (runtime/policy.py ENGINE_RUNTIMES):
+# gVisor applies the engine's seccomp profile itself (--oci-seccomp), as runc does.
 #   runsc      gVisor, ptrace platform (its KVM platform hangs on these machines), no network:
 #              for jobs with network mode none
 #   runsc-net  gVisor, ptrace platform, the network of the job's own namespace: preview, egress
@@ -291,12 +292,18 @@ ensure_docker() {
 # The engine reloads its runtimes on SIGHUP: running containers are not touched.
 
 DAEMON_JSON=/etc/docker/daemon.json
-RUNSC_ARGS='["--platform=ptrace"]'
+RUNSC_ARGS='["--platform=ptrace", "--oci-seccomp"]'
 
 runtimes_registered() {
-    local have
-    have="$(timeout 10 docker info --format '{{range $name, $_ := .Runtimes}}{{$name}} {{end}}' 2>/dev/null || true)"
-    [[ " $have " == *" runsc "* && " $have " == *" runsc-net "* && " $have " == *" crun "* ]]
+    # The names, and gVisor's arguments: a runsc registered without --oci-seccomp would run
+    # jobs without the engine's seccomp profile, which the attack suite refuses.
+    timeout 10 docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c '
+import json, sys
+runtimes = json.load(sys.stdin)
+ok = {"runsc", "runsc-net", "crun"} <= set(runtimes) and all(
+    "--oci-seccomp" in (runtimes[name].get("runtimeArgs") or []) for name in ("runsc", "runsc-net")
+)
+sys.exit(0 if ok else 1)'
 }
 
 sandbox_runtimes_print_instructions() {
@@ -312,8 +319,8 @@ reload the engine (SIGHUP: running containers are not touched):
     sudo apt-get install -y runsc crun
     {
       "runtimes": {
-        "runsc":     {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]},
-        "runsc-net": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]},
+        "runsc":     {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=none"]},
+        "runsc-net": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=host"]},
         "crun":      {"path": "/usr/bin/crun"}
       }
     }
