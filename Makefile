@@ -5,7 +5,7 @@
 #                       then the data-layer tests (-m db) on the machine's PostgreSQL
 #   make test-embedded  only the first half          make test-external  only the second half
 #   make lint           ruff check, ruff format --check, mypy
-#   make bench          job latency/throughput and output rate: raw Docker vs API + worker (root)
+#   make bench          job latency/throughput, output rate, runc/crun/gVisor side by side (root)
 #   make bench-live     live log delivery to 1/10/100 Socket.IO subscribers vs raw python-socketio
 #   make bench-ledger   ledger ops/s and p99, 1/8/32 clients, 1 hot or 100 wallets, vs a bare UPDATE
 #   make bench-ai       the AI gateway's added latency over a direct SDK call (whole, first token)
@@ -128,7 +128,8 @@ lint: $(STAMP)
 	$(BIN)/mypy || status=1; \
 	exit $$status
 
-# The job benchmark (bench/jobs.py; figures in docs/performance.md). Not a test: ~3-5 minutes.
+# The job benchmark (bench/jobs.py; figures in docs/performance.md), the sandbox-runtime cells
+# (runc, crun, gVisor) included. Not a test: ~3-7 minutes.
 bench: $(STAMP)
 	@bash scripts/ensure-services.sh docker sandbox_runtimes runtime_images
 	$(BIN)/python bench/jobs.py

@@ -26,6 +26,13 @@ The worker path is instrumented in-process (wrappers around `RuntimeClient` and 
 methods; nothing in src/ changes) to say where its time goes, and the workspace provisioning
 (mkfs.ext4, losetup, the proxy's endpoint) and the proxy's per-request cost are measured alone.
 
+Last, the runtime cells (issue 15 item 3; ``--only runtimes`` runs them alone): each sandbox
+runtime (runc, crun, runsc = gVisor) in the same run, runc the baseline. Every call goes through
+the policy proxy, whose allow-list the bench sets to all three (``OFFCODER_PROXY_RUNTIMES``),
+with the worker's `RuntimeClient` (RawRunner's ``proxy`` mode): a trivial job's lifecycle one at
+a time and in three lanes, a syscall-heavy and a CPU-heavy program's run (each prints its own
+time too).
+
 Deviations from production, all stated in docs/performance.md: the raw containers carry every
 label of `container_spec` except ``dev.offcoder.managed`` (so that no worker's reconciler, ours
 or another one sharing the engine, removes them mid-run); the bench runs the job loop alone,
@@ -84,7 +91,9 @@ from offcoder.runtime.policy import (  # noqa: E402
     LABEL_MANAGED,
     WORKSPACE,
     NetworkMode,
+    SandboxRuntime,
     container_spec,
+    engine_runtime,
 )
 from offcoder.runtime.proxy.workspace import IMAGE_BYTES, MKFS_OPTIONS  # noqa: E402
 
@@ -127,6 +136,50 @@ MANY_PROGRAM = (
 )
 TARGET_OUTPUT = 0.8  # ours bytes/s / raw bytes/s at least
 MODES = ("raw-volume", "raw-quota", "ours", "ours-dbwait")
+# The runtime cells (issue 15 item 3): every sandbox runtime in the same run, runc the baseline.
+# Each sandbox goes through the policy proxy (mode "proxy" of RawRunner), whose allow-list the
+# bench sets to all of them (OFFCODER_PROXY_RUNTIMES).
+RUNTIMES = tuple(SandboxRuntime)
+RUNTIME_LATENCY_JOBS = 8  # per runtime, one at a time, the runtimes taking turns
+RUNTIME_LANES = 3
+RUNTIME_JOBS = 30  # per runtime for the throughput figure (--runtime-jobs)
+RUNTIME_ROUNDS = 3  # the throughput's jobs are made in rounds, the runtimes taking turns
+RUNTIME_RUNS = 3  # of each program per runtime (--runtime-runs)
+RUNTIME_MAX_SECONDS = 240  # the section's cap; gVisor's syscall-heavy runs are the long part
+# Both programs print the seconds they took by their own clock (the sandbox's), so that the
+# program's time can be read apart from the runtime's start and exit.
+# Syscall-heavy: small files on /tmp (the sandbox's tmpfs) opened, written, closed, opened,
+# read, closed and stat'ed, and getpid ten times: 17 system calls a round, each a trap into
+# gVisor's kernel (over ptrace here) where runc and crun run it on the host kernel. Sized for
+# gVisor on ptrace, which takes ~70 us a call here: ~20 s a run there, ~0.1 s under runc.
+SYSCALL_ROUNDS = 15_000
+SYSCALLS = SYSCALL_ROUNDS * 17
+SYSCALL_PROGRAM = (
+    "import os, time\n"
+    "t0 = time.perf_counter()\n"
+    f"for i in range({SYSCALL_ROUNDS}):\n"
+    "    path = f'/tmp/f{i % 50}'\n"
+    "    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)\n"
+    "    os.write(fd, b'x' * 64)\n"
+    "    os.close(fd)\n"
+    "    fd = os.open(path, os.O_RDONLY)\n"
+    "    os.read(fd, 64)\n"
+    "    os.close(fd)\n"
+    "    os.stat(path)\n"
+    "    for _ in range(10):\n"
+    "        os.getpid()\n"
+    "print(f'{time.perf_counter() - t0:.3f}')\n"
+)
+# CPU-heavy: pure-Python arithmetic, next to no system calls.
+CPU_PROGRAM = (
+    "import time\n"
+    "t0 = time.perf_counter()\n"
+    "total = 0\n"
+    "for i in range(15_000_000):\n"
+    "    total += i * i % 7\n"
+    "print(f'{time.perf_counter() - t0:.3f}')\n"
+)
+PROGRAMS = {"syscall-heavy": SYSCALL_PROGRAM, "cpu-heavy": CPU_PROGRAM}
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -192,13 +245,30 @@ class Deadline:
 # ------------------------------------------------------------------------------- raw path
 
 
+@dataclass
+class RawJob:
+    """One sandbox's lifecycle: its whole time, the time of each phase, and what it printed."""
+
+    total: float
+    phases: dict[str, float]
+    output: str
+
+
 class RawRunner:
-    """The lifecycle with docker-py straight on the engine, one client per thread."""
+    """The lifecycle with docker-py, one client per thread.
+
+    Modes: ``raw-volume`` and ``raw-quota`` go straight to the engine (see the module
+    docstring); ``proxy`` makes every call through the policy proxy as the worker does, with
+    its own `RuntimeClient`: the quota workspace, the create body checked against the policy
+    (the deployment's labels and the runtime's allow-list included), the other container calls
+    on the proxy's socket, and the remove after which the proxy tears the workspace down.
+    """
 
     def __init__(self, proxy_socket: str) -> None:
         self.proxy_socket = proxy_socket
         self.packed = archive.build([("main.py", MAIN_PY)])
         self._local = threading.local()
+        self._deployment: str | None = None  # the proxy's, asked once for all threads
 
     def _clients(self) -> tuple[Any, httpx.Client]:
         if not hasattr(self._local, "api"):
@@ -208,8 +278,30 @@ class RawRunner:
             )
         return self._local.api, self._local.proxy
 
-    def job(self, mode: str) -> tuple[float, dict[str, float]]:
+    def _runtime_client(self) -> tuple[RuntimeClient, str]:
+        """This thread's client on the proxy, and the proxy's deployment id."""
+        if not hasattr(self._local, "runtime"):
+            self._local.runtime = RuntimeClient(self.proxy_socket)
+        client: RuntimeClient = self._local.runtime
+        if self._deployment is None:
+            self._deployment = client.deployment()
+        return client, self._deployment
+
+    def job(
+        self,
+        mode: str,
+        runtime: SandboxRuntime = SandboxRuntime.runc,
+        command: list[str] = COMMAND,
+        expected: str | None = EXPECTED,
+    ) -> RawJob:
+        """One sandbox of `command` under `runtime`; it must exit 0 and, unless `expected` is
+        None, print exactly `expected`."""
         api, proxy = self._clients()
+        client: RuntimeClient | None = None
+        deployment = "bench-raw"  # the raw modes never go through a proxy that checks it
+        if mode == "proxy":
+            client, deployment = self._runtime_client()
+            api = client.docker.api  # docker-py on the proxy's socket, as the worker's calls
         job_id = uuid.uuid4()
         volume = f"offcoder-bench-{job_id}"
         marks: list[tuple[str, float]] = []
@@ -217,7 +309,10 @@ class RawRunner:
         container_id: str | None = None
         provisioned = False
         try:
-            if mode == "raw-quota":
+            if client is not None:
+                mount = client.provision_workspace(job_id)
+                provisioned = True
+            elif mode == "raw-quota":
                 response = proxy.post(f"http://proxy/offcoder/workspaces/{job_id}")
                 response.raise_for_status()
                 provisioned = True
@@ -235,18 +330,22 @@ class RawRunner:
             marks.append(("workspace", time.perf_counter()))
             spec = container_spec(
                 image=IMAGE,
-                command=COMMAND,
+                command=command,
                 env={},
                 job_id=job_id,
                 owner_tag=BENCH_OWNER,
                 network=NetworkMode.none,
-                deployment="bench-raw",  # no proxy's: these never go through one
+                deployment=deployment,
                 workspace_mount=mount,
+                runtime=runtime,
             )
-            del spec["Labels"][LABEL_MANAGED]  # see the module docstring
-            container_id = api._result(
-                api._post_json(api._url("/containers/create"), data=spec), True
-            )["Id"]
+            if client is not None:
+                container_id = client.create(spec)
+            else:
+                del spec["Labels"][LABEL_MANAGED]  # see the module docstring
+                container_id = api._result(
+                    api._post_json(api._url("/containers/create"), data=spec), True
+                )["Id"]
             marks.append(("create", time.perf_counter()))
             if not api.put_archive(container_id, WORKSPACE, self.packed):
                 raise RuntimeError("put_archive refused")
@@ -263,14 +362,17 @@ class RawRunner:
             marks.append(("output", time.perf_counter()))
             status = api.wait(container_id)["StatusCode"]
             marks.append(("wait", time.perf_counter()))
-            if status != 0 or out != EXPECTED:
-                raise RuntimeError(f"raw job exited {status} with {out!r}")
+            if status != 0 or (expected is not None and out != expected):
+                raise RuntimeError(f"{mode} job under {runtime} exited {status} with {out[:200]!r}")
         finally:
             if container_id is not None:
                 api.remove_container(container_id, force=True)
                 marks.append(("remove", time.perf_counter()))
-            if provisioned:
-                if mode == "raw-quota":
+            # Through the proxy, removing the container took its workspace with it.
+            if provisioned and (client is None or container_id is None):
+                if client is not None:
+                    client.teardown_workspace(job_id)
+                elif mode == "raw-quota":
                     proxy.delete(f"http://proxy/offcoder/workspaces/{job_id}")
                 else:
                     api.remove_volume(volume)
@@ -279,14 +381,21 @@ class RawRunner:
         for name, at in marks:
             phases[name] = at - previous
             previous = at
-        return previous - t0, phases
+        return RawJob(previous - t0, phases, out)
 
     def close(self) -> None:
         pass
 
 
-async def run_raw(runner: RawRunner, mode: str, concurrency: int, jobs: int, dl: Deadline) -> Level:
-    level = Level(mode, concurrency)
+async def run_raw(
+    runner: RawRunner,
+    mode: str,
+    concurrency: int,
+    jobs: int,
+    dl: Deadline,
+    runtime: SandboxRuntime = SandboxRuntime.runc,
+) -> Level:
+    level = Level(mode if mode != "proxy" else f"proxy {runtime}", concurrency)
     loop = asyncio.get_running_loop()
     remaining = list(range(jobs))
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=mode) as pool:
@@ -298,12 +407,12 @@ async def run_raw(runner: RawRunner, mode: str, concurrency: int, jobs: int, dl:
                     return
                 remaining.pop()
                 try:
-                    total, phases = await loop.run_in_executor(pool, runner.job, mode)
+                    done = await loop.run_in_executor(pool, runner.job, mode, runtime)
                 except Exception as exc:
                     level.failures.append(f"{type(exc).__name__}: {exc}"[:200])
                     continue
-                level.latencies.append(total)
-                for name, value in phases.items():
+                level.latencies.append(done.total)
+                for name, value in done.phases.items():
                     level.phases[name].append(value)
 
         started = time.perf_counter()
@@ -636,6 +745,7 @@ def raw_output(hardened: bool) -> OutputRun:
             job_id=job_id,
             owner_tag=BENCH_OWNER,
             network=NetworkMode.none,
+            deployment="bench-raw",  # as RawRunner's raw modes: no proxy checks it
         )
         del spec["Labels"][LABEL_MANAGED]  # see the module docstring
     else:
@@ -817,6 +927,251 @@ def print_output_cell(results: dict[str, list[OutputRun]]) -> float:
         cells = ", ".join(f"{r:.2f}" for r in ratios)
         print(f"  ours/{base:13} median {statistics.median(ratios):.2f}x   rounds: {cells}")
     return statistics.median(paired["raw"])
+
+
+# ------------------------------------------------------------------------------- runtimes
+
+
+@dataclass
+class ProgramRun:
+    """One run of a program: from the start call to its exit seen, and by its own clock."""
+
+    seconds: float
+    inside: float
+
+
+@dataclass
+class RuntimeCells:
+    """What the runtime section measured (see `measure_runtimes`), by runtime."""
+
+    runtimes: list[SandboxRuntime]
+    skipped: dict[SandboxRuntime, str]
+    latency: dict[SandboxRuntime, Level] = field(default_factory=dict)
+    throughput: dict[SandboxRuntime, Level] = field(default_factory=dict)
+    programs: dict[tuple[str, SandboxRuntime], list[ProgramRun]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    failures: list[str] = field(default_factory=list)
+    truncated: bool = False
+    wall_s: float = 0.0
+
+
+def runtimes_offered(proxy_socket: str) -> tuple[list[SandboxRuntime], dict[SandboxRuntime, str]]:
+    """The runtimes both on the proxy's allow-list and registered in the engine (for jobs with
+    no network); each other one with the reason it is left out."""
+    client = RuntimeClient(proxy_socket)
+    try:
+        allowed, engine = client.runtimes()
+    finally:
+        client.close()
+    offered: list[SandboxRuntime] = []
+    skipped: dict[SandboxRuntime, str] = {}
+    for runtime in RUNTIMES:
+        name = engine_runtime(runtime, NetworkMode.none)
+        if runtime.value not in allowed:
+            skipped[runtime] = "not on the proxy's allow-list"
+        elif name not in engine:
+            skipped[runtime] = f"the engine has no runtime {name!r}"
+        else:
+            offered.append(runtime)
+    return offered, skipped
+
+
+def run_seconds(phases: dict[str, float]) -> float:
+    """From the start call to the exit seen: the program's run with the runtime's start and
+    stop around it, without the workspace, create, copy and remove."""
+    return phases["start"] + phases["output"] + phases["wait"]
+
+
+async def measure_runtimes(proxy_socket: str, args: argparse.Namespace) -> RuntimeCells:
+    """Each sandbox runtime in turn, through the proxy: the lifecycle one at a time, sandboxes/s
+    in lanes, and the two programs; runc is the baseline of the same run."""
+    runtimes, skipped = await asyncio.to_thread(runtimes_offered, proxy_socket)
+    cells = RuntimeCells(runtimes, skipped)
+    if SandboxRuntime.runc not in runtimes:
+        cells.failures.append(
+            f"runc, the baseline, cannot be measured: {skipped[SandboxRuntime.runc]}"
+        )
+        return cells
+    runner = RawRunner(proxy_socket)
+    loop = asyncio.get_running_loop()
+    dl = Deadline(args.runtime_max_seconds)
+    started = time.perf_counter()
+    # One thread, so one client, for the sandboxes made one at a time: the lanes' figure is
+    # the only one that pays for a client of its own per lane.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runtimes") as one:
+
+        async def single(
+            runtime: SandboxRuntime, command: list[str], expected: str | None
+        ) -> RawJob:
+            return await loop.run_in_executor(one, runner.job, "proxy", runtime, command, expected)
+
+        # Warm-up, not kept: each runtime's first sandboxes (gVisor's loader and the image's
+        # files in its gofer, crun's binary) and the clients' connections.
+        for runtime in runtimes:
+            for _ in range(2):
+                try:
+                    await single(runtime, COMMAND, EXPECTED)
+                except Exception as exc:
+                    cells.failures.append(f"warm-up {runtime}: {type(exc).__name__}: {exc}"[:200])
+        # The lifecycle one at a time, the runtimes taking turns, so that the shared machine's
+        # drift weighs on each alike.
+        for runtime in runtimes:
+            cells.latency[runtime] = Level(f"proxy {runtime}", 1)
+        for _ in range(args.runtime_latency_jobs):
+            for runtime in runtimes:
+                level = cells.latency[runtime]
+                if dl.passed():
+                    level.truncated = True
+                    continue
+                try:
+                    done = await single(runtime, COMMAND, EXPECTED)
+                except Exception as exc:
+                    level.failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                    continue
+                level.latencies.append(done.total)
+                for name, value in done.phases.items():
+                    level.phases[name].append(value)
+        # Sandboxes/s with lanes in parallel: in rounds, the runtimes taking turns in each,
+        # for the same reason; a runtime's figure is its sandboxes over its rounds' wall time.
+        for runtime in runtimes:
+            cells.throughput[runtime] = Level(f"proxy {runtime}", RUNTIME_LANES)
+        for i in range(RUNTIME_ROUNDS):
+            share = args.runtime_jobs // RUNTIME_ROUNDS + (i < args.runtime_jobs % RUNTIME_ROUNDS)
+            for runtime in runtimes:
+                level = await run_raw(runner, "proxy", RUNTIME_LANES, share, dl, runtime)
+                total = cells.throughput[runtime]
+                total.latencies += level.latencies
+                total.failures += level.failures
+                total.wall_s += level.wall_s
+                total.truncated = total.truncated or level.truncated
+        for level in cells.throughput.values():
+            print(
+                f"   {level.mode:11} c={RUNTIME_LANES}: {level.done:2d} sandboxes in "
+                f"{level.wall_s:5.1f} s ({RUNTIME_ROUNDS} rounds), {len(level.failures)} failed"
+                + (" (TRUNCATED by the time cap)" if level.truncated else "")
+            )
+        # The two programs, the runtimes taking turns.
+        for _ in range(args.runtime_runs):
+            for runtime in runtimes:
+                for name, program in PROGRAMS.items():
+                    if dl.passed():
+                        cells.truncated = True
+                        continue
+                    try:
+                        done = await single(runtime, ["python3", "-c", program], None)
+                        inside = float(done.output)
+                    except Exception as exc:
+                        cells.failures.append(
+                            f"{name} {runtime}: {type(exc).__name__}: {exc}"[:200]
+                        )
+                        continue
+                    cells.programs[(name, runtime)].append(
+                        ProgramRun(run_seconds(done.phases), inside)
+                    )
+    cells.wall_s = time.perf_counter() - started
+    for level in (*cells.latency.values(), *cells.throughput.values()):
+        cells.failures += [f"{level.mode}: {failure}" for failure in level.failures]
+        cells.truncated = cells.truncated or level.truncated
+    return cells
+
+
+def print_runtime_cells(cells: RuntimeCells, args: argparse.Namespace) -> None:
+    """The runtime table: each figure under each runtime, and its ratio to runc's."""
+    runtimes = cells.runtimes
+    print(
+        f"\nSandbox runtimes: every sandbox through the policy proxy (allow-list "
+        f"{', '.join(r.value for r in RUNTIMES)}), container_spec(runtime=...), network none, "
+        f"the 500 MB-quota workspace; {cells.wall_s:.0f} s in all"
+    )
+    for runtime, reason in cells.skipped.items():
+        print(f"  {runtime} not measured: {reason}")
+    if SandboxRuntime.runc not in runtimes:
+        return
+    print(
+        "  x runc = the runtime's figure / runc's figure in this run (times: above 1 is slower;"
+        " sandboxes/s: below 1 is slower)"
+    )
+    print(f"  {'':50}" + "".join(f"{runtime.value:>9} {'x runc':>6}" for runtime in runtimes))
+
+    def row(label: str, figures: dict[SandboxRuntime, float], unit: float, digits: int) -> None:
+        base = figures.get(SandboxRuntime.runc, float("nan"))
+        cells_ = "".join(
+            f"{figures.get(r, float('nan')) * unit:9.{digits}f} "
+            f"{figures.get(r, float('nan')) / base:5.2f}x"
+            for r in runtimes
+        )
+        print(f"  {label:50}{cells_}")
+
+    n = min(len(level.latencies) for level in cells.latency.values())
+    row(
+        f"lifecycle p50 ms (workspace .. remove, 1 lane, n={n})",
+        {r: pct(level.latencies, 50) for r, level in cells.latency.items()},
+        1000,
+        0,
+    )
+    for phase in ("workspace", "create", "put_archive", "attach", "start", "output", "wait"):
+        row(
+            f"  {phase} p50 ms",
+            {r: pct(level.phases[phase], 50) for r, level in cells.latency.items()},
+            1000,
+            0,
+        )
+    row(
+        "  remove (+ the proxy's workspace teardown) p50 ms",
+        {r: pct(level.phases["remove"], 50) for r, level in cells.latency.items()},
+        1000,
+        0,
+    )
+    row(
+        "lifecycle p90 ms",
+        {r: pct(level.latencies, 90) for r, level in cells.latency.items()},
+        1000,
+        0,
+    )
+    row(
+        f"sandboxes/s ({RUNTIME_LANES} lanes, {args.runtime_jobs} per runtime)",
+        {r: level.rate for r, level in cells.throughput.items()},
+        1,
+        2,
+    )
+    row(
+        f"  lifecycle p50 ms in the {RUNTIME_LANES} lanes",
+        {r: pct(level.latencies, 50) for r, level in cells.throughput.items()},
+        1000,
+        0,
+    )
+    for name in PROGRAMS:
+        runs = {r: cells.programs.get((name, r), []) for r in runtimes}
+        if not all(runs.values()):
+            print(f"  {name}: not every runtime ran it (see the failures)")
+            continue
+        count = min(len(v) for v in runs.values())
+        row(
+            f"{name} s, start call .. exit (median of {count})",
+            {r: statistics.median(x.seconds for x in v) for r, v in runs.items()},
+            1,
+            2,
+        )
+        row(
+            f"{name} s, by the program's own clock",
+            {r: statistics.median(x.inside for x in v) for r, v in runs.items()},
+            1,
+            2,
+        )
+        if name == "syscall-heavy":
+            row(
+                f"  us per system call ({SYSCALLS:,}, program's clock)",
+                {r: statistics.median(x.inside for x in v) / SYSCALLS for r, v in runs.items()},
+                1e6,
+                2,
+            )
+        print(
+            f"  {'  runs (start call .. exit, s)':50}"
+            + "".join(f"{'/'.join(f'{x.seconds:.1f}' for x in v):>16}" for v in runs.values())
+        )
+    for failure in cells.failures[:6]:
+        print(f"  failure: {failure}")
 
 
 # ------------------------------------------------------------------------------- pieces alone
@@ -1175,50 +1530,69 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     guard_network()
     quiet()
+    runtime_cell = (
+        f"the runtime cells ({', '.join(r.value for r in RUNTIMES)}; "
+        f"{args.runtime_jobs} sandboxes per runtime in {RUNTIME_LANES} lanes)"
+    )
     if args.only == "output":
         print(f"== OffCoder job benchmark, the output-rate cell only ({args.output_runs} runs)")
+    elif args.only == "runtimes":
+        print(f"== OffCoder job benchmark, {runtime_cell} only")
     else:
         print(
             f"== OffCoder job benchmark: {args.jobs} jobs per path and level, levels {LEVELS}, "
-            f"cap {args.max_seconds:.0f} s; the output-rate cell ({args.output_runs} runs)"
+            f"cap {args.max_seconds:.0f} s; the output-rate cell ({args.output_runs} runs); "
+            f"{runtime_cell}"
         )
     print(f"   host: {os.cpu_count()} CPUs, {platform.platform()}; image {IMAGE}")
-    print(
-        f"   API in-process (httpx ASGITransport), one Worker in the same event loop "
-        f"(worker_concurrency {Settings.model_fields['worker_concurrency'].default})"
-    )
+    if args.only != "runtimes":
+        print(
+            f"   API in-process (httpx ASGITransport), one Worker in the same event loop "
+            f"(worker_concurrency {Settings.model_fields['worker_concurrency'].default})"
+        )
     print(f"   before: {engine_activity()}")
+    output_results: dict[str, list[OutputRun]] | None = None
+    many_wall, many_stored = 0.0, 0
+    lifecycle: Lifecycle | None = None
+    runtime_cells: RuntimeCells | None = None
     with contextlib.ExitStack() as stack_:
         tmp = Path(stack_.enter_context(tempfile.TemporaryDirectory(prefix="offcoder-bench-")))
         os.environ["OFFCODER_PROXY_STATE_DIR"] = str(tmp / "workspaces")
-        issuer = stack_.enter_context(oidc_provider())
-        quiet()
+        # The runtime cells create under each runtime; the other cells' sandboxes name runc.
+        os.environ["OFFCODER_PROXY_RUNTIMES"] = ",".join(r.value for r in RUNTIMES)
         proxy_socket = stack_.enter_context(docker_proxy(tmp))
-        t_setup = time.perf_counter()
-        async with stack(tmp, issuer, proxy_socket) as (api, ctx, _worker, probe, prepared):
-            user = await sign_in(api)
-            project = (
-                await api.post("/v1/projects", headers=user.headers, json={"name": "bench"})
-            ).json()
-            put = await api.put(
-                f"/v1/projects/{project['id']}/files/main.py", headers=user.headers, content=MAIN_PY
-            )
-            put.raise_for_status()
-            print(
-                f"   set-up (PostgreSQL, migrations, proxy, sign-in): "
-                f"{time.perf_counter() - t_setup:.1f} s"
-            )
-            ours = Ours(api, user.headers, str(project["id"]), probe)
-            embedded = prepared.embedded
-            meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
-            # First, on an engine not yet busy with the levels' containers.
-            output_results = await output_cell(ours, ctx, args.output_runs, meter)
-            many_wall, many_stored = await many_jobs(ours, ctx)
-            lifecycle = None
-            if args.only != "output":
-                lifecycle = await measure_lifecycle(
-                    args, api, ctx, prepared, proxy_socket, ours, user
+        if args.only != "runtimes":
+            issuer = stack_.enter_context(oidc_provider())
+            quiet()
+            t_setup = time.perf_counter()
+            async with stack(tmp, issuer, proxy_socket) as (api, ctx, _worker, probe, prepared):
+                user = await sign_in(api)
+                project = (
+                    await api.post("/v1/projects", headers=user.headers, json={"name": "bench"})
+                ).json()
+                put = await api.put(
+                    f"/v1/projects/{project['id']}/files/main.py",
+                    headers=user.headers,
+                    content=MAIN_PY,
                 )
+                put.raise_for_status()
+                print(
+                    f"   set-up (PostgreSQL, migrations, proxy, sign-in): "
+                    f"{time.perf_counter() - t_setup:.1f} s"
+                )
+                ours = Ours(api, user.headers, str(project["id"]), probe)
+                embedded = prepared.embedded
+                meter = CpuMeter(proxy_socket, embedded.get_pid() if embedded is not None else None)
+                # First, on an engine not yet busy with the levels' containers.
+                output_results = await output_cell(ours, ctx, args.output_runs, meter)
+                many_wall, many_stored = await many_jobs(ours, ctx)
+                if args.only != "output":
+                    lifecycle = await measure_lifecycle(
+                        args, api, ctx, prepared, proxy_socket, ours, user
+                    )
+        # Last, with the worker and PostgreSQL stopped: only the proxy is needed.
+        if args.only in ("all", "runtimes"):
+            runtime_cells = await measure_runtimes(proxy_socket, args)
         stray = leftovers(tmp)
 
     failures, truncated = 0, False
@@ -1226,31 +1600,38 @@ async def main(args: argparse.Namespace) -> int:
         ratio50, worst = print_lifecycle(lifecycle)
         failures = sum(len(level.failures) for level in lifecycle.results.values())
         truncated = any(level.truncated for level in lifecycle.results.values())
-    output_ratio = print_output_cell(output_results)
-    print(
-        f"\nMany jobs at once: {MANY_JOBS} jobs writing {MANY_BYTES:,} bytes each, submitted "
-        f"together (worker_concurrency {Settings.model_fields['worker_concurrency'].default}): "
-        f"{many_wall:.1f} s from the first submit to the last end seen, "
-        f"{many_stored / many_wall / 1e6:.1f} MB/s stored; "
-        f"{many_stored:,} of {MANY_JOBS * MANY_BYTES:,} bytes stored"
-    )
-    failures += many_stored != MANY_JOBS * MANY_BYTES
-    print("\nTargets (ours, as a client watching through the API sees it):")
-    if lifecycle is not None:
+    output_ratio: float | None = None
+    if output_results is not None:
+        output_ratio = print_output_cell(output_results)
         print(
-            f"  p50 within {TARGET_LATENCY}x of raw-quota:            {ratio50:.2f}x  "
-            f"{'PASS' if ratio50 <= TARGET_LATENCY else 'MISS'}"
+            f"\nMany jobs at once: {MANY_JOBS} jobs writing {MANY_BYTES:,} bytes each, submitted "
+            f"together (worker_concurrency {Settings.model_fields['worker_concurrency'].default}): "
+            f"{many_wall:.1f} s from the first submit to the last end seen, "
+            f"{many_stored / many_wall / 1e6:.1f} MB/s stored; "
+            f"{many_stored:,} of {MANY_JOBS * MANY_BYTES:,} bytes stored"
         )
+        failures += many_stored != MANY_JOBS * MANY_BYTES
+    if runtime_cells is not None:
+        print_runtime_cells(runtime_cells, args)
+        failures += len(runtime_cells.failures)
+        truncated = truncated or runtime_cells.truncated
+    if output_ratio is not None:
+        print("\nTargets (ours, as a client watching through the API sees it):")
+        if lifecycle is not None:
+            print(
+                f"  p50 within {TARGET_LATENCY}x of raw-quota:            {ratio50:.2f}x  "
+                f"{'PASS' if ratio50 <= TARGET_LATENCY else 'MISS'}"
+            )
+            print(
+                f"  throughput within {TARGET_THROUGHPUT}x of raw-quota:     "
+                f"worst level {worst:.2f}x  {'PASS' if worst >= TARGET_THROUGHPUT else 'MISS'}"
+            )
         print(
-            f"  throughput within {TARGET_THROUGHPUT}x of raw-quota:     worst level {worst:.2f}x  "
-            f"{'PASS' if worst >= TARGET_THROUGHPUT else 'MISS'}"
+            f"  output bytes/s at least {TARGET_OUTPUT}x of raw:        {output_ratio:.2f}x  "
+            f"{'PASS' if output_ratio >= TARGET_OUTPUT else 'MISS'}"
         )
     print(
-        f"  output bytes/s at least {TARGET_OUTPUT}x of raw:        {output_ratio:.2f}x  "
-        f"{'PASS' if output_ratio >= TARGET_OUTPUT else 'MISS'}"
-    )
-    print(
-        f"  failed jobs: {failures}; truncated by the cap: {truncated}; "
+        f"\n  failed jobs: {failures}; truncated by the cap: {truncated}; "
         f"left on the engine: {stray or 'nothing'}"
     )
     return 0 if failures == 0 and not stray else 1
@@ -1265,6 +1646,33 @@ if __name__ == "__main__":
         "--output-runs", type=int, default=OUTPUT_RUNS, help=f"output-rate runs ({OUTPUT_RUNS})"
     )
     parser.add_argument(
-        "--only", choices=("all", "output"), default="all", help="'output': that cell alone"
+        "--runtime-jobs",
+        type=int,
+        default=RUNTIME_JOBS,
+        help=f"sandboxes per runtime in the throughput lanes ({RUNTIME_JOBS})",
+    )
+    parser.add_argument(
+        "--runtime-latency-jobs",
+        type=int,
+        default=RUNTIME_LATENCY_JOBS,
+        help=f"sandboxes per runtime made one at a time ({RUNTIME_LATENCY_JOBS})",
+    )
+    parser.add_argument(
+        "--runtime-runs",
+        type=int,
+        default=RUNTIME_RUNS,
+        help=f"runs of each program per runtime ({RUNTIME_RUNS})",
+    )
+    parser.add_argument(
+        "--runtime-max-seconds",
+        type=float,
+        default=RUNTIME_MAX_SECONDS,
+        help=f"cap on the runtime cells ({RUNTIME_MAX_SECONDS})",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("all", "output", "runtimes"),
+        default="all",
+        help="'output': the output-rate cell alone; 'runtimes': the runtime cells alone",
     )
     sys.exit(asyncio.run(main(parser.parse_args())))
