@@ -154,6 +154,29 @@ def migrate() -> None:
 
 
 @app.command()
+def edge(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve previews alone (C7), for deployments that scale them apart from the API: requests
+    for hosts under OFFCODER_PREVIEW_DOMAIN go to their running preview job's port."""
+    import uvicorn
+
+    from offcoder import logs
+    from offcoder.db.bootstrap import prepare
+    from offcoder.previews.edge import PreviewEdge, PreviewHosts, not_a_preview_host
+    from offcoder.worker.context import WorkerContext
+
+    settings = get_settings()
+    logs.configure(json=settings.log_json)
+    prepared = prepare(settings)
+    context = WorkerContext.build(settings, prepared)
+    served = PreviewHosts(not_a_preview_host, PreviewEdge(settings, context.database))
+    console.print(f"OffCoder preview edge for *.{settings.preview_domain} on http://{host}:{port}")
+    uvicorn.run(served, host=host, port=port, log_level="info", lifespan="off")
+
+
+@app.command()
 def doctor() -> None:
     """Check this deployment's sandbox runtime: the proxy, and the runtimes jobs run under."""
     from offcoder.runtime.doctor import runtime_findings

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from publicsuffixlist import PublicSuffixList
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offcoder.runtime.policy import SandboxRuntime
@@ -149,7 +151,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = 4
     worker_heartbeat_s: float = 2.0
     worker_lost_after_s: float = 15.0
+    # Previews (C7) are served at `<label>.<preview_domain>`: a registrable domain of its own,
+    # apart from the API's and the console's (checked, `preview_domain_problem`), so a
+    # preview's page is another site than the console's and can read none of its cookies.
     preview_domain: str = "preview.offcoder.localhost"
+    # Open requests and WebSockets one preview may hold at once through the edge.
+    preview_max_connections: int = Field(default=64, ge=1, le=10_000)
     # Egress mode (C5): the host names an egress job may reach through its filtering gateway
     # (exact names, or "*.suffix"; at most 32), and ports allowed besides 80 and 443.
     egress_allow_hosts: list[str] = Field(
@@ -276,6 +283,13 @@ class Settings(BaseSettings):
     def issuer(self) -> str:
         return self.jwt_issuer or self.public_url.rstrip("/")
 
+    @model_validator(mode="after")
+    def _preview_domain_apart(self) -> Settings:
+        problem = preview_domain_problem(self.preview_domain, self.public_url)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.env is Environment.production
@@ -388,6 +402,44 @@ def refused_settings(error: ValidationError) -> list[str]:
         variable = field if field.isupper() else f"OFFCODER_{field.upper()}"
         refused.append(f"{variable}: {problem['msg']}")
     return refused
+
+
+_DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def preview_domain_problem(preview_domain: str, public_url: str) -> str | None:
+    """Why `preview_domain` cannot serve previews beside `public_url`, or None (C7).
+
+    A preview is a page its job's author wrote: served from a host of the API's own registrable
+    domain (the public suffix list decides what that is), it would be the same site as the
+    console, and its scripts could send requests that carry the console's SameSite cookies."""
+    name = preview_domain.strip().lower()
+    labels = name.split(".")
+    if len(name) > 200 or len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(x) for x in labels):
+        return (
+            f"OFFCODER_PREVIEW_DOMAIN={preview_domain!r} is not a domain name with at least two "
+            "labels of letters, digits and hyphens"
+        )
+    api_host = (urlsplit(public_url).hostname or "").lower()
+    psl = PublicSuffixList()
+    preview_site = psl.privatesuffix(name) or name
+    api_site = psl.privatesuffix(api_host) if api_host else None
+    if api_site is not None and not _is_address(api_host) and api_site == preview_site:
+        return (
+            f"OFFCODER_PREVIEW_DOMAIN={preview_domain!r} is on the same site ({api_site}) as the "
+            f"API at {public_url}: previews need a registrable domain of their own, so that a "
+            "preview's page cannot act as the console (e.g. preview.example-usercontent.com "
+            "for api.example.com)"
+        )
+    return None
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @lru_cache

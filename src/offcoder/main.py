@@ -29,6 +29,7 @@ from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
 from offcoder.payments.endpoints import router as payments_router
 from offcoder.payments.webhooks import router as webhooks_router
+from offcoder.previews.endpoints import router as previews_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
 from offcoder.realtime.signals import Signals
@@ -107,6 +108,10 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
 def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     """The ASGI application; `with_worker` also runs a job worker in this process."""
     settings = context.settings
+    from offcoder.previews.edge import PreviewEdge, PreviewHosts
+
+    # Previews are served by this process too, at hosts under the preview domain (C7).
+    edge = PreviewEdge(settings, context.database)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +119,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
             try:
                 yield
             finally:
+                await edge.close()
                 await context.events.close()
             return
         from offcoder.worker.host import WorkerHost
@@ -127,6 +133,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         finally:
             stop.set()
             await task
+            await edge.close()
             await context.events.close()
 
     app = FastAPI(
@@ -157,6 +164,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         ai_admin_router,
         jobs_admin_router,
         link_router,
+        previews_router,
     )
     for router in routers:
         app.include_router(router)
@@ -180,4 +188,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: a preview host's requests go to the edge before any of the app's middleware
+    # (its headers are the job's own, C7).
+    app.add_middleware(PreviewHosts, edge=edge)
     return app

@@ -42,6 +42,12 @@ ALLOWED = {
     "payments/admin.py": "refunds and grants act on other users' wallets (finance role + MFA)",
     "ai/admin.py": "the flag review queue reads every user's flagged outputs (safety role + MFA)",
     "jobs/admin.py": "an operator cancels any user's job (support role + MFA, audited)",
+    "previews/edge.py": "the preview edge routes a request by its host and finds the project's "
+    "running preview job before anyone is known (C7)",
+    "previews/passes.py": "preview tickets and sessions are checked before anyone is known, in "
+    "a table only the system role reaches",
+    "previews/labels.py": "a label, once given, stays reserved (by hash) across every user and "
+    "after its project is gone, in a table only the system role reaches",
 }
 
 USES = re.compile(r"\bsystem_(session|engine|url|transaction)\b|\bSystemSession\b")

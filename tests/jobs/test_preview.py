@@ -80,7 +80,7 @@ async def test_preview_serves_the_port_on_loopback_only(runtime: Runtime) -> Non
     )
     job = await serving_preview(api, user, project["id"])
     job_id = str(job["id"])
-    assert job["preview_url"] == f"https://{handle}-{project['slug']}.preview.offcoder.localhost"
+    assert job["preview_url"] == (f"http://{handle}--{project['slug']}.preview.offcoder.localhost")
     assert list(job["published_ports"]) == ["8000"]
     port = job["published_ports"]["8000"]
 

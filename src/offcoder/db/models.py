@@ -16,6 +16,7 @@ from offcoder.db.base import Base
 from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
+from offcoder.previews.models import PreviewPass, ReservedPreviewLabel
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.users.models import User
 from offcoder.wallet.models import LedgerEntry, LedgerTransaction, Wallet
@@ -40,11 +41,13 @@ __all__ = [
     "MfaTotp",
     "OAuthIdentity",
     "PaymentEvent",
+    "PreviewPass",
     "Project",
     "ProjectFile",
     "ProjectSecret",
     "RefreshToken",
     "Refund",
+    "ReservedPreviewLabel",
     "SafetyEvent",
     "SafetyExemplar",
     "Topup",

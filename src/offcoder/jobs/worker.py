@@ -45,6 +45,7 @@ from offcoder.jobs.models import Job, JobKind, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.sandbox import SandboxInputs, SandboxPlan, SandboxRun
 from offcoder.logs import SensitiveHold
+from offcoder.previews.labels import ensure_label, preview_url
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
 from offcoder.realtime.signals import RECONNECT, JobSignal, Signals
@@ -196,7 +197,7 @@ class Worker:
         )
 
     async def _execute(self, job: Job) -> None:
-        preview_host: list[str] = []  # "<handle>-<slug>", once the project is read
+        preview_label: list[str] = []  # the project's (previews/labels.py), once it is read
         # The job's secret values are masked in our logs from the moment they are opened until
         # the job has ended, and then let go: the worker outlives every job (R3).
         secrets_held = SensitiveHold()
@@ -218,7 +219,9 @@ class Worker:
                 handle = await s.scalar(select(User.handle).where(User.id == job.user_id))
                 # Read when the job starts: a plan changed since the submit counts.
                 plan = await plan_of(s, job.user_id)
-                slug = await s.scalar(select(Project.slug).where(Project.id == job.project_id))
+                project = await s.get(Project, job.project_id)
+                if job.network == NetworkMode.preview.value and project is not None and handle:
+                    preview_label.append(await ensure_label(s, self.database, project, handle))
                 layer, layer_bytes = None, 0
                 if installs is None:
                     layer = await dependencies.layer_for_run(
@@ -226,7 +229,6 @@ class Worker:
                     )
                 else:
                     layer_bytes = await dependencies.install_cap(s, self.settings, job, installs)
-            preview_host.append(f"{handle}-{slug}")
             if installs is not None:
                 installed.append(installs.manifest_sha256(dict(files)))
                 # Ours win over secrets of the same name, like the gateway's variables.
@@ -256,7 +258,9 @@ class Worker:
             }
             if job.network == NetworkMode.preview.value:
                 running["published_ports"] = published
-                running["preview_url"] = f"https://{preview_host[0]}.{self.settings.preview_domain}"
+                running["preview_url"] = (
+                    preview_url(self.settings, preview_label[0]) if preview_label else None
+                )
             await repository.note(self.database, job.id, **running)
 
         started = time.monotonic()

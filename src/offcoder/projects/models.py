@@ -30,6 +30,9 @@ class Project(IdMixin, TimestampMixin, Base):
     )
     name: Mapped[str] = mapped_column(String(100))
     slug: Mapped[str] = mapped_column(String(63))
+    # Its preview host's first label (`<handle>--<slug>`, previews/labels.py), given at its
+    # first preview and never changed: links stay the project's when its owner's handle changes.
+    preview_label: Mapped[str | None] = mapped_column(String(63), unique=True)
 
 
 class ProjectFile(Base):

@@ -21,6 +21,9 @@ class ProjectOut(BaseModel):
     id: uuid.UUID
     slug: str
     name: str
+    # Its preview host's first label, once it has served a preview (C7): stable for the
+    # project's life, whatever its owner's handle becomes.
+    preview_label: str | None = None
     created_at: datetime
     updated_at: datetime
 
