@@ -29,6 +29,7 @@ from offcoder.payments import providers as payment_providers
 from offcoder.payments.admin import router as payments_admin_router
 from offcoder.payments.endpoints import router as payments_router
 from offcoder.payments.webhooks import router as webhooks_router
+from offcoder.previews.endpoints import console_router as previews_console_router
 from offcoder.previews.endpoints import router as previews_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
@@ -165,6 +166,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         jobs_admin_router,
         link_router,
         previews_router,
+        previews_console_router,
     )
     for router in routers:
         app.include_router(router)

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
+from offcoder.previews import pages
 from offcoder.previews.labels import candidates, ensure_label, is_label, label_hash
 from offcoder.previews.models import ReservedPreviewLabel
 from offcoder.previews.passes import mint_ticket, spend_ticket
@@ -340,3 +342,103 @@ async def test_the_edge_alone_serves_previews_and_nothing_else(
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+async def test_share_levels_and_links_in_a_browser(
+    runtime: Runtime, site: str, browser: Browser
+) -> None:
+    """C7: `authenticated` lets anyone signed in through the ticket exchange, `public` anyone
+    after a page saying the content is the program's; a share link opens it for whoever holds
+    it, and stops working, its sessions with it, once revoked; back to `owner`, a stranger is
+    refused again."""
+    api, ctx, _ = runtime
+    owner, label = await owner_with_preview(api, ctx)
+    project = next(
+        p
+        for p in (await api.get("/v1/projects", headers=owner.headers)).json()["items"]
+        if p["preview_label"] == label
+    )
+    shares = f"/v1/projects/{project['id']}/previews"
+    port = urlsplit(site).port
+    preview = f"http://{label}.{ctx.settings.preview_domain}:{port}"
+    stranger = await signed_in_user(ctx)
+    signed_in = await browser.new_context()
+    await signed_in.add_cookies(
+        [{"name": "oc_access", "value": stranger.access_token, "url": site}]
+    )
+    page = await signed_in.new_page()
+
+    shared = await api.put(f"{shares}/8000", headers=owner.headers, json={"share": "authenticated"})
+    assert shared.json() == {"port": 8000, "share": "authenticated"}, shared.text
+    await page.goto(f"{preview}/")
+    await expect(page.locator("#title")).to_have_text("Preview works")
+    await expect(page.locator("#ws")).to_contain_text("pong:ping")
+
+    anonymous = await browser.new_context()
+    visitor = await anonymous.new_page()
+    await api.put(f"{shares}/8000", headers=owner.headers, json={"share": "public"})
+    await visitor.goto(f"{preview}/echo")
+    await expect(visitor.locator("h1")).to_have_text("This page is user content")
+    await visitor.get_by_role("link", name="Continue to the preview").click()
+    await expect(visitor.locator("body")).to_contain_text('"path": "/echo"')
+
+    await api.put(f"{shares}/8000", headers=owner.headers, json={"share": "owner"})
+    listed = await api.get(shares, headers=owner.headers)
+    assert listed.json() == {"items": [{"port": 8000, "share": "owner"}]}
+    refused = await page.goto(f"{preview}/")
+    assert refused is not None and refused.status == 403  # the stranger's session: not enough
+    assert (
+        await api.put(f"{shares}/8000", headers=stranger.headers, json={"share": "public"})
+    ).status_code == 404
+
+    made = await api.post(
+        f"{shares}/8000/links", headers=owner.headers, json={"expires_in_s": 3600}
+    )
+    assert made.status_code == 201, made.text
+    link = made.json()
+    assert link["url"].startswith(f"http://{label}.{ctx.settings.preview_domain}")
+    holder = await browser.new_context()
+    held = await holder.new_page()
+    # The link names the server's public URL's port; this test's server has its own.
+    await held.goto(link["url"].replace(urlsplit(link["url"]).netloc, urlsplit(preview).netloc))
+    await expect(held.locator("#title")).to_have_text("Preview works")
+    listed_links = (await api.get(f"{shares}/8000/links", headers=owner.headers)).json()
+    assert [x["id"] for x in listed_links["items"]] == [link["id"]]
+    assert listed_links["items"][0]["url"] is None  # the secret is shown once, at creation
+    revoked = await api.delete(f"{shares}/8000/links/{link['id']}", headers=owner.headers)
+    assert revoked.status_code == 204
+    again = await held.goto(f"{preview}/")
+    assert again is not None and again.status == 403  # its session went with it
+    for context in (signed_in, anonymous, holder):
+        await context.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-screenshots"
+
+
+@pytest.mark.parametrize(
+    ("viewport", "name"),
+    [({"width": 390, "height": 844}, "phone"), ({"width": 1280, "height": 800}, "desktop")],
+)
+async def test_the_edges_own_pages_read_well_on_a_phone_and_a_desktop(
+    runtime: Runtime, site: str, browser: Browser, viewport: dict[str, int], name: str
+) -> None:
+    """The pages a visitor meets instead of a preview fit the screen, with a tap target of at
+    least 44 px; their screenshots are written for a person to look at."""
+    _, ctx, _ = runtime
+    port = urlsplit(site).port
+    context = await browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = await context.new_page()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    unknown = await page.goto(f"http://nobody--nothing.{ctx.settings.preview_domain}:{port}/")
+    assert unknown is not None and unknown.status == 404
+    await expect(page.locator("h1")).to_have_text("No preview here")
+    await page.screenshot(path=str(SCREENSHOTS / f"preview-unknown-{name}.png"))
+    interstitial = pages.user_content("/.offcoder/continue?next=%2F")
+    await page.set_content(interstitial.render().decode())
+    box = await page.get_by_role("link", name="Continue to the preview").bounding_box()
+    assert box is not None and box["height"] >= 44, box
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"], width  # nothing wider than the screen
+    await page.screenshot(path=str(SCREENSHOTS / f"preview-user-content-{name}.png"))
+    await context.close()

@@ -16,7 +16,7 @@ from offcoder.db.base import Base
 from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
-from offcoder.previews.models import PreviewPass, ReservedPreviewLabel
+from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.users.models import User
 from offcoder.wallet.models import LedgerEntry, LedgerTransaction, Wallet
@@ -42,6 +42,7 @@ __all__ = [
     "OAuthIdentity",
     "PaymentEvent",
     "PreviewPass",
+    "PreviewShare",
     "Project",
     "ProjectFile",
     "ProjectSecret",

@@ -25,6 +25,7 @@ import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -39,7 +40,15 @@ from offcoder.db.engine import Database
 from offcoder.jobs.models import Job, JobStatus
 from offcoder.previews import pages
 from offcoder.previews.labels import label_of_host, project_of_label
-from offcoder.previews.passes import Admitted, Refusal, admit, spend_ticket
+from offcoder.previews.passes import (
+    Admitted,
+    Refusal,
+    ShareLevel,
+    admit,
+    follow_link,
+    share_level,
+    spend_ticket,
+)
 from offcoder.runtime.policy import NetworkMode
 
 log = structlog.get_logger(__name__)
@@ -51,7 +60,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ENTER_PATH = "/.offcoder/enter"
+LINK_PATH = "/.offcoder/link"
+CONTINUE_PATH = "/.offcoder/continue"
 COOKIE = "oc_preview"
+# Set once a visitor has read that a public preview is the job's content, not OffCoder's; not a
+# credential (anyone may set it), and stripped before forwarding like every cookie of ours.
+ACK_COOKIE = "oc_preview_seen"
 SESSION_MAX_AGE_S = 12 * 3600
 # Hop-by-hop headers (RFC 9110 7.6.1) end at each hop; the client's own X-Forwarded-* and
 # Forwarded are dropped and ours put in their place.
@@ -108,6 +122,37 @@ def _safe_next(target: str) -> str:
     return target
 
 
+@dataclass(frozen=True)
+class _Serving:
+    ports: list[int]  # the job's ports; the first is the one served
+    host_port: int  # where its first port is published on this host (127.0.0.1)
+
+
+def _has_cookie(scope: Scope, name: str) -> bool:
+    return any(
+        part.strip().partition("=")[0] == name for part in _header(scope, b"cookie").split(";")
+    )
+
+
+def _continue_url(path: str, query: str) -> str:
+    return f"{CONTINUE_PATH}?{urlencode({'next': path + (f'?{query}' if query else '')})}"
+
+
+async def preview_job(database: Database, project_id: uuid.UUID) -> Job | None:
+    """The project's newest preview job that has not ended (its first port is the served one)."""
+    async with database.system_session() as system:
+        return await system.scalar(
+            select(Job)
+            .where(
+                Job.project_id == project_id,
+                Job.network == NetworkMode.preview,
+                Job.status.in_([JobStatus.queued, JobStatus.starting, JobStatus.running]),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
+
+
 class PreviewEdge:
     """The edge as an ASGI app (for scopes whose Host is under the preview domain)."""
 
@@ -139,23 +184,32 @@ class PreviewEdge:
             return
         path = scope.get("path", "/")
         query = bytes(scope.get("query_string") or b"").decode("latin-1")
-        if scope["type"] == "http" and path == ENTER_PATH:
-            await self._enter(scope, send, project.id, query, secure)
-            return
-        token = _our_cookie(scope, secure)
-        verdict: Admitted | Refusal = (
-            await admit(self.database, token, project.id) if token else Refusal.expired
-        )
-        if not isinstance(verdict, Admitted):
-            if verdict is Refusal.forbidden:
-                await self._refuse(scope, receive, send, pages.forbidden(self._console()))
-            elif scope["type"] == "http":  # no session yet, or an old one: get a ticket
-                await self._redirect(send, self._ticket_url(host, path, query))
-            else:
-                await self._refuse(scope, receive, send, pages.forbidden(self._console()))
-            return
         port = await self._port(project.id)
-        if not isinstance(port, int):
+        level = (
+            await share_level(self.database, project.id, min(port.ports))
+            if isinstance(port, _Serving)
+            else ShareLevel.owner
+        )
+        if scope["type"] == "http" and path in (ENTER_PATH, LINK_PATH, CONTINUE_PATH):
+            await self._own_path(scope, send, project.id, path, query, secure, level)
+            return
+        if level is ShareLevel.public:
+            if not _has_cookie(scope, ACK_COOKIE) and scope["type"] == "http":
+                await self._page(send, pages.user_content(_continue_url(path, query)))
+                return
+        else:
+            token = _our_cookie(scope, secure)
+            verdict: Admitted | Refusal = (
+                await admit(self.database, token, project.id, level) if token else Refusal.expired
+            )
+            if not isinstance(verdict, Admitted):
+                if verdict is Refusal.expired and scope["type"] == "http":
+                    # No session yet, or an old one: a ticket from the console.
+                    await self._redirect(send, self._ticket_url(host, path, query))
+                else:
+                    await self._refuse(scope, receive, send, pages.forbidden(self._console()))
+                return
+        if not isinstance(port, _Serving):
             await self._refuse(scope, receive, send, port)
             return
         if self.open[project.id] >= self.settings.preview_max_connections:
@@ -164,9 +218,9 @@ class PreviewEdge:
         self.open[project.id] += 1
         try:
             if scope["type"] == "http":
-                await self._forward_http(scope, receive, send, host, port)
+                await self._forward_http(scope, receive, send, host, port.host_port)
             else:
-                await self._forward_websocket(scope, receive, send, host, port)
+                await self._forward_websocket(scope, receive, send, host, port.host_port)
         finally:
             self.open[project.id] -= 1
             if not self.open[project.id]:
@@ -199,19 +253,39 @@ class PreviewEdge:
         params = urlencode({"host": host, "next": target})
         return f"{self.settings.public_url.rstrip('/')}/console/previews/enter?{params}"
 
-    async def _enter(
-        self, scope: Scope, send: Send, project_id: uuid.UUID, query: str, secure: bool
+    async def _own_path(
+        self,
+        scope: Scope,
+        send: Send,
+        project_id: uuid.UUID,
+        path: str,
+        query: str,
+        secure: bool,
+        level: ShareLevel,
     ) -> None:
+        """The edge's own paths: a ticket from the console, a share link, and the public
+        preview's "continue" past the user-content page."""
         params = parse_qs(query)
-        ticket = (params.get("ticket") or [""])[0]
         target = _safe_next((params.get("next") or ["/"])[0])
-        outcome = await spend_ticket(self.database, ticket, project_id)
+        if path == CONTINUE_PATH:
+            ack = f"{ACK_COOKIE}=1; Path=/; Max-Age={SESSION_MAX_AGE_S}; SameSite=Lax" + (
+                "; Secure" if secure else ""
+            )
+            await self._redirect(send, target, [(b"set-cookie", ack.encode())])
+            return
+        if path == ENTER_PATH:
+            ticket = (params.get("ticket") or [""])[0]
+            outcome = await spend_ticket(self.database, ticket, project_id, level)
+        else:
+            link = (params.get("token") or [""])[0]
+            outcome = await follow_link(self.database, link, project_id)
         if outcome is Refusal.forbidden:
             await self._page(send, pages.forbidden(self._console()))
             return
         if outcome is Refusal.expired:
             host = _header(scope, b"host")
-            await self._page(send, pages.expired(self._ticket_url(host, target, "")))
+            again = self._ticket_url(host, target, "") if path == ENTER_PATH else None
+            await self._page(send, pages.expired(again))
             return
         name = _cookie_names(secure)[0]
         cookie = (
@@ -221,27 +295,16 @@ class PreviewEdge:
         await self._redirect(send, target, [(b"set-cookie", cookie.encode())])
 
     # ------------------------------------------------------------------ the job's port
-    async def _port(self, project_id: uuid.UUID) -> int | pages.Page:
-        """The host port of the project's running preview job's first port, or the page
-        that says why there is none."""
-        async with self.database.system_session() as system:
-            job = await system.scalar(
-                select(Job)
-                .where(
-                    Job.project_id == project_id,
-                    Job.network == NetworkMode.preview,
-                    Job.status.in_([JobStatus.queued, JobStatus.starting, JobStatus.running]),
-                )
-                .order_by(Job.created_at.desc())
-                .limit(1)
-            )
+    async def _port(self, project_id: uuid.UUID) -> _Serving | pages.Page:
+        """The project's running preview job's ports and the host port of its first, or the
+        page that says why there is none."""
+        job = await preview_job(self.database, project_id)
         if job is None:
             return pages.not_running(self._console())
         if job.status is not JobStatus.running or not job.published_ports:
             return pages.starting()
-        first = min(job.ports)
-        published = job.published_ports.get(str(first))
-        return int(published) if published else pages.starting()
+        published = job.published_ports.get(str(min(job.ports)))
+        return _Serving(list(job.ports), int(published)) if published else pages.starting()
 
     # ------------------------------------------------------------------ HTTP
     def _upstream_headers(self, scope: Scope, host: str) -> list[tuple[bytes, bytes]]:

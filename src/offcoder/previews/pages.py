@@ -70,12 +70,29 @@ def forbidden(console: str) -> Page:
     )
 
 
-def expired(again: str) -> Page:
+def expired(again: str | None) -> Page:
+    if again is None:  # a share link past its time, or revoked
+        return Page(
+            410,
+            "This link has expired",
+            "The link you followed is no longer valid. Ask the person who shared it for a new one.",
+        )
     return Page(
         410,
         "This link has expired",
         "Links into a preview work once, for a minute. Open the preview again.",
         link=("Open the preview again", again),
+    )
+
+
+def user_content(continue_url: str) -> Page:
+    return Page(
+        200,
+        "This page is user content",
+        "What follows was made by an OffCoder user's program, not by OffCoder. Do not enter "
+        "passwords or payment details that OffCoder asks you for here: OffCoder never asks "
+        "for them on a preview.",
+        link=("Continue to the preview", continue_url),
     )
 
 

@@ -45,6 +45,8 @@ def upgrade(roles: Any) -> None:
         sa.Column("secret_sha256", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("project_id", sa.Uuid(), nullable=False),
+        sa.Column("link_id", sa.Uuid(), nullable=True),
+        sa.Column("port", sa.Integer(), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -60,12 +62,44 @@ def upgrade(roles: Any) -> None:
             name=op.f("fk_preview_passes_project_id_projects"),
             ondelete="CASCADE",
         ),
+        sa.ForeignKeyConstraint(
+            ["link_id"],
+            ["preview_passes.id"],
+            name=op.f("fk_preview_passes_link_id_preview_passes"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_preview_passes")),
     )
+    op.create_index(op.f("ix_preview_passes_link_id"), "preview_passes", ["link_id"], unique=False)
+    op.create_table(
+        "preview_shares",
+        sa.Column("project_id", sa.Uuid(), nullable=False),
+        sa.Column("port", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id", "user_id"],
+            ["projects.id", "projects.user_id"],
+            name=op.f("fk_preview_shares_project_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("project_id", "port", name=op.f("pk_preview_shares")),
+    )
+    op.create_index(op.f("ix_preview_shares_user_id"), "preview_shares", ["user_id"], unique=False)
     op.create_index(
         op.f("ix_preview_passes_project_id"), "preview_passes", ["project_id"], unique=False
     )
-    system = roles.system
+    app, system = roles.app, roles.system
+    op.execute("ALTER TABLE preview_shares ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE preview_shares FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f'CREATE POLICY preview_shares_owner ON preview_shares TO "{app}" '
+        "USING (user_id = app_current_user_id()) "
+        "WITH CHECK (user_id = app_current_user_id())"
+    )
+    op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON preview_shares TO "{app}"')
+    op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON preview_shares TO "{system}"')
     # The edge routes anonymous requests by host name and checks passes before any user is
     # known: both tables are the system role's alone (no grant, no policy for the app role).
     for table in ("preview_labels", "preview_passes"):
@@ -75,6 +109,9 @@ def upgrade(roles: Any) -> None:
 
 
 def downgrade(roles: Any) -> None:
+    op.drop_index(op.f("ix_preview_shares_user_id"), table_name="preview_shares")
+    op.drop_table("preview_shares")
+    op.drop_index(op.f("ix_preview_passes_link_id"), table_name="preview_passes")
     op.drop_index(op.f("ix_preview_passes_project_id"), table_name="preview_passes")
     op.drop_table("preview_passes")
     op.drop_index(op.f("ix_preview_labels_project_id"), table_name="preview_labels")
