@@ -44,7 +44,7 @@ Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
 # A page that opens a WebSocket back to its own host, and a JSON echo of what the job received;
 # standard library only (the image has nothing else), a WebSocket handshake and one frame.
 SERVER = rb'''
-import base64, hashlib, http.server, json, struct
+import base64, hashlib, http.server, json, os, struct
 PAGE = b"""<!doctype html><html><body><h1 id=title>Preview works</h1>
 <p id=ws>waiting</p><p id=cookies></p>
 <script>
@@ -80,7 +80,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body, kind = PAGE, "text/html"
         else:
             seen = {"host": self.headers["Host"], "cookie": self.headers.get("Cookie", ""),
-                    "path": self.path}
+                    "path": self.path, "vite": os.environ.get("__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS"),
+                    "url": os.environ.get("OFFCODER_PREVIEW_URL")}
             body, kind = json.dumps(seen).encode(), "application/json"
         self.send_response(200)
         self.send_header("Content-Type", kind)
@@ -181,6 +182,9 @@ async def test_an_owner_opens_their_preview_in_a_browser_and_no_one_else_can(
     echoed = await seen.json()
     assert echoed["host"] == urlsplit(preview).netloc and echoed["path"] == "/echo?x=1"
     assert "oc_" not in echoed["cookie"], echoed
+    # The job is told where it is served, and Vite's dev server would accept that host.
+    assert echoed["vite"] == urlsplit(preview).hostname, echoed
+    assert echoed["url"].startswith(f"http://{urlsplit(preview).hostname}"), echoed
     cookie = next(c for c in await context.cookies(preview) if c["name"] == "oc_preview")
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["domain"]) == (
         True,

@@ -45,7 +45,7 @@ from offcoder.jobs.models import Job, JobKind, JobStatus
 from offcoder.jobs.outcome import EndReason, Outcome
 from offcoder.jobs.sandbox import SandboxInputs, SandboxPlan, SandboxRun
 from offcoder.logs import SensitiveHold
-from offcoder.previews.labels import ensure_label, preview_url
+from offcoder.previews.labels import ensure_label, preview_environment, preview_url
 from offcoder.projects import service as projects
 from offcoder.projects.models import Project, ProjectFile
 from offcoder.realtime.signals import RECONNECT, JobSignal, Signals
@@ -235,6 +235,8 @@ class Worker:
                 environment |= installs.install_environment(self.settings)
             elif layer is not None:
                 environment |= layer.environment
+            if preview_label:
+                environment |= preview_environment(self.settings, preview_label[0])
             return SandboxInputs(
                 image=IMAGES[job.image],
                 command=list(job.command),

@@ -117,3 +117,14 @@ def label_of_host(settings: Settings, host: str) -> str | None:
         return None
     label = match.group(1)[: -len(suffix)]
     return label if is_label(label) else None
+
+
+def preview_environment(settings: Settings, label: str) -> dict[str, str]:
+    """What a preview job is told of where it is served: its URL, and the host for development
+    servers that refuse requests for a Host they were not told of (Vite's additional allowed
+    hosts), so the page loads through the edge as it does on the job's own port."""
+    host = f"{label}.{settings.preview_domain}"
+    return {
+        "OFFCODER_PREVIEW_URL": preview_url(settings, label),
+        "__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS": host,
+    }
