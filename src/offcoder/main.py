@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,7 @@ from offcoder.auth.endpoints import link_router
 from offcoder.auth.endpoints import router as auth_router
 from offcoder.auth.oauth2 import BitbucketProvider, GitHubProvider
 from offcoder.auth.oidc import IdentityProvider, OIDCProvider
-from offcoder.auth.tokens import TokenSigner, load_signing_key
+from offcoder.auth.tokens import InvalidAccessToken, TokenSigner, load_signing_key
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
@@ -112,7 +113,13 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     from offcoder.previews.edge import PreviewEdge, PreviewHosts
 
     # Previews are served by this process too, at hosts under the preview domain (C7).
-    edge = PreviewEdge(settings, context.database)
+    def user_of_token(token: str) -> uuid.UUID | None:
+        try:
+            return context.signer.verify(token).user_id
+        except InvalidAccessToken:
+            return None
+
+    edge = PreviewEdge(settings, context.database, verify=user_of_token)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -80,8 +80,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body, kind = PAGE, "text/html"
         else:
             seen = {"host": self.headers["Host"], "cookie": self.headers.get("Cookie", ""),
-                    "path": self.path, "vite": os.environ.get("__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS"),
-                    "url": os.environ.get("OFFCODER_PREVIEW_URL")}
+                    "path": self.path, "url": os.environ.get("OFFCODER_PREVIEW_URL"),
+                    "vite": os.environ.get("__VITE_ADDITIONAL_SERVER_ALLOWED_HOSTS")}
             body, kind = json.dumps(seen).encode(), "application/json"
         self.send_response(200)
         self.send_header("Content-Type", kind)
@@ -224,6 +224,20 @@ async def test_a_ticket_works_once_and_only_for_its_project(runtime: Runtime, si
         assert re.match(r"oc_preview=[0-9a-f-]{36}\.", first.headers["set-cookie"])
         again = await web.get(f"{enter.path}?{enter.query}", headers={"Host": host})
         assert again.status_code == 410 and "expired" in again.text, again.text
+        # An API client sends an access token of its owner's instead of a cookie; the job
+        # never sees it. A stranger's token, or none that is ours, opens nothing.
+        by_token = await web.get(
+            "/echo",
+            headers={"Host": host, "X-OffCoder-Preview-Token": f"Bearer {owner.access_token}"},
+        )
+        assert by_token.status_code == 200, by_token.text
+        assert "Bearer" not in by_token.text and by_token.json()["cookie"] == ""
+        stranger = await signed_in_user(ctx)
+        for token in (stranger.access_token, "not-a-token"):
+            refused = await web.get(
+                "/echo", headers={"Host": host, "X-OffCoder-Preview-Token": f"Bearer {token}"}
+            )
+            assert refused.status_code == 403, refused.text
         # A forged pass opens nothing.
         forged = await web.get("/echo", headers={"Host": host, "Cookie": "oc_preview=not-a-pass"})
         assert forged.status_code == 403, forged.text

@@ -66,6 +66,11 @@ COOKIE = "oc_preview"
 # Set once a visitor has read that a public preview is the job's content, not OffCoder's; not a
 # credential (anyone may set it), and stripped before forwarding like every cookie of ours.
 ACK_COOKIE = "oc_preview_seen"
+# API clients (scripts, the CLI) cannot follow the browser's ticket exchange: they send one of
+# their OffCoder access tokens in this header instead; it never reaches the job.
+TOKEN_HEADER = b"x-offcoder-preview-token"
+# The user an access token names, or None when it is not a valid one of ours.
+TokenVerifier = Callable[[str], uuid.UUID | None]
 SESSION_MAX_AGE_S = 12 * 3600
 # Hop-by-hop headers (RFC 9110 7.6.1) end at each hop; the client's own X-Forwarded-* and
 # Forwarded are dropped and ours put in their place.
@@ -156,9 +161,12 @@ async def preview_job(database: Database, project_id: uuid.UUID) -> Job | None:
 class PreviewEdge:
     """The edge as an ASGI app (for scopes whose Host is under the preview domain)."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, verify: TokenVerifier | None = None
+    ) -> None:
         self.settings = settings
         self.database = database
+        self.verify = verify
         self.open: Counter[uuid.UUID] = Counter()
         # trust_env off: an environment's proxy variables must not take our traffic elsewhere.
         self._client = httpx.AsyncClient(
@@ -199,9 +207,14 @@ class PreviewEdge:
                 return
         else:
             token = _our_cookie(scope, secure)
-            verdict: Admitted | Refusal = (
-                await admit(self.database, token, project.id, level) if token else Refusal.expired
-            )
+            bearer = _header(scope, TOKEN_HEADER)
+            verdict: Admitted | Refusal
+            if bearer:
+                verdict = self._by_token(bearer, project.user_id, project.id, level)
+            elif token:
+                verdict = await admit(self.database, token, project.id, level)
+            else:
+                verdict = Refusal.expired
             if not isinstance(verdict, Admitted):
                 if verdict is Refusal.expired and scope["type"] == "http":
                     # No session yet, or an old one: a ticket from the console.
@@ -245,6 +258,14 @@ class PreviewEdge:
             await send({"type": "websocket.close", "code": 1008})
 
     # ------------------------------------------------------------------ passes
+    def _by_token(
+        self, bearer: str, owner: uuid.UUID, project_id: uuid.UUID, level: ShareLevel
+    ) -> Admitted | Refusal:
+        user = self.verify(bearer.removeprefix("Bearer ").strip()) if self.verify else None
+        if user is None or (level is ShareLevel.owner and user != owner):
+            return Refusal.forbidden
+        return Admitted(user_id=user, project_id=project_id)
+
     def _console(self) -> str:
         return self.settings.public_url.rstrip("/") + "/console"
 
@@ -314,7 +335,7 @@ class PreviewEdge:
             if (
                 key in _HOP
                 or key in _FORWARDING
-                or key == b"host"
+                or key in (b"host", TOKEN_HEADER)
                 or key.startswith(b"sec-websocket")
             ):
                 continue
