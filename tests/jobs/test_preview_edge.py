@@ -44,7 +44,7 @@ Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
 # A page that opens a WebSocket back to its own host, and a JSON echo of what the job received;
 # standard library only (the image has nothing else), a WebSocket handshake and one frame.
 SERVER = rb'''
-import base64, hashlib, http.server, json, os, struct
+import base64, hashlib, http.server, json, os, struct, time
 PAGE = b"""<!doctype html><html><body><h1 id=title>Preview works</h1>
 <p id=ws>waiting</p><p id=cookies></p>
 <script>
@@ -76,6 +76,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if self.path == "/slow":
+            time.sleep(3)
         if self.path == "/":
             body, kind = PAGE, "text/html"
         else:
@@ -460,3 +462,29 @@ async def test_the_edges_own_pages_read_well_on_a_phone_and_a_desktop(
     assert width <= viewport["width"], width  # nothing wider than the screen
     await page.screenshot(path=str(SCREENSHOTS / f"preview-user-content-{name}.png"))
     await context.close()
+
+
+async def test_a_preview_holds_at_most_its_connection_cap(runtime: Runtime) -> None:
+    """OFFCODER_PREVIEW_MAX_CONNECTIONS: past it, a page says so instead of opening another
+    connection to the job; once one ends, the next gets through."""
+    api, ctx, _ = runtime
+    owner, label = await owner_with_preview(api, ctx)
+    port = free_port()
+    capped = dataclasses.replace(
+        ctx,
+        settings=ctx.settings.model_copy(
+            update={"public_url": f"http://127.0.0.1:{port}", "preview_max_connections": 1}
+        ),
+    )
+    host = f"{label}.{ctx.settings.preview_domain}:{port}"
+    headers = {"Host": host, "X-OffCoder-Preview-Token": f"Bearer {owner.access_token}"}
+    async with (
+        served(create_app(capped), port=port),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as web,
+    ):
+        slow = asyncio.create_task(web.get("/slow", headers=headers))
+        await asyncio.sleep(1)  # the slow request holds the one connection
+        busy = await web.get("/echo", headers=headers)
+        assert busy.status_code == 503 and "Too many connections" in busy.text, busy.text
+        assert (await slow).status_code == 200
+        assert (await web.get("/echo", headers=headers)).status_code == 200
