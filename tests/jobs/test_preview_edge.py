@@ -179,6 +179,22 @@ async def test_an_owner_opens_their_preview_in_a_browser_and_no_one_else_can(
     # The preview's page sees no cookie (the session cookie is HttpOnly), and the job received
     # none of OffCoder's: the console's stay on the console's site, the edge strips its own.
     await expect(page.locator("#cookies")).to_have_text("cookies:")
+    # Nor can its script read the console or the API with the console's cookies: another site,
+    # no CORS grant, and Lax cookies stay home on cross-site requests.
+    reads = await page.evaluate(
+        """async (site) => {
+            const out = [];
+            for (const path of ["/console/projects", "/v1/me"]) {
+                try {
+                    const r = await fetch(site + path, {credentials: "include"});
+                    out.push(path + " " + r.status + " " + (await r.text()).slice(0, 40));
+                } catch (e) { out.push(path + " refused"); }
+            }
+            return out;
+        }""",
+        site,
+    )
+    assert reads == ["/console/projects refused", "/v1/me refused"], reads
     seen = await page.goto(f"{preview}/echo?x=1")
     assert seen is not None
     echoed = await seen.json()
