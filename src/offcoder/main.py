@@ -34,6 +34,7 @@ from offcoder.projects.endpoints import router as projects_router
 from offcoder.realtime.signals import Signals
 from offcoder.users.endpoints import router as me_router
 from offcoder.wallet.endpoints import router as wallet_router
+from offcoder.web import transport
 from offcoder.web.endpoints import router as service_router
 from offcoder.web.middleware import (
     BodyLimitMiddleware,
@@ -178,6 +179,10 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     app.mount("/socket.io", live.asgi())
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    # T2, T3: the scheme and client believed from trusted proxies only, HSTS over HTTPS, and in
+    # production plain HTTP refused (API) or redirected (website). Anything that reads the
+    # client's address or the scheme goes inside (added before) this line.
+    transport.install(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
