@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse
 
 from offcoder.config import Settings
 from offcoder.problems import Problem, problem_response
-from offcoder.web.middleware import ASGIApp, Receive, Scope, Send
+from offcoder.web.middleware import ASGIApp, Message, Receive, Scope, Send
 
 # Two years, subdomains included, and the consent hstspreload.org asks for (T2). The preload
 # list itself is the operator's submission for the registrable domain: see docs/security.md.
@@ -226,7 +226,7 @@ class StrictTransportSecurityMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_hsts(message: dict[str, Any] | Any) -> None:
+        async def send_with_hsts(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 if not any(name.lower() == b"strict-transport-security" for name, _ in headers):
