@@ -3,6 +3,7 @@ client: login, projects, push, run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,21 +47,46 @@ def serve(
         bool,
         typer.Option("--no-worker", help="Serve the API only; jobs are run by `offcoder worker`."),
     ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            help="Serve HTTPS with this PEM certificate chain (OFFCODER_TLS_CERT_FILE); "
+            "re-read when it changes.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", help="Its PEM private key (OFFCODER_TLS_KEY_FILE)."),
+    ] = None,
+    tls13_only: Annotated[
+        bool | None,
+        typer.Option("--tls13-only", help="Refuse TLS 1.2: TLS 1.3 only (OFFCODER_TLS13_ONLY)."),
+    ] = None,
 ) -> None:
     """Serve the API (on the embedded PostgreSQL unless DATABASE_URL is set)."""
-    import uvicorn
-
     from offcoder import logs
     from offcoder.db.bootstrap import prepare
     from offcoder.main import build_context, create_app
+    from offcoder.web import serving, tls
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(
+        host=host, port=port, tls_cert_file=tls_cert, tls_key_file=tls_key, tls13_only=tls13_only
+    )
+    scheme = "https" if settings.serves_tls else "http"
     if port is not None and "OFFCODER_PUBLIC_URL" not in os.environ:
-        settings = settings.model_copy(update={"public_url": f"http://{settings.host}:{port}"})
+        settings = settings.model_copy(update={"public_url": f"{scheme}://{settings.host}:{port}"})
     if dev:
         settings = settings.model_copy(update={"dev_identity_provider": True})
     refuse_unsafe_production(settings)
     logs.configure(json=settings.log_json)
+    try:
+        # Before the database is prepared: a wrong path or a key of another certificate stops
+        # the start at once, with a sentence.
+        certificate = tls.LiveCertificate.from_settings(settings)
+    except tls.TlsSettingsError as error:
+        console.print(f"[bold red]Refusing to start:[/] {error}")
+        raise typer.Exit(2) from None
 
     keep_alive: list[object] = []
     if dev:
@@ -79,9 +105,16 @@ def serve(
     application = create_app(build_context(settings, prepared), with_worker=not no_worker)
     if no_worker:
         console.print("API only (--no-worker): jobs are run by `offcoder worker`.")
-    console.print(f"OffCoder listening on http://{settings.host}:{settings.port}")
+    console.print(f"OffCoder listening on {scheme}://{settings.host}:{settings.port}")
+    server = serving.Server(
+        serving.uvicorn_config(application, settings, certificate=certificate),
+        certificate=certificate,
+        reload_interval_s=settings.tls_reload_interval_s,
+    )
     try:
-        uvicorn.run(application, host=settings.host, port=settings.port, log_level="info")
+        server.run()
+    except KeyboardInterrupt:
+        pass
     finally:
         # Children (the development Docker proxy) end with the server, never outlive it.
         for child in keep_alive:
@@ -91,6 +124,8 @@ def serve(
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: the address was taken, or the app did not start
 
 
 def _start_dev_proxy(socket_path: Path, state_dir: Path) -> subprocess.Popen[bytes]:
@@ -155,25 +190,50 @@ def migrate() -> None:
 
 @app.command()
 def edge(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (8000).")] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate chain."),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Its PEM private key.")] = None,
 ) -> None:
     """Serve previews alone (C7), for deployments that scale them apart from the API: requests
-    for hosts under OFFCODER_PREVIEW_DOMAIN go to their running preview job's port."""
-    import uvicorn
-
+    for hosts under OFFCODER_PREVIEW_DOMAIN go to their running preview job's port. Browsers
+    enter through the API's console (OFFCODER_PUBLIC_URL); tokens in a header are taken only by
+    `serve`, which holds the key that checks them."""
     from offcoder import logs
     from offcoder.db.bootstrap import prepare
     from offcoder.previews.edge import PreviewEdge, PreviewHosts, not_a_preview_host
+    from offcoder.web import serving, tls
+    from offcoder.web.transport import ForwardedHeadersMiddleware, TrustedProxies
     from offcoder.worker.context import WorkerContext
 
-    settings = get_settings()
+    settings = _settings(host=host, port=port, tls_cert_file=tls_cert, tls_key_file=tls_key)
     logs.configure(json=settings.log_json)
+    try:
+        certificate = tls.LiveCertificate.from_settings(settings)
+    except tls.TlsSettingsError as error:
+        console.print(f"[bold red]Refusing to start:[/] {error}")
+        raise typer.Exit(2) from None
     prepared = prepare(settings)
     context = WorkerContext.build(settings, prepared)
-    served = PreviewHosts(not_a_preview_host, PreviewEdge(settings, context.database))
-    console.print(f"OffCoder preview edge for *.{settings.preview_domain} on http://{host}:{port}")
-    uvicorn.run(served, host=host, port=port, log_level="info", lifespan="off")
+    previews = PreviewHosts(not_a_preview_host, PreviewEdge(settings, context.database))
+    served = ForwardedHeadersMiddleware(previews, trusted=TrustedProxies(settings.trusted_proxies))
+    scheme = "https" if settings.serves_tls else "http"
+    console.print(
+        f"OffCoder preview edge for *.{settings.preview_domain} on "
+        f"{scheme}://{settings.host}:{settings.port}"
+    )
+    server = serving.Server(
+        serving.uvicorn_config(served, settings, certificate=certificate, lifespan="off"),
+        certificate=certificate,
+        reload_interval_s=settings.tls_reload_interval_s,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from enum import StrEnum
@@ -12,8 +13,16 @@ from typing import Annotated
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from publicsuffixlist import PublicSuffixList
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from offcoder.runtime.policy import SandboxRuntime
 
@@ -249,6 +258,35 @@ class Settings(BaseSettings):
     port: int = 8000
     log_json: bool = False
 
+    # TLS (T1, decision 0023): with both files set, `serve` speaks HTTPS itself, under our own
+    # SSLContext (web/tls.py); the files are checked every `tls_reload_interval_s` and a renewed
+    # pair is served to new connections without a restart.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls13_only: bool = False
+    tls_reload_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # The TLS-terminating proxies in front of us (T3): only a peer in one of these networks is
+    # believed when it says, in X-Forwarded-Proto / Forwarded / X-Forwarded-For, that a request
+    # came over HTTPS and from whom. Empty: nobody is (uvicorn's own default trusts loopback).
+    # From the environment as a JSON list or comma-separated: `127.0.0.1,::1`, `10.0.0.0/8`.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_as_written(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether this process terminates TLS itself (a certificate or a key is configured;
+        `web/tls.py` refuses one without the other)."""
+        return self.tls_cert_file is not None or self.tls_key_file is not None
+
     def operator_secrets(self) -> list[str]:
         """Every secret value the operator configured: each SecretStr setting (client secrets,
         webhook secrets, keys), and the password of every URL in the settings (database,
@@ -327,11 +365,25 @@ class Settings(BaseSettings):
                 "the token signing key is the generated one in the state directory: set "
                 "OFFCODER_JWT_PRIVATE_KEY or OFFCODER_JWT_PRIVATE_KEY_FILE"
             )
-        if api and not is_loopback(self.host):
+        if api and not self.serves_tls and not is_loopback(self.host):
             problems.append(
-                f"plain HTTP would listen on the public address {self.host}: serve on loopback "
-                "behind a TLS-terminating proxy"
+                f"plain HTTP would listen on the public address {self.host}: set "
+                "OFFCODER_TLS_CERT_FILE and OFFCODER_TLS_KEY_FILE, or serve on loopback behind a "
+                "TLS-terminating proxy"
             )
+        # T3: in production the API answers only requests that came over HTTPS. With neither
+        # our own TLS nor a proxy we believe, no request ever would: refuse to start instead of
+        # serving nothing but refusals.
+        if api and not self.serves_tls and not self.trusted_proxies:
+            problems.append(
+                "nothing would bring requests over HTTPS: set OFFCODER_TLS_CERT_FILE and "
+                "OFFCODER_TLS_KEY_FILE, or put a TLS-terminating proxy in front and name its "
+                "address in OFFCODER_TRUSTED_PROXIES (see deploy/Caddyfile)"
+            )
+        # Website pages over plain HTTP are redirected to the public URL (T3), sign-in hands
+        # codes back to it and tokens name it as their issuer: it must be HTTPS.
+        if api and urlsplit(self.public_url).scheme != "https":
+            problems.append(f"OFFCODER_PUBLIC_URL ({self.public_url}) is not an https:// URL")
         if self.database_url is None:
             problems.append("the embedded PostgreSQL is for development: set DATABASE_URL")
         # The AI SDKs add these to every request they make, and every user's AI call goes

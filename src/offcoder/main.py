@@ -37,6 +37,7 @@ from offcoder.projects.endpoints import router as projects_router
 from offcoder.realtime.signals import Signals
 from offcoder.users.endpoints import router as me_router
 from offcoder.wallet.endpoints import router as wallet_router
+from offcoder.web import transport
 from offcoder.web.endpoints import router as service_router
 from offcoder.web.middleware import (
     BodyLimitMiddleware,
@@ -195,9 +196,15 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     app.mount("/socket.io", live.asgi())
 
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    # T2, T3: HSTS over HTTPS, and in production plain HTTP refused (API) or redirected
+    # (website); the scheme and client they read are judged outermost (`install_forwarded`).
+    transport.install(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: a preview host's requests go to the edge before any of the app's middleware
     # (its headers are the job's own, C7).
     app.add_middleware(PreviewHosts, edge=edge)
+    # Outside even that: the scheme and the client's address are what trusted proxies say,
+    # for the API and the previews alike (T3).
+    transport.install_forwarded(app, settings)
     return app
