@@ -25,9 +25,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
-# Where a browser's session on this server begins: the console, the admin pages, the root
-# (which is the console), and a sign-in's start at the broker.
-BROWSER_ENTRY = re.compile(r"^/$|^/(console|admin)(/|$)|^/v1/auth/[^/]+/authorize$")
+# Where a browser's session on this server begins: the root (which is the console), the
+# console (its sign-in start included) and the admin pages. Not the broker's
+# /v1/auth/{provider}/authorize: its flow holds no cookie (the client keeps state and verifier),
+# so it works on any host, and `offcoder login` / `dev token` may name any.
+BROWSER_ENTRY = re.compile(r"^/$|^/(console|admin)(/|$)")
 
 
 def request_host(scope: Scope) -> str | None:
@@ -56,7 +58,7 @@ def is_preview_host(scope: Scope, preview_domain: str) -> bool:
 
 
 class PublicOriginMiddleware:
-    """In development, sends a browser's GET of the console or of a sign-in start on another
+    """In development, sends a browser's GET of the console (sign-in starts included) on another
     host to the same path and query on the public URL (307).
 
     Not in production: a proxy that rewrote Host would loop the browser forever, and there the
