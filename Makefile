@@ -74,12 +74,16 @@ $(STAMP): pyproject.toml
 
 # ---------------------------------------------------------------------------------------------
 
-# The web console's browser libraries, from the npm registry (assets/package-lock.json).
-ASSETS := src/offcoder/console/static/vendor/socket.io.min.js
+# The browser libraries, from the npm registry (assets/package-lock.json): Socket.IO's client for
+# the console, Swagger UI and ReDoc for /docs and /redoc (served from here, never a CDN).
+VENDOR := src/offcoder/console/static/vendor
+ASSETS := $(VENDOR)/socket.io.min.js $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css \
+	$(VENDOR)/favicon-32x32.png $(VENDOR)/redoc.standalone.js
 
 assets: $(ASSETS)
 
-$(ASSETS): assets/package.json assets/package-lock.json
+# One recipe makes them all (&: a grouped target).
+$(ASSETS) &: assets/package.json assets/package-lock.json assets/.npmrc
 	@if ! command -v npm >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "== npm missing: installing Debian's npm"; \
@@ -91,8 +95,13 @@ $(ASSETS): assets/package.json assets/package-lock.json
 	fi
 	@echo "== npm ci (assets/): the web console's browser libraries"
 	@cd assets && npm ci --no-audit --no-fund --loglevel=error
-	@mkdir -p $(dir $(ASSETS))
-	@cp assets/node_modules/socket.io-client/dist/socket.io.min.js $(ASSETS)
+	@mkdir -p $(VENDOR)
+	@cp assets/node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
+	@cp assets/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+	  assets/node_modules/swagger-ui-dist/swagger-ui.css \
+	  assets/node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/
+	@cp assets/node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/
+	@touch $(ASSETS)
 
 run: $(STAMP) $(ASSETS)
 	$(BIN)/offcoder $(ARGS)

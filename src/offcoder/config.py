@@ -33,6 +33,17 @@ class Environment(StrEnum):
     production = "production"
 
 
+# The published disclosure policy (V1), a page of this server.
+DISCLOSURE_PATH = "/security/disclosure"
+
+# A security.txt contact (RFC 9116 2.5.3): an e-mail address, an https page or a phone number.
+SecurityContact = Annotated[
+    str, Field(pattern=r"^(mailto:[^@\s/]+@[^@\s/]+|https://[^\s]+|tel:\+?[0-9][0-9 ().-]*)$")
+]
+# A BCP 47 language tag, as security.txt's Preferred-Languages lists them.
+LanguageTag = Annotated[str, Field(pattern=r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+
+
 def default_state_dir() -> Path:
     return Path.home() / ".local" / "share" / "offcoder"
 
@@ -254,6 +265,16 @@ class Settings(BaseSettings):
     # verdict stand.
     ai_moderation_fail_open: bool = False
 
+    # Vulnerability disclosure (V1): what `/.well-known/security.txt` (RFC 9116) says. Contacts
+    # are URIs, the preferred first; the policy is our own disclosure page unless set; the file's
+    # Expires is this many days after each request (RFC 9116 advises less than a year).
+    security_contacts: list[SecurityContact] = Field(
+        default_factory=lambda: ["mailto:security@offcoder.com"], min_length=1
+    )
+    security_policy_url: str | None = None
+    security_languages: list[LanguageTag] = Field(default_factory=lambda: ["en"], min_length=1)
+    security_txt_valid_days: int = Field(default=180, ge=1, le=365)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False
@@ -305,6 +326,11 @@ class Settings(BaseSettings):
     def console_callback_url(self) -> str:
         """Where sign-in hands the web console its one-time code (always allowed)."""
         return self.public_url.rstrip("/") + "/console/callback"
+
+    @property
+    def disclosure_policy_url(self) -> str:
+        """Where security.txt's Policy points: the operator's page, or our own (V1)."""
+        return self.security_policy_url or self.public_url.rstrip("/") + DISCLOSURE_PATH
 
     @property
     def allowed_web_origins(self) -> list[str]:
@@ -386,6 +412,12 @@ class Settings(BaseSettings):
             problems.append(f"OFFCODER_PUBLIC_URL ({self.public_url}) is not an https:// URL")
         if self.database_url is None:
             problems.append("the embedded PostgreSQL is for development: set DATABASE_URL")
+        # RFC 9116 2.5.7: a Policy web URI must be https; ours follows OFFCODER_PUBLIC_URL.
+        if api and self.security_policy_url and not self.security_policy_url.startswith("https://"):
+            problems.append(
+                "OFFCODER_SECURITY_POLICY_URL is not an https URL: security.txt must point "
+                "researchers at the disclosure policy over https"
+            )
         # The AI SDKs add these to every request they make, and every user's AI call goes
         # through them: the operator's organisation or headers must not ride on users' calls.
         leaking = [name for name in AI_SDK_ENVIRONMENT if api and os.environ.get(name)]

@@ -38,12 +38,17 @@ from offcoder.realtime.signals import Signals
 from offcoder.users.endpoints import router as me_router
 from offcoder.wallet.endpoints import router as wallet_router
 from offcoder.web import transport
+from offcoder.web.docs import DocsPages
 from offcoder.web.endpoints import router as service_router
-from offcoder.web.middleware import (
-    BodyLimitMiddleware,
-    RequestIdMiddleware,
+from offcoder.web.headers import (
+    HeaderPolicies,
     SecurityHeadersMiddleware,
+    api_headers,
+    docs_headers,
+    page_headers,
 )
+from offcoder.web.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from offcoder.web.origins import PublicOriginMiddleware
 from offcoder.worker.context import WorkerContext
 
 FILE_PATH = re.compile(r"^/v1/projects/[^/]+/files/.+")
@@ -152,6 +157,9 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         description=(
             "Projects, secrets, sandboxed jobs and AI help for people who code from their phone."
         ),
+        # Our own /docs and /redoc (web/docs.py): their libraries from our origin, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     problems.install(app)
@@ -178,10 +186,14 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    docs = DocsPages.render(app.title, app.openapi_url or "/openapi.json")
+    app.include_router(docs.router())
 
+    from offcoder.console.disclosure import router as disclosure_router
     from offcoder.console.endpoints import install as install_console
 
     install_console(app)  # after problems.install: its error pages wrap the API's handler
+    app.include_router(disclosure_router)
 
     def body_limit(path: str, method: str) -> int:
         if method == "PUT" and FILE_PATH.match(path):
@@ -195,11 +207,19 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
     app.state.live = live
     app.mount("/socket.io", live.asgi())
 
+    # Outermost last. The headers wrap the origin redirect: redirects get the route's headers.
+    policies = HeaderPolicies(
+        preview_domain=settings.preview_domain,
+        page=page_headers(settings),
+        docs=docs_headers(settings, docs.inline_scripts, docs.inline_styles),
+        api=api_headers(),
+    )
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(PublicOriginMiddleware, settings=settings)
     # T2, T3: HSTS over HTTPS, and in production plain HTTP refused (API) or redirected
     # (website); the scheme and client they read are judged outermost (`install_forwarded`).
     transport.install(app, settings)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, policy_for=policies.for_scope)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: a preview host's requests go to the edge before any of the app's middleware
     # (its headers are the job's own, C7).

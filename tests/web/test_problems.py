@@ -80,14 +80,6 @@ async def test_security_headers_and_request_id(api: httpx.AsyncClient) -> None:
     assert forged.headers["x-request-id"] != "bad id\nwith newline"
 
 
-@pytest.mark.promise("V1")
-async def test_security_txt(api: httpx.AsyncClient) -> None:
-    response = await api.get("/.well-known/security.txt")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    fields = dict(line.split(": ", 1) for line in response.text.strip().splitlines())
-    assert fields["Contact"].startswith("mailto:") and "Expires" in fields and "Policy" in fields
-
-
 async def test_readyz_checks_the_database(api: httpx.AsyncClient) -> None:
     response = await api.get("/readyz")
     assert response.status_code == 200 and response.json()["database"] == "ok"

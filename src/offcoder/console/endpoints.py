@@ -50,11 +50,6 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-# Pages load only our own scripts and styles, and talk only to us (Socket.IO included).
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 MAX_EDITOR_BYTES = 512 * 1024
 
 
@@ -82,10 +77,7 @@ def page(
 
 
 def finish(response: Response, ctx: AppContext, browser: Browser | None) -> Response:
-    response.headers["content-security-policy"] = CSP
-    # Same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on our own
-    # form posts, and the CSRF check refuses any Origin that is not ours (null included).
-    response.headers["referrer-policy"] = "same-origin"
+    # The CSP and the other security headers of pages: web/headers.page_headers, by route.
     if browser is not None and browser.renewed is not None:
         cookies.store_tokens(response, ctx, browser.renewed)
     return response

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, body size limits, security headers."""
+"""ASGI middleware: request ids, body size limits (security headers: web/headers.py)."""
 
 from __future__ import annotations
 
@@ -94,30 +94,3 @@ class BodyLimitMiddleware:
             PayloadTooLarge(f"The request body is larger than {limit} bytes.")
         )
         await response(scope, receive, send)
-
-
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-]
-
-
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
