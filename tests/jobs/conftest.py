@@ -10,24 +10,36 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
-from tests.support.runtime import docker_proxy, runtime_app
+from tests.support.runtime import NETWORK_RUNTIMES, docker_proxy, runtime_app, runtime_of
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="session")
 def proxy_socket(state_dir: Path) -> Iterator[str]:
-    with docker_proxy(state_dir) as socket_path:
+    # gVisor allowed beside runc: the network tests run under both (`under_each_runtime`).
+    with docker_proxy(state_dir, runtimes=",".join(NETWORK_RUNTIMES)) as socket_path:
         yield socket_path
 
 
 # Module scope: a test module that needs to control which worker runs its jobs (the crash
-# test) does not share the queue with this worker.
+# test) does not share the queue with this worker. Under runc, or the sandbox runtime a test
+# asks for (`under_each_runtime("runtime")`): one worker at a time, as pytest ends a module
+# fixture before it builds it again with another param.
 @pytest.fixture(scope="module")
 async def runtime(
-    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    prepared: PreparedDatabase,
+    proxy_socket: str,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext, Worker]]:
-    async with runtime_app(settings, prepared, proxy_socket, job_max_log_bytes=256 * 1024) as r:
+    async with runtime_app(
+        settings,
+        prepared,
+        proxy_socket,
+        job_max_log_bytes=256 * 1024,
+        sandbox_runtime=runtime_of(request),
+    ) as r:
         yield r
 
 

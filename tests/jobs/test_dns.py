@@ -18,6 +18,11 @@ delegated, RFC 6761). The test then holds that
   the job's namespace to the job's own loopback, not from the engine's to the host's (the path
   of CVE-2024-29018, which engines before 26 take for a host-loopback resolver),
 - an egress job still resolves its gateway's name, answered by the embedded resolver itself.
+All of it under runc and under gVisor alike (issue 15; `assert_ran_under` checks the job truly
+ran under the runtime named). Under gVisor a job without a network has gVisor's own loopback
+(``--network=none``), which no container beside it shares: there the test's resolver runs in
+the sandbox itself (an exec); with a network, gVisor's sockets are the host kernel's, in the
+job's namespace, and the resolver sits beside the sandbox as under runc.
 What it cannot show: that the host's real resolver never hears of the name, which it may not
 watch; the engine's embedded resolver has no upstream besides the pinned ones (libnetwork
 ``setupDNS``: user-given servers replace the host's), and the query arriving at the pinned one
@@ -48,9 +53,16 @@ from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.runtime.catalogue import IMAGES
-from offcoder.runtime.policy import GATEWAY_ALIAS, LABEL_NETWORK, SANDBOX_DNS
+from offcoder.runtime.policy import GATEWAY_ALIAS, LABEL_NETWORK, SANDBOX_DNS, SandboxRuntime
 from tests.support.egress import TEST_LABEL
-from tests.support.runtime import all_logs, runtime_app, wait_for_end
+from tests.support.runtime import (
+    all_logs,
+    assert_ran_under,
+    runtime_app,
+    runtime_of,
+    under_each_runtime,
+    wait_for_end,
+)
 from tests.support.signin import SignedIn, signed_in_user
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C5")]
@@ -62,9 +74,9 @@ WAIT_FOR_RESOLVER_S = 40
 # The job: its resolv.conf, then, only once the test's resolver answers on 127.0.0.1:53 in its
 # own namespace, the probe lookup (and, for egress, its gateway's name).
 PROBE = f"""
-import json, socket, sys, time
+import json, os, socket, sys, time
 probe, mode = sys.argv[1], sys.argv[2]
-out = {{"resolv": open("/etc/resolv.conf").read()}}
+out = {{"resolv": open("/etc/resolv.conf").read(), "kernel": os.uname().release}}
 deadline = time.monotonic() + {WAIT_FOR_RESOLVER_S}
 ready = False
 while not ready and time.monotonic() < deadline:
@@ -193,11 +205,18 @@ def host_resolver() -> Iterator[HostResolver]:
 
 @pytest.fixture(scope="module")
 async def dns_runtime(
-    settings: Settings, prepared: PreparedDatabase, proxy_socket: str
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    prepared: PreparedDatabase,
+    proxy_socket: str,
 ) -> AsyncIterator[Runtime]:
     # The gateway is never asked for anything: the allow-list only lets egress jobs start.
     async with runtime_app(
-        settings, prepared, proxy_socket, egress_allow_hosts=["allowed.offcoder.test"]
+        settings,
+        prepared,
+        proxy_socket,
+        egress_allow_hosts=["allowed.offcoder.test"],
+        sandbox_runtime=runtime_of(request),
     ) as r:
         yield r
 
@@ -243,11 +262,72 @@ def _nameservers(resolv: str) -> list[str]:
     return [ln.split()[1] for ln in resolv.splitlines() if ln.startswith("nameserver")]
 
 
+async def _resolver_beside(engine: docker.DockerClient, sandbox_id: str) -> str:
+    """The test's resolver in a container of its own sharing the sandbox's network namespace;
+    the container's id. The job's 127.0.0.1 is that namespace's under runc, and under gVisor
+    with a network (whose sockets are the host kernel's, in that namespace)."""
+    resolver = await asyncio.to_thread(
+        engine.api.create_container,
+        IMAGES["python"],
+        ["python3", "-I", "-c", RESOLVER],
+        user="0:0",
+        labels={TEST_LABEL: "1"},
+        host_config=engine.api.create_host_config(
+            network_mode=f"container:{sandbox_id}",
+            cap_drop=["ALL"],
+            cap_add=["NET_BIND_SERVICE"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            pids_limit=16,
+            mem_limit="64m",
+        ),
+    )
+    await asyncio.to_thread(engine.api.start, resolver["Id"])
+    return str(resolver["Id"])
+
+
+class ResolverInside:
+    """The test's resolver run in the sandbox itself (an exec, as the sandbox's user). Under
+    gVisor without a network the job's 127.0.0.1 is gVisor's own loopback, which no process
+    outside the sandbox shares; gVisor's stack lets the sandbox's user bind port 53 there.
+
+    Its output is read as it comes, in a daemon thread: under gVisor an exec's stream mostly
+    stays open after the sandbox has ended and been removed (seen with ``docker exec`` too),
+    so the test can wait neither for its end nor for a thread that may never return."""
+
+    def __init__(self, engine: docker.DockerClient, sandbox_id: str) -> None:
+        self._chunks: list[bytes] = []
+        self._failed: list[BaseException] = []
+        threading.Thread(target=self._read, args=(engine, sandbox_id), daemon=True).start()
+
+    def _read(self, engine: docker.DockerClient, sandbox_id: str) -> None:
+        try:
+            exec_id = engine.api.exec_create(sandbox_id, ["python3", "-I", "-c", RESOLVER])
+            for chunk in engine.api.exec_start(exec_id["Id"], stream=True):
+                self._chunks.append(chunk)
+        except Exception as exc:  # handed to the test by `output`
+            self._failed.append(exc)
+
+    async def output(self, probe: str, within_s: float = 10) -> str:
+        """What it printed, once that shows the query for `probe` (the job, which has ended,
+        got its answer after the resolver printed it), or as it stands after `within_s`."""
+        deadline = time.monotonic() + within_s
+        while True:
+            if self._failed:
+                raise self._failed[0]
+            text = b"".join(self._chunks).decode(errors="replace")
+            if probe in text or time.monotonic() > deadline:
+                return text
+            await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize("mode", ["none", "preview", "egress"])
+@under_each_runtime("dns_runtime")
 async def test_a_jobs_lookups_of_outside_names_never_leave_its_own_namespace(
     dns_runtime: Runtime, host_resolver: HostResolver, mode: str
 ) -> None:
     api, ctx, _ = dns_runtime
+    runtime = ctx.settings.sandbox_runtime
     user = await signed_in_user(ctx)
     if mode == "preview":
         handle = {"handle": f"dns{secrets.token_hex(3)}"}
@@ -256,6 +336,7 @@ async def test_a_jobs_lookups_of_outside_names_never_leave_its_own_namespace(
     job_id = await _submit(api, user, mode, probe)
     engine = docker.from_env()
     resolver_id = ""
+    inside: ResolverInside | None = None
     try:
         sandbox = await _running_sandbox(engine, job_id)
         hc = sandbox["HostConfig"]
@@ -263,36 +344,26 @@ async def test_a_jobs_lookups_of_outside_names_never_leave_its_own_namespace(
         # resolvers, off this machine. The job then makes none (no resolver appears for it).
         assert hc["Dns"] == list(SANDBOX_DNS), hc["Dns"]
         assert not hc["DnsSearch"] and not hc["DnsOptions"] and not hc["ExtraHosts"], hc
-        resolver = await asyncio.to_thread(
-            engine.api.create_container,
-            IMAGES["python"],
-            ["python3", "-I", "-c", RESOLVER],
-            user="0:0",
-            labels={TEST_LABEL: "1"},
-            host_config=engine.api.create_host_config(
-                network_mode=f"container:{sandbox['Id']}",
-                cap_drop=["ALL"],
-                cap_add=["NET_BIND_SERVICE"],
-                security_opt=["no-new-privileges"],
-                read_only=True,
-                pids_limit=16,
-                mem_limit="64m",
-            ),
-        )
-        resolver_id = resolver["Id"]
-        await asyncio.to_thread(engine.api.start, resolver_id)
+        if runtime is SandboxRuntime.runsc and mode == "none":
+            inside = ResolverInside(engine, sandbox["Id"])
+        else:
+            resolver_id = await _resolver_beside(engine, sandbox["Id"])
         job = await wait_for_end(api, user.headers, job_id, timeout=120)
         chunks = await all_logs(api, user.headers, job_id)
         out = "".join(str(c["data"]) for c in chunks if c["stream"] == "stdout")
         assert job["status"] == "succeeded", (job, out)
         [line] = [ln for ln in out.splitlines() if ln.startswith("REPORT ")]
         report = json.loads(line[len("REPORT ") :])
-        logs = (await asyncio.to_thread(engine.api.logs, resolver_id)).decode()
+        if inside is not None:
+            logs = await inside.output(probe)
+        else:
+            logs = (await asyncio.to_thread(engine.api.logs, resolver_id)).decode()
     finally:
         if resolver_id:
             with contextlib.suppress(NotFound):
                 await asyncio.to_thread(engine.api.remove_container, resolver_id, force=True)
         engine.close()
+    assert_ran_under(runtime, report["kernel"], hc["Runtime"], networked=mode != "none")
     assert "READY" in logs, logs
     assert report["resolver_ready"] is True, report
     assert report["probe"].startswith("failed "), report

@@ -1,5 +1,6 @@
 """C5: egress mode. A job on its own internal network reaches the outside only through its
-filtering gateway, and only the allow-listed host names.
+filtering gateway, and only the allow-listed host names: under runc and under gVisor alike
+(issue 15; the job says the kernel it saw, `assert_ran_under`).
 
 Network rule of these tests: every address touched is one of our own containers on bridges made
 during the run (two tiny HTTP servers on ``offcoder-egress`` under the names
@@ -26,7 +27,15 @@ from offcoder.jobs.worker import Worker
 from offcoder.runtime.policy import GATEWAY_ALIAS, job_network_name
 from offcoder.runtime.proxy.gateway import EGRESS_NETWORK, gateway_name
 from tests.support.egress import egress_proxy, stand_ins
-from tests.support.runtime import all_logs, runtime_app, wait_for_end
+from tests.support.runtime import (
+    NETWORK_RUNTIMES,
+    all_logs,
+    assert_ran_under,
+    runtime_app,
+    runtime_of,
+    under_each_runtime,
+    wait_for_end,
+)
 from tests.support.signin import sign_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("C5")]
@@ -83,19 +92,25 @@ try:
     print("direct connected")
 except OSError as e:
     print("direct failed", type(e).__name__)
+print("kernel", os.uname().release)
 """
 
 
 @pytest.fixture(scope="module")
 def egress_proxy_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A proxy of this module's own: its gateways may reach our servers' private addresses."""
-    with egress_proxy(tmp_path_factory.mktemp("egress-proxy")) as socket_path:
+    with egress_proxy(
+        tmp_path_factory.mktemp("egress-proxy"), runtimes=",".join(NETWORK_RUNTIMES)
+    ) as socket_path:
         yield socket_path
 
 
 @pytest.fixture(scope="module")
 async def egress_runtime(
-    settings: Settings, prepared: PreparedDatabase, egress_proxy_socket: str
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    prepared: PreparedDatabase,
+    egress_proxy_socket: str,
 ) -> AsyncIterator[Runtime]:
     async with runtime_app(
         settings,
@@ -103,6 +118,7 @@ async def egress_runtime(
         egress_proxy_socket,
         egress_allow_hosts=[ALLOWED],
         egress_extra_ports=[PORT],
+        sandbox_runtime=runtime_of(request),
     ) as r:
         yield r
 
@@ -128,10 +144,11 @@ def leftovers(job_id: str) -> tuple[list[str], list[str]]:
         engine.close()
 
 
+@under_each_runtime("egress_runtime")
 async def test_egress_reaches_only_allow_listed_hosts_through_the_gateway(
     egress_runtime: Runtime, servers: dict[str, str]
 ) -> None:
-    api, _, _ = egress_runtime
+    api, ctx, _ = egress_runtime
     user = await sign_in(api)
     project = (await api.post("/v1/projects", headers=user.headers, json={"name": "eg"})).json()
     put = await api.put(
@@ -166,7 +183,9 @@ async def test_egress_reaches_only_allow_listed_hosts_through_the_gateway(
     # Bypassing the gateway: the allowed server's own address, straight from the job. (No
     # by-name probe without the proxy: an unknown name could be forwarded to the host's DNS.)
     assert lines[5].startswith("direct failed "), out
-    assert len(lines) == 6, out
+    assert lines[6].startswith("kernel "), out
+    assert len(lines) == 7, out
+    assert_ran_under(ctx.settings.sandbox_runtime, lines[6].split()[1], networked=True)
     assert leftovers(job_id) == ([], [])
 
 

@@ -25,11 +25,12 @@ TEST_LABEL = "dev.offcoder.test"
 
 
 @contextlib.contextmanager
-def egress_proxy(directory: Path) -> Iterator[str]:
-    """A proxy of the test's own whose gateways may reach the stand-ins' private addresses."""
+def egress_proxy(directory: Path, *, runtimes: str | None = None) -> Iterator[str]:
+    """A proxy of the test's own whose gateways may reach the stand-ins' private addresses;
+    `runtimes`: its allow-list of sandbox runtimes, else the default (runc)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("OFFCODER_PROXY_EGRESS_ALLOW_PRIVATE", "1")
-        with docker_proxy(directory) as socket_path:
+        with docker_proxy(directory, runtimes=runtimes) as socket_path:
             env.undo()
             yield socket_path
 

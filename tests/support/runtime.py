@@ -16,19 +16,59 @@ from typing import IO
 
 import docker
 import httpx
+import pytest
 
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
 from offcoder.main import build_context, create_app
-from offcoder.runtime.policy import LABEL_JOB_ID
+from offcoder.runtime.policy import LABEL_JOB_ID, SandboxRuntime
 from offcoder.runtime.proxy.server import DEFAULT_STATE_DIR
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.host import WorkerHost
 from tests.support.signin import SignedIn
 
 TEST_SERVER = "http://testserver"
+
+# The sandbox runtimes a network promise is proven under (issue 15): preview and egress jobs
+# keep under gVisor every wall they have under runc, or are refused; never silently weaker.
+NETWORK_RUNTIMES = (SandboxRuntime.runc.value, SandboxRuntime.runsc.value)
+# The engine's names of the runtime a sandbox is made under, (without, with) a network; gVisor
+# is registered twice (scripts/ensure-services.sh). Written out, not read from the policy, so
+# that a policy choosing the wrong registration fails the test that asks.
+ENGINE_RUNTIME_NAMES = {
+    SandboxRuntime.runc: ("runc", "runc"),
+    SandboxRuntime.runsc: ("runsc", "runsc-net"),
+}
+
+
+def under_each_runtime(fixture: str) -> pytest.MarkDecorator:
+    """Run the test once under each of `NETWORK_RUNTIMES`: its module-scoped `fixture` gets the
+    runtime as its param (`runtime_of`) and builds its `runtime_app` with it. Only the tests
+    proving a network promise ask for it: every job under gVisor costs a second or two more."""
+    return pytest.mark.parametrize(fixture, NETWORK_RUNTIMES, indirect=True)
+
+
+def runtime_of(request: pytest.FixtureRequest) -> SandboxRuntime:
+    """The sandbox runtime a fixture's test asked for (`under_each_runtime`); runc otherwise."""
+    return SandboxRuntime(getattr(request, "param", SandboxRuntime.runc.value))
+
+
+def assert_ran_under(
+    runtime: SandboxRuntime, kernel: str, engine_runtime: str | None = None, *, networked: bool
+) -> None:
+    """The job truly ran under `runtime`: the kernel it saw (its ``os.uname().release``) is the
+    host's under runc and gVisor's own under runsc; and, given the sandbox's
+    ``HostConfig.Runtime`` (`engine_runtime`), the engine made it under that runtime's
+    registration for a job with or without a network."""
+    host = os.uname().release
+    if runtime is SandboxRuntime.runsc:
+        assert kernel != host, f"the job saw the host's kernel {kernel}: it did not run in gVisor"
+    else:
+        assert kernel == host, f"the job saw kernel {kernel}, not the host's {host}"
+    if engine_runtime is not None:
+        assert engine_runtime == ENGINE_RUNTIME_NAMES[runtime][networked], engine_runtime
 
 
 @contextmanager
