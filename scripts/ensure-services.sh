@@ -282,7 +282,9 @@ ensure_docker() {
 # sandbox_runtimes: the OCI runtimes a sandbox may run under (OFFCODER_SANDBOX_RUNTIME; decision
 # 0022), registered with the engine under the names the hardening policy writes into every
 # create body (runtime/policy.py ENGINE_RUNTIMES):
-# gVisor applies the engine's seccomp profile itself (--oci-seccomp), as runc does.
+# Not --oci-seccomp: gVisor's own reading of the engine's profile answers clone3 with EPERM
+# where the profile says ENOSYS, so glibc never falls back to clone and no thread can start.
+# gVisor's kernel is itself confined by the seccomp filter runsc puts on it.
 #   runsc      gVisor, ptrace platform (its KVM platform hangs on these machines), no network:
 #              for jobs with network mode none
 #   runsc-net  gVisor, ptrace platform, the network of the job's own namespace: preview, egress
@@ -292,18 +294,19 @@ ensure_docker() {
 # The engine reloads its runtimes on SIGHUP: running containers are not touched.
 
 DAEMON_JSON=/etc/docker/daemon.json
-RUNSC_ARGS='["--platform=ptrace", "--oci-seccomp"]'
+RUNSC_ARGS='["--platform=ptrace"]'
 
 runtimes_registered() {
-    # The names, and gVisor's arguments: a runsc registered without --oci-seccomp would run
-    # jobs without the engine's seccomp profile, which the attack suite refuses.
+    # The names, and gVisor's arguments exactly as below: an older registration (one with
+    # --oci-seccomp, under which no thread can start) is replaced.
     timeout 10 docker info --format '{{json .Runtimes}}' 2>/dev/null | python3 -c '
 import json, sys
-runtimes = json.load(sys.stdin)
+runtimes, base = json.load(sys.stdin), json.loads(sys.argv[1])
 ok = {"runsc", "runsc-net", "crun"} <= set(runtimes) and all(
-    "--oci-seccomp" in (runtimes[name].get("runtimeArgs") or []) for name in ("runsc", "runsc-net")
+    runtimes[name].get("runtimeArgs") == base + [extra]
+    for name, extra in (("runsc", "--network=none"), ("runsc-net", "--network=host"))
 )
-sys.exit(0 if ok else 1)'
+sys.exit(0 if ok else 1)' "$RUNSC_ARGS"
 }
 
 sandbox_runtimes_print_instructions() {
@@ -319,8 +322,8 @@ reload the engine (SIGHUP: running containers are not touched):
     sudo apt-get install -y runsc crun
     {
       "runtimes": {
-        "runsc":     {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=none"]},
-        "runsc-net": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=host"]},
+        "runsc":     {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=none"]},
+        "runsc-net": {"path": "/usr/bin/runsc", "runtimeArgs": ["--platform=ptrace", "--network=host"]},
         "crun":      {"path": "/usr/bin/crun"}
       }
     }
