@@ -31,6 +31,7 @@ from offcoder.payments.endpoints import router as payments_router
 from offcoder.payments.webhooks import router as webhooks_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
+from offcoder.ratelimits.service import RateLimits
 from offcoder.realtime.signals import Signals
 from offcoder.users.endpoints import router as me_router
 from offcoder.wallet.endpoints import router as wallet_router
@@ -98,6 +99,7 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
         keyring=base.keyring,
         signer=TokenSigner(load_signing_key(settings), settings),
         events=Signals.for_api(database.app_engine.url),
+        rate_limits=RateLimits(settings, database),
         providers=providers,
         payments=payment_providers.configured(settings),
         safety=moderation.Screen(provider=moderation.configured(settings)),

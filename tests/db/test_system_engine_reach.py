@@ -35,6 +35,11 @@ ALLOWED = {
     "outlive the projects (and rows) they were made for",
     "jobs/retention.py": "the log purge deletes every user's logs past retention (a worker's "
     "periodic task and `offcoder jobs purge`, an operator command); it serves no request",
+    "auth/retention.py": "the sign-in purge deletes expired sign-in rows of every user (a "
+    "worker's periodic task and `offcoder auth purge`, an operator command); it serves no request",
+    "ratelimits/storage.py": "rate-limit counters are keyed by address or user, counted before "
+    "and outside any user's transaction, in a table only the system role reaches; they hold no "
+    "user data",
     "users/service.py": "erasure deletes the pending link codes naming the account, in a table "
     "of the sign-in core that only the system role reaches (and nothing else)",
     "payments/webhooks.py": "a provider's signed event belongs to no signed-in user",

@@ -17,6 +17,7 @@ from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
+from offcoder.ratelimits.models import RateLimitCounter
 from offcoder.users.models import User
 from offcoder.wallet.models import LedgerEntry, LedgerTransaction, Wallet
 
@@ -43,6 +44,7 @@ __all__ = [
     "Project",
     "ProjectFile",
     "ProjectSecret",
+    "RateLimitCounter",
     "RefreshToken",
     "Refund",
     "SafetyEvent",
