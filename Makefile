@@ -42,7 +42,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger bench-ai bench-claim bench-ratelimits clean
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------------------------------------
 # Virtual environment. The stamp is rebuilt when pyproject.toml changes (or the venv is gone).
