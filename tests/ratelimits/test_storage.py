@@ -90,7 +90,9 @@ async def test_a_redis_that_does_not_answer_admits_calls_and_says_so(
     assert captured_info_logs.getvalue().count("rate limit storage unavailable") == 3
 
 
-def test_limits_that_cannot_be_read_stop_the_start() -> None:
+def test_limits_that_cannot_be_read_stop_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("REDIS_URL", "OFFCODER_REDIS_URL"):  # a developer's shell may set it
+        monkeypatch.delenv(variable, raising=False)
     for bad in ("lots", "10 a minute", "0/minute;", ""):
         with pytest.raises(ValidationError, match="rate_limit_api"):
             Settings(rate_limit_api=bad)
