@@ -10,6 +10,7 @@
 #   make bench-ledger   ledger ops/s and p99, 1/8/32 clients, 1 hot or 100 wallets, vs a bare UPDATE
 #   make bench-ai       the AI gateway's added latency over a direct SDK call (whole, first token)
 #   make bench-claim    the plans and times of a worker's claim lookups on 320 000 jobs
+#   make bench-ratelimits  what a rate-limit hit costs: PostgreSQL, Redis, memory
 #   make install        create .venv and install the package with its dev extras (alias: venv)
 #   make clean          remove .venv and caches
 #
@@ -38,10 +39,10 @@ EXTERNAL_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger bench-ai bench-claim clean
+.PHONY: help venv install assets run test test-embedded test-external lint bench bench-live bench-ledger bench-ai bench-claim bench-ratelimits clean
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------------------------------------
 # Virtual environment. The stamp is rebuilt when pyproject.toml changes (or the venv is gone).
@@ -162,6 +163,11 @@ bench-ai: $(STAMP)
 # docs/performance.md). About a minute; BENCH_CLAIM_ARGS=--plans for the whole plans.
 bench-claim: $(STAMP)
 	$(BIN)/python bench/claim.py $(BENCH_CLAIM_ARGS)
+
+# What a rate-limit hit costs a request, per storage (bench/ratelimits.py; figures in
+# docs/performance.md). About 20 s; the Redis rows need make test's Redis on 127.0.0.1:6379.
+bench-ratelimits: $(STAMP)
+	$(BIN)/python bench/ratelimits.py
 
 clean:
 	rm -rf "$(VENV)" .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info

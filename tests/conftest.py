@@ -99,6 +99,11 @@ def settings(
         oidc_client_secret="test-client-secret",  # type: ignore[arg-type]
         redirect_uris=[REDIRECT_URI],
         db_pool_size=5,
+        # Every in-process request comes from one address (httpx's ASGI transport), and the
+        # suite signs in far more often than a person: the per-address limits would refuse it.
+        # tests/ratelimits sets small limits of its own.
+        rate_limit_sign_in="100000/minute",
+        rate_limit_token_refresh="100000/minute",
     )
     # Whatever logs after the session (pgserver stopping at exit) must not write to pytest's
     # capture, which is closed by then.

@@ -298,6 +298,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def _register() -> None:
     from offcoder.audit.cli import app as audit_app
+    from offcoder.auth.cli import app as auth_app
     from offcoder.crypto.cli import app as keys_app
     from offcoder.dev.cli import app as dev_app
     from offcoder.jobs.cli import app as jobs_app
@@ -305,6 +306,7 @@ def _register() -> None:
 
     app.add_typer(keys_app, name="keys", help="Encryption keys: generate, rotate.")
     app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")
+    app.add_typer(auth_app, name="auth", help="Sign-in: purge expired rows (operator).")
     app.add_typer(dev_app, name="dev", help="Development conveniences.")
     app.add_typer(jobs_app, name="jobs", help="Jobs: purge old logs (operator).")
     app.add_typer(runtime_app, name="runtime", help="Sandbox runtime: images.")

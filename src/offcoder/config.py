@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, unquote_plus, urlsplit
 
+from limits import parse_many
 from publicsuffixlist import PublicSuffixList
 from pydantic import (
     AliasChoices,
@@ -42,6 +43,13 @@ SecurityContact = Annotated[
 ]
 # A BCP 47 language tag, as security.txt's Preferred-Languages lists them.
 LanguageTag = Annotated[str, Field(pattern=r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$")]
+
+
+class RateLimitStorage(StrEnum):
+    """Where the rate-limit counters live (decision 0025)."""
+
+    postgres = "postgres"  # the server's own database: shared by every API process on it
+    redis = "redis"  # REDIS_URL's server: shared by every API process using it
 
 
 def default_state_dir() -> Path:
@@ -216,6 +224,31 @@ class Settings(BaseSettings):
     live_behind_grace_s: float = 10.0  # how long a subscriber may stay behind before it is cut
     live_session_check_s: float = 15.0  # how often an open connection's session is re-checked
 
+    # Rate limits (docs/api.md "Rate limits", decision 0025), in the `limits` notation: "N/unit"
+    # (second, minute, hour, day; "N/10 seconds"), several joined by ";" (all must hold). Past one,
+    # the answer is 429 with Retry-After. Counted in `rate_limit_storage`: PostgreSQL by default,
+    # Redis when REDIS_URL is set, so every API process on the same database (or Redis) shares
+    # the counts.
+    rate_limit_storage: RateLimitStorage | None = None  # None: redis with REDIS_URL, else postgres
+    rate_limit_key_prefix: str = "offcoder-ratelimit"  # Redis keys (one prefix per deployment)
+    # Per client address (the ASGI peer; an IPv6 client by its /64): starting a sign-in, the
+    # providers' callbacks (and the console's), and exchanging a one-time code. Each start
+    # writes a row, so this also bounds the sign-in rows one address can make (review F8).
+    rate_limit_sign_in: str = "60/minute"
+    # Per client address: refresh-token grants at POST /v1/auth/token (a client refreshes about
+    # every 15 minutes; many devices may share an address behind carrier NAT).
+    rate_limit_token_refresh: str = "30/minute"  # noqa: S105 - a rate, not a secret
+    # Per user: every request that carries an access token (Coder allows 512 a minute).
+    rate_limit_api: str = "512/minute"
+    # Per user: POST /v1/auth/mfa/verify, on top of the factor's own lockout (5 wrong codes
+    # lock it for 5 minutes).
+    rate_limit_mfa_verify: str = "10/minute"
+    # Per Socket.IO connection: every event a client sends (besides the per-event caps above).
+    # A refused event is answered `{"ok": false, "error": "rate_limited", "retry_after": s}`;
+    # a connection that sends this many refused events in a row is disconnected.
+    rate_limit_live_messages: str = "600/minute"
+    live_refusals_before_disconnect: int = Field(default=20, ge=1)
+
     # Admin sessions (O4): a second factor proved at most this long ago, and recent use.
     admin_mfa_max_age_s: int = 3600
     admin_idle_s: int = 15 * 60
@@ -307,6 +340,38 @@ class Settings(BaseSettings):
         """Whether this process terminates TLS itself (a certificate or a key is configured;
         `web/tls.py` refuses one without the other)."""
         return self.tls_cert_file is not None or self.tls_key_file is not None
+
+    @field_validator(
+        "rate_limit_sign_in",
+        "rate_limit_token_refresh",
+        "rate_limit_api",
+        "rate_limit_mfa_verify",
+        "rate_limit_live_messages",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        # Refused at start, not at the first request it would have governed.
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                'not a rate limit: write "N/unit" (second, minute, hour, day), several joined '
+                'by ";", e.g. "10/second;100/minute"'
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _rate_limit_storage_reachable(self) -> Settings:
+        if self.rate_limit_storage is RateLimitStorage.redis and not self.redis_url:
+            raise ValueError("OFFCODER_RATE_LIMIT_STORAGE is redis, but REDIS_URL is not set")
+        return self
+
+    @property
+    def rate_limit_store(self) -> RateLimitStorage:
+        """Where the counters live: as set, else Redis when REDIS_URL is set, else PostgreSQL."""
+        if self.rate_limit_storage is not None:
+            return self.rate_limit_storage
+        return RateLimitStorage.redis if self.redis_url else RateLimitStorage.postgres
 
     def operator_secrets(self) -> list[str]:
         """Every secret value the operator configured: each SecretStr setting (client secrets,

@@ -17,6 +17,7 @@ from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
 from offcoder.limits import PerUserSlots
 from offcoder.payments.providers import PaymentProvider
+from offcoder.ratelimits.service import RateLimits
 from offcoder.realtime.signals import Signals
 
 
@@ -27,6 +28,9 @@ class AppContext:
     keyring: Keyring
     signer: TokenSigner
     events: Signals
+    # Calls per address, user and class, counted where every API process of the deployment
+    # counts (PostgreSQL or Redis, decision 0025).
+    rate_limits: RateLimits
     providers: dict[str, IdentityProvider] = field(default_factory=dict)
     payments: dict[str, PaymentProvider] = field(default_factory=dict)
     safety: Screen = field(default_factory=Screen)
@@ -42,6 +46,7 @@ class AppContext:
 
     async def close(self) -> None:
         await self.events.close()
+        await self.rate_limits.close()
         await self.safety.close()
         await self.ai_clients.close()
         await self.database.dispose()

@@ -34,6 +34,7 @@ from offcoder.previews.endpoints import console_router as previews_console_route
 from offcoder.previews.endpoints import router as previews_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
+from offcoder.ratelimits.service import RateLimits
 from offcoder.realtime.signals import Signals
 from offcoder.users.endpoints import router as me_router
 from offcoder.wallet.endpoints import router as wallet_router
@@ -107,6 +108,7 @@ def build_context(settings: Settings, prepared: PreparedDatabase) -> AppContext:
         keyring=base.keyring,
         signer=TokenSigner(load_signing_key(settings), settings),
         events=Signals.for_api(database.app_engine.url),
+        rate_limits=RateLimits(settings, database),
         providers=providers,
         payments=payment_providers.configured(settings),
         safety=moderation.Screen(provider=moderation.configured(settings)),

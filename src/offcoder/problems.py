@@ -72,8 +72,17 @@ class PayloadTooLarge(Problem):
 
 
 class TooManyRequests(Problem):
+    """429 with the wait in whole seconds twice: the Retry-After header (RFC 9110) for HTTP
+    clients and proxies, and `retry_after` in the body for code that reads only the body."""
+
     def __init__(self, detail: str, *, retry_after_s: int = 5) -> None:
-        super().__init__(429, "rate-limited", detail, headers={"retry-after": str(retry_after_s)})
+        super().__init__(
+            429,
+            "rate-limited",
+            detail,
+            headers={"retry-after": str(retry_after_s)},
+            retry_after=retry_after_s,
+        )
 
 
 class InvalidInput(Problem):

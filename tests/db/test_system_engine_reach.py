@@ -35,6 +35,11 @@ ALLOWED = {
     "outlive the projects (and rows) they were made for",
     "jobs/retention.py": "the log purge deletes every user's logs past retention (a worker's "
     "periodic task and `offcoder jobs purge`, an operator command); it serves no request",
+    "auth/retention.py": "the sign-in purge deletes expired sign-in rows of every user (a "
+    "worker's periodic task and `offcoder auth purge`, an operator command); it serves no request",
+    "ratelimits/storage.py": "rate-limit counters are keyed by address or user, counted before "
+    "and outside any user's transaction, in a table only the system role reaches; they hold no "
+    "user data",
     "users/service.py": "erasure deletes the pending link codes naming the account, in a table "
     "of the sign-in core that only the system role reaches (and nothing else)",
     "payments/webhooks.py": "a provider's signed event belongs to no signed-in user",
@@ -46,6 +51,8 @@ ALLOWED = {
     "running preview job before anyone is known (C7)",
     "previews/passes.py": "preview tickets and sessions are checked before anyone is known, in "
     "a table only the system role reaches",
+    "previews/endpoints.py": "a preview shared with everyone signed in is found by its host "
+    "for a visitor who does not own it (the console's ticket route)",
     "previews/labels.py": "a label, once given, stays reserved (by hash) across every user and "
     "after its project is gone, in a table only the system role reaches",
 }

@@ -61,6 +61,9 @@ def cluster(
         "OFFCODER_DOCKER_PROXY_SOCKET": proxy_socket,
         "REDIS_URL": REDIS_URL,
         "OFFCODER_SOCKETIO_CHANNEL": channel,
+        # With REDIS_URL the replicas count rate limits in Redis too: under keys of this run's
+        # own, so that no other run on the same Redis shares its counts.
+        "OFFCODER_RATE_LIMIT_KEY_PREFIX": f"{channel}-ratelimit",
         "OFFCODER_WORKER_HEARTBEAT_S": "1",
     }
     env.pop("OFFCODER_TEST_DATABASE_URL", None)

@@ -32,6 +32,7 @@ from offcoder.previews.labels import candidates, ensure_label, is_label, label_h
 from offcoder.previews.models import ReservedPreviewLabel
 from offcoder.previews.passes import mint_ticket, spend_ticket
 from offcoder.projects.models import Project
+from offcoder.web.headers import POLICY_HEADERS
 from tests.support.browser import chromium_path
 from tests.support.served import free_port, served
 from tests.support.signin import SignedIn, signed_in_user
@@ -77,7 +78,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if self.path == "/slow":
-            time.sleep(3)
+            time.sleep(8)
         if self.path == "/":
             body, kind = PAGE, "text/html"
         else:
@@ -200,6 +201,9 @@ async def test_an_owner_opens_their_preview_in_a_browser_and_no_one_else_can(
     echoed = await seen.json()
     assert echoed["host"] == urlsplit(preview).netloc and echoed["path"] == "/echo?x=1"
     assert "oc_" not in echoed["cookie"], echoed
+    # The job's response is its own: none of the console's or the API's headers on it.
+    ours = {name.lower() for name in seen.headers} & POLICY_HEADERS
+    assert ours == set(), ours
     # The job is told where it is served, and Vite's dev server would accept that host.
     assert echoed["vite"] == urlsplit(preview).hostname, echoed
     assert echoed["url"].startswith(f"http://{urlsplit(preview).hostname}"), echoed
@@ -499,8 +503,14 @@ async def test_a_preview_holds_at_most_its_connection_cap(runtime: Runtime) -> N
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as web,
     ):
         slow = asyncio.create_task(web.get("/slow", headers=headers))
-        await asyncio.sleep(1)  # the slow request holds the one connection
-        busy = await web.get("/echo", headers=headers)
+        # Once the slow request holds the one connection (however long a loaded machine takes
+        # to get it there), the next is refused.
+        deadline = time.monotonic() + 6
+        while True:
+            busy = await web.get("/echo", headers=headers)
+            if busy.status_code != 200 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
         assert busy.status_code == 503 and "Too many connections" in busy.text, busy.text
         assert (await slow).status_code == 200
         assert (await web.get("/echo", headers=headers)).status_code == 200

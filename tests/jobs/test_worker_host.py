@@ -32,6 +32,9 @@ WORKER_CODE = [
     *(SOURCE / "jobs" / name for name in ("repository.py", "output.py", "outcome.py")),
     *(SOURCE / "jobs" / name for name in ("endings.py", "archive.py", "models.py")),
     SOURCE / "jobs" / "retention.py",
+    # The other periodic tasks a worker hosts.
+    SOURCE / "auth" / "retention.py",
+    SOURCE / "ratelimits" / "storage.py",
 ]
 FORBIDDEN = ("offcoder.auth.tokens", "offcoder.ai", "offcoder.payments.providers", "offcoder.main")
 

@@ -33,6 +33,13 @@ def live_server(settings: Settings, prepared: PreparedDatabase) -> Iterator[str]
         OFFCODER_OIDC_CLIENT_ID=settings.oidc_client_id or "",
         OFFCODER_OIDC_CLIENT_SECRET="live-secret",
         OFFCODER_REDIRECT_URIS='["offcoder://auth/callback"]',
+        # Black-box tools send thousands of calls from one address and one user in minutes:
+        # under the default limits most would be 429s and the tool would test the limiter, not
+        # the routes behind it. The limits have tests of their own (tests/ratelimits).
+        OFFCODER_RATE_LIMIT_SIGN_IN="100000/minute",
+        OFFCODER_RATE_LIMIT_TOKEN_REFRESH="100000/minute",
+        OFFCODER_RATE_LIMIT_API="100000/minute",
+        OFFCODER_RATE_LIMIT_MFA_VERIFY="100000/minute",
     )
     log_path = settings.state_dir / f"live-server-{port}.log"
     log_file = log_path.open("w")

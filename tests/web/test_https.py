@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from ipaddress import ip_network
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -85,7 +86,15 @@ async def test_plain_http_in_development_carries_no_hsts_and_is_served(
     127.0.0.1 must stay reachable: never on plain HTTP."""
     async with plain(app_for(context), settings) as client:
         for path in ("/healthz", "/.well-known/jwks.json", "/console"):
-            response = await client.get(path, headers={"x-forwarded-proto": "https"})
+            # On the public URL's name, as a browser that came the right way (another name is
+            # sent there first in development, web/origins.py).
+            response = await client.get(
+                path,
+                headers={
+                    "x-forwarded-proto": "https",
+                    "host": urlsplit(context.settings.public_url).netloc,
+                },
+            )
             assert response.status_code == 200, path
             assert "strict-transport-security" not in response.headers, path
 

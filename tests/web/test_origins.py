@@ -88,7 +88,10 @@ async def production(context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
     settings = context.settings.model_copy(update={"env": Environment.production})
     app = create_app(dataclasses.replace(context, settings=settings))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as client:
+    # Over HTTPS, as production is served (plain HTTP is refused or sent to HTTPS there, T3).
+    async with httpx.AsyncClient(
+        transport=transport, base_url=PUBLIC.replace("http://", "https://")
+    ) as client:
         yield client
 
 

@@ -24,6 +24,7 @@ from offcoder.context import AppContext, get_context
 from offcoder.db.base import utcnow
 from offcoder.kit.transactions import committing_refusals
 from offcoder.problems import Unauthorized
+from offcoder.ratelimits.service import LimitKind
 
 log = structlog.get_logger(__name__)
 
@@ -38,14 +39,18 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def access_claims(
+async def access_claims(
     request: Request, ctx: Annotated[AppContext, Depends(get_context)]
 ) -> AccessClaims:
+    """The caller's verified claims; each request with them counts against the user's API
+    limit (counted only once the token is verified, so nobody spends another's budget)."""
     try:
-        return ctx.signer.verify(bearer_token(request))
+        claims = ctx.signer.verify(bearer_token(request))
     except InvalidAccessToken as exc:
         log.info("access token refused", reason=str(exc))
         raise Unauthorized("The access token is invalid or expired.") from exc
+    await ctx.rate_limits.hit(LimitKind.api, str(claims.user_id))
+    return claims
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
@@ -36,6 +36,8 @@ from offcoder.auth.service import EndReason, GrantError
 from offcoder.context import AppContext
 from offcoder.kit.transactions import SystemSession
 from offcoder.problems import CommitThenRefuse, NotFound, Problem
+from offcoder.ratelimits.dependencies import SignInLimited
+from offcoder.ratelimits.service import LimitKind, client_address
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -62,7 +64,14 @@ async def providers(ctx: Context) -> ProviderList:
     )
 
 
-@router.get("/{provider}/authorize", status_code=302, response_class=RedirectResponse)
+# Anonymous steps count per client address before anything else runs (review F8: each start
+# writes a row). The token endpoint counts in `token_grant`, once it knows the grant's kind.
+@router.get(
+    "/{provider}/authorize",
+    status_code=302,
+    response_class=RedirectResponse,
+    dependencies=[SignInLimited],
+)
 async def authorize(
     provider: str,
     ctx: Context,
@@ -91,7 +100,12 @@ async def authorize(
     return RedirectResponse(url, status_code=302)
 
 
-@router.get("/{provider}/callback", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/{provider}/callback",
+    status_code=302,
+    response_class=RedirectResponse,
+    dependencies=[SignInLimited],
+)
 async def callback(
     provider: str,
     ctx: Context,
@@ -121,7 +135,10 @@ async def callback(
     return RedirectResponse(target, status_code=302)
 
 
-async def _grant(request: Request) -> AuthorizationCodeGrant | RefreshTokenGrant:
+Grant = AuthorizationCodeGrant | RefreshTokenGrant
+
+
+async def _grant(request: Request) -> Grant:
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     raw = await request.body()
     try:
@@ -148,6 +165,17 @@ async def _grant(request: Request) -> AuthorizationCodeGrant | RefreshTokenGrant
     )
 
 
+async def token_grant(request: Request, ctx: Context) -> Grant:
+    """The grant in the body, counted per client address in its class: a code exchange is a
+    sign-in step, a refresh has a stricter limit of its own. Solved before the route's
+    transaction, so a refused call opens none (a malformed body is refused, uncounted, at no
+    cost to the database)."""
+    grant = await _grant(request)
+    kind = LimitKind.token_refresh if isinstance(grant, RefreshTokenGrant) else LimitKind.sign_in
+    await ctx.rate_limits.hit(kind, client_address(request.client.host if request.client else None))
+    return grant
+
+
 @router.post(
     "/token",
     openapi_extra={
@@ -166,9 +194,13 @@ async def _grant(request: Request) -> AuthorizationCodeGrant | RefreshTokenGrant
         }
     },
 )
-async def token(request: Request, ctx: Context, session: SystemSession) -> TokenResponse:
+async def token(
+    request: Request,
+    ctx: Context,
+    grant: Annotated[Grant, Depends(token_grant)],
+    session: SystemSession,
+) -> TokenResponse:
     """Exchange a one-time code (with its PKCE verifier) or rotate a refresh token."""
-    grant = await _grant(request)
     ip = request.client.host if request.client else None
     # Refusals are CommitThenRefuse: a spent code or a session ended for refresh token reuse
     # stays spent and ended.
@@ -244,7 +276,12 @@ async def mfa_confirm(
     return RecoveryCodes(recovery_codes=codes)
 
 
-@router.post("/mfa/verify")
+async def mfa_verify_limit(claims: Claims, ctx: Context) -> None:
+    """Second-factor attempts per user, before the factor's row is locked for the attempt."""
+    await ctx.rate_limits.hit(LimitKind.mfa_verify, str(claims.user_id))
+
+
+@router.post("/mfa/verify", dependencies=[Depends(mfa_verify_limit)])
 async def mfa_verify(
     body: MfaVerification, principal: CurrentUser, session: UserSession, ctx: Context
 ) -> MfaToken:

@@ -44,6 +44,7 @@ from offcoder.payments.models import Topup, UserPlan
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
 from offcoder.projects.quota import StorageQuota
+from offcoder.ratelimits.dependencies import SignInLimited
 from offcoder.wallet import service as wallet
 
 HERE = Path(__file__).parent
@@ -129,7 +130,9 @@ async def signin(request: Request, provider: str, ctx: Context) -> Response:
     return response
 
 
-@router.get("/callback")
+# Counted as a sign-in step per client address (it exchanges a one-time code), before its
+# transaction is opened.
+@router.get("/callback", dependencies=[SignInLimited])
 async def callback(
     request: Request,
     ctx: Context,
@@ -714,7 +717,7 @@ def install(app: Any) -> None:
             return await sign_in_needed(request, exc)
         ctx = get_context(request)
         browser = await cookies.signed_in(request, ctx)
-        return page(
+        response = page(
             request,
             ctx,
             "error.html",
@@ -722,5 +725,8 @@ def install(app: Any) -> None:
             browser,
             status_code=exc.status,
         )
+        # The problem's own headers (a 429's Retry-After) hold for its page too.
+        response.headers.update(exc.headers or {})
+        return response
 
     app.add_exception_handler(Problem, on_problem)

@@ -18,6 +18,7 @@ from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
 from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
+from offcoder.ratelimits.models import RateLimitCounter
 from offcoder.users.models import User
 from offcoder.wallet.models import LedgerEntry, LedgerTransaction, Wallet
 
@@ -46,6 +47,7 @@ __all__ = [
     "Project",
     "ProjectFile",
     "ProjectSecret",
+    "RateLimitCounter",
     "RefreshToken",
     "Refund",
     "ReservedPreviewLabel",

@@ -19,6 +19,12 @@ for a reader. Before each packet the subscription looks at the connection's unse
 it is over `live_max_queued_packets` it waits, and past `live_behind_grace_s` the client gets
 `job:behind {"job_id","seq"}` (the last seq sent) and the subscription ends, to be resumed with
 `after_seq`.
+
+Every event a client sends counts against its connection's limits (`rate_limit_live_messages`,
+and `job:subscribe` / `job:earlier` each a cap of their own), counted in this process: a refused
+event is answered `{"ok": false, "error": "rate_limited", "retry_after": s}`, and a connection
+that sends `live_refusals_before_disconnect` refused events in a row gets `live:error
+{"error": "rate_limited"}` and is disconnected.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any
 
 import socketio
 import structlog
+from limits import RateLimitItem, parse, parse_many
 
 from offcoder.auth import service as auth_service
 from offcoder.auth.cookies import ACCESS_COOKIE, browser_cookie_name
@@ -42,6 +49,7 @@ from offcoder.context import AppContext
 from offcoder.jobs import service as jobs
 from offcoder.jobs.models import FINISHED, JobStatus
 from offcoder.problems import NotFound
+from offcoder.ratelimits.service import ConnectionLimits
 from offcoder.realtime.signals import SAFETY_REREAD_S
 
 log = structlog.get_logger(__name__)
@@ -70,8 +78,7 @@ class Behind(Exception):
 class Connection:
     claims: AccessClaims
     subscriptions: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
-    subscribe_times: list[float] = field(default_factory=list)
-    earlier_times: list[float] = field(default_factory=list)
+    refusals_in_a_row: int = 0  # rate-limited events since the last one admitted
     pending: int = 0  # subscribes between their cap check and their task (they await the DB)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     unregister_session: Any = None
@@ -101,16 +108,6 @@ class Earlier:
     limit: int
 
 
-def _over_rate(times: list[float], per_minute: int) -> bool:
-    """Whether one more call now would pass `per_minute`; if not, the call is counted."""
-    now = time.monotonic()
-    times[:] = [t for t in times if now - t < 60]
-    if len(times) >= per_minute:
-        return True
-    times.append(now)
-    return False
-
-
 class LiveLogs:
     """The Socket.IO server of one API process."""
 
@@ -132,6 +129,14 @@ class LiveLogs:
         )
         self.connections: dict[str, Connection] = {}
         self.feeds: dict[uuid.UUID, JobFeed] = {}
+        self.limits = ConnectionLimits()
+        # What a connection may send: any event, and the two that read the database, each
+        # in a window of its own.
+        self.windows: dict[str, tuple[RateLimitItem, ...]] = {
+            "event": tuple(parse_many(settings.rate_limit_live_messages)),
+            "job:subscribe": (parse(f"{settings.live_subscribes_per_minute}/minute"),),
+            "job:earlier": (parse(f"{EARLIER_PER_MINUTE}/minute"),),
+        }
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("job:subscribe", self._subscribe)
@@ -210,17 +215,46 @@ class LiveLogs:
                 task.cancel()
 
     async def _unknown(self, event: str, sid: str, *_: Any) -> dict[str, Any]:
-        return _error("unknown_event")
+        return await self._admit(sid) or _error("unknown_event")
+
+    async def _admit(self, sid: str, event: str | None = None) -> dict[str, Any] | None:
+        """Count an event of the connection (and against `event`'s own cap, if it has one);
+        None when admitted, else the answer that refuses it. A connection that keeps sending
+        refused events is told once (`live:error`) and dropped: it is not reading answers."""
+        connection = self.connections.get(sid)
+        if connection is None:
+            return None  # not connected (any more): the handler answers that itself
+        wait = await self.limits.hit(self.windows["event"], "event", sid)
+        if wait is None and event is not None:
+            wait = await self.limits.hit(self.windows[event], event, sid)
+        if wait is None:
+            connection.refusals_in_a_row = 0
+            return None
+        connection.refusals_in_a_row += 1
+        if connection.refusals_in_a_row == self.ctx.settings.live_refusals_before_disconnect:
+            with contextlib.suppress(Exception):
+                await self.sio.emit(
+                    "live:error",
+                    {"error": "rate_limited", "detail": "Too many refused events."},
+                    to=sid,
+                    ignore_queue=True,
+                )
+            # After this event's answer has gone out: dropped from inside the handler, the
+            # client would see the disconnect but not why.
+            task = asyncio.get_running_loop().create_task(self._drop(sid, "rate_limited"))
+            connection.tasks.append(task)
+        return {"ok": False, "error": "rate_limited", "retry_after": wait}
 
     # ------------------------------------------------------------------ subscribe
 
     async def _subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        refused = await self._admit(sid, "job:subscribe")
+        if refused is not None:
+            return refused
         connection = self.connections.get(sid)
         if connection is None:
             return _error("not_connected")
         settings = self.ctx.settings
-        if _over_rate(connection.subscribe_times, settings.live_subscribes_per_minute):
-            return _error("rate_limited")
         request = _parse_subscribe(data)
         if request is None:
             return _error("invalid")
@@ -257,6 +291,9 @@ class LiveLogs:
         return {"ok": True}
 
     async def _unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        refused = await self._admit(sid)
+        if refused is not None:
+            return refused
         connection = self.connections.get(sid)
         job = data.get("job_id") if isinstance(data, dict) else None
         try:
@@ -273,11 +310,12 @@ class LiveLogs:
     async def _earlier(self, sid: str, data: Any = None) -> dict[str, Any]:
         """A page of the job's output before `before_seq`, in the answer (scrolling back from a
         tail): `{"ok": true, "chunks": [...], "has_earlier"}`."""
+        refused = await self._admit(sid, "job:earlier")
+        if refused is not None:
+            return refused
         connection = self.connections.get(sid)
         if connection is None:
             return _error("not_connected")
-        if _over_rate(connection.earlier_times, EARLIER_PER_MINUTE):
-            return _error("rate_limited")
         request = _parse_earlier(data)
         if request is None:
             return _error("invalid")

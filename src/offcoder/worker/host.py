@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from offcoder.auth import retention as sign_in_retention
 from offcoder.jobs import retention
 from offcoder.jobs.worker import Worker
 from offcoder.payments import tasks as payment_tasks
+from offcoder.ratelimits import storage as rate_limit_storage
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.periodic import PeriodicTask, repeat
 
@@ -29,6 +31,18 @@ class WorkerHost:
                 "purge job logs",
                 retention.PURGE_EVERY_S,
                 partial(retention.purge_logs, ctx.database, ctx.settings.log_retention_days),
+            ),
+            # Sign-in rows that can change no answer any more, across users (auth/retention.py).
+            PeriodicTask(
+                "purge sign-in rows",
+                sign_in_retention.PURGE_EVERY_S,
+                partial(sign_in_retention.purge_expired, ctx.database),
+            ),
+            # Rate-limit windows that ended (PostgreSQL counters; Redis expires its own keys).
+            PeriodicTask(
+                "purge rate-limit counters",
+                rate_limit_storage.PURGE_EVERY_S,
+                partial(rate_limit_storage.purge_expired_counters, ctx.database),
             ),
             # A payments task (how often, and what it does, is theirs), hosted here.
             PeriodicTask(
