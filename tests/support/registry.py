@@ -57,7 +57,9 @@ def wheel(name: str, version: str, modules: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for path, text in files.items():
-            archive.writestr(path, text)
+            # A fixed time: the same wheel, byte for byte, in every process and run (two runs'
+            # registries on one engine once served one wheel under the other's hash).
+            archive.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), text)
     return buffer.getvalue()
 
 
