@@ -77,8 +77,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
-        if self.path == "/slow":
-            time.sleep(8)
+        if self.path == "/slow":  # its headers at once, its body 3 s later
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(3)
+            self.wfile.write(b"ok")
+            return
         if self.path == "/":
             body, kind = PAGE, "text/html"
         else:
@@ -502,15 +508,11 @@ async def test_a_preview_holds_at_most_its_connection_cap(runtime: Runtime) -> N
         served(create_app(capped), port=port),
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as web,
     ):
-        slow = asyncio.create_task(web.get("/slow", headers=headers))
-        # Once the slow request holds the one connection (however long a loaded machine takes
-        # to get it there), the next is refused.
-        deadline = time.monotonic() + 6
-        while True:
+        # While the slow response is being sent (its headers are here, its body is not), the
+        # edge holds the one connection, and the next request is refused.
+        async with web.stream("GET", "/slow", headers=headers) as slow:
+            assert slow.status_code == 200
             busy = await web.get("/echo", headers=headers)
-            if busy.status_code != 200 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        assert busy.status_code == 503 and "Too many connections" in busy.text, busy.text
-        assert (await slow).status_code == 200
+            assert busy.status_code == 503 and "Too many connections" in busy.text, busy.text
+            assert await slow.aread() == b"ok"
         assert (await web.get("/echo", headers=headers)).status_code == 200
