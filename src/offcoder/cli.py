@@ -110,7 +110,8 @@ class OperatorCommands(TyperGroup):
 
 def _operator_app(name: str) -> click.Command:
     load, line = OPERATOR_APPS[name]
-    command = typer.main.get_command(load())
+    # A group even when the sub-app has one command (`auth purge`, `dev token`), as add_typer does.
+    command = typer.main.get_group(load())
     command.name = name
     command.help = command.help or line
     return command

@@ -92,3 +92,7 @@ def test_an_operator_command_still_loads_what_it_needs(tmp_path: Path) -> None:
     assert code == 0
     assert "offcoder.admin.cli" in modules
     assert "offcoder.auth.models" in server_modules_in(modules)
+    # A sub-app of one command stays a group: `offcoder auth purge`, not `offcoder auth`.
+    code, modules = imported(["auth", "purge", "--help"], tmp_path / "config")
+    assert code == 0
+    assert "offcoder.auth.cli" in modules
