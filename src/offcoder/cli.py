@@ -1,5 +1,12 @@
-"""The `offcoder` command: serve, worker, migrate, keys, audit, jobs, dev, runtime; and the terminal
-client: login, projects, push, run."""
+"""The `offcoder` command: the terminal client (login, projects, push, run, jobs, ...) and the
+operator's commands (serve, worker, migrate, keys, audit, ...).
+
+A person typing `offcoder --help` or `offcoder projects list` must not wait for the server to
+load (SQLAlchemy, FastAPI, the AI and payment SDKs: seconds), so this module imports only typer
+and rich: the operator commands import what they need in their bodies, the operator sub-apps
+(`keys`, `audit`, ...) are imported only when their command runs (`OperatorCommands`), and the
+settings are read only by the commands that use them. tests/cli/test_start_imports.py holds it.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,119 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from offcoder.config import Settings, get_settings
+if TYPE_CHECKING:
+    # typer carries its own copy of click (typer._click), which its groups are made of.
+    from typer import _click as click
 
-app = typer.Typer(help="OffCoder server.", no_args_is_help=True)
+    from offcoder.config import Settings
+
+OPERATOR = "Operator"
+YOUR_CODE = "Your code"
+
+
+# The operator's sub-apps, imported only when their command runs; `--help` lists them from
+# their line alone. Each import is written out (not import_module) so the import contracts
+# (tests/support/imports.py) still see who imports what.
+def _keys() -> typer.Typer:
+    from offcoder.crypto.cli import app
+
+    return app
+
+
+def _audit() -> typer.Typer:
+    from offcoder.audit.cli import app
+
+    return app
+
+
+def _auth() -> typer.Typer:
+    from offcoder.auth.cli import app
+
+    return app
+
+
+def _admin() -> typer.Typer:
+    from offcoder.admin.cli import app
+
+    return app
+
+
+def _runtime() -> typer.Typer:
+    from offcoder.runtime.build.cli import app
+
+    return app
+
+
+def _dev() -> typer.Typer:
+    from offcoder.dev.cli import app
+
+    return app
+
+
+OPERATOR_APPS: dict[str, tuple[Callable[[], typer.Typer], str]] = {
+    "keys": (_keys, "Encryption keys: generate, rotate."),
+    "audit": (_audit, "The audit log: verify, purge."),
+    "auth": (_auth, "Sign-in: purge expired rows."),
+    "admin": (_admin, "Admin roles: grant, revoke."),
+    "runtime": (_runtime, "Sandbox runtime: images."),
+    "dev": (_dev, "Development conveniences."),
+}
+
+
+class OperatorCommands(TyperGroup):
+    """The root group: the operator sub-apps of OPERATOR_APPS are listed from their one line of
+    help and imported only when named on the command line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # The person's commands first, the operator's after (help lists panels in this order).
+        names = super().list_commands(ctx)
+        yours = [n for n in names if getattr(self.commands[n], "rich_help_panel", "") == YOUR_CODE]
+        return [*yours, *(n for n in names if n not in yours), *OPERATOR_APPS]
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # Called only to run a command (help listings call get_command alone): the one named
+        # here is the real one.
+        if args and args[0] in OPERATOR_APPS:
+            return args[0], _operator_app(args[0]), args[1:]
+        return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in OPERATOR_APPS:
+            return super().get_command(ctx, cmd_name)
+        # Listed in help only: a stand-in carrying the name, the line and the panel.
+        return TyperGroup(name=cmd_name, help=OPERATOR_APPS[cmd_name][1], rich_help_panel=OPERATOR)
+
+
+def _operator_app(name: str) -> click.Command:
+    load, line = OPERATOR_APPS[name]
+    # A group even when the sub-app has one command (`auth purge`, `dev token`), as add_typer does.
+    command = typer.main.get_group(load())
+    command.name = name
+    command.help = command.help or line
+    return command
+
+
+app = typer.Typer(
+    cls=OperatorCommands,
+    help="OffCoder: run your code in the cloud from a terminal (and serve it, for operators).",
+    no_args_is_help=True,
+)
 console = Console(stderr=True)
 
 
 def _settings(**overrides: object) -> Settings:
+    from offcoder.config import get_settings
+
     base = get_settings()
     return base.model_copy(update={k: v for k, v in overrides.items() if v is not None})
 
@@ -34,7 +141,7 @@ def refuse_unsafe_production(settings: Settings, process: str = "api") -> None:
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(rich_help_panel=OPERATOR)
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
@@ -150,13 +257,14 @@ def _start_dev_proxy(socket_path: Path, state_dir: Path) -> subprocess.Popen[byt
     return child
 
 
-@app.command()
+@app.command(rich_help_panel=OPERATOR)
 def worker() -> None:
     """Run jobs from the queue (needs the Docker policy proxy, see `docker-proxy`)."""
     import asyncio
     import signal
 
     from offcoder import logs
+    from offcoder.config import get_settings
     from offcoder.db.bootstrap import prepare
     from offcoder.worker.context import WorkerContext
     from offcoder.worker.host import WorkerHost
@@ -179,16 +287,17 @@ def worker() -> None:
     asyncio.run(main())
 
 
-@app.command()
+@app.command(rich_help_panel=OPERATOR)
 def migrate() -> None:
     """Create the database roles and apply every migration."""
+    from offcoder.config import get_settings
     from offcoder.db.bootstrap import prepare
 
     prepared = prepare(get_settings())
     console.print(f"Database {prepared.admin_url.database} is at the latest migration.")
 
 
-@app.command()
+@app.command(rich_help_panel=OPERATOR, short_help="Serve previews alone, apart from the API.")
 def edge(
     host: Annotated[str | None, typer.Option(help="Address to listen on (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (8000).")] = None,
@@ -236,9 +345,10 @@ def edge(
         raise typer.Exit(3)
 
 
-@app.command()
+@app.command(rich_help_panel=OPERATOR)
 def doctor() -> None:
     """Check this deployment's sandbox runtime: the proxy, and the runtimes jobs run under."""
+    from offcoder.config import get_settings
     from offcoder.runtime.doctor import runtime_findings
 
     findings = runtime_findings(get_settings())
@@ -249,7 +359,7 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@app.command("docker-proxy")
+@app.command("docker-proxy", rich_help_panel=OPERATOR)
 def docker_proxy(
     socket: Annotated[
         str, typer.Option(help="Unix socket the proxy listens on.")
@@ -297,40 +407,31 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _register() -> None:
-    from offcoder.audit.cli import app as audit_app
-    from offcoder.auth.cli import app as auth_app
-    from offcoder.crypto.cli import app as keys_app
-    from offcoder.dev.cli import app as dev_app
-    from offcoder.jobs.cli import app as jobs_app
-    from offcoder.runtime.build.cli import app as runtime_app
-
-    app.add_typer(keys_app, name="keys", help="Encryption keys: generate, rotate.")
-    app.add_typer(audit_app, name="audit", help="The audit log: verify, purge.")
-    app.add_typer(auth_app, name="auth", help="Sign-in: purge expired rows (operator).")
-    app.add_typer(dev_app, name="dev", help="Development conveniences.")
-    app.add_typer(jobs_app, name="jobs", help="Jobs: purge old logs (operator).")
-    app.add_typer(runtime_app, name="runtime", help="Sandbox runtime: images.")
-
     from offcoder import client
-    from offcoder.admin.cli import app as admin_app
+    from offcoder.jobs.cli import purge
 
-    app.add_typer(admin_app, name="admin", help="Admin roles: grant, revoke (operator).")
-
-    client.register(app)  # the terminal client: login, projects, push, run
+    client.register(app, panel=YOUR_CODE)
+    # `offcoder jobs purge` is the operator's, in the same group as the user's `jobs list`:
+    # its module imports only typer (the purge's own imports are in its body).
+    client.jobs_app.command("purge", rich_help_panel=OPERATOR)(purge)
 
 
 _register()
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    from pydantic import ValidationError
-
-    from offcoder.config import refused_settings
-
     try:
         app()
-    except ValidationError as exc:
-        if exc.title != Settings.__name__:
+    except Exception as exc:
+        # Settings are read only by the commands that need them, so pydantic is loaded when
+        # this can be their refusal (and not imported for the others).
+        if "pydantic" not in sys.modules:
+            raise
+        from pydantic import ValidationError
+
+        from offcoder.config import refused_settings
+
+        if not isinstance(exc, ValidationError) or exc.title != "Settings":
             raise
         # A limit out of range or a value of the wrong kind: say which, before anything starts.
         typer.echo("Refusing to start: these settings are not valid:", err=True)

@@ -1,8 +1,14 @@
-"""The terminal client: `offcoder login`, `projects`, `push`, `run`, talking to a server's API.
+"""The terminal client: `offcoder login`, `logout`, `whoami`, `projects`, `push`, `pull`, `run`
+and `jobs`, talking to a server's API.
 
 Tokens are kept in `$OFFCODER_CONFIG_DIR/credentials.json` (default `~/.config/offcoder`), a
 file only its owner can read (0600, in a 0700 directory). An expired access token is rotated
 with the refresh token and the new pair saved; a refused refresh asks for `offcoder login`.
+The last server signed in to is kept in `server.json` beside it (it outlives `logout`), so a
+second `offcoder login` needs no `--server`.
+
+This module is imported by every `offcoder` command, so it imports nothing of the server
+(tests/cli/test_start_imports.py): the API's shapes are read as JSON.
 
 `login` is the native-app flow of RFC 8252: a one-shot HTTP listener on a loopback port receives
 the one-time code, PKCE binds it to this process. `run` follows the job's output with the
@@ -22,9 +28,10 @@ import threading
 import uuid
 import webbrowser
 from collections.abc import Mapping
+from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
@@ -37,6 +44,7 @@ from rich.table import Table
 from offcoder.auth.pkce import pkce_challenge
 
 projects_app = typer.Typer(help="Your projects: list, create.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Your jobs: list, logs, cancel.", no_args_is_help=True)
 err = Console(stderr=True)
 out = Console()
 
@@ -154,6 +162,19 @@ def save_credentials(data: dict[str, Any]) -> None:
         raise
 
 
+def remembered_server() -> str | None:
+    """The server of the last `offcoder login`, if any."""
+    try:
+        server = json.loads((config_dir() / "server.json").read_text())["server"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return server if isinstance(server, str) else None
+
+
+def remember_server(server: str) -> None:
+    (config_dir() / "server.json").write_text(json.dumps({"server": server}) + "\n")
+
+
 def load_credentials() -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(credentials_path().read_text())
@@ -185,6 +206,17 @@ class Api:
             fail(response)
         return response.json()
 
+    def end_session(self) -> bool:
+        """`POST /v1/auth/logout`: did the server end this device session (or had it ended)?
+        False when the server could not be reached or refused for another reason."""
+        try:
+            response = self._send("POST", "/v1/auth/logout")
+            if response.status_code == 401 and self._refresh():
+                response = self._send("POST", "/v1/auth/logout")
+        except typer.Exit:  # out of reach, said on stderr
+            return False
+        return response.status_code in (204, 401)  # 401: it had ended already
+
     def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.credentials['access_token']}"}
         try:
@@ -210,29 +242,74 @@ class Api:
         return True
 
 
-def fail(response: httpx.Response) -> None:
+def fail(response: httpx.Response) -> NoReturn:
+    """Say what the API refused, with each field's reason for a 422, and exit 1."""
+    errors: list[Any] = []
     try:
         body = response.json()
         message = body.get("detail") or body.get("title") or response.text
-    except ValueError:
+        errors = body.get("errors") or []
+    except (ValueError, AttributeError):
         message = response.text
     err.print(f"[red]{response.status_code}:[/] {escape(str(message))}")
+    for sentence in field_sentences(errors):
+        print(f"  {sentence}", file=sys.stderr, flush=True)  # plain: no markup, no wrapping
     raise typer.Exit(1)
 
 
-def find_project(api: Api, ref: str) -> dict[str, Any]:
-    """A project by id, slug or exact name."""
+WHERE = {"body": "", "query": "the parameter ", "path": "the address's ", "header": "the header "}
+
+
+def field_sentences(errors: list[Any]) -> list[str]:
+    """A problem's `errors` (`loc`, `msg`, `type`: docs/api.md) as sentences a person reads,
+    e.g. `ports: port 22 is not one of [3000, ...]` or `the parameter wait_s: Input should be
+    less than or equal to 30`."""
+    sentences = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        loc = [str(part) for part in error.get("loc") or []]
+        where = WHERE.get(loc[0], "") if loc else ""
+        field = ".".join(loc[1:] if loc and loc[0] in WHERE else loc)
+        message = str(error.get("msg") or error.get("type") or "is not valid")
+        message = message.removeprefix("Value error, ")
+        sentences.append(f"{where}{field}: {message}" if field else message)
+    return sentences
+
+
+def all_pages(api: Api, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a listing, page after page."""
+    items: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
-        params = {"limit": 100} | ({"cursor": cursor} if cursor else {})
-        page = api.json("GET", "/v1/projects", params=params)
-        for project in page["items"]:
-            if ref in (project["id"], project.get("slug"), project["name"]):
-                return project  # type: ignore[no-any-return]
+        page = api.json("GET", path, params={"limit": 200, **params} | _cursor(cursor))
+        items.extend(page["items"])
         cursor = page.get("next_cursor")
         if not cursor:
-            break
-    err.print(f"[red]No project {ref!r}.[/] See [bold]offcoder projects list[/].")
+            return items
+
+
+def _cursor(cursor: str | None) -> dict[str, str]:
+    return {"cursor": cursor} if cursor else {}
+
+
+def find_project(api: Api, ref: str) -> dict[str, Any]:
+    """A project by id, slug or exact name; when the name (or a slug and another's name) fits
+    more than one, say which and exit 1 rather than pick one."""
+    projects = all_pages(api, "/v1/projects")
+    for project in projects:
+        if project["id"] == ref:
+            return project
+    matches = [p for p in projects if ref in (p.get("slug"), p["name"])]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        err.print(f"[red]No project {escape(repr(ref))}.[/] See [bold]offcoder projects list[/].")
+        raise typer.Exit(1)
+    print(f"offcoder: {len(matches)} projects match {ref!r}:", file=sys.stderr)
+    for project in matches:
+        print(f"  {project['name']}  {project.get('slug', '')}  {project['id']}", file=sys.stderr)
+    print("Name one by its slug or id.", file=sys.stderr, flush=True)
     raise typer.Exit(1)
 
 
@@ -240,7 +317,10 @@ def find_project(api: Api, ref: str) -> dict[str, Any]:
 
 
 def login(
-    server: Annotated[str, typer.Option(help="The OffCoder server, e.g. https://api.example")],
+    server: Annotated[
+        str | None,
+        typer.Option(help="The OffCoder server, e.g. https://api.example (default: the last one)."),
+    ] = None,
     provider: Annotated[
         str | None, typer.Option(help="Sign-in provider (default: the first).")
     ] = None,
@@ -250,6 +330,10 @@ def login(
     device_name: Annotated[str, typer.Option(help="Name of this device session.")] = "terminal",
 ) -> None:
     """Sign in through the browser; the tokens are kept in your config directory (0600)."""
+    server = server or remembered_server()
+    if not server:
+        err.print("[red]Which server?[/] Run [bold]offcoder login --server URL[/].")
+        raise typer.Exit(2)
     server = server.rstrip("/")
     host = urlsplit(server).hostname or ""
     if server.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
@@ -344,7 +428,38 @@ def login(
             "session_id": tokens["session_id"],
         }
     )
+    remember_server(server)
     err.print(f"Signed in to {server}; credentials in {credentials_path()}")
+
+
+def logout() -> None:
+    """End this device session on the server and delete the tokens kept here."""
+    if not credentials_path().exists():
+        err.print("Not signed in.")
+        return
+    credentials = load_credentials()
+    server = credentials.get("server", "the server")
+    ended = Api().end_session()
+    credentials_path().unlink(missing_ok=True)
+    if ended:
+        err.print(f"Signed out of {server}; the tokens here are deleted.")
+        return
+    err.print(
+        f"[yellow]The tokens here are deleted, but {server} did not confirm the session's end[/]"
+        " (it ends by itself when it expires; or end it from another device)."
+    )
+    raise typer.Exit(3)
+
+
+def whoami() -> None:
+    """Who you are signed in as, and where."""
+    api = Api()
+    me = api.json("GET", "/v1/me")
+    out.print(f"handle:  {me.get('handle') or '(none yet)'}", highlight=False)
+    out.print(f"name:    {me.get('display_name') or '(none)'}", highlight=False)
+    if me.get("email"):
+        out.print(f"e-mail:  {me['email']}", highlight=False)
+    out.print(f"server:  {api.credentials['server']}", highlight=False)
 
 
 # ------------------------------------------------------------------ projects
@@ -353,17 +468,9 @@ def login(
 @projects_app.command("list")
 def projects_list() -> None:
     """Your projects."""
-    api = Api()
     table = Table("name", "slug", "id")
-    cursor: str | None = None
-    while True:
-        params = {"limit": 100} | ({"cursor": cursor} if cursor else {})
-        page = api.json("GET", "/v1/projects", params=params)
-        for project in page["items"]:
-            table.add_row(project["name"], project.get("slug", ""), project["id"])
-        cursor = page.get("next_cursor")
-        if not cursor:
-            break
+    for project in all_pages(Api(), "/v1/projects"):
+        table.add_row(escape(project["name"]), project.get("slug", ""), project["id"])
     out.print(table)
 
 
@@ -427,14 +534,56 @@ def push(
         raise typer.Exit(1)
 
 
+def pull(
+    project: Annotated[str, typer.Argument(help="Project id, slug or name.")],
+    directory: Annotated[Path, typer.Argument(file_okay=False, dir_okay=True)],
+) -> None:
+    """Download every file of PROJECT into DIRECTORY (same relative paths; files of the same
+    path there are replaced, others left alone)."""
+    api = Api()
+    target = find_project(api, project)
+    listed = all_pages(api, f"/v1/projects/{target['id']}/files")
+    root = directory.resolve()
+    for item in listed:
+        # The server keeps paths relative and clean; a path that would leave DIRECTORY anyway
+        # is refused, not written.
+        destination = (root / item["path"]).resolve()
+        if not destination.is_relative_to(root) or destination == root:
+            err.print(f"[red]Skipped {escape(item['path'])}:[/] not a path inside {directory}")
+            raise typer.Exit(1)
+        response = api.request(
+            "GET", f"/v1/projects/{target['id']}/files/{quote(item['path'], safe='/')}"
+        )
+        if response.status_code >= 400:
+            fail(response)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(response.content)
+    err.print(f"{len(listed)} files of {target['name']} written to {directory}")
+
+
+class Network(StrEnum):
+    none = "none"
+    egress = "egress"
+    preview = "preview"
+
+
 def run(
     project: Annotated[str, typer.Argument(help="Project id, slug or name.")],
     command: Annotated[list[str], typer.Argument(help="The command, after --.")],
     image: Annotated[str, typer.Option(help="Runtime image.")] = "python",
     timeout: Annotated[int, typer.Option(help="Seconds before the job is stopped.")] = 60,
+    network: Annotated[
+        Network,
+        typer.Option(help="none; egress (reach the internet); preview (serve --port on the web)."),
+    ] = Network.none,
+    port: Annotated[
+        list[int] | None,
+        typer.Option("--port", help="A port the program serves, for --network preview."),
+    ] = None,
 ) -> None:
     """Run COMMAND in PROJECT's sandbox, print its output live, exit with a status saying how
-    the job ended. Ctrl-C cancels the job.
+    the job ended. Ctrl-C cancels the job. With --network preview, the preview's address is
+    printed (on stderr) once the job runs.
 
     Exit status (the first that applies; a job that did not succeed never exits 0):
     0 the job succeeded;
@@ -453,11 +602,22 @@ def run(
     job = api.json(
         "POST",
         f"/v1/projects/{target['id']}/jobs",
-        json={"command": command, "image": image, "timeout_s": timeout},
+        json={
+            "command": command,
+            "image": image,
+            "timeout_s": timeout,
+            "network": network.value,
+            "ports": port or [],
+        },
     )
-    job_id = uuid.UUID(job["id"])
+    follow_to_the_end(api, uuid.UUID(job["id"]), watch_preview=network is Network.preview)
+
+
+def follow_to_the_end(api: Api, job_id: uuid.UUID, *, watch_preview: bool = False) -> NoReturn:
+    """Print the job's output live, then its ending; exit with `exit_status_for` it. Ctrl-C
+    cancels the job."""
     try:
-        status = follow(api, job_id)
+        status = follow(api, job_id, watch_preview=watch_preview)
     except KeyboardInterrupt:
         err.print("\n[yellow]Cancelling the job…[/]")
         api.request("POST", f"/v1/jobs/{job_id}/cancel")
@@ -468,23 +628,124 @@ def run(
     raise typer.Exit(exit_status_for(status))
 
 
-def follow(api: Api, job_id: uuid.UUID) -> dict[str, Any]:
+def follow(api: Api, job_id: uuid.UUID, *, watch_preview: bool = False) -> dict[str, Any]:
     after = 0
+    # Until the preview's address is told, log waits are short so the job's start is seen
+    # soon even when the program prints nothing.
+    preview_told = not watch_preview
     while True:
-        page = api.json("GET", f"/v1/jobs/{job_id}/logs", params={"after_seq": after, "wait_s": 25})
+        wait_s = 25 if preview_told else 1
+        page = api.json(
+            "GET", f"/v1/jobs/{job_id}/logs", params={"after_seq": after, "wait_s": wait_s}
+        )
         for chunk in page["chunks"]:
             stream = sys.stdout if chunk["stream"] == "stdout" else sys.stderr
             stream.write(chunk["data"])
             stream.flush()
             after = chunk["seq"]
-        if page["done"]:
+        if not preview_told:
             job: dict[str, Any] = api.json("GET", f"/v1/jobs/{job_id}")
+            if job["status"] == "running" and job.get("preview_url"):
+                print(f"offcoder: preview at {job['preview_url']}", file=sys.stderr, flush=True)
+                preview_told = True
+            elif job["status"] in ENDED:
+                preview_told = True
+        if page["done"]:
+            job = api.json("GET", f"/v1/jobs/{job_id}")
             if job["status"] in ENDED:
                 return job
 
 
-def register(root: typer.Typer) -> None:
-    root.command()(login)
-    root.command()(push)
-    root.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(run)
-    root.add_typer(projects_app, name="projects", help="Your projects: list, create.")
+# ------------------------------------------------------------------ jobs
+
+
+@jobs_app.command("list")
+def jobs_list(
+    project: Annotated[
+        str | None, typer.Argument(help="Project id, slug or name (default: every project).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many, newest first.")] = 20,
+) -> None:
+    """Your jobs, newest first: of PROJECT, or of every project."""
+    api = Api()
+    projects = [find_project(api, project)] if project else all_pages(api, "/v1/projects")
+    names = {p["id"]: p["name"] for p in projects}
+    jobs: list[dict[str, Any]] = []
+    for each in projects:
+        page = api.json("GET", f"/v1/projects/{each['id']}/jobs", params={"limit": limit})
+        jobs.extend(page["items"])
+    jobs.sort(key=lambda j: j["created_at"], reverse=True)
+    table = Table("id", "project", "status", "reason", "exit", "created", "command")
+    for job in jobs[:limit]:
+        table.add_row(
+            job["id"],
+            escape(names.get(job["project_id"], job["project_id"])),
+            job["status"],
+            job.get("reason") or "",
+            "" if job.get("exit_code") is None else str(job["exit_code"]),
+            job["created_at"][:19].replace("T", " "),
+            escape(" ".join(job["command"])),
+        )
+    out.print(table)
+
+
+def job_id_of(ref: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        err.print(f"[red]{escape(ref)} is not a job id;[/] see [bold]offcoder jobs list[/].")
+        raise typer.Exit(1) from None
+
+
+@jobs_app.command("logs")
+def jobs_logs(
+    job: Annotated[str, typer.Argument(help="The job's id (offcoder jobs list).")],
+    follow_: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing until the job ends, then exit as `offcoder run` does.",
+        ),
+    ] = False,
+) -> None:
+    """Print a job's output (stdout here, stderr on stderr)."""
+    api = Api()
+    job_id = job_id_of(job)
+    if follow_:
+        follow_to_the_end(api, job_id)
+    after = 0
+    while True:
+        page = api.json("GET", f"/v1/jobs/{job_id}/logs", params={"after_seq": after})
+        for chunk in page["chunks"]:
+            stream = sys.stdout if chunk["stream"] == "stdout" else sys.stderr
+            stream.write(chunk["data"])
+            stream.flush()
+            after = chunk["seq"]
+        if not page["chunks"]:
+            return
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job: Annotated[str, typer.Argument(help="The job's id.")]) -> None:
+    """Stop a queued or running job (an ended one is refused: 409)."""
+    api = Api()
+    job_id = job_id_of(job)
+    api.json("POST", f"/v1/jobs/{job_id}/cancel")
+    err.print(f"Cancelling job {job_id}.")
+
+
+def register(root: typer.Typer, *, panel: str) -> None:
+    """Add the client's commands to the `offcoder` app, in help's `panel`."""
+    for command in (login, logout, whoami, push):
+        root.command(rich_help_panel=panel)(command)
+    root.command(rich_help_panel=panel, short_help="Download a project's files into DIRECTORY.")(
+        pull
+    )
+    root.command(
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        rich_help_panel=panel,
+        short_help="Run a command in a project's sandbox; exit as the job ended.",
+    )(run)
+    root.add_typer(projects_app, name="projects", rich_help_panel=panel)
+    root.add_typer(jobs_app, name="jobs", rich_help_panel=panel)
