@@ -227,6 +227,8 @@ def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) ->
         assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0, "the dev key file is private"
         # Its Docker proxy is a deployment of its own, whose id lives in the server's state.
         assert (tmp_path / "docker-proxy" / "deployment-id").read_text().strip()
+        said = (tmp_path / "server.log").read_text()
+        assert "Warning" not in said and "initdb" not in said, "start-up stays quiet"
     finally:
         # Ctrl-C: the development sign-in provider's thread must not hold the exit.
         assert_stops_with_its_database(server, signal.SIGINT, tmp_path)
