@@ -1,6 +1,6 @@
 # OffCoder build and test entry points.
 #
-#   make run            install, then start the server in dev mode (ARGS="serve --dev")
+#   make run            install, ensure Docker and the sandbox images, start the server in dev mode
 #   make test           install, ensure services, run the suite on the embedded PostgreSQL,
 #                       then the data-layer tests (-m db) on the machine's PostgreSQL
 #   make test-embedded  only the first half          make test-external  only the second half
@@ -104,7 +104,13 @@ $(ASSETS) &: assets/package.json assets/package-lock.json assets/.npmrc
 	@cp assets/node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/
 	@touch $(ASSETS)
 
+# What running code needs, as make test ensures it: the Docker engine, the sandbox runtimes
+# and images (built the first time: a few minutes, as root), the embedded PostgreSQL. Without
+# root the script prints the exact commands; the server then starts anyway (sign-in, projects
+# and files work) and says so, since jobs wait until the engine is there.
 run: $(STAMP) $(ASSETS)
+	@bash scripts/ensure-services.sh embedded_postgres docker sandbox_runtimes runtime_images || \
+	  echo "make run: jobs cannot run until the above is done; starting the server anyway" >&2
 	$(BIN)/offcoder $(ARGS)
 
 # Both halves always run; the target fails if either does (pytest's exit code 5, "no tests

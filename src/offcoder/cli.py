@@ -177,12 +177,20 @@ def serve(
     from offcoder.main import build_context, create_app
     from offcoder.web import serving, tls
 
+    # SIGTERM ends the process by the normal road (finally blocks, atexit) rather than on the
+    # spot: uvicorn handles it while serving, then raises it again once it has shut down, and
+    # under the default action the process would die there, leaving its embedded PostgreSQL
+    # running (a later start then finds its stale pids).
+    _exit_on_sigterm()
     settings = _settings(
         host=host, port=port, tls_cert_file=tls_cert, tls_key_file=tls_key, tls13_only=tls13_only
     )
     scheme = "https" if settings.serves_tls else "http"
-    if port is not None and "OFFCODER_PUBLIC_URL" not in os.environ:
-        settings = settings.model_copy(update={"public_url": f"{scheme}://{settings.host}:{port}"})
+    served_url = _served_url(scheme, settings.host, settings.port)
+    if "public_url" not in get_settings().model_fields_set:
+        # Unset, the public URL (the token issuer, sign-in's callback) is where we serve: with
+        # OFFCODER_PORT or --port elsewhere than 8000, sign-in must come back here.
+        settings = settings.model_copy(update={"public_url": served_url})
     if dev:
         settings = settings.model_copy(update={"dev_identity_provider": True})
     refuse_unsafe_production(settings)
@@ -194,45 +202,97 @@ def serve(
     except tls.TlsSettingsError as error:
         console.print(f"[bold red]Refusing to start:[/] {error}")
         raise typer.Exit(2) from None
+    taken = _address_taken(settings.host, settings.port)
+    if taken is not None:
+        # Before anything starts (the database, the sign-in provider): nothing is left behind.
+        typer.echo(
+            f"Cannot start: {settings.host}:{settings.port} is already in use ({taken}); "
+            "stop what listens there or choose another port with --port or OFFCODER_PORT.",
+            err=True,
+        )
+        raise typer.Exit(3)
 
-    keep_alive: list[object] = []
-    if dev:
-        from offcoder.dev.identity import start_dev_provider, with_dev_provider
+    with contextlib.ExitStack() as running:
+        # Whatever serve started ends with it, in reverse order, on every way out: a signal,
+        # an error, a failed start.
+        if dev:
+            from offcoder.dev.identity import start_dev_provider, with_dev_provider
 
-        manager, issuer = start_dev_provider()
-        keep_alive.append(manager)
-        settings = with_dev_provider(settings, issuer)
-        console.print(f"Development sign-in provider at {issuer}")
-    if dev and not no_worker and not Path(settings.docker_proxy_socket).exists():
-        proxy_socket = settings.state_dir / "docker-proxy.sock"
-        keep_alive.append(_start_dev_proxy(proxy_socket, settings.state_dir / "docker-proxy"))
-        settings = settings.model_copy(update={"docker_proxy_socket": str(proxy_socket)})
-    prepared = prepare(settings)
-    keep_alive.append(prepared)
-    application = create_app(build_context(settings, prepared), with_worker=not no_worker)
-    if no_worker:
-        console.print("API only (--no-worker): jobs are run by `offcoder worker`.")
-    console.print(f"OffCoder listening on {scheme}://{settings.host}:{settings.port}")
-    server = serving.Server(
-        serving.uvicorn_config(application, settings, certificate=certificate),
-        certificate=certificate,
-        reload_interval_s=settings.tls_reload_interval_s,
-    )
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        # Children (the development Docker proxy) end with the server, never outlive it.
-        for child in keep_alive:
-            if isinstance(child, subprocess.Popen):
-                child.terminate()
-                try:
-                    child.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            manager, issuer = start_dev_provider()
+            # Its thread is not a daemon: left running, the interpreter would wait for it
+            # forever at exit and Ctrl-C would not stop the server.
+            running.callback(_quietly_exit, manager)
+            settings = with_dev_provider(settings, issuer)
+            console.print(f"Development sign-in provider at {issuer}")
+        if dev and not no_worker and not Path(settings.docker_proxy_socket).exists():
+            proxy_socket = settings.state_dir / "docker-proxy.sock"
+            proxy = _start_dev_proxy(proxy_socket, settings.state_dir / "docker-proxy")
+            running.callback(_end_child, proxy)
+            settings = settings.model_copy(update={"docker_proxy_socket": str(proxy_socket)})
+        prepared = prepare(settings)
+        running.callback(prepared.close)
+        application = create_app(build_context(settings, prepared), with_worker=not no_worker)
+        if no_worker:
+            console.print("API only (--no-worker): jobs are run by `offcoder worker`.")
+        console.print(f"OffCoder listening on {served_url}", highlight=False)
+        console.print(f"Open the console: {served_url}/console", highlight=False)
+        server = serving.Server(
+            serving.uvicorn_config(application, settings, certificate=certificate),
+            certificate=certificate,
+            reload_interval_s=settings.tls_reload_interval_s,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     if not server.started:
         raise typer.Exit(3)  # as uvicorn.run: the address was taken, or the app did not start
+
+
+def _exit_on_sigterm() -> None:
+    import signal
+
+    def leave(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+
+
+def _served_url(scheme: str, host: str, port: int) -> str:
+    """The URL a browser on this machine reaches the server at (a wildcard address is served
+    on loopback too)."""
+    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1" if host != "::" else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def _address_taken(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on, or None when it can (bound as uvicorn binds it,
+    then released at once)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
+def _quietly_exit(manager: contextlib.AbstractContextManager[object]) -> None:
+    with contextlib.suppress(Exception):
+        manager.__exit__(None, None, None)
+
+
+def _end_child(child: subprocess.Popen[bytes]) -> None:
+    """Children (the development Docker proxy) end with the server, never outlive it."""
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
 
 
 def _start_dev_proxy(socket_path: Path, state_dir: Path) -> subprocess.Popen[bytes]:

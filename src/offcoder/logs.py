@@ -260,3 +260,9 @@ def configure(
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
+    # pgserver logs every initdb and pg_ctl run, their whole output included, at INFO; Alembic
+    # a line per migration; httpx every request (the worker asks its proxy every 10 s). Start-up
+    # says what matters ("database ready"); their warnings and errors (a failed initdb, with its
+    # output) still show.
+    for chatty in ("pgserver", "alembic", "httpx"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -106,6 +107,88 @@ def test_settings_out_of_range_are_refused_at_start_naming_each(tmp_path: Path) 
     assert not (tmp_path / "pgdata").exists(), "nothing may start before the refusal"
 
 
+def wait_until_ready(server: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, log.read_text()[-4000:]
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.3)
+
+
+def assert_stops_with_its_database(
+    server: subprocess.Popen[bytes], stop: signal.Signals, state: Path
+) -> None:
+    """`stop` ends the server within seconds, and its embedded PostgreSQL with it."""
+    server.send_signal(stop)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        raise AssertionError(f"{stop.name} did not stop the server") from None
+    left = subprocess.run(
+        ["pgrep", "-af", str(state / "pgdata")], capture_output=True, text=True, check=False
+    ).stdout
+    assert left == "", f"a PostgreSQL outlived the server: {left}"
+    assert not (state / "pgdata" / "postmaster.pid").exists()
+
+
+def test_a_busy_port_is_one_sentence_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*OFFCODER, "serve"],
+            env=clean_env(OFFCODER_STATE_DIR=str(tmp_path), OFFCODER_PORT=str(port)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 3
+    said = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith(
+        f"Cannot start: 127.0.0.1:{port} is already in use"
+    )
+    assert not (tmp_path / "pgdata").exists(), (
+        "no database may be prepared for a server that cannot listen"
+    )
+
+
+def test_sigterm_stops_the_embedded_database_and_the_public_url_is_the_port_served(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    log = tmp_path / "server.log"
+    server = subprocess.Popen(
+        [*OFFCODER, "serve", "--no-worker"],
+        env=clean_env(OFFCODER_STATE_DIR=str(tmp_path), OFFCODER_PORT=str(port)),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(server, base, log)
+        # OFFCODER_PORT without OFFCODER_PUBLIC_URL: the public URL (issuer, sign-in's way
+        # back, the console's home) is where the server listens, not 8000.
+        policy = httpx.get(f"{base}/.well-known/security.txt").text
+        assert f"Policy: {base}/security/disclosure" in policy
+        home = httpx.get(f"http://localhost:{port}/console")
+        assert home.headers["location"] == f"{base}/console"
+        said = log.read_text()
+        assert f"Open the console: {base}/console" in said
+        assert "initdb" not in said and "pg_ctl" not in said, "start-up stays quiet"
+        assert "Running upgrade" not in said
+    finally:
+        assert_stops_with_its_database(server, signal.SIGTERM, tmp_path)
+    assert server.returncode != 0
+
+
 def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(OFFCODER_STATE_DIR=str(tmp_path))
@@ -144,9 +227,8 @@ def test_serve_dev_runs_on_the_embedded_database_and_signs_in(tmp_path: Path) ->
         assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0, "the dev key file is private"
         # Its Docker proxy is a deployment of its own, whose id lives in the server's state.
         assert (tmp_path / "docker-proxy" / "deployment-id").read_text().strip()
+        said = (tmp_path / "server.log").read_text()
+        assert "Warning" not in said and "initdb" not in said, "start-up stays quiet"
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        # Ctrl-C: the development sign-in provider's thread must not hold the exit.
+        assert_stops_with_its_database(server, signal.SIGINT, tmp_path)

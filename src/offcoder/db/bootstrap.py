@@ -40,6 +40,14 @@ class PreparedDatabase:
     def open(self, pool_size: int = 10) -> Database:
         return Database(self.app_url, self.system_url, pool_size=pool_size)
 
+    def close(self) -> None:
+        """Let go of the embedded server: pgserver stops it when this process held the last
+        handle (another process on the same data directory keeps it running). Only at exit
+        would pgserver do it by itself, and a process ended by a signal never gets there."""
+        if self.embedded is not None:
+            self.embedded.cleanup()
+            self.embedded = None
+
 
 def role_password(settings: Settings) -> str:
     """The password of the app and system roles: configured, or generated once in state_dir."""

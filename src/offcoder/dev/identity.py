@@ -16,7 +16,13 @@ from offcoder.config import Settings
 
 def start_dev_provider() -> tuple[AbstractContextManager[Any], str]:
     """Start the provider on loopback; return its context manager (keep it open) and issuer."""
-    from oidc_provider_mock import run_server_in_thread
+    import warnings
+
+    with warnings.catch_warnings():
+        # Its own import of a deprecated authlib module: a warning for its maintainers, noise
+        # in every development start-up.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from oidc_provider_mock import run_server_in_thread
 
     manager = run_server_in_thread(require_nonce=True)
     server = manager.__enter__()
