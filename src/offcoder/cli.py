@@ -173,6 +173,7 @@ def serve(
 ) -> None:
     """Serve the API (on the embedded PostgreSQL unless DATABASE_URL is set)."""
     from offcoder import logs
+    from offcoder.config import get_settings
     from offcoder.db.bootstrap import prepare
     from offcoder.main import build_context, create_app
     from offcoder.web import serving, tls
@@ -386,6 +387,8 @@ def edge(
         console.print(f"[bold red]Refusing to start:[/] {error}")
         raise typer.Exit(2) from None
     prepared = prepare(settings)
+    # SIGTERM ends the process normally, so the embedded PostgreSQL is stopped behind it.
+    _exit_on_sigterm()
     context = WorkerContext.build(settings, prepared)
     previews = PreviewHosts(not_a_preview_host, PreviewEdge(settings, context.database))
     served = ForwardedHeadersMiddleware(previews, trusted=TrustedProxies(settings.trusted_proxies))
@@ -399,8 +402,11 @@ def edge(
         certificate=certificate,
         reload_interval_s=settings.tls_reload_interval_s,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+    finally:
+        prepared.close()
     if not server.started:
         raise typer.Exit(3)
 
