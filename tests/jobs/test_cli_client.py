@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import signal
 import stat
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,63 +14,16 @@ import pytest
 
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
-from offcoder.main import create_app
-from tests.support.served import free_port, served
-from tests.support.signin import provider_consent
+from tests.support.cli import CLI, cli, login
 
 pytestmark = pytest.mark.docker
 
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
-CLI = [sys.executable, "-m", "offcoder.cli"]
-
-
-@pytest.fixture(scope="module")
-async def server(runtime: Runtime) -> AsyncIterator[str]:
-    _, ctx, _ = runtime
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"public_url": url}))
-    async with served(create_app(local), port=port):
-        yield url
 
 
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cli-config") / "offcoder"
-
-
-async def cli(config: Path, *args: str, timeout: float = 120) -> tuple[int, str, str]:
-    env = {**os.environ, "OFFCODER_CONFIG_DIR": str(config), "COLUMNS": "200"}
-    process = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
-
-
-async def login(server: str, config: Path, subject: str) -> None:
-    env = {**os.environ, "OFFCODER_CONFIG_DIR": str(config)}
-    process = await asyncio.create_subprocess_exec(
-        *CLI, "login", "--server", server, "--no-browser",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    address = ""
-    async with asyncio.timeout(30):
-        while not address.startswith(f"{server}/v1/auth/"):
-            address = (await process.stdout.readline()).decode().strip()
-    async with httpx.AsyncClient() as browser:
-        to_provider = await browser.get(address)  # our broker: 302 to the provider
-        assert to_provider.status_code == 302, to_provider.text
-        back = await provider_consent(to_provider.headers["location"], subject)
-        to_cli = await browser.get(back)  # our callback: 302 to the CLI's loopback listener
-        assert to_cli.status_code == 302, to_cli.text
-        assert to_cli.headers["location"].startswith("http://127.0.0.1:")
-        landed = await browser.get(to_cli.headers["location"])
-        assert "Signed in" in landed.text
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, stderr.decode()
 
 
 async def test_login_push_and_run_with_the_jobs_exit_code(

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.jobs.test_cli_client import CLI, cli, login, server  # noqa: F401 - server: a fixture
+from tests.support.cli import CLI, cli, login
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +24,7 @@ def token_of(config: Path) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-async def test_whoami_logout_and_login_without_server(server: str, tmp_path: Path) -> None:  # noqa: F811
+async def test_whoami_logout_and_login_without_server(server: str, tmp_path: Path) -> None:
     config = tmp_path / "offcoder"
     await login(server, config, "cli-whoami@example.test")
     headers = token_of(config)
@@ -62,7 +62,7 @@ async def test_whoami_logout_and_login_without_server(server: str, tmp_path: Pat
     assert address.startswith(f"{server}/v1/auth/"), address
 
 
-async def test_projects_jobs_pull_and_field_details(server: str, tmp_path: Path) -> None:  # noqa: F811
+async def test_projects_jobs_pull_and_field_details(server: str, tmp_path: Path) -> None:
     config = tmp_path / "offcoder"
     await login(server, config, "cli-jobs@example.test")
     async with httpx.AsyncClient(base_url=server, headers=token_of(config)) as api:
@@ -144,7 +144,7 @@ http.server.ThreadingHTTPServer(
 """
 
 
-async def test_run_with_a_preview_tells_its_address(server: str, tmp_path: Path) -> None:  # noqa: F811
+async def test_run_with_a_preview_tells_its_address(server: str, tmp_path: Path) -> None:
     config = tmp_path / "offcoder"
     await login(server, config, "cli-preview@example.test")
     async with httpx.AsyncClient(base_url=server, headers=token_of(config)) as api:

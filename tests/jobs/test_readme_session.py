@@ -19,7 +19,7 @@ import pytest
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
 from offcoder.main import create_app
-from tests.jobs.test_cli_client import login
+from tests.support.cli import login
 from tests.support.served import free_port, served
 
 pytestmark = pytest.mark.docker

@@ -113,6 +113,13 @@ async def test_memory_bomb_is_oom_killed_at_the_memory_cap(sandbox: Sandbox) -> 
     allocated = [int(line.split()[1]) for line in result.stdout.splitlines() if "allocated" in line]
     assert "survived" not in result.stdout, result.stdout[-300:]
     assert allocated and 128 <= max(allocated) < 512, allocated
+    if sandbox.gvisor and result.job["reason"] == "exit_code":
+        # Under gVisor the host's OOM killer may take gVisor's kernel or its file server, and
+        # the engine then does not always report the kill (seen once in CI, under load): the
+        # cap held, the job failed, but its ending reads as an exit code (docs/security.md C1).
+        assert result.job["status"] == "failed" and result.job["exit_code"] != 0, result.job
+        await sandbox.assert_healthy(result)
+        return
     assert (result.job["status"], result.job["reason"]) == ("failed", "memory_limit"), result.job
     # The ending names the limit it hit, as read back from the engine (issue 14, item 1).
     assert result.job["detail"] == (
