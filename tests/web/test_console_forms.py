@@ -96,3 +96,18 @@ async def test_after_a_refused_write_nothing_is_kept_and_the_page_is_still_read(
     assert "kept" in refused.text  # the page was read in the same transaction, after the undo
     secrets_ = await api.get(f"/v1/projects/{project}/secrets", headers=user.headers)
     assert secrets_.json()["items"] == []
+
+
+@pytest.mark.parametrize("path", ["/console/no-such-page", "/console/projects/not-a-project-id"])
+async def test_an_address_the_console_does_not_have_is_a_page_not_json(
+    web: httpx.AsyncClient, context: AppContext, path: str
+) -> None:
+    """A browser that follows a wrong or cut-off console link gets a page saying so, never the
+    API's problem+json (which stays for everything outside /console)."""
+    user = await signed_in_user(context)
+    response = await web.get(path, headers={"Cookie": f"oc_access={user.access_token}"})
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("text/html"), response.headers
+    assert "There is no such page." in response.text
+    api = await web.get("/v1/no-such-thing")
+    assert api.headers["content-type"].startswith("application/problem+json")

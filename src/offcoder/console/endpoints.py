@@ -7,16 +7,19 @@ import hmac
 import secrets
 import uuid
 from decimal import Decimal, InvalidOperation
+from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offcoder.audit.service import ActorKind
 from offcoder.auth import identities
@@ -730,3 +733,25 @@ def install(app: Any) -> None:
         return response
 
     app.add_exception_handler(Problem, on_problem)
+
+    # A console address that does not exist, or whose id is not one (a cut-off link), is a
+    # page too: the framework answers those before any route, as problem+json.
+    http_handler = app.exception_handlers[StarletteHTTPException]
+    validation_handler = app.exception_handlers[RequestValidationError]
+    no_such_page = "There is no such page. The link may be old or cut off."
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not request.url.path.startswith("/console"):
+            return await http_handler(request, exc)  # type: ignore[no-any-return]
+        status = exc.status_code
+        detail = no_such_page if status == 404 else HTTPStatus(status).phrase + "."
+        return await on_problem(request, Problem(status, "http-error", detail))
+
+    async def on_invalid_address(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith("/console") or request.method != "GET":
+            return await validation_handler(request, exc)  # type: ignore[no-any-return]
+        return await on_problem(request, Problem(404, "not-found", no_such_page))
+
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_invalid_address)
