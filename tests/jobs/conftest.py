@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,9 +10,8 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.jobs.worker import Worker
-from offcoder.main import create_app
 from tests.support.runtime import NETWORK_RUNTIMES, docker_proxy, runtime_app, runtime_of
-from tests.support.served import free_port, served
+from tests.support.served import served_at_its_own_url
 
 pytestmark = pytest.mark.docker
 
@@ -60,9 +58,5 @@ async def priced_runtime(
 @pytest.fixture(scope="module")
 async def server(runtime: tuple[httpx.AsyncClient, AppContext, Worker]) -> AsyncIterator[str]:
     """The app on a loopback port, its public URL its own: what the terminal client talks to."""
-    _, ctx, _ = runtime
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"public_url": url}))
-    async with served(create_app(local), port=port):
+    async with served_at_its_own_url(runtime[1]) as url:
         yield url

@@ -4,7 +4,6 @@ second user can open neither the first one's project nor their job."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -12,13 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from offcoder.context import AppContext
 from offcoder.jobs.worker import Worker
-from offcoder.main import create_app
-from tests.support.browser import chromium_path
-from tests.support.served import free_port, served
+from tests.support.browser import chromium
+from tests.support.served import served_at_its_own_url
 from tests.support.stored_logs import chunked_log, finished_job_with_log
 
 pytestmark = [pytest.mark.docker, pytest.mark.promise("D1"), pytest.mark.promise("D2")]
@@ -35,26 +33,14 @@ print("done")
 
 @pytest.fixture(scope="module")
 async def console(runtime: Runtime) -> AsyncIterator[str]:
-    _, ctx, _ = runtime
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    # The console's own origin: sign-in comes back here, cookies and Socket.IO are its.
-    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"public_url": url}))
-    async with served(create_app(local), port=port):
+    async with served_at_its_own_url(runtime[1]) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path(),
-            args=["--no-sandbox"],  # root in CI
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def signed_in_page(

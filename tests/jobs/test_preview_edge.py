@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from pydantic import ValidationError
 
 from offcoder.config import Settings
@@ -33,8 +33,8 @@ from offcoder.previews.models import ReservedPreviewLabel
 from offcoder.previews.passes import mint_ticket, spend_ticket
 from offcoder.projects.models import Project
 from offcoder.web.headers import POLICY_HEADERS
-from tests.support.browser import chromium_path
-from tests.support.served import free_port, served
+from tests.support.browser import chromium
+from tests.support.served import free_port, served, served_at_its_own_url
 from tests.support.signin import SignedIn, signed_in_user
 from tests.support.users import user_id
 
@@ -105,26 +105,15 @@ http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()
 @pytest.fixture(scope="module")
 async def site(runtime: Runtime) -> AsyncIterator[str]:
     """The app (API, console and edge in one) on a loopback port: the console's origin."""
-    _, ctx, _ = runtime
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"public_url": url}))
-    async with served(create_app(local), port=port):
+    async with served_at_its_own_url(runtime[1]) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path(),
-            # Preview hosts resolve to loopback inside the browser alone: no lookup leaves it.
-            args=["--no-sandbox", "--host-resolver-rules=MAP *.offcoder.localhost 127.0.0.1"],
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    # Preview hosts resolve to loopback inside the browser alone: no lookup leaves it.
+    async with chromium("--host-resolver-rules=MAP *.offcoder.localhost 127.0.0.1") as launched:
+        yield launched
 
 
 async def owner_with_preview(api: httpx.AsyncClient, ctx: AppContext) -> tuple[SignedIn, str]:

@@ -4,42 +4,29 @@ provider's signed event has arrived."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from offcoder.main import create_app
 from tests.payments.conftest import Paying
-from tests.support.browser import chromium_path
-from tests.support.served import free_port, served
+from tests.support.browser import chromium
+from tests.support.served import served_at_its_own_url
 
 pytestmark = pytest.mark.promise("P1")
 
 
 @pytest.fixture(scope="module")
 async def console(paying: Paying) -> AsyncIterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    local = dataclasses.replace(
-        paying.context, settings=paying.context.settings.model_copy(update={"public_url": url})
-    )
-    async with served(create_app(local), port=port):
+    async with served_at_its_own_url(paying.context) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 async def test_top_up_from_the_console(browser: Browser, console: str, paying: Paying) -> None:

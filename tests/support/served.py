@@ -4,11 +4,15 @@ need a real HTTP server; httpx's ASGI transport has no WebSocket)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+
+from offcoder.context import AppContext
+from offcoder.main import create_app
 
 
 @asynccontextmanager
@@ -49,3 +53,14 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         number: int = s.getsockname()[1]
         return number
+
+
+@asynccontextmanager
+async def served_at_its_own_url(ctx: AppContext) -> AsyncIterator[str]:
+    """The whole app (API, console, edge) on a loopback port that is also its public URL: where
+    sign-in comes back to, whose cookies and Socket.IO are the console's."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    local = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"public_url": url}))
+    async with served(create_app(local), port=port):
+        yield url

@@ -23,14 +23,12 @@ from playwright.async_api import (
     Locator,
     Page,
     Route,
-    async_playwright,
     expect,
 )
 
 from offcoder.context import AppContext
-from offcoder.main import create_app
-from tests.support.browser import chromium_path
-from tests.support.served import free_port, served
+from tests.support.browser import chromium
+from tests.support.served import served_at_its_own_url
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts" / "screenshots"
 PHONE = {"width": 390, "height": 844}
@@ -39,26 +37,14 @@ DESKTOP = {"width": 1280, "height": 800}
 
 @pytest.fixture(scope="module")
 async def site(context: AppContext) -> AsyncIterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    local = dataclasses.replace(
-        context, settings=context.settings.model_copy(update={"public_url": url})
-    )
-    async with served(create_app(local), port=port):
+    async with served_at_its_own_url(context) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path(),
-            args=["--no-sandbox"],  # root in CI
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @dataclasses.dataclass
