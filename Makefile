@@ -76,12 +76,17 @@ $(STAMP): pyproject.toml
 # ---------------------------------------------------------------------------------------------
 
 # The browser libraries, from the npm registry (assets/package-lock.json): Socket.IO's client for
-# the console, Swagger UI and ReDoc for /docs and /redoc (served from here, never a CDN).
+# the console, Swagger UI and ReDoc for /docs and /redoc (served from here, never a CDN), axe-core
+# for the accessibility tests. The console's own code (assets/src) is bundled by esbuild, with the
+# libraries it imports (CodeMirror, ansi_up, qrcode), into static/build (assets/build.mjs).
 VENDOR := src/offcoder/console/static/vendor
+BUILD := src/offcoder/console/static/build
 ASSETS := $(VENDOR)/socket.io.min.js $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css \
-	$(VENDOR)/favicon-32x32.png $(VENDOR)/redoc.standalone.js
+	$(VENDOR)/favicon-32x32.png $(VENDOR)/redoc.standalone.js $(VENDOR)/axe.min.js
+BUNDLES := $(BUILD)/shell.js $(BUILD)/ide.js $(BUILD)/account.js
+CONSOLE_SOURCES := $(shell find assets/src -name '*.js' 2>/dev/null) assets/build.mjs
 
-assets: $(ASSETS)
+assets: $(ASSETS) $(BUNDLES)
 
 # One recipe makes them all (&: a grouped target).
 $(ASSETS) &: assets/package.json assets/package-lock.json assets/.npmrc
@@ -102,20 +107,27 @@ $(ASSETS) &: assets/package.json assets/package-lock.json assets/.npmrc
 	  assets/node_modules/swagger-ui-dist/swagger-ui.css \
 	  assets/node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/
 	@cp assets/node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/
+	@cp assets/node_modules/axe-core/axe.min.js $(VENDOR)/
 	@touch $(ASSETS)
+
+$(BUNDLES) &: $(ASSETS) $(CONSOLE_SOURCES)
+	@echo "== esbuild (assets/src): the web console's own code"
+	@rm -rf $(BUILD)
+	@cd assets && node build.mjs
+	@touch $(BUNDLES)
 
 # What running code needs, as make test ensures it: the Docker engine, the sandbox runtimes
 # and images (built the first time: a few minutes, as root), the embedded PostgreSQL. Without
 # root the script prints the exact commands; the server then starts anyway (sign-in, projects
 # and files work) and says so, since jobs wait until the engine is there.
-run: $(STAMP) $(ASSETS)
+run: $(STAMP) $(ASSETS) $(BUNDLES)
 	@bash scripts/ensure-services.sh embedded_postgres docker sandbox_runtimes runtime_images || \
 	  echo "make run: jobs cannot run until the above is done; starting the server anyway" >&2
 	$(BIN)/offcoder $(ARGS)
 
 # Both halves always run; the target fails if either does (pytest's exit code 5, "no tests
 # collected", is a failure too).
-test: $(STAMP) $(ASSETS)
+test: $(STAMP) $(ASSETS) $(BUNDLES)
 	@bash scripts/ensure-services.sh
 	@embedded=0; external=0; \
 	echo "== pytest: whole suite on the embedded PostgreSQL"; \
@@ -125,7 +137,7 @@ test: $(STAMP) $(ASSETS)
 	echo "== test results: embedded PostgreSQL exit $$embedded, external PostgreSQL exit $$external"; \
 	[ "$$embedded" = 0 ] && [ "$$external" = 0 ]
 
-test-embedded: $(STAMP) $(ASSETS)
+test-embedded: $(STAMP) $(ASSETS) $(BUNDLES)
 	@bash scripts/ensure-services.sh embedded_postgres docker sandbox_runtimes runtime_images redis chromium
 	env -u OFFCODER_TEST_DATABASE_URL $(BIN)/pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 

@@ -19,11 +19,13 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.auth import service
+from offcoder.auth.cookies import ACCESS_COOKIE, cookie_value, page_request_ok
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
+from offcoder.config import Settings
 from offcoder.context import AppContext, get_context
 from offcoder.db.base import utcnow
 from offcoder.kit.transactions import committing_refusals
-from offcoder.problems import Unauthorized
+from offcoder.problems import Problem, Unauthorized
 from offcoder.ratelimits.service import LimitKind
 
 log = structlog.get_logger(__name__)
@@ -39,13 +41,34 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def caller_token(request: Request, settings: Settings) -> str:
+    """The bearer token, or else the console's access cookie from one of our own pages.
+
+    The cookie alone is refused (403): a foreign site can make the browser send it (a link, a
+    form, an image), never the CSRF header beside it (auth/cookies.page_request_ok).
+    """
+    if "authorization" in request.headers:
+        return bearer_token(request)
+    cookie = cookie_value(request.cookies, settings, ACCESS_COOKIE)
+    if not cookie:
+        raise Unauthorized()
+    if not page_request_ok(request.cookies, request.headers, settings):
+        raise Problem(
+            403,
+            "csrf",
+            "This request carries the console's session cookie without the page's CSRF token; "
+            "reload the page, or send an access token in the Authorization header.",
+        )
+    return cookie
+
+
 async def access_claims(
     request: Request, ctx: Annotated[AppContext, Depends(get_context)]
 ) -> AccessClaims:
     """The caller's verified claims; each request with them counts against the user's API
     limit (counted only once the token is verified, so nobody spends another's budget)."""
     try:
-        claims = ctx.signer.verify(bearer_token(request))
+        claims = ctx.signer.verify(caller_token(request, ctx.settings))
     except InvalidAccessToken as exc:
         log.info("access token refused", reason=str(exc))
         raise Unauthorized("The access token is invalid or expired.") from exc

@@ -47,7 +47,7 @@ from offcoder.payments.models import Topup, UserPlan
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
 from offcoder.projects import service as projects
 from offcoder.projects.quota import StorageQuota
-from offcoder.ratelimits.dependencies import SignInLimited
+from offcoder.ratelimits.dependencies import SignInLimited, TokenRefreshLimited
 from offcoder.wallet import service as wallet
 
 HERE = Path(__file__).parent
@@ -70,7 +70,12 @@ def page(
     rendered = templates.TemplateResponse(
         request,
         name,
-        {"csrf": token, "csrf_field": cookies.CSRF_FIELD, "signed_in": browser is not None}
+        {
+            "csrf": token,
+            "csrf_field": cookies.CSRF_FIELD,
+            "signed_in": browser is not None,
+            "section": section_of(request.url.path),
+        }
         | context,
         status_code=status_code,
     )
@@ -78,6 +83,21 @@ def page(
         if key.lower() == "set-cookie":
             rendered.headers.append("set-cookie", value)
     return finish(rendered, ctx, browser)
+
+
+def section_of(path: str) -> str:
+    """Which part of the top bar a page belongs to (marked as the current one)."""
+    for section, prefixes in SECTIONS.items():
+        if path.startswith(prefixes):
+            return section
+    return ""
+
+
+SECTIONS = {
+    "projects": ("/console/projects", "/console/jobs"),
+    "wallet": ("/console/wallet",),
+    "account": ("/console/account", "/console/identities"),
+}
 
 
 def finish(response: Response, ctx: AppContext, browser: Browser | None) -> Response:
@@ -92,6 +112,23 @@ def go(url: str, ctx: AppContext, browser: Browser | None = None) -> Response:
 
 
 # ------------------------------------------------------------------ sign-in
+
+
+@router.post("/session/refresh", dependencies=[TokenRefreshLimited])
+async def session_refresh(request: Request, ctx: Context) -> Response:
+    """New session cookies for a page whose scripts got 401 from /v1 (auth/dependencies):
+    204 with the cookies, 401 when signed out (the page goes to sign-in), 403 without the
+    page's CSRF header. Plain statuses: only our scripts call this."""
+    if not cookies.from_our_page(request, ctx):
+        return Response(status_code=403)
+    issued = await cookies.renewed_tokens(request, ctx)
+    if issued is None:
+        response = Response(status_code=401)
+        cookies.clear_session(response, ctx)
+        return response
+    response = Response(status_code=204)
+    cookies.store_tokens(response, ctx, issued)
+    return response
 
 
 @router.get("", response_class=HTMLResponse)
@@ -228,6 +265,12 @@ async def identities_page(
         browser,
         status_code=status_code,
     )
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account_view(ctx: Context, browser: ConsoleUser) -> Response:
+    """The account: for now its sign-in accounts."""
+    return go("/console/identities", ctx, browser)
 
 
 @router.get("/identities", response_class=HTMLResponse)

@@ -19,14 +19,19 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from offcoder.auth import service as auth_service
-from offcoder.auth.cookies import ACCESS_COOKIE, REFRESH_COOKIE, browser_cookie_name
+from offcoder.auth.cookies import (
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    REFRESH_COOKIE,
+    browser_cookie_name,
+    page_request_ok,
+)
 from offcoder.auth.cookies import secure_cookies as settings_secure_cookies
 from offcoder.auth.tokens import AccessClaims, InvalidAccessToken
 from offcoder.context import AppContext
 from offcoder.kit.transactions import system_transaction
 from offcoder.problems import CommitThenRefuse
 
-CSRF_COOKIE = "oc_csrf"
 SIGNIN_COOKIE = "oc_signin"
 # A link in flight: provider, state, PKCE verifier and the browser binding (A2). `__Host-` when
 # Secure, like every console cookie, so no sibling subdomain can plant one.
@@ -142,3 +147,21 @@ async def _signed_in(request: Request, ctx: AppContext) -> Browser | None:
     issued = rotated.as_response()
     token = str(issued["access_token"])
     return Browser(ctx.signer.verify(token), token, renewed=issued)
+
+
+async def renewed_tokens(request: Request, ctx: AppContext) -> dict[str, object] | None:
+    """A rotation of this browser's refresh token, asked for by one of our pages' scripts
+    (their access token expired under a long-open editor). None when signed out or refused."""
+    refresh = read_cookie(request, ctx, REFRESH_COOKIE)
+    if not refresh:
+        return None
+    try:
+        async with system_transaction(ctx) as session:
+            rotated = await auth_service.refresh(session, ctx, refresh)
+    except CommitThenRefuse:
+        return None
+    return rotated.as_response()
+
+
+def from_our_page(request: Request, ctx: AppContext) -> bool:
+    return page_request_ok(request.cookies, request.headers, ctx.settings)

@@ -19,3 +19,14 @@ async def sign_in_limit(request: Request, ctx: Annotated[AppContext, Depends(get
 
 
 SignInLimited = Depends(sign_in_limit)
+
+
+async def token_refresh_limit(
+    request: Request, ctx: Annotated[AppContext, Depends(get_context)]
+) -> None:
+    """A refresh-token rotation asked for by a browser (the console's scripts)."""
+    host = request.client.host if request.client else None
+    await ctx.rate_limits.hit(LimitKind.token_refresh, client_address(host))
+
+
+TokenRefreshLimited = Depends(token_refresh_limit)

@@ -1,0 +1,2 @@
+// The account pages.
+import "./account/index.js";

@@ -1,0 +1,1 @@
+// The ai pane (to be built).

@@ -1,0 +1,1 @@
+// The editor pane (to be built).

@@ -1,0 +1,1 @@
+// The run pane (to be built).

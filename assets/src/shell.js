@@ -1,0 +1,1 @@
+// Every console page: what the shell does besides the server's HTML.

@@ -1,0 +1,57 @@
+"""Every console page at a phone's size and a laptop's: no serious accessibility finding, nothing
+wider than the screen, tap targets of 44 px; the project page shows one pane at a time on a
+phone, chosen in the tab bar, and all of them side by side on a wide screen."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from offcoder.context import AppContext
+from tests.support.browser import chromium
+from tests.support.console import SIZES, checked, signed_in_page
+from tests.support.served import served_at_its_own_url
+
+
+@pytest.fixture(scope="module")
+async def console(context: AppContext) -> AsyncIterator[str]:
+    async with served_at_its_own_url(context) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as launched:
+        yield launched
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_projects_and_a_project_at_each_size(
+    browser: Browser, console: str, size: str
+) -> None:
+    context, page = await signed_in_page(
+        browser, console, f"shell-{size}-{secrets.token_hex(3)}@example.test", **SIZES[size]
+    )
+    try:
+        await checked(page, f"projects-{size}")
+        await page.get_by_label("New project").fill("Pocket app")
+        await page.get_by_role("button", name="Create").click()
+        await expect(page.locator("h1")).to_have_text("Pocket app")
+        await checked(page, f"project-{size}")
+        files, run = page.locator("#pane-files"), page.locator("#pane-run")
+        if size == "phone":
+            await expect(files).to_be_visible()
+            await expect(run).to_be_hidden()
+            await page.get_by_role("tab", name="Run").click()
+            await expect(run).to_be_visible()
+            await expect(files).to_be_hidden()
+            await checked(page, f"project-run-{size}")
+        else:
+            await expect(page.get_by_role("tab", name="Run")).to_be_hidden()
+            await expect(files).to_be_visible()
+            await expect(run).to_be_visible()
+    finally:
+        await context.close()
