@@ -60,10 +60,11 @@ def state_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def oidc_issuer() -> Iterator[str]:
-    from oidc_provider_mock import run_server_in_thread
+    # The development provider (`serve --dev`), whose pages load nothing from elsewhere.
+    from offcoder.dev.identity import dev_provider
 
-    with run_server_in_thread(require_nonce=True) as server:
-        yield f"http://localhost:{server.server_port}"
+    with dev_provider() as issuer:
+        yield issuer
 
 
 @pytest.fixture(scope="session")

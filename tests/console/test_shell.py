@@ -4,8 +4,10 @@ phone, chosen in the tab bar, and all of them side by side on a wide screen."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, expect
@@ -26,6 +28,29 @@ async def console(context: AppContext) -> AsyncIterator[str]:
 async def browser() -> AsyncIterator[Browser]:
     async with chromium() as launched:
         yield launched
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_development_sign_in_page_is_styled_and_loads_nothing_from_elsewhere(
+    browser: Browser, console: str, size: str
+) -> None:
+    context = await browser.new_context(**SIZES[size])
+    asked: list[str] = []
+    context.on("request", lambda request: asked.append(request.url))
+    page = await context.new_page()
+    try:
+        await page.goto(f"{console}/console")
+        await checked(page, f"signin-{size}")
+        await page.get_by_role("link", name=re.compile("Sign in with")).click()
+        await expect(page.get_by_label("Sign in as")).to_be_visible()
+        await checked(page, f"dev-provider-{size}")
+        await page.get_by_label("Sign in as").fill(f"styled-{secrets.token_hex(3)}@example.test")
+        await page.get_by_role("button", name="Authorize").click()
+        await expect(page).to_have_url(f"{console}/console/projects")
+    finally:
+        await context.close()
+    hosts = {urlsplit(url).hostname for url in asked}
+    assert hosts <= {"127.0.0.1", "localhost"}, sorted(asked)
 
 
 @pytest.mark.parametrize("size", SIZES)
