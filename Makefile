@@ -83,7 +83,7 @@ VENDOR := src/offcoder/console/static/vendor
 BUILD := src/offcoder/console/static/build
 ASSETS := $(VENDOR)/socket.io.min.js $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css \
 	$(VENDOR)/favicon-32x32.png $(VENDOR)/redoc.standalone.js $(VENDOR)/axe.min.js
-BUNDLES := $(BUILD)/shell.js $(BUILD)/ide.js $(BUILD)/account.js
+BUNDLES := $(BUILD)/shell.js $(BUILD)/ide.js $(BUILD)/account.js $(BUILD)/sw.js
 CONSOLE_SOURCES := $(shell find assets/src -name '*.js' 2>/dev/null) assets/build.mjs
 
 assets: $(ASSETS) $(BUNDLES)

@@ -22,3 +22,14 @@ await build({
   legalComments: "linked",
   logLevel: "warning",
 });
+
+// The service worker: a classic script of its own (a worker's imports are another matter).
+await build({
+  entryPoints: { sw: "src/sw.js" },
+  bundle: true,
+  format: "iife",
+  target: ["es2020"],
+  minify: true,
+  outdir: "../src/offcoder/console/static/build",
+  logLevel: "warning",
+});

@@ -28,6 +28,7 @@ from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.auth.oidc import ProviderError
 from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.service import EndReason
+from offcoder.console import pwa
 from offcoder.console import session as cookies
 from offcoder.console.auth import (
     ConsoleSession,
@@ -743,6 +744,7 @@ def install(app: Any) -> None:
     from fastapi.staticfiles import StaticFiles
 
     app.include_router(router)
+    app.include_router(pwa.router)
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console")
 
     async def sign_in_needed(request: Request, _: Exception) -> Response:

@@ -88,6 +88,8 @@ def _page_csp(settings: Settings) -> ContentSecurityPolicy:
         .script_src("'self'")
         .style_src("'self'")
         .img_src("'self'")
+        # The web app manifest (the console installs as an app on a phone).
+        .manifest_src("'self'")
         # 'self' covers ws: only in newer browsers (CSP 3): the WebSocket origin is named too.
         .connect_src("'self'", websocket_origin(settings.public_url))
         .form_action("'self'")
