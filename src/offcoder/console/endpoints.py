@@ -800,3 +800,26 @@ def install(app: Any) -> None:
 
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_invalid_address)
+
+    # A failure of ours under /console is a page too, with no more of it than the API says.
+    unexpected_handler = app.exception_handlers[Exception]
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        response: Response = await unexpected_handler(request, exc)
+        if not request.url.path.startswith("/console"):
+            return response
+        return page(
+            request,
+            get_context(request),
+            "error.html",
+            {
+                "status": 500,
+                "title": "Something went wrong",
+                "detail": "Something went wrong on our side; nothing was changed. "
+                "Try again in a moment.",
+            },
+            None,
+            status_code=500,
+        )
+
+    app.add_exception_handler(Exception, on_unexpected)
