@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -78,5 +79,39 @@ async def test_projects_and_a_project_at_each_size(
             await expect(page.get_by_role("tab", name="Run")).to_be_hidden()
             await expect(files).to_be_visible()
             await expect(run).to_be_visible()
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_missing_page_is_a_friendly_page_at_each_size(
+    browser: Browser, console: str, size: str
+) -> None:
+    context, page = await signed_in_page(
+        browser, console, f"lost-{size}-{secrets.token_hex(3)}@example.test", **SIZES[size]
+    )
+    try:
+        answer = await page.goto(f"{console}/console/jobs/{uuid.uuid4()}")
+        assert answer is not None and answer.status == 404
+        await expect(page.locator("h1")).to_have_text("404 Not Found")
+        await expect(page.get_by_role("link", name="Back to your projects")).to_be_visible()
+        await checked(page, f"not-found-{size}")
+    finally:
+        await context.close()
+
+
+async def test_dark_mode_follows_the_system(browser: Browser, console: str) -> None:
+    context, page = await signed_in_page(
+        browser,
+        console,
+        f"night-{secrets.token_hex(3)}@example.test",
+        color_scheme="dark",
+        **SIZES["phone"],
+    )
+    try:
+        background = await page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(c) for c in background[4:-1].split(",")[:3])
+        assert red + green + blue < 120, background  # dark, and axe checks the contrast
+        await checked(page, "projects-phone-dark")
     finally:
         await context.close()
