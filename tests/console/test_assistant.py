@@ -299,7 +299,7 @@ async def test_fix_this_file_shows_a_diff_and_accept_sends_the_edit(
 ) -> None:
     before = 'import sys\n\nprint("helo")\nx = 1\n'
     after = 'import sys\n\nprint("hello")\nx = 1\n'
-    standin.reply = f'The word is misspelt.\n\n```python\n{after}```\n'
+    standin.reply = f"The word is misspelt.\n\n```python\n{after}```\n"
     context, page = await project_page(browser, console, size)
     try:
         await add_key(page)
@@ -320,6 +320,7 @@ async def test_fix_this_file_shows_a_diff_and_accept_sends_the_edit(
             re.compile("Fix this file: main.py")
         )
         await checked(page, f"assistant-fix-{size}")
+        assert await page.evaluate("() => window.applied") == []  # nothing before Accept
         await answer.get_by_role("button", name="Accept").click()
         await expect(answer).to_contain_text("Accepted: the change was sent to the editor")
         applied = await page.evaluate("() => window.applied")
@@ -345,7 +346,8 @@ def job_ended(status: str, log: str) -> str:
         "detail": "the program exited with code 1" if status == "failed" else None,
     }
     detail = json.dumps({"job": job, "log": log})
-    return f"() => document.dispatchEvent(new CustomEvent('offcoder:job-ended', {{detail: {detail}}}))"
+    event = f"new CustomEvent('offcoder:job-ended', {{detail: {detail}}})"
+    return f"() => document.dispatchEvent({event})"
 
 
 async def test_explain_this_error_is_offered_after_a_failed_job(
@@ -366,7 +368,9 @@ async def test_explain_this_error_is_offered_after_a_failed_job(
         await expect(toggle).to_have_class(re.compile("has-offer"))
         await toggle.click()
         offer = page.locator(".ai-offer")
-        await expect(offer).to_contain_text("python3 main.py failed: the program exited with code 1.")
+        await expect(offer).to_contain_text(
+            "python3 main.py failed: the program exited with code 1."
+        )
         await checked(page, "assistant-explain-desktop")
         await page.get_by_role("button", name="Explain this error").click()
         await expect(last_answer(page)).to_contain_text("is used before it is given a value")
