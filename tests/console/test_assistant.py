@@ -350,28 +350,36 @@ def job_ended(status: str, log: str) -> str:
     return f"() => document.dispatchEvent({event})"
 
 
+@pytest.mark.parametrize("size", SIZES)
 async def test_explain_this_error_is_offered_after_a_failed_job(
-    browser: Browser, console: str, standin: ais.OpenAIStandIn
+    browser: Browser, console: str, standin: ais.OpenAIStandIn, size: str
 ) -> None:
     standin.reply = "The name `x` is used before it is given a value."
-    context, page = await project_page(browser, console, "desktop")
+    context, page = await project_page(browser, console, size)
     try:
         await add_key(page)
-        toggle = page.get_by_role("button", name="Assistant", exact=True)
-        await toggle.click()  # closed: the offer marks the toggle
+        # Away from the assistant (the run pane on a phone, the column closed on a wide
+        # screen): the offer marks the way to it.
+        if size == "phone":
+            way = page.get_by_role("tab", name="Assistant")
+            await page.get_by_role("tab", name="Run").click()
+        else:
+            way = page.get_by_role("button", name="Assistant", exact=True)
+            await way.click()
         await expect(page.locator("#pane-ai")).to_be_hidden()
         noise = "".join(f"line {n} of output\n" for n in range(5000))
         log = noise + 'Traceback (most recent call last):\nNameError: name "x" is not defined\n'
         await page.evaluate(job_ended("succeeded", "ok\n"))
         await expect(page.get_by_role("button", name="Explain this error")).to_have_count(0)
         await page.evaluate(job_ended("failed", log))
-        await expect(toggle).to_have_class(re.compile("has-offer"))
-        await toggle.click()
+        await expect(way).to_have_class(re.compile("has-offer"))
+        await way.click()
+        await expect(way).not_to_have_class(re.compile("has-offer"))
         offer = page.locator(".ai-offer")
         await expect(offer).to_contain_text(
             "python3 main.py failed: the program exited with code 1."
         )
-        await checked(page, "assistant-explain-desktop")
+        await checked(page, f"assistant-explain-{size}")
         await page.get_by_role("button", name="Explain this error").click()
         await expect(last_answer(page)).to_contain_text("is used before it is given a value")
         sent = standin.requests[-1].body["messages"][-1]["content"]
@@ -379,5 +387,15 @@ async def test_explain_this_error_is_offered_after_a_failed_job(
         assert 'NameError: name "x" is not defined' in sent
         assert "line 0 of output" not in sent and len(sent) < 5000  # the tail, capped
         await expect(offer).to_have_count(0)
+
+        # Another pane may ask directly, on the bus (lib/bus.js offcoder:ask-ai).
+        standin.reply = "The module is not installed."
+        await page.evaluate(
+            """() => document.dispatchEvent(new CustomEvent('offcoder:ask-ai', {detail: {
+                action: 'explain', text: "ModuleNotFoundError: No module named 'flask'"}}))"""
+        )
+        await expect(last_answer(page)).to_contain_text("The module is not installed.")
+        sent = standin.requests[-1].body["messages"][-1]["content"]
+        assert "ModuleNotFoundError: No module named 'flask'" in sent
     finally:
         await context.close()

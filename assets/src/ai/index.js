@@ -148,18 +148,20 @@ function start(root) {
 
   // --- the column on a wide screen, the tab on a phone --------------------------------------
   const wide = window.matchMedia("(min-width: 900px)");
+  const tab = ide ? ide.querySelector('.ide-tabs [data-pane="ai"]') : null;
+  const ways = [toggle, tab].filter(Boolean);
+  const seen = () => { for (const way of ways) { way.classList.remove("has-offer"); } };
+  if (tab) { tab.addEventListener("click", seen); }
   const setOpen = (open) => {
     if (!ide) { return; }
     ide.classList.toggle("with-ai", open);
-    if (toggle) {
-      toggle.setAttribute("aria-pressed", String(open));
-      if (open) { toggle.classList.remove("has-offer"); }
-    }
+    if (toggle) { toggle.setAttribute("aria-pressed", String(open)); }
+    if (open) { seen(); }
     store(OPEN_KEY, open ? "1" : "0");
   };
   const isOpen = () => (wide.matches ? Boolean(ide && ide.classList.contains("with-ai")) : !pane.hidden);
   const reveal = () => {
-    if (wide.matches) { setOpen(true); } else { emit("show-pane", { pane: "ai" }); }
+    if (wide.matches) { setOpen(true); } else { emit("show-pane", { pane: "ai" }); seen(); }
   };
   if (toggle) {
     toggle.addEventListener("click", () => {
@@ -454,7 +456,8 @@ function start(root) {
     });
     offer.append(what, go);
     offers.prepend(offer);
-    if (toggle && !isOpen()) { toggle.classList.add("has-offer"); }
+    // Seen from another pane: a mark on the way here (the header's button, or the phone's tab).
+    if (!isOpen()) { for (const way of ways) { way.classList.add("has-offer"); } }
   });
 
   // Another pane's request: {action: "explain" | "fix", path, text}.
