@@ -280,6 +280,20 @@ async def test_errors_are_sentences_with_the_next_step(
             "OpenAI is limiting requests made with your key. Try again in 17 seconds."
         )
         await checked(page, "assistant-error-desktop")
+
+        # Stopped halfway: said so, nothing to flag, and the next question can go.
+        standin.chunks = [f"Step {n}. " for n in range(20)]
+        standin.stall_after = 1
+        standin.stall_s = 0.5
+        await ask(page, "Explain sorting step by step.")
+        await expect(last_answer(page)).to_contain_text("Step 0.")
+        await page.get_by_role("button", name="Stop").click()
+        await expect(last_answer(page)).to_contain_text("Stopped.")
+        await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+        await expect(page.get_by_role("button", name="Send")).to_be_enabled()
+        await expect(
+            last_answer(page).get_by_role("button", name="Flag this answer")
+        ).to_have_count(0)
     finally:
         await context.close()
 
