@@ -130,10 +130,13 @@ async def test_keys_are_added_replaced_and_deleted_showing_only_their_last_four(
         await expect(page.locator("#ai-key-status")).to_have_text(
             "Saved your OpenAI key ending in AAAA."
         )
+        sent_before = len(standin.requests)
         await ask(page, "How do I sort a list?")
         await expect(last_answer(page)).to_contain_text(
             "OpenAI did not accept your key. Check it with OpenAI, then replace it under Keys."
         )
+        # The provider's 401 is not the session's: the question is not sent a second time.
+        assert len(standin.requests) == sent_before + 1
 
         await page.get_by_role("button", name="Replace the OpenAI key").click()
         await expect(page.get_by_label("Key", exact=True)).to_be_focused()
@@ -294,6 +297,17 @@ async def test_errors_are_sentences_with_the_next_step(
         await expect(
             last_answer(page).get_by_role("button", name="Flag this answer")
         ).to_have_count(0)
+
+        # The access cookie gone (as when it runs out): the session is renewed and the
+        # question sent once.
+        standin.chunks = None
+        standin.stall_after = None
+        standin.reply = "Use sorted()."
+        await context.clear_cookies(name="oc_access")
+        sent_before = len(standin.requests)
+        await ask(page, "How do I sort a list?")
+        await expect(last_answer(page)).to_contain_text("Use sorted().")
+        assert len(standin.requests) == sent_before + 1
     finally:
         await context.close()
 
