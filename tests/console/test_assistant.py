@@ -146,6 +146,11 @@ async def test_keys_are_added_replaced_and_deleted_showing_only_their_last_four(
             "Replaced your OpenAI key ending in 7Q2z."
         )
         await checked(page, "assistant-keys-desktop")
+        # Between a phone and a wide screen the files column gives way to the assistant.
+        await page.set_viewport_size({"width": 1024, "height": 768})
+        await expect(page.locator("#pane-files")).to_be_hidden()
+        await checked(page, "assistant-keys-1024")
+        await page.set_viewport_size(SIZES["desktop"]["viewport"])
         html = await page.content()
         assert KEY not in html and wrong not in html  # the form was emptied; only last four
 
@@ -348,6 +353,8 @@ async def test_fix_this_file_shows_a_diff_and_accept_sends_the_edit(
             re.compile("Fix this file: main.py")
         )
         await checked(page, f"assistant-fix-{size}")
+        await page.emulate_media(color_scheme="dark")
+        await checked(page, f"assistant-fix-{size}-dark")
         assert await page.evaluate("() => window.applied") == []  # nothing before Accept
         await answer.get_by_role("button", name="Accept").click()
         await expect(answer).to_contain_text("Accepted: the change was sent to the editor")
