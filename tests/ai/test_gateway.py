@@ -131,6 +131,8 @@ async def test_provider_failures_are_clear_and_never_carry_the_key(gateway: Gate
     gateway.openai.fail_next(429, retry_after=17)
     limited = await gateway.chat(user, "hi")
     assert limited.status_code == 429 and limited.headers["retry-after"] == "17"
+    # In the body too: a stream's `error` event carries only the body (the console reads it).
+    assert limited.json()["retry_after"] == 17
 
     gateway.openai.fail_next(500)
     down = await gateway.chat(user, "hi")

@@ -216,6 +216,9 @@ def provider_error(provider: str, exc: Exception) -> Problem:
             f"{provider} is rate-limiting this key; retry after {seconds} s.",
             headers={"retry-after": seconds},
             provider=provider,
+            # As `TooManyRequests` does: in a stream the problem is an `error` event, and an
+            # event has no headers, so the wait must be in the body too.
+            retry_after=int(seconds),
         )
     for kinds, status, slug, detail in PROVIDER_FAILURES:
         if isinstance(exc, kinds):
