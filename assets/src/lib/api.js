@@ -40,6 +40,15 @@ async function renew() {
   return answer.status === 204;
 }
 
+async function isSessionRefusal(answer) {
+  try {
+    const problem = await answer.clone().json();
+    return !problem.type || problem.type.endsWith("/unauthorized");
+  } catch (_) {
+    return true;  // not a problem document: the session's, as far as we can tell
+  }
+}
+
 export async function request(method, path, { json, body, headers = {}, signal, raw = false } = {}) {
   const init = {
     method,
@@ -54,7 +63,9 @@ export async function request(method, path, { json, body, headers = {}, signal, 
     init.body = body;
   }
   let answer = await fetch(path, init);
-  if (answer.status === 401) {
+  // Only the session's own 401 renews it: another (a provider refusing the person's AI key)
+  // would be sent twice for nothing.
+  if (answer.status === 401 && (await isSessionRefusal(answer))) {
     if (await renew()) {
       answer = await fetch(path, init);
     } else {
