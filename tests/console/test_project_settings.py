@@ -65,9 +65,7 @@ async def test_rename_secrets_and_delete_from_the_settings_page(
         name = page.get_by_label("Project name")
         await name.fill("   ")
         await page.get_by_role("button", name="Rename").click()
-        await expect(page.locator("#name-error")).to_have_text(
-            "A project name must not be empty."
-        )
+        await expect(page.locator("#name-error")).to_have_text("A project name must not be empty.")
         await expect(name).to_have_attribute("aria-invalid", "true")
         await checked(page, f"project-settings-refused-{size}")
         await name.fill("Pocket app two")

@@ -81,7 +81,8 @@ async def account_page(
                 "ip_prefix": d.ip_prefix,
                 "current": d.id == browser.claims.session_id,
             }
-            for d in devices
+            # This browser's first, then the newest.
+            for d in sorted(devices, key=lambda d: d.id != browser.claims.session_id)
         ],
         "mfa_on": factor is not None and factor.confirmed_at is not None,
         "month": month,
