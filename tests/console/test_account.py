@@ -17,7 +17,10 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from offcoder.config import Settings
 from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase
+from tests.support.apps import app_with
 from tests.support.browser import chromium
 from tests.support.console import SIZES, checked, signed_in_page
 from tests.support.served import served_at_its_own_url
@@ -26,6 +29,16 @@ from tests.support.served import served_at_its_own_url
 @pytest.fixture(scope="module")
 async def console(context: AppContext) -> AsyncIterator[str]:
     async with served_at_its_own_url(context) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def priced_console(settings: Settings, prepared: PreparedDatabase) -> AsyncIterator[str]:
+    """A server where jobs cost 5 cents a minute in USD (and nothing in other currencies)."""
+    async with (
+        app_with(settings, prepared, job_price_per_minute={"USD": 5, "EUR": 0}) as (_, ctx),
+        served_at_its_own_url(ctx) as url,
+    ):
         yield url
 
 
@@ -234,5 +247,21 @@ async def test_export_then_delete_the_account(
         await page.get_by_role("button", name="Authorize").click()
         await expect(page).to_have_url(f"{console}/console/projects")
         await expect(page.locator("main")).to_contain_text("No projects yet.")
+    finally:
+        await context.close()
+
+
+async def test_usage_names_the_price_where_jobs_cost_something(
+    browser: Browser, priced_console: str
+) -> None:
+    context, page = await signed_in_page(
+        browser, priced_console, f"priced-{secrets.token_hex(3)}", **SIZES["phone"]
+    )
+    try:
+        await open_account(page, priced_console)
+        await expect(page.locator("#usage-cost")).to_have_text(
+            "Cost: nothing yet. Jobs cost 0.05 USD a minute."
+        )
+        await checked(page, "account-priced-phone")
     finally:
         await context.close()
