@@ -177,3 +177,26 @@ async def test_a_name_too_long_is_refused_in_a_sentence_as_by_the_api(
         )
     finally:
         await context.close()
+
+
+async def test_the_list_says_when_a_project_or_its_files_last_changed(
+    browser: Browser, console: str
+) -> None:
+    context, page = await signed_in_page(
+        browser, console, f"dated-{secrets.token_hex(3)}@example.test"
+    )
+    try:
+        await create(page, console, "Dated")
+        await page.goto(f"{console}/console/projects")
+        when = page.locator("#projects time")
+        created = await when.get_attribute("datetime")
+        await page.get_by_role("link", name=re.compile("^Dated")).click()
+        await page.get_by_role("button", name="Open").click()
+        await page.locator("textarea[name=content]").fill("print('hi')\n")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#files")).to_contain_text("main.py")
+        await page.goto(f"{console}/console/projects")
+        saved = await when.get_attribute("datetime")
+        assert created and saved and saved > created, (created, saved)
+    finally:
+        await context.close()

@@ -47,6 +47,7 @@ from offcoder.kit.transactions import SystemSession, system_transaction
 from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
+from offcoder.projects import repository as project_rows
 from offcoder.projects import service as projects
 from offcoder.projects.quota import StorageQuota
 from offcoder.ratelimits.dependencies import SignInLimited, TokenRefreshLimited
@@ -328,8 +329,40 @@ async def project_list(
     request: Request, ctx: Context, browser: ConsoleUser, session: ConsoleSession
 ) -> Response:
     """The user's projects, newest first, and a form to create one."""
-    rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
-    return page(request, ctx, "projects.html", {"projects": rows, "error": None}, browser)
+    return await projects_page(request, ctx, browser, session)
+
+
+async def projects_page(
+    request: Request,
+    ctx: AppContext,
+    browser: Browser,
+    session: AsyncSession,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    user = browser.claims.user_id
+    rows, _ = await projects.list_projects(session, user, None, 100)
+    # "Updated" is the project's own last change or its files' latest, whichever is later: a
+    # project's row does not change when a file is saved.
+    files = await project_rows.files_last_changed(session, user, [p.id for p in rows])
+    listed = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "slug": p.slug,
+            "updated_at": max(p.updated_at, files.get(p.id, p.updated_at)),
+        }
+        for p in rows
+    ]
+    return page(
+        request,
+        ctx,
+        "projects.html",
+        {"projects": listed, "error": error},
+        browser,
+        status_code=status_code,
+    )
 
 
 @router.post("/projects")
@@ -348,14 +381,8 @@ async def project_create(
                 session, browser.claims.user_id, name, storage=StorageQuota.of(ctx.settings)
             )
     except Problem as exc:
-        rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
-        return page(
-            request,
-            ctx,
-            "projects.html",
-            {"projects": rows, "error": exc.detail},
-            browser,
-            status_code=exc.status,
+        return await projects_page(
+            request, ctx, browser, session, error=exc.detail, status_code=exc.status
         )
     return go(f"/console/projects/{project.id}", ctx, browser)
 
