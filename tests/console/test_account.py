@@ -16,10 +16,13 @@ from pathlib import Path
 import pyotp
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 
+from offcoder.auth.models import OAuthIdentity
 from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.users.models import User
 from tests.support.apps import app_with
 from tests.support.browser import chromium
 from tests.support.console import SIZES, checked, signed_in_page
@@ -48,6 +51,22 @@ async def browser() -> AsyncIterator[Browser]:
         yield launched
 
 
+async def second_identity(ctx: AppContext, subject: str) -> None:
+    """Another provider account of the user whose e-mail is `subject`, as a link would add."""
+    async with ctx.database.system_session() as session:
+        user = await session.scalar(select(User).where(User.email == subject))
+        assert user is not None
+        session.add(
+            OAuthIdentity(
+                user_id=user.id,
+                provider="github",
+                subject=f"gh-{subject}",
+                email=f"{subject}@gh.example",
+                email_verified=True,
+            )
+        )
+
+
 async def open_account(page: Page, console: str) -> None:
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
     await expect(page).to_have_url(f"{console}/console/account")
@@ -61,11 +80,11 @@ async def save_handle(page: Page, handle: str) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_profile_sign_in_accounts_devices_and_usage(
-    browser: Browser, console: str, size: str
+    browser: Browser, console: str, context: AppContext, size: str
 ) -> None:
     tag = secrets.token_hex(3)
     subject = f"acct-{size}-{tag}"
-    context, page = await signed_in_page(browser, console, subject, **SIZES[size])
+    mine, page = await signed_in_page(browser, console, subject, **SIZES[size])
     others = [await signed_in_page(browser, console, subject) for _ in range(2)]
     stranger_context, stranger = await signed_in_page(browser, console, f"taker-{tag}")
     try:
@@ -108,6 +127,14 @@ async def test_profile_sign_in_accounts_devices_and_usage(
         await page.goto(f"{console}/console/identities")
         await expect(page.locator("#identities > li")).to_have_count(1)
         await expect(page.get_by_role("button", name=re.compile("^Link "))).not_to_have_count(0)
+        # With a second one (linked here straight in the database), one can go.
+        await second_identity(context, subject)
+        await page.reload()
+        await expect(identities).to_have_count(2)
+        await page.get_by_role("button", name=f"Unlink github ({subject}@gh.example)").click()
+        await expect(identities).to_have_count(1)
+        await page.reload()
+        await expect(identities).to_have_text(re.compile("^OpenID Connect"))
 
         # Devices: three of this account's; sign out one, then all the others.
         await page.goto(f"{console}/console/account#devices")
@@ -138,7 +165,7 @@ async def test_profile_sign_in_accounts_devices_and_usage(
         for other_context, _ in others:
             await other_context.close()
         await stranger_context.close()
-        await context.close()
+        await mine.close()
 
 
 @pytest.mark.parametrize("size", SIZES)
