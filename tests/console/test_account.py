@@ -202,6 +202,11 @@ async def test_two_step_sign_in_with_a_qr_code_and_recovery_codes(
         await expect(page.locator("#mfa-status")).to_have_text("On.")
         await checked(page, f"account-mfa-codes-{size}")
 
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=console)
+        await page.get_by_role("button", name="Copy codes").click()
+        await expect(page.get_by_role("button", name="Copied")).to_be_visible()
+        assert (await page.evaluate("navigator.clipboard.readText()")).split() == codes
+
         async with page.expect_download() as started:
             await page.get_by_role("button", name="Download codes").click()
         download = await started.value
