@@ -252,6 +252,10 @@ async def test_export_then_delete_the_account(
         word = subject
         await expect(page.locator("#account")).to_have_attribute("data-confirm-word", word)
         token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+        forged = await page.request.post(
+            f"{console}/console/account/delete", form={"confirm": word}
+        )
+        assert forged.status == 403  # without this page's CSRF token: nothing erased
         refused = await page.request.post(
             f"{console}/console/account/delete", form={"confirm": "yes", "csrf": token or ""}
         )

@@ -137,6 +137,9 @@ async def test_the_server_checks_the_typed_name_and_names_may_repeat(
         await expect(page.locator("#rename-form [data-form-ok]")).to_have_text("Renamed.")
         await expect(page.locator("h1 .slug")).to_have_text("other")
 
+        # Without this page's CSRF token, the right name deletes nothing.
+        forged = await page.request.post(f"{second}/delete", form={"confirm": "Twin"})
+        assert forged.status == 403
         # Without the script, a wrong name is refused by the server and nothing is deleted.
         refused = await page.request.post(
             f"{second}/delete", form={"confirm": "twin", "csrf": await csrf(page)}
