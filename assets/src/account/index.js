@@ -2,7 +2,6 @@
 // and show the answer in place. The server renders both pages whole; without this script the
 // forms that matter most (erasure, deleting a project, setting a secret, linking an account)
 // still work as plain posts.
-import QRCode from "qrcode";
 import { api, ApiError } from "../lib/api.js";
 
 // Sentences for the fields whose 422 the API words for programs ("String should match
@@ -195,6 +194,8 @@ function secondFactor(root) {
         const enrolment = await api.post("/v1/auth/mfa/totp");
         secret = enrolment.secret;
         // Drawn here from the URI: the secret goes from our API to this page and nowhere else.
+        // Loaded only now (its own chunk): most visits to these pages never enrol.
+        const { default: QRCode } = await import("qrcode");
         root.querySelector("#mfa-qr").innerHTML = await QRCode.toString(enrolment.otpauth_uri, {
           type: "svg", margin: 2, errorCorrectionLevel: "M",
         });
