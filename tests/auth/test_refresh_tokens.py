@@ -194,3 +194,28 @@ async def test_sessions_listing_and_revocation(api: httpx.AsyncClient, context: 
     remaining = (await api.get("/v1/auth/sessions", headers=phone.headers)).json()["items"]
     assert [item["id"] for item in remaining] == [phone.session_id]
     assert "auth.session.revoked" in await audit_actions(context, laptop.session_id)
+
+
+async def test_signing_out_everywhere_else_keeps_only_the_calling_session(
+    api: httpx.AsyncClient, context: AppContext
+) -> None:
+    phone = await sign_in(api, device_name="phone")
+    laptop = await sign_in(api, phone.subject, device_name="laptop")
+    tablet = await sign_in(api, phone.subject, device_name="tablet")
+    stranger = await sign_in(api)
+
+    answer = await api.post("/v1/auth/sessions/revoke-others", headers=phone.headers)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"ended": 2}
+    assert await me(api, phone.access_token) == 200
+    for other in (laptop, tablet):
+        assert await me(api, other.access_token) == 401
+        assert (await refresh(api, other.refresh_token)).status_code == 400
+        assert "auth.session.revoked" in await audit_actions(context, other.session_id)
+    remaining = (await api.get("/v1/auth/sessions", headers=phone.headers)).json()["items"]
+    assert [item["id"] for item in remaining] == [phone.session_id]
+    # Someone else's sessions are not theirs to end.
+    assert await me(api, stranger.access_token) == 200
+    again = await api.post("/v1/auth/sessions/revoke-others", headers=phone.headers)
+    assert again.json() == {"ended": 0}

@@ -75,11 +75,15 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#files")).to_contain_text("main.py")
 
-    await page.get_by_label("Name").fill("API_TOKEN")
-    await page.get_by_label("Value").fill("s3cret-value-xyz")
-    await page.get_by_role("button", name="Save secret").click()
+    # Secrets are on the project's settings page.
+    await page.get_by_role("link", name="Settings", exact=True).click()
+    secret_form = page.locator("#secret-form")
+    await secret_form.get_by_label("Name").fill("API_TOKEN")
+    await secret_form.get_by_label("Value").fill("s3cret-value-xyz")
+    await secret_form.get_by_role("button", name="Save secret").click()
     await expect(page.locator("#secrets")).to_contain_text("API_TOKEN")
     assert "s3cret-value-xyz" not in await page.content()  # names only once saved
+    await page.goto(project_url)
 
     await page.get_by_role("button", name="Run").click()
     await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
@@ -102,7 +106,8 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
         f"{project_url}/secrets", form={"name": "FORGED", "value": "x"}, max_redirects=0
     )
     assert forged.status == 403
-    await page.reload()
+    await page.goto(f"{project_url}/settings")
+    await expect(page.locator("#secrets")).to_contain_text("API_TOKEN")
     await expect(page.locator("#secrets")).not_to_contain_text("FORGED")
 
     # With the right token but sent from another site's page: refused too.

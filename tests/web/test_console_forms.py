@@ -85,7 +85,7 @@ async def test_after_a_refused_write_nothing_is_kept_and_the_page_is_still_read(
     await web.post("/console/projects", data={"name": "kept", "csrf": CSRF}, headers=browser(user))
     project = (await api.get("/v1/projects", headers=user.headers)).json()["items"][0]["id"]
 
-    # A secret whose value is over the project's limit: refused, shown on the project's page.
+    # A secret whose value is over the project's limit: refused, shown on its settings page.
     refused = await web.post(
         f"/console/projects/{project}/secrets",
         data={"name": "BIG", "value": "x" * 65_537, "csrf": CSRF},

@@ -28,6 +28,7 @@ from offcoder.auth.schemas import (
     ProviderList,
     RecoveryCodes,
     RefreshTokenGrant,
+    SessionsEnded,
     TokenResponse,
     TotpCode,
     TotpEnrolment,
@@ -253,6 +254,25 @@ async def end_session(
         session, device, EndReason.revoked, actor_kind=ActorKind.user, actor_id=principal.user_id
     )
     return Response(status_code=204)
+
+
+@router.post("/sessions/revoke-others")
+async def end_other_sessions(principal: CurrentUser, session: UserSession) -> SessionsEnded:
+    """Sign out everywhere else: every live device session of yours but the calling one ends
+    (their refresh tokens die, their access tokens are refused)."""
+    ended = 0
+    for device in await service.list_sessions(session, principal.user_id):
+        if device.id == principal.session_id:
+            continue
+        await service.end_device_session(
+            session,
+            device,
+            EndReason.revoked,
+            actor_kind=ActorKind.user,
+            actor_id=principal.user_id,
+        )
+        ended += 1
+    return SessionsEnded(ended=ended)
 
 
 # --- second factor (A5) -----------------------------------------------------------------------

@@ -54,6 +54,12 @@ class DeviceSessionList(BaseModel):
     next_cursor: str | None = None
 
 
+class SessionsEnded(BaseModel):
+    """How many device sessions a "sign out everywhere else" ended."""
+
+    ended: int
+
+
 class TotpEnrolment(BaseModel):
     """Shown once: the secret for an authenticator app, and the same as an otpauth:// URI."""
 

@@ -8,21 +8,18 @@ import secrets
 import uuid
 from decimal import Decimal, InvalidOperation
 from http import HTTPStatus
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from offcoder.audit.service import ActorKind
-from offcoder.auth import identities
 from offcoder.auth import service as auth_service
 from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.auth.oidc import ProviderError
@@ -30,6 +27,8 @@ from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.service import EndReason
 from offcoder.console import pwa
 from offcoder.console import session as cookies
+from offcoder.console.account import account_page
+from offcoder.console.account import router as account_router
 from offcoder.console.auth import (
     ConsoleSession,
     ConsoleUser,
@@ -38,6 +37,9 @@ from offcoder.console.auth import (
     SignInNeeded,
     Visitor,
 )
+from offcoder.console.project_settings import router as project_settings_router
+from offcoder.console.project_settings import settings_page
+from offcoder.console.rendering import HERE, go, money, page
 from offcoder.console.session import Browser
 from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
@@ -46,70 +48,15 @@ from offcoder.kit.transactions import SystemSession, system_transaction
 from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
 from offcoder.problems import CommitThenRefuse, InvalidInput, NotFound, Problem, Unauthorized
+from offcoder.projects import repository as project_rows
 from offcoder.projects import service as projects
 from offcoder.projects.quota import StorageQuota
 from offcoder.ratelimits.dependencies import SignInLimited, TokenRefreshLimited
 from offcoder.wallet import service as wallet
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 MAX_EDITOR_BYTES = 512 * 1024
-
-
-def page(
-    request: Request,
-    ctx: AppContext,
-    name: str,
-    context: dict[str, Any],
-    browser: Browser | None = None,
-    status_code: int = 200,
-) -> Response:
-    response = HTMLResponse("")
-    token = cookies.csrf_token(request, response, ctx)
-    rendered = templates.TemplateResponse(
-        request,
-        name,
-        {
-            "csrf": token,
-            "csrf_field": cookies.CSRF_FIELD,
-            "signed_in": browser is not None,
-            "section": section_of(request.url.path),
-        }
-        | context,
-        status_code=status_code,
-    )
-    for key, value in response.headers.items():
-        if key.lower() == "set-cookie":
-            rendered.headers.append("set-cookie", value)
-    return finish(rendered, ctx, browser)
-
-
-def section_of(path: str) -> str:
-    """Which part of the top bar a page belongs to (marked as the current one)."""
-    for section, prefixes in SECTIONS.items():
-        if path.startswith(prefixes):
-            return section
-    return ""
-
-
-SECTIONS = {
-    "projects": ("/console/projects", "/console/jobs"),
-    "wallet": ("/console/wallet",),
-    "account": ("/console/account", "/console/identities"),
-}
-
-
-def finish(response: Response, ctx: AppContext, browser: Browser | None) -> Response:
-    # The CSP and the other security headers of pages: web/headers.page_headers, by route.
-    if browser is not None and browser.renewed is not None:
-        cookies.store_tokens(response, ctx, browser.renewed)
-    return response
-
-
-def go(url: str, ctx: AppContext, browser: Browser | None = None) -> Response:
-    return finish(RedirectResponse(url, status_code=303), ctx, browser)
 
 
 # ------------------------------------------------------------------ sign-in
@@ -245,38 +192,22 @@ async def identities_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    async with live_user_session(ctx, browser.claims) as session:
-        rows = await identities.list_identities(session, browser.claims.user_id)
-    names = {p.name: p.display_name for p in ctx.providers.values()}
-    return page(
+    """The sign-in accounts are a section of the account page (console/account)."""
+    return await account_page(
         request,
         ctx,
-        "identities.html",
-        {
-            "identities": [
-                {"provider": r.provider, "display_name": names.get(r.provider, r.provider)}
-                | {"email": r.email}
-                for r in rows
-            ],
-            "providers": [{"name": n, "display_name": d} for n, d in names.items()],
-            "continue_to": continue_to,
-            "notice": notice,
-            "error": error,
-        },
         browser,
+        continue_to=continue_to,
+        notice=notice,
+        error=error,
         status_code=status_code,
     )
 
 
-@router.get("/account", response_class=HTMLResponse)
-async def account_view(ctx: Context, browser: ConsoleUser) -> Response:
-    """The account: for now its sign-in accounts."""
-    return go("/console/identities", ctx, browser)
-
-
 @router.get("/identities", response_class=HTMLResponse)
 async def identities_view(request: Request, ctx: Context, browser: ConsoleUser) -> Response:
-    """The provider accounts this account signs in with, and a button to link another."""
+    """The account page, whose sign-in accounts section lists the provider accounts this
+    account signs in with, with a button to link another (the older address of that list)."""
     return await identities_page(request, ctx, browser)
 
 
@@ -399,8 +330,40 @@ async def project_list(
     request: Request, ctx: Context, browser: ConsoleUser, session: ConsoleSession
 ) -> Response:
     """The user's projects, newest first, and a form to create one."""
-    rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
-    return page(request, ctx, "projects.html", {"projects": rows, "error": None}, browser)
+    return await projects_page(request, ctx, browser, session)
+
+
+async def projects_page(
+    request: Request,
+    ctx: AppContext,
+    browser: Browser,
+    session: AsyncSession,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    user = browser.claims.user_id
+    rows, _ = await projects.list_projects(session, user, None, 100)
+    # "Updated" is the project's own last change or its files' latest, whichever is later: a
+    # project's row does not change when a file is saved.
+    files = await project_rows.files_last_changed(session, user, [p.id for p in rows])
+    listed = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "slug": p.slug,
+            "updated_at": max(p.updated_at, files.get(p.id, p.updated_at)),
+        }
+        for p in rows
+    ]
+    return page(
+        request,
+        ctx,
+        "projects.html",
+        {"projects": listed, "error": error},
+        browser,
+        status_code=status_code,
+    )
 
 
 @router.post("/projects")
@@ -419,14 +382,8 @@ async def project_create(
                 session, browser.claims.user_id, name, storage=StorageQuota.of(ctx.settings)
             )
     except Problem as exc:
-        rows, _ = await projects.list_projects(session, browser.claims.user_id, None, 100)
-        return page(
-            request,
-            ctx,
-            "projects.html",
-            {"projects": rows, "error": exc.detail},
-            browser,
-            status_code=exc.status,
+        return await projects_page(
+            request, ctx, browser, session, error=exc.detail, status_code=exc.status
         )
     return go(f"/console/projects/{project.id}", ctx, browser)
 
@@ -444,7 +401,6 @@ async def project_page(
     user = browser.claims.user_id
     project = await projects.get_project(session, user, project_id)
     files, _ = await projects.list_files(session, user, project_id, None, 200)
-    secrets_, _ = await projects.list_secrets(session, user, project_id, None, 200)
     history, _ = await jobs.list_for_project(session, user, project_id, None, 20)
     return page(
         request,
@@ -453,7 +409,6 @@ async def project_page(
         {
             "project": project,
             "files": files,
-            "secrets": secrets_,
             "jobs": history,
             "error": error,
         },
@@ -470,7 +425,7 @@ async def project_view(
     browser: ConsoleUser,
     session: ConsoleSession,
 ) -> Response:
-    """A project: its files, secrets and latest jobs."""
+    """A project: its files and latest jobs (its secrets are on its settings page)."""
     return await project_page(request, ctx, browser, session, project_id)
 
 
@@ -551,7 +506,7 @@ async def secret_save(
     name: Annotated[str, Form(max_length=256)],
     value: Annotated[str, Form(max_length=70_000)],
 ) -> Response:
-    """Seal and store a secret of the project."""
+    """Seal and store a secret of the project (the form of its settings page)."""
     try:
         # A savepoint: a refusal undoes only this write, and the page is read after it.
         async with session.begin_nested():
@@ -568,10 +523,10 @@ async def secret_save(
     except Problem as exc:
         if exc.status == 404:
             raise
-        return await project_page(
+        return await settings_page(
             request, ctx, browser, session, project_id, error=exc.detail, status_code=exc.status
         )
-    return go(f"/console/projects/{project_id}", ctx, browser)
+    return go(f"/console/projects/{project_id}/settings#secrets-section", ctx, browser)
 
 
 @router.post("/projects/{project_id}/run")
@@ -609,13 +564,6 @@ async def run(
 
 
 # ------------------------------------------------------------------ wallet
-
-
-def money(amount: int, currency: str) -> str:
-    """Minor units as the currency's usual two decimals (all accepted currencies have two)."""
-    sign = "-" if amount < 0 else ""
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole}.{cents:02d} {currency}"
 
 
 def minor_units(text: str) -> int:
@@ -745,6 +693,8 @@ def install(app: Any) -> None:
 
     app.include_router(router)
     app.include_router(pwa.router)
+    app.include_router(account_router)
+    app.include_router(project_settings_router)
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console")
 
     async def sign_in_needed(request: Request, _: Exception) -> Response:

@@ -52,6 +52,20 @@ async def get_project(
     return (await session.scalars(statement)).one_or_none()
 
 
+async def files_last_changed(
+    session: AsyncSession, user_id: uuid.UUID, project_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """When a file of each project was last written (projects without files are absent)."""
+    if not project_ids:
+        return {}
+    rows = await session.execute(
+        select(ProjectFile.project_id, func.max(ProjectFile.updated_at))
+        .where(ProjectFile.user_id == user_id, ProjectFile.project_id.in_(project_ids))
+        .group_by(ProjectFile.project_id)
+    )
+    return {project_id: changed for project_id, changed in rows}
+
+
 async def list_projects(
     session: AsyncSession,
     user_id: uuid.UUID,

@@ -41,10 +41,17 @@ def slug_with_random_suffix(base: str) -> str:
     return base[: SLUG_MAX - len(suffix)].rstrip("-") + suffix
 
 
+MAX_PROJECT_NAME = 100  # projects.name is VARCHAR(100)
+
+
 def check_project_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise InvalidInput("A project name must not be empty.")
+    # The API's schema says so too; the console's form reaches here without it (a 500 from the
+    # column's length before).
+    if len(name) > MAX_PROJECT_NAME:
+        raise InvalidInput(f"A project name has at most {MAX_PROJECT_NAME} characters.")
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         raise InvalidInput("A project name must not contain control characters.")
     return name
