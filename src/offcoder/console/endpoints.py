@@ -37,10 +37,17 @@ from offcoder.console.auth import (
     SignInNeeded,
     Visitor,
 )
+from offcoder.console.run import (
+    default_run_command,
+    image_for,
+    job_command,
+    job_words,
+    shown_command,
+)
 from offcoder.console.session import Browser
 from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
-from offcoder.jobs.schemas import JobCreate
+from offcoder.jobs.schemas import PREVIEW_PORTS, JobCreate
 from offcoder.kit.transactions import SystemSession, system_transaction
 from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
@@ -52,6 +59,8 @@ from offcoder.wallet import service as wallet
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# What the run pane and the job page say about a job, in the same words everywhere.
+templates.env.globals.update(job_words=job_words, shown_command=shown_command)
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 MAX_EDITOR_BYTES = 512 * 1024
@@ -445,6 +454,7 @@ async def project_page(
     files, _ = await projects.list_files(session, user, project_id, None, 200)
     secrets_, _ = await projects.list_secrets(session, user, project_id, None, 200)
     history, _ = await jobs.list_for_project(session, user, project_id, None, 20)
+    line = project.run_command or default_run_command(f.path for f in files)
     return page(
         request,
         ctx,
@@ -454,6 +464,9 @@ async def project_page(
             "files": files,
             "secrets": secrets_,
             "jobs": history,
+            "run_line": line,
+            "run_command": job_command(line),
+            "preview_ports": sorted(PREVIEW_PORTS),
             "error": error,
         },
         browser,
@@ -581,14 +594,13 @@ async def run(
     browser: FormUser,
     session: ConsoleSession,
     command: Annotated[str, Form(max_length=16 * 1024)],
+    network: Annotated[str, Form(max_length=16)] = "none",
+    port: Annotated[int | None, Form()] = None,
 ) -> Response:
-    """Queue the command as a job of the project and open the job's page."""
-    try:
-        body = JobCreate(command=command.split())
-        # A savepoint: a refusal undoes only this write, and the page is read after it.
-        async with session.begin_nested():
-            job = await jobs.submit(session, ctx.settings, browser.claims.user_id, project_id, body)
-    except ValidationError:
+    """Queue the run line as a job of the project, remember it as the project's run command,
+    and open the job's page (the Run pane's form without its script)."""
+    user = browser.claims.user_id
+    if not command.strip():
         return await project_page(
             request,
             ctx,
@@ -596,6 +608,30 @@ async def run(
             session,
             project_id,
             error="Give a command to run.",
+            status_code=422,
+        )
+    try:
+        argv = job_command(command)
+        body = JobCreate(
+            command=argv,
+            image=image_for(argv) if argv else "python",
+            network=network,
+            ports=[port] if network == "preview" and port is not None else [],
+        )
+        # A savepoint: a refusal undoes only these writes, and the page is read after them.
+        async with session.begin_nested():
+            await projects.update_project(session, user, project_id, {"run_command": command})
+            job = await jobs.submit(session, ctx.settings, user, project_id, body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return await project_page(
+            request,
+            ctx,
+            browser,
+            session,
+            project_id,
+            error=f"The run was not accepted ({where}: {first['msg']}).",
             status_code=422,
         )
     except Problem as exc:
@@ -734,8 +770,14 @@ async def job_view(
     session: ConsoleSession,
 ) -> Response:
     """A job: its status, and its output live."""
-    job = await jobs.get(session, browser.claims.user_id, job_id)
-    return page(request, ctx, "job.html", {"job": job}, browser)
+    user = browser.claims.user_id
+    job = await jobs.get(session, user, job_id)
+    # The last screen of output, for a browser without scripts (the script reads it live).
+    tail = ""
+    if job.log_purged_at is None:
+        window = await jobs.log_window(session, user, job_id, limit=100)
+        tail = "".join(c.data for c in window.chunks)
+    return page(request, ctx, "job.html", {"job": job, "tail": tail}, browser)
 
 
 def install(app: Any) -> None:
