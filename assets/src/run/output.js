@@ -114,11 +114,13 @@ export class OutputView {
     this.options = options;
     this.$ = (id) => root.querySelector(`#${id}`);
     this.log = this.$("job-log");
+    this.log.hidden = false;  // hidden for a browser without scripts, which sees the page's tail
     this.jobId = "";
     this.job = null;
     this.shares = null;
     views.add(this);
     this.wire();
+    liveSocket();  // connecting while the job is read
   }
 
   wire() {
