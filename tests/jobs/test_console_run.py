@@ -34,6 +34,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.promise("D2")]
 Runtime = tuple[httpx.AsyncClient, AppContext, Worker]
 
 TICKER = """import time
+for i in range(60):
+    print(f"line {i}")
 for i in range(200):
     print(f"tick {i}", flush=True)
     time.sleep(0.25)
@@ -79,6 +81,21 @@ async def test_run_stop_and_run_again_on_a_phone(browser: Browser, console: str)
     await expect(page.locator("#job-status")).to_have_text("Running")
     await expect(run).to_have_text("Stop")
     first = await shown_job_id(page)
+
+    # Scrolled up, the reader keeps their place while output arrives, until they jump back.
+    at_end = "l => l.scrollTop + l.clientHeight >= l.scrollHeight - 4"
+    await log.evaluate("l => { l.scrollTop = 0; }")
+    jump = page.get_by_role("button", name="Jump to latest")
+    await expect(jump).to_be_visible()
+    ticks = await log.inner_text()
+    await expect(log).not_to_have_text(ticks)  # more came
+    assert await log.evaluate("l => l.scrollTop") == 0
+    await jump.click()
+    await expect(jump).to_be_hidden()
+    assert await log.evaluate(at_end)
+    ticks = await log.inner_text()
+    await expect(log).not_to_have_text(ticks)
+    assert await log.evaluate(at_end)  # following the end again
 
     await run.click()
     await expect(page.locator("#job-status")).to_have_text("Stopped", timeout=30_000)
@@ -194,6 +211,14 @@ async def test_colours_stderr_and_the_ending_with_usage(browser: Browser, consol
     assert await first.evaluate(shown) == "none"
     await page.get_by_role("button", name="Times").click()
     assert re.fullmatch(r'"\d\d:\d\d:\d\d  "', await first.evaluate(shown))
+
+    # The download is the whole log, as the API stores it.
+    async with page.expect_download() as downloading:
+        await page.get_by_role("button", name="Download").click()
+    saved = (await (await downloading.value).path()).read_text()
+    stored = await call(page, "GET", f"/v1/jobs/{await shown_job_id(page)}/logs")
+    assert saved == "".join(c["data"] for c in stored["chunks"])
+    assert "\x1b[31mred words\x1b[0m then plain\n" in saved and "oops on stderr\n" in saved
 
     # Search within the output: the count, and the match highlighted.
     await page.get_by_role("button", name="Search").click()
