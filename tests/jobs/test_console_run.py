@@ -200,8 +200,9 @@ async def test_colours_stderr_and_the_ending_with_usage(browser: Browser, consol
     await expect(page.locator("#job-reason")).to_have_text("exit_code")
     await expect(page.locator("#job-exit-code")).to_have_text("exit 3")
     usage = page.locator("#job-usage")
+    took = r"[\d.]+ m?s"
     await expect(usage).to_have_text(
-        re.compile(r"^Exit code 3 · took [\d.]+ s · CPU [\d.]+ s · peak memory [\d.]+ (KiB|MiB)$")
+        re.compile(rf"^Exit code 3 · took {took} · CPU {took} · peak memory [\d.]+ (KiB|MiB)$")
     )
 
     # Times on demand: each line's start carries its time, shown only when asked for.
@@ -247,7 +248,7 @@ async def test_a_server_gets_the_preview_hint_and_a_preview_job_its_link(
     runtime: Runtime, browser: Browser, console: str
 ) -> None:
     _, ctx, _ = runtime
-    context, page = await signed_in_page(browser, console, user())
+    context, page = await signed_in_page(browser, console, user(), **PHONE)
     await call(page, "PATCH", "/v1/me", {"handle": f"run{secrets.token_hex(4)}"})
     project_id = await new_project(page, "Web app")
     await put_file(page, project_id, "main.py", SERVER)
@@ -256,6 +257,7 @@ async def test_a_server_gets_the_preview_hint_and_a_preview_job_its_link(
     hint = page.locator("#job-hint")
     await expect(hint).to_contain_text("serves HTTP on port 8000", timeout=60_000)
     plain = await shown_job_id(page)
+    await checked(page, "run-serve-hint-phone")
     await page.get_by_role("button", name="Run again with preview on port 8000").click()
 
     link = page.locator("#job-preview-link")
@@ -272,6 +274,7 @@ async def test_a_server_gets_the_preview_hint_and_a_preview_job_its_link(
     )
     await expect(page.locator("#run-network")).to_have_value("preview")
     await expect(hint).to_be_hidden()  # it runs with preview on that port now
+    await checked(page, "run-preview-phone")
     host = urlsplit(job["preview_url"]).hostname
     assert host is not None and host.endswith(f".{ctx.settings.preview_domain}")
     async with (

@@ -72,9 +72,10 @@ export function jobWords(status, reason, detail) {
   return [word, sentence];
 }
 
-// "1.2 s", "3 min 4 s"; "12.3 MiB".
+// "40 ms", "1.2 s", "3 min 4 s"; "12.3 MiB".
 export function duration(ms) {
   if (ms === null || ms === undefined) { return ""; }
+  if (ms < 1000) { return `${ms} ms`; }
   if (ms < 60_000) { return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`; }
   const s = Math.round(ms / 1000);
   return `${Math.floor(s / 60)} min ${s % 60} s`;

@@ -27,12 +27,16 @@ if (pane && ide) {
   let job = null;           // the job the button and the output are about
   let busy = false;
   let stopping = "";        // the job whose cancel was asked, until it has ended
+  let listed = "";          // the job and status the history was last read for
 
   const view = new OutputView(pane.querySelector("#output"), {
-    onChanged: (changed) => { job = changed; mode(); },
+    onChanged: (changed) => {
+      job = changed;
+      mode();
+      if (`${changed.id}:${changed.status}` !== listed) { listJobs(); }  // its state in the list
+    },
     onEnded: (ended, text) => {
       emit("job-ended", { job: ended, log: text });
-      listJobs();
     },
     onPreviewWanted: async (wantedPort, current) => {
       network.value = "preview";
@@ -111,7 +115,6 @@ if (pane && ide) {
       job = started;
       view.show(started, { fresh: true });
       emit("job-started", { job: started });
-      listJobs();
     } catch (error) {
       fail(error);
     } finally {
@@ -146,6 +149,7 @@ if (pane && ide) {
 
   // The latest jobs, each a link to its page, the state in words.
   async function listJobs() {
+    listed = job ? `${job.id}:${job.status}` : "";
     try {
       const listed = await api.get(`/v1/projects/${projectId}/jobs?limit=20`);
       const items = listed.items.map((j) => {

@@ -392,7 +392,9 @@ export class OutputView {
       el.textContent = job && isEnded(job.status) && job.usage ? duration(job.usage.wall_ms) : "";
       return;
     }
-    el.textContent = duration(Math.max(0, Date.now() - new Date(job.started_at).getTime()));
+    // Whole seconds while it runs (the two clocks may differ by a little).
+    const seconds = Math.max(0, Math.floor((Date.now() - new Date(job.started_at).getTime()) / 1000));
+    el.textContent = duration(seconds * 1000 || 0).replace(/^0 ms$/, "0 s");
     this.ticker = setTimeout(() => this.tick(), 1000);
   }
 
