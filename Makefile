@@ -75,15 +75,15 @@ $(STAMP): pyproject.toml
 
 # ---------------------------------------------------------------------------------------------
 
-# The browser libraries, from the npm registry (assets/package-lock.json): Socket.IO's client for
-# the console, Swagger UI and ReDoc for /docs and /redoc (served from here, never a CDN), axe-core
-# for the accessibility tests. The console's own code (assets/src) is bundled by esbuild, with the
-# libraries it imports (CodeMirror, ansi_up, qrcode), into static/build (assets/build.mjs).
+# The browser libraries, from the npm registry (assets/package-lock.json): Swagger UI and ReDoc
+# for /docs and /redoc (served from here, never a CDN), axe-core for the accessibility tests. The console's own code (assets/src) is bundled by esbuild, with the
+# libraries it imports (CodeMirror, ansi_up, qrcode, Socket.IO's client), into static/build
+# (assets/build.mjs).
 VENDOR := src/offcoder/console/static/vendor
 BUILD := src/offcoder/console/static/build
-ASSETS := $(VENDOR)/socket.io.min.js $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css \
+ASSETS := $(VENDOR)/swagger-ui-bundle.js $(VENDOR)/swagger-ui.css \
 	$(VENDOR)/favicon-32x32.png $(VENDOR)/redoc.standalone.js $(VENDOR)/axe.min.js
-BUNDLES := $(BUILD)/shell.js $(BUILD)/ide.js $(BUILD)/account.js $(BUILD)/sw.js
+BUNDLES := $(BUILD)/shell.js $(BUILD)/ide.js $(BUILD)/account.js $(BUILD)/job.js $(BUILD)/sw.js
 CONSOLE_SOURCES := $(shell find assets/src -name '*.js' 2>/dev/null) assets/build.mjs
 
 assets: $(ASSETS) $(BUNDLES)
@@ -102,7 +102,6 @@ $(ASSETS) &: assets/package.json assets/package-lock.json assets/.npmrc
 	@echo "== npm ci (assets/): the web console's browser libraries"
 	@cd assets && npm ci --no-audit --no-fund --loglevel=error
 	@mkdir -p $(VENDOR)
-	@cp assets/node_modules/socket.io-client/dist/socket.io.min.js $(VENDOR)/
 	@cp assets/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
 	  assets/node_modules/swagger-ui-dist/swagger-ui.css \
 	  assets/node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/

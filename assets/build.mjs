@@ -7,6 +7,7 @@ const entryPoints = {
   shell: "src/shell.js",       // every page: theme, navigation, the offline shell's worker
   ide: "src/ide.js",           // a project: editor and files, run and output, the assistant
   account: "src/account.js",   // the account pages
+  job: "src/job.js",           // a job: its output live (the Run pane's view, run/output.js)
 };
 
 await build({

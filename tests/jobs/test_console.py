@@ -1,6 +1,7 @@
 """The web console end to end in the machine's Chromium (Playwright, no browser download): sign in
-at the provider, create a project, write main.py, run it and watch its output arrive live; a
-second user can open neither the first one's project nor their job."""
+at the provider, create a project, write main.py, run it in the Run pane and watch its output
+arrive live; a second user can open neither the first one's project nor their job. Without
+scripts the run form and the job page still work."""
 
 from __future__ import annotations
 
@@ -85,21 +86,28 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
     assert "s3cret-value-xyz" not in await page.content()  # names only once saved
     await page.goto(project_url)
 
-    await page.get_by_role("button", name="Run").click()
-    await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
-    job_url = page.url
-    log = page.locator("#log")
+    # Run in the Run pane: the output shows below it, the page stays.
+    await page.get_by_role("button", name="Run", exact=True).click()
+    log = page.locator("#job-log")
     # Live: the first line shows while the job is still running, before the last is printed.
     await expect(log).to_contain_text("tick 0", timeout=60_000)
     assert "done" not in await log.inner_text()
-    assert await page.locator("#status").inner_text() in {"starting", "running"}
-    await expect(page.locator("#status")).to_have_text("succeeded", timeout=60_000)
-    await expect(log).to_have_text("".join(f"tick {i}\n" for i in range(6)) + "done\n")
-    await expect(page.locator("#exit-code")).to_have_text("exit 0")
+    assert await page.locator("#job-status").inner_text() in {"Starting", "Running"}
+    await expect(page.locator("#job-status")).to_have_text("Succeeded", timeout=60_000)
+    whole = "".join(f"tick {i}\n" for i in range(6)) + "done\n"
+    await expect(log).to_have_text(whole)
+    await expect(page.locator("#job-exit-code")).to_have_text("exit 0")
+    assert page.url == project_url
 
-    # The history lists the job.
+    # The history lists the job, and its page shows the same output.
     await page.goto(project_url)
     await expect(page.locator("#jobs")).to_contain_text("python3 main.py")
+    await page.locator("#jobs a").first.click()
+    await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
+    job_url = page.url
+    await expect(page.locator("#job-status")).to_have_text("Succeeded")
+    await expect(page.locator("#job-log")).to_have_text(whole)
+    await page.goto(project_url)
 
     # A form posted without this browser's CSRF token changes nothing.
     forged = await page.request.post(
@@ -151,8 +159,8 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
 async def test_a_command_that_cannot_start_says_why_live_and_after_a_reload(
     browser: Browser, console: str
 ) -> None:
-    """`notacommand --flag` in the console: the job page shows the ending's code, the engine's
-    sentence and exit 127 as soon as it ends (from the live status), and again on reload."""
+    """`notacommand --flag` in the Run pane: the ending's code, the engine's sentence and exit 127
+    show as soon as it ends (from the live status), and again on reload, and on the job page."""
     context, page = await signed_in_page(browser, console, "typo@example.test")
     await page.get_by_label("New project").fill("Typo")
     await page.get_by_role("button", name="Create").click()
@@ -161,17 +169,58 @@ async def test_a_command_that_cannot_start_says_why_live_and_after_a_reload(
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#files")).to_contain_text("main.py")
     await page.get_by_label("Command").fill("notacommand --flag")
-    await page.get_by_role("button", name="Run").click()
-    await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
+    await expect(page.locator("#run-argv")).to_have_text("notacommand --flag")  # plain words
+    await page.get_by_role("button", name="Run", exact=True).click()
     sentence = 'exec: "notacommand": executable file not found in $PATH'
-    for reloaded in (False, True):
-        if reloaded:
+    for where in ("live", "reloaded", "job page"):
+        if where == "reloaded":
             await page.reload()
-        await expect(page.locator("#status")).to_have_text("failed", timeout=60_000)
-        await expect(page.locator("#reason")).to_have_text("(command_not_found)")
-        await expect(page.locator("#detail")).to_have_text(sentence)
-        await expect(page.locator("#exit-code")).to_have_text("exit 127")
-        await expect(page.locator("#log")).to_contain_text(sentence)
+        if where == "job page":
+            await page.locator("#jobs a").first.click()
+            await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
+        status = page.locator("#job-status")
+        await expect(status).to_have_text("Command not found", timeout=60_000)
+        await expect(status).to_have_attribute("data-status", "failed")
+        await expect(page.locator("#job-reason")).to_have_text("command_not_found")
+        await expect(page.locator("#job-detail")).to_have_text(f"Command not found: {sentence}.")
+        await expect(page.locator("#job-exit-code")).to_have_text("exit 127")
+        await expect(page.locator("#job-log")).to_contain_text(sentence)
+    await context.close()
+
+
+async def test_without_scripts_the_run_form_and_the_job_page_work(
+    browser: Browser, console: str
+) -> None:
+    """A browser with JavaScript off: the Run pane is a form that starts the job, remembers the
+    line and opens the job's page, which shows its state, ending and last output as rendered."""
+    context, page = await signed_in_page(
+        browser, console, "noscript@example.test", java_script_enabled=False
+    )
+    await page.get_by_label("New project").fill("No script")
+    await page.get_by_role("button", name="Create").click()
+    await page.get_by_role("button", name="Open").click()
+    await page.locator("textarea[name=content]").fill("print('plain page')\n")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#files")).to_contain_text("main.py")
+    line = "python3 main.py && echo 'and the shell'"
+    await page.get_by_label("Command").fill(line)
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page).to_have_url(re.compile(r"/console/jobs/[0-9a-f-]{36}$"))
+    await expect(page.locator("h1")).to_have_text(f"sh -c '{line}'")
+    for _ in range(120):  # no script updates it: the person reloads
+        if await page.locator("#job-status").inner_text() == "Succeeded":
+            break
+        await page.wait_for_timeout(500)
+        await page.reload()
+    await expect(page.locator("#job-status")).to_have_text("Succeeded")
+    await expect(page.locator("#job-detail")).to_have_text(
+        "Finished: the program exited with code 0."
+    )
+    await expect(page.locator("noscript pre, pre.log:not(#job-log)")).to_have_text(
+        "plain page\nand the shell\n"
+    )
+    await page.get_by_role("link", name="← Project").click()
+    await expect(page.get_by_label("Command")).to_have_value(line)  # remembered
     await context.close()
 
 
@@ -180,7 +229,7 @@ LONG_LOG_BYTES = 4 * 1024 * 1024
 # Whether the log's last line is on screen: its text is the log's end, and the rectangle of its
 # last line lies inside both the log box and the window. Returns the ms since navigation then.
 LAST_LINE_SHOWN = """(last) => {
-  const log = document.getElementById("log");
+  const log = document.getElementById("job-log");
   if (!log || !log.lastChild || !log.textContent.endsWith(last)) { return false; }
   let node = log.lastChild;
   while (node.lastChild) { node = node.lastChild; }
@@ -195,13 +244,13 @@ LAST_LINE_SHOWN = """(last) => {
 }"""
 # The first line of the log's text and where it is on screen (relative to the window).
 FIRST_LINE = """() => {
-  const log = document.getElementById("log");
+  const log = document.getElementById("job-log");
   const text = log.textContent;
   return text.slice(0, text.indexOf("\\n") + 1);
 }"""
 # Where on screen the line with `needle` is (its top, in CSS pixels from the window's top).
 LINE_TOP = """(needle) => {
-  const log = document.getElementById("log");
+  const log = document.getElementById("job-log");
   const walker = document.createTreeWalker(log, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     const at = node.textContent.indexOf(needle);
@@ -236,10 +285,10 @@ async def test_a_long_finished_log_opens_at_its_last_screen_and_pages_earlier_ou
     shown = await page.wait_for_function(LAST_LINE_SHOWN, arg=last_line, timeout=90_000)
     shown_after_ms = await shown.json_value()
     assert shown_after_ms < 1000, f"the last line showed {shown_after_ms:.0f} ms after navigation"
-    await expect(page.locator("#status")).to_have_text("succeeded")
+    await expect(page.locator("#job-status")).to_have_text("Succeeded")
 
     # Scrolling up pages earlier output in above, keeping the line that was on top in place.
-    log = page.locator("#log")
+    log = page.locator("#job-log")
     first = await page.evaluate(FIRST_LINE)
     assert first != chunks[0].splitlines(keepends=True)[0], "the whole log was loaded at once"
     await log.evaluate("log => { log.scrollTop = 0; }")

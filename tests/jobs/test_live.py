@@ -11,6 +11,7 @@ import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -438,6 +439,9 @@ async def test_a_long_finished_log_comes_several_chunks_to_a_packet_and_pages_ba
             await whole.client.disconnect()
         assert [c["seq"] for c in whole.logs] == list(range(1, len(chunks) + 1))
         assert "".join(c["data"] for c in whole.logs) == "".join(chunks)
+        # Each chunk carries when it was stored, as the REST log does (the console's times).
+        for shown in (whole.logs[0], watcher.logs[-1], pages[0][0]):
+            assert datetime.fromisoformat(shown["at"]).tzinfo is not None, shown
         assert 16 <= len(whole.packets) <= 20, len(whole.packets)
     finally:
         await watcher.client.disconnect()

@@ -7,6 +7,7 @@ The jobs are real finished job rows whose output went in through the worker's lo
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -68,12 +69,14 @@ async def test_a_tail_is_the_last_chunks_and_pages_back_to_the_first(
 
     # Reading forward is as it was: no `has_earlier`, pages of 1000 from after_seq.
     forward = await page(api, user, job_id, after_seq=2495)
+    times = [c.pop("at") for c in forward["chunks"]]  # when each was stored (checked below)
     assert forward == {
         "chunks": [
             {"seq": s, "stream": "stdout", "data": chunks[s - 1]} for s in range(2496, 2501)
         ],
         "done": True,
     }
+    assert all(datetime.fromisoformat(t).tzinfo is not None for t in times)
 
 
 async def test_a_tail_longer_than_the_log_is_the_whole_log_and_an_empty_log_is_empty(

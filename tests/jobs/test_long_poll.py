@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -98,7 +98,10 @@ async def test_waiting_on_a_tail_returns_with_the_first_output(runtime: Runtime)
         f"/v1/jobs/{job_id}/logs", params={"tail": 50, "wait_s": 25}, headers=user.headers
     )
     assert page.status_code == 200, page.text
-    assert page.json() == {
+    body = page.json()
+    stored_at = datetime.fromisoformat(body["chunks"][0].pop("at"))
+    assert abs((stored_at - datetime.now(UTC)).total_seconds()) < 30  # when it was stored
+    assert body == {
         "chunks": [{"seq": 1, "stream": "stdout", "data": "late line\n"}],
         "done": False,  # the job still sleeps after printing
         "has_earlier": False,

@@ -22,7 +22,15 @@ async def test_create_returns_the_project_with_a_slug(
     assert body["slug"] == "my-fancy-app"
     uuid.UUID(body["id"])
     assert body["created_at"].endswith(("Z", "+00:00"))
-    assert set(body) == {"id", "slug", "name", "preview_label", "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "slug",
+        "name",
+        "preview_label",
+        "run_command",
+        "created_at",
+        "updated_at",
+    }
     assert body["preview_label"] is None  # given at its first preview (C7)
 
 

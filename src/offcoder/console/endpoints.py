@@ -40,10 +40,15 @@ from offcoder.console.auth import (
 from offcoder.console.project_settings import router as project_settings_router
 from offcoder.console.project_settings import settings_page
 from offcoder.console.rendering import HERE, go, money, page
+from offcoder.console.run import (
+    default_run_command,
+    image_for,
+    job_command,
+)
 from offcoder.console.session import Browser
 from offcoder.context import AppContext, get_context
 from offcoder.jobs import service as jobs
-from offcoder.jobs.schemas import JobCreate
+from offcoder.jobs.schemas import PREVIEW_PORTS, JobCreate
 from offcoder.kit.transactions import SystemSession, system_transaction
 from offcoder.payments import topups
 from offcoder.payments.models import Topup, UserPlan
@@ -402,6 +407,7 @@ async def project_page(
     project = await projects.get_project(session, user, project_id)
     files, _ = await projects.list_files(session, user, project_id, None, 200)
     history, _ = await jobs.list_for_project(session, user, project_id, None, 20)
+    line = project.run_command or default_run_command(f.path for f in files)
     return page(
         request,
         ctx,
@@ -410,6 +416,9 @@ async def project_page(
             "project": project,
             "files": files,
             "jobs": history,
+            "run_line": line,
+            "run_command": job_command(line),
+            "preview_ports": sorted(PREVIEW_PORTS),
             "error": error,
         },
         browser,
@@ -537,14 +546,13 @@ async def run(
     browser: FormUser,
     session: ConsoleSession,
     command: Annotated[str, Form(max_length=16 * 1024)],
+    network: Annotated[str, Form(max_length=16)] = "none",
+    port: Annotated[int | None, Form()] = None,
 ) -> Response:
-    """Queue the command as a job of the project and open the job's page."""
-    try:
-        body = JobCreate(command=command.split())
-        # A savepoint: a refusal undoes only this write, and the page is read after it.
-        async with session.begin_nested():
-            job = await jobs.submit(session, ctx.settings, browser.claims.user_id, project_id, body)
-    except ValidationError:
+    """Queue the run line as a job of the project, remember it as the project's run command,
+    and open the job's page (the Run pane's form without its script)."""
+    user = browser.claims.user_id
+    if not command.strip():
         return await project_page(
             request,
             ctx,
@@ -552,6 +560,30 @@ async def run(
             session,
             project_id,
             error="Give a command to run.",
+            status_code=422,
+        )
+    try:
+        argv = job_command(command)
+        body = JobCreate(
+            command=argv,
+            image=image_for(argv) if argv else "python",
+            network=network,
+            ports=[port] if network == "preview" and port is not None else [],
+        )
+        # A savepoint: a refusal undoes only these writes, and the page is read after them.
+        async with session.begin_nested():
+            await projects.update_project(session, user, project_id, {"run_command": command})
+            job = await jobs.submit(session, ctx.settings, user, project_id, body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return await project_page(
+            request,
+            ctx,
+            browser,
+            session,
+            project_id,
+            error=f"The run was not accepted ({where}: {first['msg']}).",
             status_code=422,
         )
     except Problem as exc:
@@ -683,8 +715,14 @@ async def job_view(
     session: ConsoleSession,
 ) -> Response:
     """A job: its status, and its output live."""
-    job = await jobs.get(session, browser.claims.user_id, job_id)
-    return page(request, ctx, "job.html", {"job": job}, browser)
+    user = browser.claims.user_id
+    job = await jobs.get(session, user, job_id)
+    # The last screen of output, for a browser without scripts (the script reads it live).
+    tail = ""
+    if job.log_purged_at is None:
+        window = await jobs.log_window(session, user, job_id, limit=100)
+        tail = "".join(c.data for c in window.chunks)
+    return page(request, ctx, "job.html", {"job": job, "tail": tail}, browser)
 
 
 def install(app: Any) -> None:

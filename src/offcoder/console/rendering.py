@@ -12,11 +12,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from offcoder.console import session as cookies
+from offcoder.console.run import job_words, shown_command
 from offcoder.console.session import Browser
 from offcoder.context import AppContext
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# What the run pane and the job page say about a job, in the same words everywhere.
+templates.env.globals.update(job_words=job_words, shown_command=shown_command)
 
 
 def page(

@@ -121,7 +121,10 @@ async def job_logs(
                 )
                 chunks, done, has_earlier = window.chunks, window.done, window.has_earlier
         page = JobLogs(
-            chunks=[LogChunkOut(seq=c.seq, stream=c.stream, data=c.data) for c in chunks],
+            chunks=[
+                LogChunkOut(seq=c.seq, stream=c.stream, data=c.data, at=c.created_at)
+                for c in chunks
+            ],
             done=done,
             has_earlier=has_earlier,
         )

@@ -123,6 +123,10 @@ class LogChunkOut(BaseModel):
     seq: int
     stream: Literal["stdout", "stderr"]
     data: str
+    at: datetime = Field(
+        description="When the chunk was stored: within about 50 ms of the write (one batch"
+        " of chunks shares a time)"
+    )
 
 
 class JobLogs(BaseModel):

@@ -111,8 +111,10 @@ async def get_project(
 async def update_project(
     project_id: uuid.UUID, body: ProjectUpdate, principal: CurrentUser, session: UserSession
 ) -> ProjectOut:
+    """Rename the project and/or set its run command; fields left out are kept."""
+    changes = body.model_dump(include=body.model_fields_set)
     return ProjectOut.model_validate(
-        await service.rename_project(session, principal.user_id, project_id, body.name)
+        await service.update_project(session, principal.user_id, project_id, changes)
     )
 
 

@@ -33,6 +33,8 @@ class Project(IdMixin, TimestampMixin, Base):
     # Its preview host's first label (`<handle>--<slug>`, previews/labels.py), given at its
     # first preview and never changed: links stay the project's when its owner's handle changes.
     preview_label: Mapped[str | None] = mapped_column(String(63), unique=True)
+    # The shell line the console's Run button runs (0017); NULL until its owner sets one.
+    run_command: Mapped[str | None] = mapped_column(String(4096))
 
 
 class ProjectFile(Base):

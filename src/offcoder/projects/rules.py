@@ -57,6 +57,22 @@ def check_project_name(name: str) -> str:
     return name
 
 
+# The shell line a project's Run button runs (as `sh -c '<line>'`), remembered on the project.
+RUN_COMMAND_MAX = 4096
+
+
+def check_run_command(line: str) -> str:
+    """A run command: one line of shell, not blank, no control characters but tabs."""
+    line = line.strip()
+    if not line:
+        raise InvalidInput("A run command must not be empty; send null to forget it.")
+    if len(line) > RUN_COMMAND_MAX:
+        raise InvalidInput(f"A run command may be at most {RUN_COMMAND_MAX} characters.")
+    if any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in line):
+        raise InvalidInput("A run command is one line, without control characters.")
+    return line
+
+
 # --- file paths -------------------------------------------------------------------------------
 
 MAX_SEGMENT_BYTES = 255

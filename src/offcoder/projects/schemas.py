@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 
 class ProjectCreate(BaseModel):
@@ -12,8 +12,23 @@ class ProjectCreate(BaseModel):
 
 
 class ProjectUpdate(BaseModel):
+    """What a PATCH changes: only the fields it names (`run_command: null` forgets it)."""
+
     model_config = ConfigDict(extra="forbid")
-    name: StrictStr = Field(min_length=1, max_length=100)
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=100)
+    run_command: StrictStr | None = Field(
+        default=None,
+        max_length=4096,
+        description="The shell line the console runs as `sh -c '<line>'`; null forgets it",
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> ProjectUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to change: name or run_command")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("a project's name cannot be null")
+        return self
 
 
 class ProjectOut(BaseModel):
@@ -24,6 +39,8 @@ class ProjectOut(BaseModel):
     # Its preview host's first label, once it has served a preview (C7): stable for the
     # project's life, whatever its owner's handle becomes.
     preview_label: str | None = None
+    # The console's remembered Run command (a shell line), null until set.
+    run_command: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -95,13 +95,25 @@ async def get_project(
     return project
 
 
-async def rename_project(
-    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, name: str
+async def update_project(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    changes: dict[str, str | None],
 ) -> Project:
-    """Change the name; the slug stays, since preview addresses (C7) are built from it."""
-    name = rules.check_project_name(name)
+    """Change what `changes` names: `name` (the slug stays, since preview addresses (C7) are
+    built from it) and `run_command` (None forgets it)."""
+    name = changes.get("name")
+    if name is not None:
+        name = rules.check_project_name(name)
+    command = changes.get("run_command")
+    if command is not None:
+        command = rules.check_run_command(command)
     project = await get_project(session, user_id, project_id, lock=True)
-    project.name = name
+    if name is not None:
+        project.name = name
+    if "run_command" in changes:
+        project.run_command = command
     await session.flush()
     await session.refresh(project)
     return project

@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import socketio
@@ -67,7 +68,7 @@ BATCH_MAX_CHARS = 256 * 1024
 EARLIER_MAX_CHARS = 1024 * 1024
 EARLIER_PER_MINUTE = 300  # `job:earlier` pages per connection (scrolling back through a log)
 
-Chunk = tuple[int, str, str]  # seq, stream, data
+Chunk = tuple[int, str, str, str]  # seq, stream, data, when stored (ISO 8601)
 
 
 class Behind(Exception):
@@ -347,7 +348,10 @@ class LiveLogs:
         return {
             "ok": True,
             "job_id": str(request.job_id),
-            "chunks": [{"seq": c.seq, "stream": c.stream, "data": c.data} for c in chunks],
+            "chunks": [
+                {"seq": c.seq, "stream": c.stream, "data": c.data, "at": _at(c.created_at)}
+                for c in chunks
+            ],
             "has_earlier": has_earlier,
         }
 
@@ -364,7 +368,7 @@ class LiveLogs:
             if request.tail is not None:
                 async with self.ctx.database.user_session(user_id) as session:
                     window = await jobs.log_window(session, user_id, job_id, limit=request.tail)
-                tail = [(c.seq, c.stream, c.data) for c in window.chunks]
+                tail = [(c.seq, c.stream, c.data, _at(c.created_at)) for c in window.chunks]
                 for event, payload, seq in _log_events(job_id, tail, request.batch):
                     await self._send(sid, event, payload)
                     last_seq = seq
@@ -376,7 +380,7 @@ class LiveLogs:
                 if chunks is None:  # before the feed's memory: the backlog, from the database
                     async with self.ctx.database.user_session(user_id) as session:
                         rows, _ = await jobs.logs(session, user_id, job_id, last_seq)
-                    chunks = [(c.seq, c.stream, c.data) for c in rows]
+                    chunks = [(c.seq, c.stream, c.data, _at(c.created_at)) for c in rows]
                 status, exit_code = feed.status, feed.exit_code
                 if status is not None and status not in FINISHED and status is not last_status:
                     await self._send(sid, "job:status", _status(job_id, status, None))
@@ -548,7 +552,7 @@ class JobFeed:
             job = await jobs.get(session, self.user_id, self.job_id)
             rows, done = await jobs.logs(session, self.user_id, self.job_id, self.last_seq)
         for chunk in rows:
-            self.memory.append((chunk.seq, chunk.stream, chunk.data))
+            self.memory.append((chunk.seq, chunk.stream, chunk.data, _at(chunk.created_at)))
             self.last_seq = chunk.seq
         self.status, self.exit_code = JobStatus(job.status), job.exit_code
         self.reason, self.detail = job.reason, job.detail
@@ -578,20 +582,25 @@ def _log_events(
     """The packets that send `chunks` in order, with the last seq each carries: a `job:log`
     per chunk, or with `batch` a `job:logs` per run of about `BATCH_MAX_CHARS` of text."""
     if not batch:
-        for seq, stream, data in chunks:
+        for seq, stream, data, at in chunks:
             payload = {"job_id": str(job_id), "seq": seq, "stream": stream, "data": data}
-            yield "job:log", payload, seq
+            yield "job:log", payload | {"at": at}, seq
         return
     packet: list[dict[str, Any]] = []
     size = 0
-    for seq, stream, data in chunks:
+    for seq, stream, data, at in chunks:
         if packet and size + len(data) > BATCH_MAX_CHARS:
             yield "job:logs", {"job_id": str(job_id), "chunks": packet}, packet[-1]["seq"]
             packet, size = [], 0
-        packet.append({"seq": seq, "stream": stream, "data": data})
+        packet.append({"seq": seq, "stream": stream, "data": data, "at": at})
         size += len(data)
     if packet:
         yield "job:logs", {"job_id": str(job_id), "chunks": packet}, packet[-1]["seq"]
+
+
+def _at(stored: datetime) -> str:
+    """A chunk's time as the REST log shows it (ISO 8601, UTC)."""
+    return stored.isoformat().replace("+00:00", "Z")
 
 
 def _job_id(value: Any) -> uuid.UUID | None:
