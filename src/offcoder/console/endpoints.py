@@ -454,6 +454,8 @@ async def project_page(
             "files": files,
             "secrets": secrets_,
             "jobs": history,
+            # The editor refuses a bigger upload before sending it (the API's body limit).
+            "max_file_bytes": ctx.settings.max_file_bytes,
             "error": error,
         },
         browser,

@@ -1,0 +1,106 @@
+// CodeMirror 6 as the console uses it (docs/decisions/0028-editor.md): one EditorState per
+// open file (its own undo history, so switching files keeps each one's), the language chosen
+// from the file's name, and a theme that follows the system's light or dark setting.
+import { EditorView, basicSetup } from "codemirror";
+import { EditorState, Compartment } from "@codemirror/state";
+import { keymap } from "@codemirror/view";
+import { indentWithTab } from "@codemirror/commands";
+import { StreamLanguage, indentUnit, syntaxHighlighting } from "@codemirror/language";
+import { classHighlighter } from "@lezer/highlight";
+import { python } from "@codemirror/lang-python";
+import { javascript } from "@codemirror/lang-javascript";
+import { json } from "@codemirror/lang-json";
+import { html } from "@codemirror/lang-html";
+import { css } from "@codemirror/lang-css";
+import { markdown } from "@codemirror/lang-markdown";
+import { shell } from "@codemirror/legacy-modes/mode/shell";
+import { toml } from "@codemirror/legacy-modes/mode/toml";
+import { yaml } from "@codemirror/legacy-modes/mode/yaml";
+import { dockerFile } from "@codemirror/legacy-modes/mode/dockerfile";
+import { oneDark } from "@codemirror/theme-one-dark";
+
+export { EditorView, EditorState };
+
+// By file name first (files without a telling extension), then by extension.
+const BY_NAME = {
+  dockerfile: () => StreamLanguage.define(dockerFile),
+  makefile: () => StreamLanguage.define(shell),
+  ".bashrc": () => StreamLanguage.define(shell),
+  ".profile": () => StreamLanguage.define(shell),
+};
+const BY_EXTENSION = {
+  py: () => python(), pyi: () => python(),
+  js: () => javascript(), mjs: () => javascript(), cjs: () => javascript(),
+  jsx: () => javascript({ jsx: true }),
+  ts: () => javascript({ typescript: true }), mts: () => javascript({ typescript: true }),
+  tsx: () => javascript({ jsx: true, typescript: true }),
+  json: () => json(), ipynb: () => json(),
+  html: () => html(), htm: () => html(),
+  css: () => css(),
+  md: () => markdown(), markdown: () => markdown(),
+  sh: () => StreamLanguage.define(shell), bash: () => StreamLanguage.define(shell),
+  toml: () => StreamLanguage.define(toml),
+  yml: () => StreamLanguage.define(yaml), yaml: () => StreamLanguage.define(yaml),
+};
+
+export function languageFor(path) {
+  const name = path.split("/").pop().toLowerCase();
+  if (BY_NAME[name]) { return BY_NAME[name](); }
+  const dot = name.lastIndexOf(".");
+  const make = dot > 0 ? BY_EXTENSION[name.slice(dot + 1)] : null;
+  return make ? make() : [];
+}
+
+// The console's own look around CodeMirror's colours: its variables, a size readable on a
+// phone without zoom (16 px also keeps iOS from zooming into the editor on focus).
+const frame = EditorView.theme({
+  "&": { height: "100%", fontSize: "16px", backgroundColor: "var(--surface)" },
+  ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "1.55", overscrollBehavior: "contain" },
+  ".cm-content": { paddingBottom: "40vh" },
+  ".cm-gutters": { backgroundColor: "var(--surface)", borderRight: "1px solid var(--border)" },
+  "&.cm-focused": { outline: "none" },
+  ".cm-panels": { fontSize: "15px" },
+  ".cm-panel.cm-search": { padding: "6px 8px", display: "flex", flexWrap: "wrap", gap: "6px", alignItems: "center" },
+  ".cm-panel.cm-search input, .cm-panel.cm-search button, .cm-panel.cm-search label": {
+    minHeight: "44px", fontSize: "16px", margin: "0",
+  },
+  ".cm-panel.cm-search button[name=close]": { minWidth: "44px", position: "static", fontSize: "22px" },
+  ".cm-panel.cm-search br": { display: "none" },
+});
+
+const dark = window.matchMedia("(prefers-color-scheme: dark)");
+const themes = new Set();
+export const themeFor = () => (dark.matches ? oneDark : []);
+dark.addEventListener("change", () => {
+  for (const { view, compartment } of themes) {
+    view.dispatch({ effects: compartment.reconfigure(themeFor()) });
+  }
+});
+
+// The extensions of one file's state. `onChange(view)` hears every change of its text.
+export function extensionsFor(path, onChange, theme) {
+  return [
+    basicSetup,
+    keymap.of([indentWithTab]),
+    indentUnit.of(path.endsWith(".py") ? "    " : "  "),
+    languageFor(path),
+    frame,
+    theme.of(themeFor()),
+    // Stable class names (tok-keyword, tok-string...) beside the theme's colours: hooks for
+    // the tests and for any style of ours.
+    syntaxHighlighting(classHighlighter),
+    EditorView.contentAttributes.of({
+      "aria-label": `Text of ${path}`, autocapitalize: "off", autocorrect: "off", spellcheck: "false",
+    }),
+    EditorView.updateListener.of((update) => { if (update.docChanged) { onChange(update); } }),
+  ];
+}
+
+// One view for the whole pane; files swap states into it (setState), so each keeps its
+// history and selection while another is shown.
+export function createView(parent) {
+  const theme = new Compartment();
+  const view = new EditorView({ parent, state: EditorState.create({ doc: "" }) });
+  themes.add({ view, compartment: theme });
+  return { view, theme };
+}
