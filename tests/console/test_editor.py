@@ -103,7 +103,9 @@ async def test_write_a_file_see_saved_and_find_it_after_a_reload(
         await page.get_by_role("button", name="Undo").click()
         await expect(code(page)).not_to_contain_text("# x")
         await page.get_by_role("button", name="Search").click()
-        await expect(page.locator(".cm-search input[name=search]")).to_be_focused()
+        # The field to type in has the focus (inside the editor's shadow root).
+        focused = "() => document.querySelector('.editor-host').shadowRoot.activeElement?.ariaLabel"
+        assert await page.evaluate(focused) == "Find"
         await checked(page, f"editor-search-{size}")
     finally:
         await page.context.close()

@@ -18,6 +18,8 @@ import { toml } from "@codemirror/legacy-modes/mode/toml";
 import { yaml } from "@codemirror/legacy-modes/mode/yaml";
 import { dockerFile } from "@codemirror/legacy-modes/mode/dockerfile";
 import { oneDark } from "@codemirror/theme-one-dark";
+import { search } from "@codemirror/search";
+import { searchPanel } from "./search.js";
 
 export { EditorView, EditorState };
 
@@ -59,13 +61,24 @@ const frame = EditorView.theme({
   ".cm-content": { paddingBottom: "40vh" },
   ".cm-gutters": { backgroundColor: "var(--surface)", borderRight: "1px solid var(--border)" },
   "&.cm-focused": { outline: "none" },
-  ".cm-panels": { fontSize: "15px" },
-  ".cm-panel.cm-search": { padding: "6px 8px", display: "flex", flexWrap: "wrap", gap: "6px", alignItems: "center" },
-  ".cm-panel.cm-search input, .cm-panel.cm-search button, .cm-panel.cm-search label": {
-    minHeight: "44px", fontSize: "16px", margin: "0",
+  ".cm-panels": { fontSize: "16px", backgroundColor: "var(--surface-2)", color: "var(--text)" },
+  ".cm-panels.cm-panels-top": { borderBottom: "1px solid var(--border)" },
+  ".oc-search": { padding: "4px", display: "grid", gap: "4px" },
+  ".oc-search-row": { display: "flex", gap: "4px", alignItems: "center" },
+  ".oc-search-row[hidden]": { display: "none" },
+  ".oc-search input": {
+    flex: "1", minWidth: "0", minHeight: "44px", fontSize: "16px", padding: "0 10px", font: "inherit",
+    border: "1px solid var(--border)", borderRadius: "8px", background: "var(--surface)", color: "var(--text)",
   },
-  ".cm-panel.cm-search button[name=close]": { minWidth: "44px", position: "static", fontSize: "22px" },
-  ".cm-panel.cm-search br": { display: "none" },
+  ".oc-search button": {
+    flex: "none", minWidth: "44px", minHeight: "44px", padding: "0 8px", font: "inherit", fontSize: "16px",
+    border: "1px solid transparent", borderRadius: "8px", background: "none", color: "var(--text)", cursor: "pointer",
+  },
+  ".oc-search button:hover": { background: "var(--surface)" },
+  ".oc-search button[aria-pressed=true], .oc-search button[aria-expanded=true]": {
+    background: "var(--surface)", borderColor: "var(--accent)", color: "var(--accent)",
+  },
+  ".oc-search .oc-toggle": { fontFamily: "var(--mono)" },
 });
 
 const dark = window.matchMedia("(prefers-color-scheme: dark)");
@@ -81,6 +94,7 @@ dark.addEventListener("change", () => {
 export function extensionsFor(path, onChange, theme) {
   return [
     basicSetup,
+    search({ top: true, createPanel: searchPanel }),
     keymap.of([indentWithTab]),
     indentUnit.of(path.endsWith(".py") ? "    " : "  "),
     languageFor(path),
@@ -90,17 +104,26 @@ export function extensionsFor(path, onChange, theme) {
     // the tests and for any style of ours.
     syntaxHighlighting(classHighlighter),
     EditorView.contentAttributes.of({
-      "aria-label": `Text of ${path}`, autocapitalize: "off", autocorrect: "off", spellcheck: "false",
+      // tabindex: contenteditable is focusable already; said aloud, so checkers know too.
+      "aria-label": `Text of ${path}`, tabindex: "0", autocapitalize: "off", autocorrect: "off", spellcheck: "false",
     }),
     EditorView.updateListener.of((update) => { if (update.docChanged) { onChange(update); } }),
   ];
 }
 
 // One view for the whole pane; files swap states into it (setState), so each keeps its
-// history and selection while another is shown.
-export function createView(parent) {
+// history and selection while another is shown. It lives in a shadow root: there CodeMirror
+// puts its styles in a constructed stylesheet (adoptedStyleSheets), which the page's CSP
+// (style-src 'self', no inline <style>) allows; in the document it would add a <style> element,
+// which the CSP refuses, leaving the editor without its layout. The console's CSS variables
+// still reach it (custom properties inherit into a shadow tree).
+export function createView(host) {
+  const shadow = host.attachShadow({ mode: "open" });
+  const parent = document.createElement("div");
+  parent.style.height = "100%";
+  shadow.append(parent);
   const theme = new Compartment();
-  const view = new EditorView({ parent, state: EditorState.create({ doc: "" }) });
+  const view = new EditorView({ parent, root: shadow, state: EditorState.create({ doc: "" }) });
   themes.add({ view, compartment: theme });
   return { view, theme };
 }
