@@ -168,6 +168,7 @@ async def test_rename_into_a_folder_and_delete(browser: Browser, console: str, s
         await expect(dialog.locator(".sheet-error")).to_have_text(
             "A file named src/b.py already exists; rename or delete it first."
         )
+        await checked(page, f"files-dialog-{size}")
         await dialog.get_by_role("button", name="Cancel").click()
 
         await file_menu(page, size, "src", "Delete folder")

@@ -5,52 +5,49 @@ import { EditorView, basicSetup } from "codemirror";
 import { EditorState, Compartment } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { indentWithTab } from "@codemirror/commands";
-import { StreamLanguage, indentUnit, syntaxHighlighting } from "@codemirror/language";
+import { StreamLanguage, indentUnit, syntaxHighlighting, defaultHighlightStyle } from "@codemirror/language";
 import { classHighlighter } from "@lezer/highlight";
-import { python } from "@codemirror/lang-python";
-import { javascript } from "@codemirror/lang-javascript";
-import { json } from "@codemirror/lang-json";
-import { html } from "@codemirror/lang-html";
-import { css } from "@codemirror/lang-css";
-import { markdown } from "@codemirror/lang-markdown";
-import { shell } from "@codemirror/legacy-modes/mode/shell";
-import { toml } from "@codemirror/legacy-modes/mode/toml";
-import { yaml } from "@codemirror/legacy-modes/mode/yaml";
-import { dockerFile } from "@codemirror/legacy-modes/mode/dockerfile";
 import { oneDark } from "@codemirror/theme-one-dark";
 import { search } from "@codemirror/search";
 import { searchPanel } from "./search.js";
 
 export { EditorView, EditorState };
 
-// By file name first (files without a telling extension), then by extension.
+// The languages load when a file of theirs is first opened (each its own chunk), so the page
+// itself carries only the editor. By file name first (files without a telling extension), then
+// by extension.
+const legacy = (mode) => mode.then((m) => StreamLanguage.define(m));
+const shell = () => legacy(import("@codemirror/legacy-modes/mode/shell").then((m) => m.shell));
+const python = () => import("@codemirror/lang-python").then((m) => m.python());
+const js = (options) => () => import("@codemirror/lang-javascript").then((m) => m.javascript(options));
 const BY_NAME = {
-  dockerfile: () => StreamLanguage.define(dockerFile),
-  makefile: () => StreamLanguage.define(shell),
-  ".bashrc": () => StreamLanguage.define(shell),
-  ".profile": () => StreamLanguage.define(shell),
+  dockerfile: () => legacy(import("@codemirror/legacy-modes/mode/dockerfile").then((m) => m.dockerFile)),
+  makefile: shell, ".bashrc": shell, ".profile": shell,
 };
 const BY_EXTENSION = {
-  py: () => python(), pyi: () => python(),
-  js: () => javascript(), mjs: () => javascript(), cjs: () => javascript(),
-  jsx: () => javascript({ jsx: true }),
-  ts: () => javascript({ typescript: true }), mts: () => javascript({ typescript: true }),
-  tsx: () => javascript({ jsx: true, typescript: true }),
-  json: () => json(), ipynb: () => json(),
-  html: () => html(), htm: () => html(),
-  css: () => css(),
-  md: () => markdown(), markdown: () => markdown(),
-  sh: () => StreamLanguage.define(shell), bash: () => StreamLanguage.define(shell),
-  toml: () => StreamLanguage.define(toml),
-  yml: () => StreamLanguage.define(yaml), yaml: () => StreamLanguage.define(yaml),
+  py: python, pyi: python,
+  js: js({}), mjs: js({}), cjs: js({}), jsx: js({ jsx: true }),
+  ts: js({ typescript: true }), mts: js({ typescript: true }), tsx: js({ jsx: true, typescript: true }),
+  json: () => import("@codemirror/lang-json").then((m) => m.json()),
+  html: () => import("@codemirror/lang-html").then((m) => m.html()),
+  htm: () => import("@codemirror/lang-html").then((m) => m.html()),
+  css: () => import("@codemirror/lang-css").then((m) => m.css()),
+  md: () => import("@codemirror/lang-markdown").then((m) => m.markdown()),
+  markdown: () => import("@codemirror/lang-markdown").then((m) => m.markdown()),
+  sh: shell, bash: shell,
+  toml: () => legacy(import("@codemirror/legacy-modes/mode/toml").then((m) => m.toml)),
+  yml: () => legacy(import("@codemirror/legacy-modes/mode/yaml").then((m) => m.yaml)),
+  yaml: () => legacy(import("@codemirror/legacy-modes/mode/yaml").then((m) => m.yaml)),
 };
 
-export function languageFor(path) {
+// The language extension for a file's name, once loaded ([] for plain text, or when its chunk
+// cannot be fetched: the file still opens, without colours).
+export async function languageFor(path) {
   const name = path.split("/").pop().toLowerCase();
-  if (BY_NAME[name]) { return BY_NAME[name](); }
   const dot = name.lastIndexOf(".");
-  const make = dot > 0 ? BY_EXTENSION[name.slice(dot + 1)] : null;
-  return make ? make() : [];
+  const make = BY_NAME[name] || (dot > 0 ? BY_EXTENSION[name.slice(dot + 1)] : null);
+  if (!make) { return []; }
+  try { return await make(); } catch (_) { return []; }
 }
 
 // The console's own look around CodeMirror's colours: its variables, a size readable on a
@@ -63,11 +60,11 @@ const frame = EditorView.theme({
   "&.cm-focused": { outline: "none" },
   ".cm-panels": { fontSize: "16px", backgroundColor: "var(--surface-2)", color: "var(--text)" },
   ".cm-panels.cm-panels-top": { borderBottom: "1px solid var(--border)" },
-  ".oc-search": { padding: "4px", display: "grid", gap: "4px" },
+  ".oc-search": { padding: "4px", display: "grid", gridTemplateColumns: "minmax(0, 1fr)", gap: "4px" },
   ".oc-search-row": { display: "flex", gap: "4px", alignItems: "center" },
   ".oc-search-row[hidden]": { display: "none" },
   ".oc-search input": {
-    flex: "1", minWidth: "0", minHeight: "44px", fontSize: "16px", padding: "0 10px", font: "inherit",
+    flex: "1 1 0", width: "0", minWidth: "0", minHeight: "44px", fontSize: "16px", padding: "0 10px", font: "inherit",
     border: "1px solid var(--border)", borderRadius: "8px", background: "var(--surface)", color: "var(--text)",
   },
   ".oc-search button": {
@@ -83,7 +80,10 @@ const frame = EditorView.theme({
 
 const dark = window.matchMedia("(prefers-color-scheme: dark)");
 const themes = new Set();
-export const themeFor = () => (dark.matches ? oneDark : []);
+// basicSetup's colours are only a fallback, off once any highlighter is given (classHighlighter
+// below is one), so the light theme names them itself.
+const light = syntaxHighlighting(defaultHighlightStyle);
+export const themeFor = () => (dark.matches ? oneDark : light);
 dark.addEventListener("change", () => {
   for (const { view, compartment } of themes) {
     view.dispatch({ effects: compartment.reconfigure(themeFor()) });
@@ -91,13 +91,13 @@ dark.addEventListener("change", () => {
 });
 
 // The extensions of one file's state. `onChange(view)` hears every change of its text.
-export function extensionsFor(path, onChange, theme) {
+export function extensionsFor(path, language, onChange, theme) {
   return [
     basicSetup,
     search({ top: true, createPanel: searchPanel }),
     keymap.of([indentWithTab]),
     indentUnit.of(path.endsWith(".py") ? "    " : "  "),
-    languageFor(path),
+    language,
     frame,
     theme.of(themeFor()),
     // Stable class names (tok-keyword, tok-string...) beside the theme's colours: hooks for

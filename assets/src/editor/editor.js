@@ -5,7 +5,7 @@ import { request } from "../lib/api.js";
 import { emit } from "../lib/bus.js";
 import { undo, redo } from "@codemirror/commands";
 import { openSearchPanel, closeSearchPanel, searchPanelOpen } from "@codemirror/search";
-import { EditorState, createView, extensionsFor, themeFor } from "./codemirror.js";
+import { EditorState, createView, extensionsFor, languageFor, themeFor } from "./codemirror.js";
 import { reasonOf } from "./problems.js";
 
 const SAVE_DELAY_MS = 700;
@@ -100,11 +100,12 @@ export class CodePane {
     return path === this.path ? this.view.state.doc.toString() : file.state.doc.toString();
   }
 
-  newState(path, doc, selection) {
+  async newState(path, doc, selection) {
+    const language = await languageFor(path);
     return EditorState.create({
       doc,
       selection,
-      extensions: extensionsFor(path, () => this.changed(path), this.theme),
+      extensions: extensionsFor(path, language, () => this.changed(path), this.theme),
     });
   }
 
@@ -127,11 +128,12 @@ export class CodePane {
           throw new Error(`${path} is not text, so it cannot be edited here.`);
         }
       }
-      if (this.files.has(path)) { return this.show(path); }  // opened meanwhile
       const draft = this.readDraft(path);
       const doc = draft !== null && draft !== saved ? draft : saved;
+      const state = await this.newState(path, doc);
+      if (this.files.has(path)) { return this.show(path); }  // opened meanwhile
       this.files.set(path, {
-        state: this.newState(path, doc), saved, status: "saved", reason: "", timer: null, saving: null,
+        state, saved, status: "saved", reason: "", timer: null, saving: null,
       });
       this.order.push(path);
       if (doc !== saved) {
@@ -256,7 +258,7 @@ export class CodePane {
   }
 
   // After a rename elsewhere: the open files that moved take their new paths.
-  moved(from, to) {
+  async moved(from, to) {
     for (const old of [...this.order]) {
       let now = null;
       if (old === from) { now = to; } else if (old.startsWith(`${from}/`)) { now = to + old.slice(from.length); }
@@ -264,7 +266,7 @@ export class CodePane {
       const file = this.files.get(old);
       const state = old === this.path ? this.view.state : file.state;
       // A new state, since the language follows the name (the undo history starts again).
-      file.state = this.newState(now, state.doc.toString(), state.selection);
+      file.state = await this.newState(now, state.doc.toString(), state.selection);
       this.files.delete(old);
       this.files.set(now, file);
       this.order[this.order.indexOf(old)] = now;

@@ -5,6 +5,7 @@ import { emit } from "../lib/bus.js";
 import { fileUrl } from "./editor.js";
 import { reasonOf, bytesText } from "./problems.js";
 
+const CHEVRON = '<svg class="chevron" viewBox="0 0 24 24" aria-hidden="true"><path d="m9 6 6 6-6 6"/></svg>';
 const FOLDER_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 6a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/></svg>';
 const FILE_ICON = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M14 3H6a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V9z M14 3v6h6"/></svg>';
 
@@ -48,6 +49,9 @@ export class FilesPane {
   }
 
   say(text, kind = "note") {
+    clearTimeout(this.quiet);
+    // A success says so for a moment; a refusal stays until the next action.
+    if (kind === "ok") { this.quiet = setTimeout(() => this.say(""), 6000); }
     this.message.textContent = text;
     this.message.className = `files-message ${kind}`;
     this.message.hidden = !text;
@@ -95,7 +99,7 @@ export class FilesPane {
       const open = !this.closed.has(folder.path);
       const li = document.createElement("li");
       li.className = "tree-folder";
-      const toggle = this.row(li, depth, `${FOLDER_ICON}<span></span>`, name, folder.path, true);
+      const toggle = this.row(li, depth, `${CHEVRON}${FOLDER_ICON}<span></span>`, name, folder.path, true);
       toggle.setAttribute("aria-expanded", String(open));
       toggle.addEventListener("click", () => {
         if (open) { this.closed.add(folder.path); } else { this.closed.delete(folder.path); }
@@ -297,7 +301,7 @@ export class FilesPane {
       },
     });
     if (!to) { return; }
-    this.code.moved(path, to);
+    await this.code.moved(path, to);
     if (this.closed.delete(path)) { this.closed.add(to); }
     this.changed(`Renamed ${path} to ${to}.`);
   }
