@@ -10,7 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from offcoder.context import AppContext
 from tests.support.browser import chromium
@@ -63,7 +63,7 @@ async def create_file(page: Page, size: str, path: str) -> None:
     await expect(page.locator("#pane-editor")).to_be_visible()
 
 
-def code(page: Page):  # type: ignore[no-untyped-def]
+def code(page: Page) -> Locator:
     return page.locator("#pane-editor .cm-content")
 
 
@@ -273,5 +273,80 @@ async def test_the_key_row_types_on_touch_screens_only(
             "(keys) => keys.map((k) => k.getBoundingClientRect().height)"
         )
         assert len(heights) == 17 and min(heights) >= 44, heights
+    finally:
+        await page.context.close()
+
+
+async def test_the_assistants_edit_is_one_undoable_change_and_saved(
+    browser: Browser, console: str, size: str
+) -> None:
+    page = await new_project(browser, console, size, "apply")
+    try:
+        # What the other panes hear (bus.js), recorded from the first event on.
+        await page.evaluate(
+            """() => {
+              window.heard = [];
+              for (const name of ["file-opened", "file-saved", "files-changed"]) {
+                document.addEventListener(`offcoder:${name}`,
+                  (e) => window.heard.push([name, e.detail.path || null]));
+              }
+            }"""
+        )
+        await create_file(page, size, "main.py")
+        await code(page).click()
+        await page.keyboard.type("print('old')")
+        await expect(page.locator(".save-state")).to_have_text("Saved")
+        current = await page.evaluate("() => window.offcoder.editor.current()")
+        assert current == {"path": "main.py", "content": "print('old')"}
+
+        await page.evaluate(
+            """() => document.dispatchEvent(new CustomEvent("offcoder:apply-edit",
+                 {detail: {path: "main.py", content: "print('new')\\n"}}))"""
+        )
+        await expect(code(page)).to_have_text("print('new')")
+        await expect(page.locator(".save-state")).to_have_text("Saved")
+        heard = await page.evaluate("() => window.heard")
+        assert ["files-changed", None] in heard
+        assert ["file-opened", "main.py"] in heard
+        assert heard.count(["file-saved", "main.py"]) >= 2
+
+        await page.evaluate("localStorage.clear()")
+        await page.reload()
+        await expect(code(page)).to_have_text("print('new')")
+
+        # After a reload the history starts again; an applied edit is undone in one step.
+        await page.evaluate("() => window.offcoder.editor.apply('main.py', 'x = 2\\n')")
+        await expect(code(page)).to_have_text("x = 2")
+        await page.get_by_role("button", name="Undo").click()
+        await expect(code(page)).to_have_text("print('new')")
+        await expect(page.locator(".save-state")).to_have_text("Saved")
+    finally:
+        await page.context.close()
+
+
+async def test_dark_mode_uses_one_dark(browser: Browser, console: str, size: str) -> None:
+    _, page = await signed_in_page(
+        browser,
+        console,
+        f"dark-{size}-{secrets.token_hex(3)}@example.test",
+        color_scheme="dark",
+        **SIZES[size],
+    )
+    try:
+        await page.get_by_label("New project").fill(f"dark {size}")
+        await page.get_by_role("button", name="Create").click()
+        await expect(page.locator(".files-actions:not([hidden])")).to_have_count(1)
+        await create_file(page, size, "style.css")
+        await code(page).click()
+        await page.keyboard.type("body { color: red; }")
+        await expect(page.locator(".save-state")).to_have_text("Saved")
+        # One-dark's colours (its red, #e06c75) on the console's dark surface (#151b23).
+        colour = "(e) => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
+        name = code(page).locator(".tok-propertyName")
+        await expect(name).to_have_text("color")
+        assert (await name.evaluate(colour))[0] == "rgb(224, 108, 117)"
+        editor = page.locator("#pane-editor .cm-editor")
+        assert (await editor.evaluate(colour))[1] == "rgb(21, 27, 35)"
+        await checked(page, f"editor-dark-{size}")
     finally:
         await page.context.close()

@@ -53,10 +53,9 @@ export async function languageFor(path) {
 // The console's own look around CodeMirror's colours: its variables, a size readable on a
 // phone without zoom (16 px also keeps iOS from zooming into the editor on focus).
 const frame = EditorView.theme({
-  "&": { height: "100%", fontSize: "16px", backgroundColor: "var(--surface)" },
+  "&": { height: "100%", fontSize: "16px" },
   ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "1.55", overscrollBehavior: "contain" },
   ".cm-content": { paddingBottom: "40vh" },
-  ".cm-gutters": { backgroundColor: "var(--surface)", borderRight: "1px solid var(--border)" },
   "&.cm-focused": { outline: "none" },
   ".cm-panels": { fontSize: "16px", backgroundColor: "var(--surface-2)", color: "var(--text)" },
   ".cm-panels.cm-panels-top": { borderBottom: "1px solid var(--border)" },
@@ -82,8 +81,23 @@ const dark = window.matchMedia("(prefers-color-scheme: dark)");
 const themes = new Set();
 // basicSetup's colours are only a fallback, off once any highlighter is given (classHighlighter
 // below is one), so the light theme names them itself.
-const light = syntaxHighlighting(defaultHighlightStyle);
-export const themeFor = () => (dark.matches ? oneDark : light);
+const light = [
+  syntaxHighlighting(defaultHighlightStyle),
+  EditorView.theme({
+    "&": { backgroundColor: "var(--surface)" },
+    ".cm-gutters": { backgroundColor: "var(--surface)", borderRight: "1px solid var(--border)" },
+  }),
+];
+// One-dark's colours on the console's dark surface (#151b23) rather than its own #282c34, on
+// which its red (#e06c75: property names, tags) and its line numbers are under 4.5:1 contrast.
+const darkened = [
+  EditorView.theme({
+    "&": { backgroundColor: "var(--surface)" },
+    ".cm-gutters": { backgroundColor: "var(--surface)", color: "#a5adba", borderRight: "1px solid var(--border)" },
+  }, { dark: true }),
+  oneDark,
+];
+export const themeFor = () => (dark.matches ? darkened : light);
 dark.addEventListener("change", () => {
   for (const { view, compartment } of themes) {
     view.dispatch({ effects: compartment.reconfigure(themeFor()) });
