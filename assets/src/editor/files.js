@@ -45,7 +45,6 @@ export class FilesPane {
     root.querySelector("[data-files-action=new]").addEventListener("click", () => this.create(""));
     root.querySelector("[data-files-action=upload]").addEventListener("click", () => this.pick(""));
     this.upload.addEventListener("change", () => this.send([...this.upload.files]));
-    this.list.className = "tree";
   }
 
   say(text, kind = "note") {
@@ -76,6 +75,7 @@ export class FilesPane {
   under(folder) { return this.items.filter((i) => i.path.startsWith(`${folder}/`)).map((i) => i.path); }
 
   render() {
+    this.list.className = "tree";
     if (!this.items.length) {
       const li = document.createElement("li");
       li.className = "tree-empty";
