@@ -49,6 +49,8 @@ if (codeRoot && filesRoot) {
     const fit = () => {
       const covered = window.innerHeight - viewport.height;
       ide.style.setProperty("--keyboard", `${Math.max(0, covered)}px`);
+      // While it is up the pane tabs give their room to the code (as phone editors do).
+      ide.classList.toggle("keyboard-up", covered > 120);
     };
     viewport.addEventListener("resize", fit);
     fit();
