@@ -148,8 +148,13 @@ async def test_rename_into_a_folder_and_delete(browser: Browser, console: str, s
         await page.keyboard.type("x = 1")
         await expect(page.locator(".save-state")).to_have_text("Saved")
 
-        await file_menu(page, size, "a.py", "Rename")
+        if size == "phone":
+            await page.get_by_role("tab", name="Files").click()
+        await page.get_by_role("button", name="Actions for a.py", exact=True).click()
         dialog = page.get_by_role("dialog")
+        await expect(dialog.get_by_role("button", name="Delete", exact=True)).to_be_visible()
+        await checked(page, f"files-actions-{size}")
+        await dialog.get_by_role("button", name="Rename", exact=True).click()
         await dialog.get_by_label("New name").fill("src/b.py")
         await dialog.get_by_role("button", name="Rename").click()
         await expect(dialog).to_be_hidden()
