@@ -71,7 +71,8 @@ async def test_sign_in_write_run_and_watch_live_and_stay_private(
     await expect(page.get_by_role("heading", name="Hello phone")).to_be_visible()
     project_url = page.url
 
-    await page.get_by_role("button", name="Open").click()
+    # The plain (no-script) editor page, as the Files pane's links open it without scripts.
+    await page.goto(f"{project_url}/edit?path=main.py")
     await page.locator("textarea[name=content]").fill(PROGRAM)
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#files")).to_contain_text("main.py")
@@ -164,7 +165,7 @@ async def test_a_command_that_cannot_start_says_why_live_and_after_a_reload(
     context, page = await signed_in_page(browser, console, "typo@example.test")
     await page.get_by_label("New project").fill("Typo")
     await page.get_by_role("button", name="Create").click()
-    await page.get_by_role("button", name="Open").click()
+    await page.goto(f"{page.url}/edit?path=main.py")
     await page.locator("textarea[name=content]").fill("print('unused')\n")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#files")).to_contain_text("main.py")

@@ -419,6 +419,8 @@ async def project_page(
             "run_line": line,
             "run_command": job_command(line),
             "preview_ports": sorted(PREVIEW_PORTS),
+            # The editor refuses a bigger upload before sending it (the API's body limit).
+            "max_file_bytes": ctx.settings.max_file_bytes,
             "error": error,
         },
         browser,

@@ -15,7 +15,9 @@ from offcoder.projects import rules, service
 from offcoder.projects.quota import StorageQuota
 from offcoder.projects.schemas import (
     FileList,
+    FileMove,
     FileOut,
+    MovedFiles,
     ProjectCreate,
     ProjectList,
     ProjectOut,
@@ -143,6 +145,19 @@ async def list_files(
     return FileList(
         items=[FileOut.model_validate(f) for f in page],
         next_cursor=next_cursor,
+    )
+
+
+@router.post("/{project_id}/files:move")
+async def move_files(
+    project_id: uuid.UUID, body: FileMove, principal: CurrentUser, session: UserSession
+) -> MovedFiles:
+    """Rename a file, or a folder with everything under it, in one transaction (409 when a new
+    path is taken; nothing moves then)."""
+    return MovedFiles(
+        items=await service.move_files(
+            session, principal.user_id, project_id, body.source, body.target
+        )
     )
 
 

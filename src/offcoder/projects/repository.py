@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy import Select, delete, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -222,6 +222,97 @@ async def delete_file(
         .returning(ProjectFile.path)
     )
     return result.first() is not None
+
+
+async def paths_at_or_under(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, path: str
+) -> list[str]:
+    """The file at `path`, if any, and every file under the folder `path` + "/", by path."""
+    folder = path + "/"
+    statement = (
+        owned_files(user_id)
+        .with_only_columns(ProjectFile.path)
+        .where(
+            ProjectFile.project_id == project_id,
+            (ProjectFile.path == path) | func.starts_with(ProjectFile.path, folder),
+        )
+        .order_by(_PATH_ORDER)
+    )
+    return list(await session.scalars(statement))
+
+
+async def existing_paths(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, paths: list[str]
+) -> set[str]:
+    statement = (
+        owned_files(user_id)
+        .with_only_columns(ProjectFile.path)
+        .where(ProjectFile.project_id == project_id, ProjectFile.path.in_(paths))
+    )
+    return set(await session.scalars(statement))
+
+
+async def move_files(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    project_id: uuid.UUID,
+    paths: list[str],
+    *,
+    source: str,
+    target: str,
+) -> list[tuple[str, int, str, datetime]]:
+    """Give each of `paths` (all `source` or under it) the path `target` + the rest after
+    `source`, content untouched, in one statement: the rows are deleted and inserted again
+    under their new keys, so a folder can move onto paths some of its own files held.
+    Returns (path, size, sha256, updated_at) of each moved file."""
+    moved = (
+        delete(ProjectFile)
+        .where(
+            _scope(owned_files(user_id)),
+            ProjectFile.project_id == project_id,
+            ProjectFile.path.in_(paths),
+        )
+        .returning(
+            ProjectFile.project_id,
+            ProjectFile.path,
+            ProjectFile.user_id,
+            ProjectFile.content,
+            ProjectFile.size,
+            ProjectFile.sha256,
+            ProjectFile.created_at,
+        )
+        .cte("moved")
+    )
+    # substr counts characters from 1, as len() counts code points: what follows `source`.
+    new_path = literal(target) + func.substr(moved.c.path, len(source) + 1)
+    statement = (
+        insert(ProjectFile)
+        .from_select(
+            [
+                "project_id",
+                "path",
+                "user_id",
+                "content",
+                "size",
+                "sha256",
+                "created_at",
+                "updated_at",
+            ],
+            select(
+                moved.c.project_id,
+                new_path,
+                moved.c.user_id,
+                moved.c.content,
+                moved.c.size,
+                moved.c.sha256,
+                moved.c.created_at,
+                literal(utcnow()),
+            ),
+        )
+        .returning(ProjectFile.path, ProjectFile.size, ProjectFile.sha256, ProjectFile.updated_at)
+    )
+    rows = (await session.execute(statement)).all()
+    return sorted((str(r.path), int(r.size), str(r.sha256), r.updated_at) for r in rows)
 
 
 def _no_content() -> Any:

@@ -63,6 +63,20 @@ class FileList(BaseModel):
     next_cursor: str | None
 
 
+class FileMove(BaseModel):
+    """Rename a file, or a folder (every file under `from` + "/"), to `to` (api.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: StrictStr = Field(alias="from", min_length=1, max_length=1024)
+    target: StrictStr = Field(alias="to", min_length=1, max_length=1024)
+
+
+class MovedFiles(BaseModel):
+    """The moved files at their new paths, by path."""
+
+    items: list[FileOut]
+
+
 class SecretIn(BaseModel):
     """The value is checked in the service (bytes, NUL) so no error can echo it back."""
 

@@ -17,7 +17,7 @@ from offcoder.crypto import bindings
 from offcoder.crypto.keyring import Keyring
 from offcoder.kit.pagination import INSTANT, TEXT, UUID, Keyset
 from offcoder.logs import SensitiveHold
-from offcoder.problems import Conflict, NotFound, PayloadTooLarge
+from offcoder.problems import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from offcoder.projects import quota, repository, rules
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.projects.schemas import FileOut, SecretOut
@@ -178,6 +178,39 @@ async def delete_file(
     await get_project(session, user_id, project_id, lock=True)
     if not await repository.delete_file(session, user_id, project_id, path):
         raise NotFound("file")
+
+
+async def move_files(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID, source: str, target: str
+) -> list[FileOut]:
+    """Rename the file `source`, or else the folder `source` (every file under `source/`), to
+    `target`, all or nothing. Sizes do not change, so no storage limit can be crossed; the
+    project row is locked like a write's, so a concurrent write or move waits for this one.
+
+    404 when nothing is at or under `source`; 422 for a path outside the rules, a move onto
+    itself or of a folder into itself; 409 when a file already has one of the new paths.
+    """
+    source = rules.check_file_path(source)
+    target = rules.check_file_path(target)
+    if source == target:
+        raise InvalidInput("The new path is the same as the old one.")
+    await get_project(session, user_id, project_id, lock=True)
+    found = await repository.paths_at_or_under(session, user_id, project_id, source)
+    if not found:
+        raise NotFound("file or folder")
+    # A file of that name moves alone; without one, the name is a folder's.
+    paths = [source] if source in found else found
+    if len(paths) > 1 and target.startswith(source + "/"):
+        raise InvalidInput("A folder cannot be moved into itself.")
+    new_paths = [rules.check_file_path(target + p[len(source) :]) for p in paths]
+    taken = await repository.existing_paths(session, user_id, project_id, new_paths)
+    taken -= set(paths)
+    if taken:
+        raise Conflict(f"A file named {min(taken)} already exists; rename or delete it first.")
+    rows = await repository.move_files(
+        session, user_id, project_id, paths, source=source, target=target
+    )
+    return [FileOut(path=p, size=size, sha256=h, updated_at=at) for p, size, h, at in rows]
 
 
 async def list_files(
