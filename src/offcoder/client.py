@@ -482,47 +482,53 @@ def login_with_device(server: str, device_name: str) -> None:
         if asked.status_code != 200:
             fail(asked)
         codes = asked.json()
-        print(
-            f"To sign in, open {codes['verification_uri']} in any browser (your phone will do)"
-            f" and enter the code:\n\n    {codes['user_code']}\n\n"
-            "Or open this address, which carries the code:\n"
-            f"{codes['verification_uri_complete']}\n",
-            flush=True,
-        )
-        err.print("Waiting for the code to be approved (Ctrl-C stops)...")
-        interval = max(1, int(codes.get("interval") or 5))
-        deadline = time.monotonic() + int(codes.get("expires_in") or 600)
-        grant = {"grant_type": DEVICE_GRANT, "device_code": codes["device_code"]}
         try:
-            while True:
-                time.sleep(interval)
-                try:
-                    polled = http.post("/v1/auth/token", data=grant)
-                except httpx.TransportError as exc:
-                    # A network hiccup while waiting: try again at the next interval.
-                    if time.monotonic() > deadline:
-                        err.print(f"[red]Cannot reach {server}:[/] {exc}")
-                        raise typer.Exit(3) from exc
-                    continue
-                if polled.status_code == 200:
-                    break
-                error = _oauth_error(polled)
-                if error == "authorization_pending":
-                    continue
-                if error == "slow_down":
-                    interval += 5
-                    continue
-                if error == "access_denied":
-                    err.print("[red]The sign-in was denied[/] in the browser; nothing was saved.")
-                    raise typer.Exit(1)
-                if error == "expired_token":
-                    err.print("[red]The code expired[/] before it was approved; run this again.")
-                    raise typer.Exit(1)
-                fail(polled)
+            polled = _wait_for_approval(http, codes)
         except KeyboardInterrupt:
             err.print("Stopped waiting; not signed in (the code expires unused).")
             raise typer.Exit(130) from None
     signed_in(server, polled.json())
+
+
+def _wait_for_approval(http: httpx.Client, codes: dict[str, Any]) -> httpx.Response:
+    """Show the codes, then poll until the token endpoint answers 200 (returned); a denial,
+    an expiry or another refusal ends the command."""
+    print(
+        f"To sign in, open {codes['verification_uri']} in any browser (your phone will do)"
+        f" and enter the code:\n\n    {codes['user_code']}\n\n"
+        "Or open this address, which carries the code:\n"
+        f"{codes['verification_uri_complete']}\n",
+        flush=True,
+    )
+    err.print("Waiting for the code to be approved (Ctrl-C stops)...")
+    interval = max(1, int(codes.get("interval") or 5))
+    deadline = time.monotonic() + int(codes.get("expires_in") or 600)
+    grant = {"grant_type": DEVICE_GRANT, "device_code": codes["device_code"]}
+    while True:
+        time.sleep(interval)
+        try:
+            polled = http.post("/v1/auth/token", data=grant)
+        except httpx.TransportError as exc:
+            # A network hiccup while waiting: try again at the next interval.
+            if time.monotonic() > deadline:
+                err.print(f"[red]Cannot reach {http.base_url}:[/] {exc}")
+                raise typer.Exit(3) from exc
+            continue
+        if polled.status_code == 200:
+            return polled
+        error = _oauth_error(polled)
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            interval += 5  # RFC 8628 section 3.5: for this and every later poll
+            continue
+        if error == "access_denied":
+            err.print("[red]The sign-in was denied[/] in the browser; nothing was saved.")
+            raise typer.Exit(1)
+        if error == "expired_token":
+            err.print("[red]The code expired[/] before it was approved; run this again.")
+            raise typer.Exit(1)
+        fail(polled)
 
 
 def _oauth_error(response: httpx.Response) -> str | None:
