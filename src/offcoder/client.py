@@ -520,7 +520,9 @@ def _wait_for_approval(http: httpx.Client, codes: dict[str, Any]) -> httpx.Respo
         if error == "authorization_pending":
             continue
         if error == "slow_down":
-            interval += 5  # RFC 8628 section 3.5: for this and every later poll
+            # RFC 8628 section 3.5: 5 s more for this and every later poll (or what the server
+            # says it now expects, if more).
+            interval = max(interval + 5, _told_interval(polled))
             continue
         if error == "access_denied":
             err.print("[red]The sign-in was denied[/] in the browser; nothing was saved.")
@@ -529,6 +531,15 @@ def _wait_for_approval(http: httpx.Client, codes: dict[str, Any]) -> httpx.Respo
             err.print("[red]The code expired[/] before it was approved; run this again.")
             raise typer.Exit(1)
         fail(polled)
+
+
+def _told_interval(response: httpx.Response) -> int:
+    """The `interval` a slow_down refusal carries (this server's addition), else 0."""
+    try:
+        told = response.json().get("interval")
+    except (ValueError, AttributeError):
+        return 0
+    return told if type(told) is int else 0
 
 
 def _oauth_error(response: httpx.Response) -> str | None:

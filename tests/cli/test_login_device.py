@@ -11,32 +11,45 @@ import os
 import secrets
 import signal
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, expect
+from sqlalchemy import select, update
 
+from offcoder.auth.models import DeviceAuthorization
+from offcoder.auth.tokens import digest
 from offcoder.config import Settings
+from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.main import build_context
 from tests.support.browser import chromium
 from tests.support.cli import CLI, cli
 from tests.support.console import PHONE, signed_in_page
+from tests.support.device import console_sign_in
 from tests.support.served import served_at_its_own_url
 
 NO_BROWSER_HERE = ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "SSH_CONNECTION", "SSH_TTY")
 
 
 @pytest.fixture(scope="module")
-async def server(settings: Settings, prepared: PreparedDatabase) -> AsyncIterator[str]:
+async def served(
+    settings: Settings, prepared: PreparedDatabase
+) -> AsyncIterator[tuple[str, AppContext]]:
     # A 1 s polling interval, so the CLI notices the approval within a second or two.
     ctx = build_context(settings.model_copy(update={"device_code_interval_s": 1}), prepared)
     try:
         async with served_at_its_own_url(ctx) as url:
-            yield url
+            yield url, ctx
     finally:
         await ctx.close()
+
+
+@pytest.fixture(scope="module")
+def server(served: tuple[str, AppContext]) -> str:
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +150,9 @@ async def test_a_denied_device_login_saves_nothing(
     finally:
         await context.close()
     code, stderr = await finished(process)
-    assert code == 1 and "denied" in stderr, stderr
+    assert code == 1 and "The sign-in was denied in the browser; nothing was saved" in stderr, (
+        stderr
+    )
     assert not (config / "credentials.json").exists()
 
 
@@ -166,3 +181,57 @@ async def test_plain_login_without_a_browser_here_suggests_device(
         process.terminate()
         _, stderr = await finished(process)
         assert ("offcoder login --device" in stderr) == hinted, (env, stderr)
+
+
+async def request_of(ctx: AppContext, user_code: str) -> DeviceAuthorization:
+    async with ctx.database.system_session() as s:
+        row = await s.scalar(
+            select(DeviceAuthorization).where(
+                DeviceAuthorization.user_code_hash == digest(user_code.replace("-", ""))
+            )
+        )
+    assert row is not None
+    return row
+
+
+async def until(
+    ctx: AppContext, user_code: str, holds: Callable[[DeviceAuthorization], bool]
+) -> None:
+    """Wait (up to 10 s) until the CLI's polls make `holds` true of its request's row."""
+    for _ in range(100):
+        if holds(await request_of(ctx, user_code)):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the CLI did not poll as expected")
+
+
+async def test_login_device_honours_slow_down(
+    served: tuple[str, AppContext], tmp_path: Path
+) -> None:
+    server, ctx = served
+    config = tmp_path / "offcoder"
+    process = await start(config, "login", "--device", "--server", server)
+    user_code = (await line_starting(process, f"{server}/console/device?user_code=")).rsplit(
+        "=", 1
+    )[1]
+    await until(ctx, user_code, lambda row: row.last_polled_at is not None)
+    # the server now wants 2 s between polls: the CLI's next poll, 1 s on, is told slow_down
+    # (and 7 s); polling on at 1 s would be told again and again (12, 17, ...)
+    async with ctx.database.system_session() as s:
+        await s.execute(
+            update(DeviceAuthorization)
+            .where(DeviceAuthorization.user_code_hash == digest(user_code.replace("-", "")))
+            .values(interval_s=2)
+        )
+    await until(ctx, user_code, lambda row: row.interval_s != 2)
+    async with httpx.AsyncClient(base_url=server) as phone:
+        await console_sign_in(phone, f"patient-{secrets.token_hex(3)}@example.test")
+        shown = await phone.get("/console/device", params={"user_code": user_code})
+        approved = await phone.post(
+            "/console/device",
+            data={"csrf": phone.cookies["oc_csrf"], "user_code": user_code, "decision": "approve"},
+        )
+        assert shown.status_code == approved.status_code == 200, approved.text
+    code, stderr = await finished(process)
+    assert code == 0, stderr
+    assert (await request_of(ctx, user_code)).interval_s == 7  # one slow_down, then obeyed
