@@ -106,6 +106,9 @@ async def test_a_terminal_is_given_codes_as_rfc_8628_says(
     assert (await row_of(server.ctx, as_json.json()["device_code"])).device_name == "ci runner"
     too_long = await terminal.post("/v1/auth/device/code", data={"device_name": "x" * 101})
     assert oauth_error(too_long) == "invalid_request", too_long.text
+    for name in ("tab\there", "nul\x00", ""):
+        refused = await terminal.post("/v1/auth/device/code", json={"device_name": name})
+        assert oauth_error(refused) == "invalid_request", (name, refused.text)
     unknown = await terminal.post("/v1/auth/device/code", json={"device_name": "a", "b": 1})
     assert oauth_error(unknown) == "invalid_request", unknown.text
 

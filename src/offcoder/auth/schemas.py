@@ -34,7 +34,11 @@ class DeviceCodeRequest(BaseModel):
     """Ask for a device code and a user code (RFC 8628 section 3.1)."""
 
     model_config = ConfigDict(extra="forbid")
-    device_name: str = Field(default="terminal", min_length=1, max_length=100)
+    # Shown to the person approving, and stored: no control characters (nor NUL, which
+    # PostgreSQL refuses in text).
+    device_name: str = Field(
+        default="terminal", min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
     # Accepted for OAuth libraries and ignored: no registered clients, no scopes.
     client_id: str | None = Field(default=None, max_length=256)
     scope: str | None = Field(default=None, max_length=256)
