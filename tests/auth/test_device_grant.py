@@ -4,6 +4,7 @@ signed in to the console approves or denies its user code, the terminal polls th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -202,6 +203,22 @@ async def test_approval_gives_the_approving_account_a_session_once(
         json={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
     )
     assert rotated.status_code == 200, rotated.text
+
+
+async def test_two_polls_racing_after_the_approval_get_one_session(
+    server: LimitedApp, terminal: httpx.AsyncClient, phone: httpx.AsyncClient
+) -> None:
+    codes = await ask_for_codes(terminal)
+    assert (await decide(phone, codes["user_code"], "approve")).status_code == 200
+    answers = await asyncio.gather(*(poll(terminal, codes["device_code"]) for _ in range(10)))
+    assert sorted(a.status_code for a in answers) == [200] + [400] * 9
+    assert {oauth_error(a) for a in answers if a.status_code == 400} == {"invalid_grant"}
+    async with server.ctx.database.system_session() as s:
+        named = await s.scalar(
+            text("SELECT count(*) FROM device_sessions WHERE user_id = :u AND device_name = :n"),
+            {"u": (await row_of(server.ctx, codes["device_code"])).user_id, "n": "build box"},
+        )
+    assert named == 1
 
 
 async def test_a_code_is_approved_for_the_person_who_approves_it_not_another(
