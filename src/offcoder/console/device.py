@@ -29,6 +29,7 @@ from offcoder.console.auth import ConsoleUser, FormUser
 from offcoder.console.session import Browser
 from offcoder.context import AppContext
 from offcoder.kit.transactions import system_transaction
+from offcoder.problems import Unauthorized
 from offcoder.ratelimits.service import LimitKind, client_address
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -148,7 +149,9 @@ async def device_decide(
     # The approving session must be live; the new one inherits its provider.
     async with live_user_session(ctx, browser.claims) as session:
         mine = await auth_service.live_session(session, browser.claims.session_id)
-        provider = mine.provider if mine is not None else "oidc"
+        if mine is None:  # ended between the check and the read: sign in again
+            raise Unauthorized("The session of this browser has ended.")
+        provider = mine.provider
     async with system_transaction(ctx) as session:
         decided = await device.decide(
             session,
