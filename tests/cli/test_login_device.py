@@ -38,8 +38,15 @@ NO_BROWSER_HERE = ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER", "SSH_CONNECTION", "S
 async def served(
     settings: Settings, prepared: PreparedDatabase
 ) -> AsyncIterator[tuple[str, AppContext]]:
-    # A 1 s polling interval, so the CLI notices the approval within a second or two.
-    ctx = build_context(settings.model_copy(update={"device_code_interval_s": 1}), prepared)
+    # A 1 s polling interval, so the CLI notices the approval within a second or two; every
+    # terminal and browser here is 127.0.0.1, so the device limits are out of the way (they
+    # have their own tests in tests/auth/test_device_grant.py).
+    faster = {
+        "device_code_interval_s": 1,
+        "rate_limit_device_code": "10000/minute",
+        "rate_limit_device_verify": "10000/minute",
+    }
+    ctx = build_context(settings.model_copy(update=faster), prepared)
     try:
         async with served_at_its_own_url(ctx) as url:
             yield url, ctx

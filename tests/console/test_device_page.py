@@ -5,6 +5,7 @@ targets."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import AsyncIterator
 
@@ -12,16 +13,26 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from offcoder.context import AppContext
+from offcoder.config import Settings
+from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.main import build_context
 from tests.support.browser import chromium
 from tests.support.console import SIZES, checked, signed_in_page
 from tests.support.served import served_at_its_own_url
 
 
 @pytest.fixture(scope="module")
-async def console(context: AppContext) -> AsyncIterator[str]:
-    async with served_at_its_own_url(context) as url:
-        yield url
+async def console(settings: Settings, prepared: PreparedDatabase) -> AsyncIterator[str]:
+    # Every browser here comes from 127.0.0.1 and tries more codes than a person would in a
+    # minute; the limit has its own test (tests/auth/test_device_grant.py).
+    ctx = build_context(
+        settings.model_copy(update={"rate_limit_device_verify": "10000/minute"}), prepared
+    )
+    try:
+        async with served_at_its_own_url(ctx) as url:
+            yield url
+    finally:
+        await ctx.close()
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +85,24 @@ async def test_the_device_page_at_each_size(browser: Browser, console: str) -> N
             await checked(page, f"device-denied-{size}")
         finally:
             await context.close()
+
+
+async def test_a_signed_out_phone_signs_in_and_lands_on_the_code(
+    browser: Browser, console: str
+) -> None:
+    codes = await codes_for(console, "remote box")
+    context = await browser.new_context(**SIZES["phone"])
+    try:
+        page = await context.new_page()
+        await page.goto(codes["verification_uri_complete"])
+        await expect(page).to_have_url(f"{console}/console")
+        await expect(page.get_by_role("status")).to_contain_text("approve a device")
+        await checked(page, "device-signin-phone")
+        await page.get_by_role("link", name=re.compile("Sign in with")).click()
+        await page.locator('input[name="sub"]').fill(f"away-{secrets.token_hex(3)}@example.test")
+        await page.get_by_role("button", name="Authorize").click()
+        await expect(page).to_have_url(codes["verification_uri_complete"])
+        await expect(page.locator("#device-code")).to_have_text(codes["user_code"])
+        await expect(page.locator("#device-name")).to_have_text("remote box")
+    finally:
+        await context.close()
