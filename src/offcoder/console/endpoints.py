@@ -140,7 +140,7 @@ async def home(request: Request, ctx: Context, browser: Visitor) -> Response:
         return go("/console/projects", ctx, browser)
     providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
     after = device_pages.page_after_sign_in(request, ctx)
-    notice = "Sign in to approve a device's sign-in; you come back to it after." if after else None
+    notice = "Sign in to approve a device; you come back to its code after." if after else None
     return page(
         request, ctx, "signin.html", {"providers": providers, "error": None, "notice": notice}
     )
