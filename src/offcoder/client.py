@@ -11,7 +11,10 @@ This module is imported by every `offcoder` command, so it imports nothing of th
 (tests/cli/test_start_imports.py): the API's shapes are read as JSON.
 
 `login` is the native-app flow of RFC 8252: a one-shot HTTP listener on a loopback port receives
-the one-time code, PKCE binds it to this process. `run` follows the job's output with the
+the one-time code, PKCE binds it to this process. `login --device` is the device authorization
+grant of RFC 8628, for a machine with no browser of its own (over SSH): it shows a code to enter
+at the server's /console/device from any signed-in browser, a phone's included, and polls until
+the code is approved. `run` follows the job's output with the
 long-polling log endpoint and exits with a status saying how the job ended (`exit_status_for`:
 never 0 unless the job succeeded); Ctrl-C cancels the job.
 """
@@ -25,6 +28,7 @@ import secrets
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import webbrowser
 from collections.abc import Mapping
@@ -60,6 +64,7 @@ SKIPPED_DIRS = {
     ".mypy_cache",
 }
 LOGIN_TIMEOUT_S = 300
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 # The endings that are not the job's doing: the server's own faults and a sandbox removed from
 # outside (the endings `jobs.outcome.EndReason` does not charge, not imported: it would slow every
@@ -328,6 +333,14 @@ def login(
         bool, typer.Option("--no-browser", help="Print the sign-in address instead of opening it.")
     ] = False,
     device_name: Annotated[str, typer.Option(help="Name of this device session.")] = "terminal",
+    device: Annotated[
+        bool,
+        typer.Option(
+            "--device",
+            help="Sign in from another device's browser (a phone): enter the code shown here "
+            "at the server's /console/device. For machines without a browser, e.g. over SSH.",
+        ),
+    ] = False,
 ) -> None:
     """Sign in through the browser; the tokens are kept in your config directory (0600)."""
     server = server or remembered_server()
@@ -338,6 +351,9 @@ def login(
     host = urlsplit(server).hostname or ""
     if server.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
         err.print("[yellow]Warning: plain http to a remote server sends your tokens in clear.[/]")
+    if device:
+        login_with_device(server, device_name)
+        return
     with httpx.Client(base_url=server, timeout=30) as http:
         try:
             listed = http.get("/v1/auth/providers").json()["items"]
@@ -395,6 +411,12 @@ def login(
         }
     )
     url = f"{server}/v1/auth/{chosen}/authorize?{query}"
+    if no_local_browser():
+        err.print(
+            "No browser on this machine? Run [bold]offcoder login --device[/] and sign in "
+            "from your phone instead.",
+            highlight=False,
+        )
     print(f"Open this address to sign in:\n{url}", flush=True)
     if not no_browser:
         with contextlib.suppress(Exception):
@@ -419,7 +441,11 @@ def login(
         )
     if issued.status_code != 200:
         fail(issued)
-    tokens = issued.json()
+    signed_in(server, issued.json())
+
+
+def signed_in(server: str, tokens: dict[str, Any]) -> None:
+    """Keep the tokens of a sign-in (either flow) and the server, and say where."""
     save_credentials(
         {
             "server": server,
@@ -430,6 +456,99 @@ def login(
     )
     remember_server(server)
     err.print(f"Signed in to {server}; credentials in {credentials_path()}")
+
+
+def no_local_browser() -> bool:
+    """Whether the loopback sign-in likely cannot work here: a session over SSH (the browser
+    that opens the address is on another machine, whose 127.0.0.1 is not ours), or a Linux or
+    BSD machine with no display and no BROWSER to open the address with."""
+    if os.environ.get("SSH_CONNECTION") or os.environ.get("SSH_TTY"):
+        return True
+    if sys.platform in ("darwin", "win32") or os.environ.get("BROWSER"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def login_with_device(server: str, device_name: str) -> None:
+    """RFC 8628: ask for a code, show it, poll the token endpoint at the interval the server
+    gives (5 seconds more after each `slow_down`) until the code is approved, denied or
+    expired. Ctrl-C stops waiting (the code then expires unused)."""
+    with httpx.Client(base_url=server, timeout=30) as http:
+        try:
+            asked = http.post("/v1/auth/device/code", data={"device_name": device_name})
+        except httpx.TransportError as exc:
+            err.print(f"[red]Cannot reach {server}:[/] {exc}")
+            raise typer.Exit(3) from exc
+        if asked.status_code != 200:
+            fail(asked)
+        codes = asked.json()
+        try:
+            polled = _wait_for_approval(http, codes)
+        except KeyboardInterrupt:
+            err.print("Stopped waiting; not signed in (the code expires unused).")
+            raise typer.Exit(130) from None
+    signed_in(server, polled.json())
+
+
+def _wait_for_approval(http: httpx.Client, codes: dict[str, Any]) -> httpx.Response:
+    """Show the codes, then poll until the token endpoint answers 200 (returned); a denial,
+    an expiry or another refusal ends the command."""
+    print(
+        f"To sign in, open {codes['verification_uri']} in any browser (your phone will do)"
+        f" and enter the code:\n\n    {codes['user_code']}\n\n"
+        "Or open this address, which carries the code:\n"
+        f"{codes['verification_uri_complete']}\n",
+        flush=True,
+    )
+    err.print("Waiting for the code to be approved (Ctrl-C stops)...")
+    interval = max(1, int(codes.get("interval") or 5))
+    deadline = time.monotonic() + int(codes.get("expires_in") or 600)
+    grant = {"grant_type": DEVICE_GRANT, "device_code": codes["device_code"]}
+    while True:
+        time.sleep(interval)
+        try:
+            polled = http.post("/v1/auth/token", data=grant)
+        except httpx.TransportError as exc:
+            # A network hiccup while waiting: try again at the next interval.
+            if time.monotonic() > deadline:
+                err.print(f"[red]Cannot reach {http.base_url}:[/] {exc}")
+                raise typer.Exit(3) from exc
+            continue
+        if polled.status_code == 200:
+            return polled
+        error = _oauth_error(polled)
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            # RFC 8628 section 3.5: 5 s more for this and every later poll (or what the server
+            # says it now expects, if more).
+            interval = max(interval + 5, _told_interval(polled))
+            continue
+        if error == "access_denied":
+            err.print("[red]The sign-in was denied[/] in the browser; nothing was saved.")
+            raise typer.Exit(1)
+        if error == "expired_token":
+            err.print("[red]The code expired[/] before it was approved; run this again.")
+            raise typer.Exit(1)
+        fail(polled)
+
+
+def _told_interval(response: httpx.Response) -> int:
+    """The `interval` a slow_down refusal carries (this server's addition), else 0."""
+    try:
+        told = response.json().get("interval")
+    except (ValueError, AttributeError):
+        return 0
+    return told if type(told) is int else 0
+
+
+def _oauth_error(response: httpx.Response) -> str | None:
+    """The RFC 6749 `error` member of a token endpoint refusal, if it has one."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error if isinstance(error, str) else None
 
 
 def logout() -> None:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     refresh_reuse_grace_s: int = 0
     authorization_code_ttl_s: int = 120
     auth_request_ttl_s: int = 600
+    # The device authorization grant (RFC 8628, decision 0032): how long a device code and its
+    # user code live, and the polling interval a client is told (each slow_down adds 5 s).
+    device_code_ttl_s: int = 600
+    device_code_interval_s: int = 5
 
     # The allow-list of client redirect URIs for the sign-in broker (the app scheme, the console).
     redirect_uris: list[str] = Field(
@@ -243,6 +247,12 @@ class Settings(BaseSettings):
     # Per user: POST /v1/auth/mfa/verify, on top of the factor's own lockout (5 wrong codes
     # lock it for 5 minutes).
     rate_limit_mfa_verify: str = "10/minute"
+    # Per client address: POST /v1/auth/device/code (each writes a row, like a sign-in start).
+    rate_limit_device_code: str = "10/minute;60/hour"
+    # Per signed-in user and, apart, per client address: user codes looked up, approved or
+    # denied at /console/device. A user code has 20^8 (about 2^34.6) values and lives 10
+    # minutes: these bound how much of that space one person or address can try.
+    rate_limit_device_verify: str = "10/minute;60/hour"
     # Per Socket.IO connection: every event a client sends (besides the per-event caps above).
     # A refused event is answered `{"ok": false, "error": "rate_limited", "retry_after": s}`;
     # a connection that sends this many refused events in a row is disconnected.
@@ -346,6 +356,8 @@ class Settings(BaseSettings):
         "rate_limit_token_refresh",
         "rate_limit_api",
         "rate_limit_mfa_verify",
+        "rate_limit_device_code",
+        "rate_limit_device_verify",
         "rate_limit_live_messages",
     )
     @classmethod

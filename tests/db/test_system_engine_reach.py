@@ -21,6 +21,8 @@ ALLOWED = {
     "auth/endpoints.py": "sign-in and token exchange run before anyone is known",
     "console/endpoints.py": "the web console's sign-in callback (the same identity core)",
     "console/session.py": "the web console rotates its refresh token before anyone is known",
+    "console/device.py": "a device's sign-in request (RFC 8628) is found by its user code and "
+    "decided before it belongs to anyone, in a table only the system role reaches",
     "admin/endpoints.py": "the admin API reads across users (behind role + MFA, audited)",
     "admin/cli.py": "operator command (admin roles)",
     "audit/cli.py": "operator command",

@@ -1,5 +1,6 @@
 """Sign-in rows that can no longer change an answer are purged by every worker (and by `offcoder
-auth purge`): expired sign-in requests, one-time codes and link codes, and refresh tokens that
+auth purge`): expired sign-in requests, one-time codes, link codes and device authorization
+requests (approved or not), and refresh tokens that
 can neither be redeemed nor reveal a theft. Live rows stay, and so does every used token of a
 live session: replayed after the purge, it still ends its session (A4)."""
 
@@ -22,6 +23,7 @@ from offcoder.auth import retention
 from offcoder.auth.models import (
     AuthorizationCode,
     AuthorizationRequest,
+    DeviceAuthorization,
     DeviceSession,
     IdentityLinkCode,
     RefreshToken,
@@ -80,6 +82,21 @@ def link_row(user_id: uuid.UUID, expires_in: timedelta) -> IdentityLinkCode:
     )
 
 
+def device_row(user_id: uuid.UUID | None, expires_in: timedelta) -> DeviceAuthorization:
+    now = utcnow()
+    return DeviceAuthorization(
+        device_code_hash=secrets.token_bytes(32),
+        user_code_hash=secrets.token_bytes(32),
+        device_name="purge test",
+        created_at=now,
+        expires_at=now + expires_in,
+        interval_s=5,
+        status="approved" if user_id else "pending",
+        user_id=user_id,
+        provider="oidc" if user_id else None,
+    )
+
+
 def token_row(
     device: DeviceSession, expires_in: timedelta, *, used: bool, presented: str | None = None
 ) -> RefreshToken:
@@ -123,6 +140,9 @@ async def test_the_purge_deletes_what_can_change_no_answer_and_keeps_the_rest(
         "live code": code_row(device.user_id, hour),
         "expired link code": link_row(device.user_id, -hour),
         "live link code": link_row(device.user_id, hour),
+        "expired device code": device_row(None, -hour),
+        "expired approved device code": device_row(device.user_id, -hour),
+        "live device code": device_row(None, hour),
         "expired, never used": token_row(device, -hour, used=False),
         "expired, used, live session": token_row(device, -hour, used=True, presented=stolen),
         "of an ended session": token_row(gone, hour, used=False),
@@ -134,7 +154,7 @@ async def test_the_purge_deletes_what_can_change_no_answer_and_keeps_the_rest(
         )
     # ended's own token (from its sign-in) goes with its session too
     doomed = retention.Purged(
-        sign_in_requests=1, authorization_codes=1, link_codes=1, refresh_tokens=3
+        sign_in_requests=1, authorization_codes=1, link_codes=1, refresh_tokens=3, device_codes=2
     )
     assert await retention.would_purge(context.database) == doomed
 
@@ -148,6 +168,9 @@ async def test_the_purge_deletes_what_can_change_no_answer_and_keeps_the_rest(
         "live code": True,
         "expired link code": False,
         "live link code": True,
+        "expired device code": False,
+        "expired approved device code": False,
+        "live device code": True,
         "expired, never used": False,
         "expired, used, live session": True,
         "of an ended session": False,
@@ -200,7 +223,9 @@ async def test_the_purge_command_says_what_it_deleted(
     expired = [request_row(-timedelta(minutes=1)) for _ in range(2)]
     async with context.database.system_session() as s:
         s.add_all(expired)
-    said = "2 sign-in requests, 0 authorization codes, 0 link codes, 0 refresh tokens"
+    said = (
+        "2 sign-in requests, 0 authorization codes, 0 link codes, 0 refresh tokens, 0 device codes"
+    )
 
     code, dry = await asyncio.to_thread(offcoder_auth, prepared, state_dir, "purge", "--dry-run")
     assert (code, dry.splitlines()[-1]) == (0, f"would purge {said}"), dry

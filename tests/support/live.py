@@ -40,6 +40,8 @@ def live_server(settings: Settings, prepared: PreparedDatabase) -> Iterator[str]
         OFFCODER_RATE_LIMIT_TOKEN_REFRESH="100000/minute",
         OFFCODER_RATE_LIMIT_API="100000/minute",
         OFFCODER_RATE_LIMIT_MFA_VERIFY="100000/minute",
+        OFFCODER_RATE_LIMIT_DEVICE_CODE="100000/minute",
+        OFFCODER_RATE_LIMIT_DEVICE_VERIFY="100000/minute",
     )
     log_path = settings.state_dir / f"live-server-{port}.log"
     log_file = log_path.open("w")

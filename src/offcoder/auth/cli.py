@@ -17,7 +17,8 @@ def purge(
         bool, typer.Option("--dry-run", help="Count what would be purged; delete nothing.")
     ] = False,
 ) -> None:
-    """Delete expired sign-in requests, codes and link codes, and dead refresh tokens."""
+    """Delete expired sign-in requests, codes, link codes and device sign-in requests, and
+    dead refresh tokens."""
     from offcoder.auth import retention
     from offcoder.config import get_settings
     from offcoder.db.bootstrap import prepare

@@ -11,11 +11,14 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from offcoder.audit.service import ActorKind
-from offcoder.auth import identity_endpoints, mfa, service
+from offcoder.auth import device, identity_endpoints, mfa, service
 from offcoder.auth.dependencies import Claims, Context, CurrentUser, UserSession
 from offcoder.auth.oidc import IdentityProvider, ProviderError
 from offcoder.auth.schemas import (
     AuthorizationCodeGrant,
+    DeviceCodeGrant,
+    DeviceCodeRequest,
+    DeviceCodeResponse,
     DeviceSessionList,
     DeviceSessionOut,
     IdentityOut,
@@ -136,12 +139,15 @@ async def callback(
     return RedirectResponse(target, status_code=302)
 
 
-Grant = AuthorizationCodeGrant | RefreshTokenGrant
+Grant = AuthorizationCodeGrant | RefreshTokenGrant | DeviceCodeGrant
 
 
-async def _grant(request: Request) -> Grant:
+async def _body(request: Request) -> dict[str, Any]:
+    """A form (as OAuth client libraries send) or JSON object body; an empty body is {}."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     raw = await request.body()
+    if not raw.strip():
+        return {}
     try:
         if content_type == "application/x-www-form-urlencoded":
             from urllib.parse import parse_qsl
@@ -153,28 +159,79 @@ async def _grant(request: Request) -> Grant:
         raise GrantError("The body must be JSON.", "invalid_request") from exc
     if not isinstance(body, dict):
         raise GrantError("The body must be a JSON object.", "invalid_request")
+    return body
+
+
+def _invalid(exc: ValidationError) -> GrantError:
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+    return GrantError(f"Missing or invalid: {fields}.", "invalid_request")
+
+
+async def _grant(request: Request) -> Grant:
+    body = await _body(request)
     try:
         if body.get("grant_type") == "authorization_code":
             return AuthorizationCodeGrant.model_validate(body)
         if body.get("grant_type") == "refresh_token":
             return RefreshTokenGrant.model_validate(body)
+        if body.get("grant_type") == device.GRANT_TYPE:
+            return DeviceCodeGrant.model_validate(body)
     except ValidationError as exc:
-        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-        raise GrantError(f"Missing or invalid: {fields}.", "invalid_request") from exc
+        raise _invalid(exc) from exc
     raise GrantError(
-        "grant_type must be authorization_code or refresh_token.", "unsupported_grant_type"
+        f"grant_type must be authorization_code, refresh_token or {device.GRANT_TYPE}.",
+        "unsupported_grant_type",
     )
 
 
 async def token_grant(request: Request, ctx: Context) -> Grant:
-    """The grant in the body, counted per client address in its class: a code exchange is a
-    sign-in step, a refresh has a stricter limit of its own. Solved before the route's
-    transaction, so a refused call opens none (a malformed body is refused, uncounted, at no
-    cost to the database)."""
+    """The grant in the body, counted per client address in its class: a code exchange (or a
+    device code poll) is a sign-in step, a refresh has a stricter limit of its own. Solved
+    before the route's transaction, so a refused call opens none (a malformed body is refused,
+    uncounted, at no cost to the database)."""
     grant = await _grant(request)
     kind = LimitKind.token_refresh if isinstance(grant, RefreshTokenGrant) else LimitKind.sign_in
     await ctx.rate_limits.hit(kind, client_address(request.client.host if request.client else None))
     return grant
+
+
+async def device_code_request(request: Request, ctx: Context) -> DeviceCodeRequest:
+    """The request's body, after it is counted per client address (each one writes a row):
+    before the route's transaction, so a refused call opens none."""
+    host = request.client.host if request.client else None
+    await ctx.rate_limits.hit(LimitKind.device_code, client_address(host))
+    try:
+        return DeviceCodeRequest.model_validate(await _body(request))
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+@router.post(
+    "/device/code",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": DeviceCodeRequest.model_json_schema()
+                },
+                "application/json": {"schema": DeviceCodeRequest.model_json_schema()},
+            },
+        }
+    },
+)
+async def device_code(
+    request: Request,
+    ctx: Context,
+    body: Annotated[DeviceCodeRequest, Depends(device_code_request)],
+    session: SystemSession,
+) -> DeviceCodeResponse:
+    """Sign in a device without a browser (RFC 8628): show the person `user_code` and
+    `verification_uri`, where they approve it from any signed-in browser, then poll
+    `POST /v1/auth/token` with `grant_type=urn:ietf:params:oauth:grant-type:device_code`."""
+    ip = request.client.host if request.client else None
+    codes = await device.start(session, ctx, device_name=body.device_name, ip=ip)
+    return DeviceCodeResponse.model_validate(codes.as_response(ctx.settings.public_url))
 
 
 @router.post(
@@ -188,6 +245,7 @@ async def token_grant(request: Request, ctx: Context) -> Grant:
                         "oneOf": [
                             AuthorizationCodeGrant.model_json_schema(),
                             RefreshTokenGrant.model_json_schema(),
+                            DeviceCodeGrant.model_json_schema(),
                         ]
                     }
                 }
@@ -201,12 +259,16 @@ async def token(
     grant: Annotated[Grant, Depends(token_grant)],
     session: SystemSession,
 ) -> TokenResponse:
-    """Exchange a one-time code (with its PKCE verifier) or rotate a refresh token."""
+    """Exchange a one-time code (with its PKCE verifier), rotate a refresh token, or poll a
+    device code (RFC 8628: `authorization_pending`, `slow_down`, `access_denied`,
+    `expired_token`, then the tokens, once)."""
     ip = request.client.host if request.client else None
     # Refusals are CommitThenRefuse: a spent code or a session ended for refresh token reuse
-    # stays spent and ended.
+    # stays spent and ended, a device code's poll time and slowed interval stay recorded.
     if isinstance(grant, AuthorizationCodeGrant):
         issued = await service.exchange_code(session, ctx, grant.code, grant.code_verifier, ip)
+    elif isinstance(grant, DeviceCodeGrant):
+        issued = await device.exchange(session, ctx, grant.device_code, ip)
     else:
         issued = await service.refresh(session, ctx, grant.refresh_token)
     return TokenResponse.model_validate(issued.as_response())

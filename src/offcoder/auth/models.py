@@ -146,6 +146,41 @@ class IdentityLinkCode(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class DeviceAuthorization(Base):
+    """A device authorization request (RFC 8628, decision 0032): a terminal with no browser asks
+    for one, a signed-in person approves or denies it at /console/device by its user code, and
+    the terminal polls the token endpoint with its device code until then.
+
+    Both codes are stored only as their SHA-256. The device code (256 bits) is what tokens are
+    issued for, once (`used_at`); the short user code (20^8 values) only finds the request for
+    the person approving it, while it is pending and at most `device_code_ttl_s` old. Expired
+    rows go with the sign-in purge (auth/retention.py); an approved row goes with its user.
+    """
+
+    __tablename__ = "device_authorizations"
+
+    device_code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    user_code_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    device_name: Mapped[str] = mapped_column(String(100))
+    # The requesting address's /24 or /48, shown on the approval page (phishing, decision 0032).
+    ip_prefix: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The polling interval the client must keep; each slow_down adds 5 seconds.
+    interval_s: Mapped[int]
+    last_polled_at: Mapped[datetime | None]
+    # pending, approved or denied (DeviceStatus in auth/device.py).
+    status: Mapped[str] = mapped_column(String(16))
+    # Who approved or denied it, and the provider of the approving session (the new session's).
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    # Set when the device code was exchanged for tokens: it never works again.
+    used_at: Mapped[datetime | None]
+
+
 class MfaTotp(Base):
     """A user's TOTP second factor (A5): the shared secret, sealed with the keyring (R2)."""
 

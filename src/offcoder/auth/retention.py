@@ -1,6 +1,6 @@
 """Sign-in rows are deleted once they can no longer change an answer (docs/api.md "Rate
-limits", review F8): sign-in requests, one-time codes and link codes past their expiry, and
-refresh tokens that can neither be redeemed nor reveal a theft.
+limits", review F8): sign-in requests, one-time codes, link codes and device authorization
+requests past their expiry, and refresh tokens that can neither be redeemed nor reveal a theft.
 
 An expired request or code is refused exactly as an unknown one, so deleting it changes no
 answer. A used refresh token of a live session is kept even past its expiry: presented again it
@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, CursorResult, delete, exists, func, or_, s
 from offcoder.auth.models import (
     AuthorizationCode,
     AuthorizationRequest,
+    DeviceAuthorization,
     DeviceSession,
     IdentityLinkCode,
     RefreshToken,
@@ -47,6 +48,7 @@ class Purged:
     authorization_codes: int = 0
     link_codes: int = 0
     refresh_tokens: int = 0
+    device_codes: int = 0
 
     def __str__(self) -> str:
         return ", ".join(
@@ -78,6 +80,13 @@ def _doomed(now: datetime) -> list[tuple[type[Base], Any, ColumnElement[bool]]]:
                 (RefreshToken.used_at.is_(None) & (RefreshToken.expires_at <= now)),
                 session_over,
             ),
+        ),
+        # Expired device authorization requests, decided or not, used or not: an expired
+        # device code is refused whatever its state (auth/device.exchange).
+        (
+            DeviceAuthorization,
+            DeviceAuthorization.device_code_hash,
+            DeviceAuthorization.expires_at < now,
         ),
     ]
 

@@ -20,6 +20,43 @@ class RefreshTokenGrant(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
+class DeviceCodeGrant(BaseModel):
+    """A poll of the device authorization grant (RFC 8628 section 3.4)."""
+
+    model_config = ConfigDict(extra="forbid")
+    grant_type: Literal["urn:ietf:params:oauth:grant-type:device_code"]
+    device_code: str = Field(min_length=1, max_length=512)
+    # OAuth libraries send their client id; this server has no registered clients.
+    client_id: str | None = Field(default=None, max_length=256)
+
+
+class DeviceCodeRequest(BaseModel):
+    """Ask for a device code and a user code (RFC 8628 section 3.1)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # Shown to the person approving, and stored: no control characters (nor NUL, which
+    # PostgreSQL refuses in text).
+    device_name: str = Field(
+        default="terminal", min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
+    # Accepted for OAuth libraries and ignored: no registered clients, no scopes.
+    client_id: str | None = Field(default=None, max_length=256)
+    scope: str | None = Field(default=None, max_length=256)
+
+
+class DeviceCodeResponse(BaseModel):
+    """RFC 8628 section 3.2: show `user_code` and `verification_uri` to the person (or
+    `verification_uri_complete`, e.g. as a QR code), then poll the token endpoint with
+    `device_code` no more often than every `interval` seconds, for at most `expires_in`."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name

@@ -528,12 +528,28 @@ async def exchange_code(
         raise CommitThenRefuse(GrantError("code_verifier is malformed.", "invalid_request"))
     if not hmac.compare_digest(pkce_challenge(code_verifier), grant.code_challenge):
         raise CommitThenRefuse(GrantError("code_verifier does not match the code_challenge."))
+    return await open_device_session(
+        session, ctx, grant.user_id, device_name=grant.device_name, provider=grant.provider, ip=ip
+    )
+
+
+async def open_device_session(
+    session: AsyncSession,
+    ctx: AppContext,
+    user_id: uuid.UUID,
+    *,
+    device_name: str,
+    provider: str,
+    ip: str | None,
+) -> IssuedTokens:
+    """A new device session for `user_id`, and its first tokens (a code exchange, a device
+    grant)."""
     now = utcnow()
     device = DeviceSession(
         id=uuid.uuid4(),
-        user_id=grant.user_id,
-        device_name=grant.device_name,
-        provider=grant.provider,
+        user_id=user_id,
+        device_name=device_name,
+        provider=provider,
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.session_absolute_ttl_s),

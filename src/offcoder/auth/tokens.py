@@ -26,6 +26,7 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - the RFC 9068 media type
 REFRESH_PREFIX = "ocr_"
 CODE_PREFIX = "occ_"
 LINK_CODE_PREFIX = "ocl_"
+DEVICE_CODE_PREFIX = "ocd_"
 
 
 class InvalidAccessToken(Exception):

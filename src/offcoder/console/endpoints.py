@@ -25,6 +25,7 @@ from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.auth.oidc import ProviderError
 from offcoder.auth.pkce import pkce_challenge
 from offcoder.auth.service import EndReason
+from offcoder.console import device as device_pages
 from offcoder.console import pwa
 from offcoder.console import session as cookies
 from offcoder.console.account import account_page
@@ -91,7 +92,11 @@ async def home(request: Request, ctx: Context, browser: Visitor) -> Response:
     if browser is not None:
         return go("/console/projects", ctx, browser)
     providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
-    return page(request, ctx, "signin.html", {"providers": providers, "error": None})
+    after = device_pages.page_after_sign_in(request, ctx)
+    notice = "Sign in to approve a device; you come back to its code after." if after else None
+    return page(
+        request, ctx, "signin.html", {"providers": providers, "error": None, "notice": notice}
+    )
 
 
 @router.get("/signin/{provider}")
@@ -151,9 +156,13 @@ async def callback(
             # Answered with a page, not raised: the request's transaction still commits the spend.
             failure = "The sign-in code was not accepted; start again."
         else:
-            response = go("/console/projects", ctx)
+            # Back to the page that sent this browser to sign in (a device's code), if any.
+            resumed = device_pages.page_after_sign_in(request, ctx)
+            response = go(resumed or "/console/projects", ctx)
             cookies.store_tokens(response, ctx, issued.as_response())
             cookies.delete_cookie(response, ctx, cookies.SIGNIN_COOKIE)
+            if resumed is not None:
+                cookies.delete_cookie(response, ctx, cookies.NEXT_COOKIE)
             return response
     providers = [{"name": p.name, "display_name": p.display_name} for p in ctx.providers.values()]
     return page(
@@ -735,11 +744,14 @@ def install(app: Any) -> None:
     app.include_router(pwa.router)
     app.include_router(account_router)
     app.include_router(project_settings_router)
+    app.include_router(device_pages.router)
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console")
 
     async def sign_in_needed(request: Request, _: Exception) -> Response:
         response = RedirectResponse("/console", status_code=303)
-        cookies.clear_session(response, get_context(request))
+        ctx = get_context(request)
+        cookies.clear_session(response, ctx)
+        device_pages.remember_after_sign_in(request, response, ctx)
         return response
 
     app.add_exception_handler(SignInNeeded, sign_in_needed)

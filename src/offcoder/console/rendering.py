@@ -61,7 +61,7 @@ def section_of(path: str) -> str:
 SECTIONS = {
     "projects": ("/console/projects", "/console/jobs"),
     "wallet": ("/console/wallet",),
-    "account": ("/console/account", "/console/identities"),
+    "account": ("/console/account", "/console/identities", "/console/device"),
 }
 
 

@@ -37,6 +37,8 @@ SIGNIN_COOKIE = "oc_signin"
 # Secure, like every console cookie, so no sibling subdomain can plant one.
 LINK_COOKIE = "oc_link"
 CSRF_FIELD = "csrf"
+# A page to come back to after signing in (the device sign-in page and its code), followed once.
+NEXT_COOKIE = "oc_next"
 
 
 def secure_cookies(ctx: AppContext) -> bool:

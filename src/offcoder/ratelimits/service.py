@@ -6,6 +6,8 @@
 | `token_refresh` | client address | refresh-token grants at the token endpoint |
 | `api` | user | every request with an access token (`auth.dependencies.access_claims`) |
 | `mfa_verify` | user | second-factor verification |
+| `device_code` | client address | device authorization requests (`POST /v1/auth/device/code`) |
+| `device_verify` | user, and client address | user codes entered at `/console/device` |
 
 Live-log connections are limited per connection, in their own process (`realtime/live.py`,
 `ConnectionLimits` below): a connection lives in one process, so nothing needs sharing.
@@ -37,6 +39,8 @@ class LimitKind(StrEnum):
     token_refresh = "token-refresh"  # noqa: S105 - a class name, not a secret
     api = "api"
     mfa_verify = "mfa-verify"
+    device_code = "device-code"
+    device_verify = "device-verify"
 
 
 REFUSALS = {
@@ -44,6 +48,8 @@ REFUSALS = {
     LimitKind.token_refresh: "Too many token refreshes from your network address.",
     LimitKind.api: "Too many requests for your account.",
     LimitKind.mfa_verify: "Too many second-factor attempts for your account.",
+    LimitKind.device_code: "Too many device sign-in requests from your network address.",
+    LimitKind.device_verify: "Too many device codes tried; wait a little and try again.",
 }
 
 SETTINGS = {
@@ -51,6 +57,8 @@ SETTINGS = {
     LimitKind.token_refresh: "rate_limit_token_refresh",
     LimitKind.api: "rate_limit_api",
     LimitKind.mfa_verify: "rate_limit_mfa_verify",
+    LimitKind.device_code: "rate_limit_device_code",
+    LimitKind.device_verify: "rate_limit_device_verify",
 }
 
 
