@@ -323,12 +323,12 @@ async def end_other_sessions(principal: CurrentUser, session: UserSession) -> Se
     """Sign out everywhere else: every live device session of yours but the calling one ends
     (their refresh tokens die, their access tokens are refused)."""
     ended = 0
-    for device in await service.list_sessions(session, principal.user_id):
-        if device.id == principal.session_id:
+    for other in await service.list_sessions(session, principal.user_id):
+        if other.id == principal.session_id:
             continue
         await service.end_device_session(
             session,
-            device,
+            other,
             EndReason.revoked,
             actor_kind=ActorKind.user,
             actor_id=principal.user_id,

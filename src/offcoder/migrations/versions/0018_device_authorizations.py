@@ -14,8 +14,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-# 0017 is written in parallel (issue 17); this points at 0016 only until the two are chained at
-# the merge, so that this branch's database can be built now.
 down_revision = "0017"
 branch_labels = None
 depends_on = None
