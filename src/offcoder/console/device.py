@@ -26,6 +26,7 @@ from offcoder.auth import service as auth_service
 from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.console import session as cookies
 from offcoder.console.auth import ConsoleUser, FormUser
+from offcoder.console.rendering import page
 from offcoder.console.session import Browser
 from offcoder.context import AppContext
 from offcoder.kit.transactions import system_transaction
@@ -83,8 +84,6 @@ def device_page(
     status_code: int = 200,
     **context: Any,
 ) -> Response:
-    from offcoder.console.endpoints import page
-
     values: dict[str, Any] = {"stage": stage, "user_code": "", "error": None} | context
     return page(request, ctx, "device.html", values, browser, status_code=status_code)
 
