@@ -16,9 +16,11 @@ def chromium_path() -> str:
     return found
 
 
-# Names a test's browser may resolve: loopback only. Anything else fails in the browser, before
-# any DNS query leaves the machine (a page that asks for a CDN is a failing test, not traffic).
-LOOPBACK_ONLY = "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+# Names a test's browser may resolve: loopback only (`localhost` and its subdomains, which the
+# browser answers itself with loopback, RFC 6761: the preview hosts of the tests). Anything else
+# fails in the browser, before any DNS query leaves the machine (a page that asks for a CDN is a
+# failing test, not traffic).
+LOOPBACK_ONLY = "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1"
 RULES = "--host-resolver-rules="
 
 
