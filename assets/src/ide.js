@@ -26,3 +26,7 @@ if (ide) {
   try { first = sessionStorage.getItem(KEY) || first; } catch (_) { /* private mode */ }
   show(first);
 }
+
+// Every pane's module has run (imports run before this body): what tests and scripts wait for
+// before they touch the page's controls.
+if (ide) { ide.dataset.ready = "true"; }

@@ -22,7 +22,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.main import build_context
 from tests.support import ai_standins as ais
 from tests.support.browser import chromium
-from tests.support.console import SIZES, checked, signed_in_page
+from tests.support.console import SIZES, checked, project_page_ready, signed_in_page
 from tests.support.served import served_at_its_own_url
 
 KEY = "sk-console-test-7Q2z"
@@ -86,6 +86,7 @@ async def project_page(browser: Browser, console: str, size: str) -> tuple[Brows
 
 
 async def open_assistant(page: Page, size: str) -> None:
+    await project_page_ready(page)
     if size == "phone":
         await page.get_by_role("tab", name="Assistant").click()
     else:

@@ -107,3 +107,8 @@ async def checked(page: Page, name: str) -> None:
     assert not await wider_than_screen(page), f"{name}: wider than the screen"
     small = await small_tap_targets(page)
     assert small == [], f"{name}: {small}"
+
+
+async def project_page_ready(page: Page) -> None:
+    """Wait until the project page's panes have their scripts (a click before would be lost)."""
+    await expect(page.locator("#ide")).to_have_attribute("data-ready", "true")
