@@ -115,3 +115,20 @@ async def test_dark_mode_follows_the_system(browser: Browser, console: str) -> N
         await checked(page, "projects-phone-dark")
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_wallet_and_the_disclosure_policy_at_each_size(
+    browser: Browser, console: str, size: str
+) -> None:
+    context, page = await signed_in_page(
+        browser, console, f"wallet-{size}-{secrets.token_hex(3)}@example.test", **SIZES[size]
+    )
+    try:
+        await page.get_by_role("link", name="Wallet").click()
+        await expect(page.locator("h1")).to_have_text("Wallet")
+        await checked(page, f"wallet-{size}")
+        await page.goto(f"{console}/security/disclosure")
+        await checked(page, f"disclosure-{size}")
+    finally:
+        await context.close()
