@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # Encryption keys (R2): a key file or an environment variable, never the database.
     key_file: Path | None = None
     keys: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OFFCODER_KEYS"))
+    # Each user's data key, wrapped by the keys above (V3 crypto-shredding, decision 0033): a
+    # directory outside the database and its backups; state_dir/data-keys by default.
+    data_key_dir: Path | None = None
     # Signing key for access tokens (A3), a PEM private key; generated in development.
     jwt_private_key_file: Path | None = None
     jwt_private_key: SecretStr | None = None

@@ -19,7 +19,15 @@ from offcoder.ai.models import AIKey
 from offcoder.auth.models import OAuthIdentity
 from offcoder.crypto import bindings
 from offcoder.crypto.bindings import SEALED_COLUMNS, SealedColumn
-from offcoder.crypto.keyring import FileKeySource, Keyring, generate_keyset, key_id_of
+from offcoder.crypto.datakeys import FileDataKeyStore
+from offcoder.crypto.keyring import (
+    OWNER_MAGIC,
+    FileKeySource,
+    Keyring,
+    KeyringError,
+    generate_keyset,
+    key_id_of,
+)
 from offcoder.crypto.rotation import (
     KeyStillInUse,
     add_primary_key,
@@ -238,7 +246,12 @@ async def test_reseal_skips_a_row_a_server_is_writing(db: Database, tmp_path: Pa
 def offcoder(
     scratch: ScratchDatabase, key_file: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **scratch.env(), "OFFCODER_KEY_FILE": str(key_file)}
+    env = {
+        **os.environ,
+        **scratch.env(),
+        "OFFCODER_KEY_FILE": str(key_file),
+        "OFFCODER_DATA_KEY_DIR": str(key_file.parent / "data-keys"),
+    }
     env.pop("OFFCODER_KEYS", None)
     return subprocess.run(
         [sys.executable, "-m", "offcoder.cli", "keys", *args],
@@ -283,9 +296,16 @@ async def test_keys_commands(keys_db: ScratchDatabase, tmp_path: Path) -> None:
     key_b = json.loads(key_file.read_text())["primary"]
     assert key_b != key_a
     assert f"Re-sealed {len(stored.plaintexts)} values" in rotated.stdout
-    ring = Keyring.from_source(FileKeySource(key_file))
-    assert {key_id_of(e) for e in (await read_envelopes(db)).values()} == {key_b}
+    # Values sealed before data keys moved to their owner's data key (decision 0033), and the
+    # data keys are wrapped under the new primary key.
+    data_keys = FileDataKeyStore(tmp_path / "data-keys")
+    ring = Keyring.from_source(FileKeySource(key_file), data_keys=data_keys)
+    moved = await read_envelopes(db)
+    assert all(e.startswith(OWNER_MAGIC) for e in moved.values())
     assert await open_all(db, ring) == stored.plaintexts
+    assert ring.data_keys_under(key_b) == 3
+    with pytest.raises(KeyringError):  # the key set alone no longer opens them
+        await open_all(db, Keyring.from_source(FileKeySource(key_file)))
 
     rerun = await asyncio.to_thread(offcoder, keys_db, key_file, "rotate", "--reseal-only")
     assert rerun.returncode == 0, rerun.stderr
@@ -296,6 +316,20 @@ async def test_keys_commands(keys_db: ScratchDatabase, tmp_path: Path) -> None:
     retired = await asyncio.to_thread(offcoder, keys_db, key_file, "retire", key_a)
     assert retired.returncode == 0, retired.stderr
     assert set(json.loads(key_file.read_text())["keys"]) == {key_b}
+
+    # A rotation with data keys in place wraps each data key again and leaves values alone.
+    again = await asyncio.to_thread(offcoder, keys_db, key_file, "rotate")
+    assert again.returncode == 0, again.stderr
+    key_c = json.loads(key_file.read_text())["primary"]
+    assert "Re-sealed 3 values" in again.stdout  # the three users' data keys
+    assert await read_envelopes(db) == moved
+    ring = Keyring.from_source(FileKeySource(key_file), data_keys=data_keys)
+    assert (ring.data_keys_under(key_b), ring.data_keys_under(key_c)) == (0, 3)
+    retired_b = await asyncio.to_thread(offcoder, keys_db, key_file, "retire", key_b)
+    assert retired_b.returncode == 0, retired_b.stderr
+    assert await open_all(
+        db, Keyring.from_source(FileKeySource(key_file), data_keys=data_keys)
+    ) == (stored.plaintexts)
 
     async with db.system_session() as session:
         events = (
@@ -312,6 +346,8 @@ async def test_keys_commands(keys_db: ScratchDatabase, tmp_path: Path) -> None:
         ("keys.rotated", "operator"),
         ("keys.rotated", "operator"),
         ("keys.retired", "operator"),
+        ("keys.rotated", "operator"),
+        ("keys.retired", "operator"),
     ]
     assert json.loads(events[0][2])["previous_primary"] == key_a
 
@@ -321,7 +357,7 @@ async def test_keys_commands(keys_db: ScratchDatabase, tmp_path: Path) -> None:
         | {k for k in json.loads(before)["keys"].values()}
         | {base64.b64decode(k).hex() for k in json.loads(before)["keys"].values()}
     )
-    for run in (rotated, rerun, primary_refused, retired, generated, refused):
+    for run in (rotated, rerun, primary_refused, retired, generated, refused, again, retired_b):
         for s in secrets:
             assert s not in run.stdout + run.stderr
     for _, _, details in events:

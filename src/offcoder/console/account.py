@@ -120,7 +120,7 @@ async def account_delete(
         else:
             refused = False
             await users.forget_link_codes(session, ctx.database, browser.claims.user_id)
-            await users.erase(session, browser.claims.user_id)
+            await users.erase(session, browser.claims.user_id, ctx.keyring)
     if refused:
         return await account_page(
             request,

@@ -112,7 +112,9 @@ def rotate(
             previous_primary: str | None = previous
         else:
             previous_primary = None
-        keyring = Keyring.from_source(source)
+        from offcoder.crypto.sources import server_keyring
+
+        keyring = server_keyring(settings, source)
     except KeyringError as exc:
         raise _fail(str(exc)) from exc
     asyncio.run(_reseal(settings, keyring, previous_primary, batch_size))
@@ -122,11 +124,17 @@ async def _reseal(
     settings: Settings, keyring: Keyring, previous_primary: str | None, batch_size: int
 ) -> None:
     from offcoder.crypto.bindings import SealedColumn
-    from offcoder.crypto.rotation import count_not_under, label, record_rotation, reseal_all
+    from offcoder.crypto.rotation import (
+        DATA_KEYS,
+        count_to_reseal,
+        label,
+        record_rotation,
+        reseal_all,
+    )
 
     database = _database(settings)
     try:
-        todo = await count_not_under(database, keyring.primary_key_id)
+        todo = await count_to_reseal(database, keyring)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err
         ) as bar:
@@ -139,6 +147,8 @@ async def _reseal(
                 result = await reseal_all(
                     database, keyring, batch_size=batch_size, progress=advance
                 )
+                if DATA_KEYS in tasks:  # re-wrapped as a whole, not batch by batch
+                    bar.update(tasks[DATA_KEYS], completed=result.resealed.get(DATA_KEYS, 0))
             except KeyringError as exc:
                 raise _fail(
                     f"{exc}. Values re-sealed so far are committed; fix the cause and run "
@@ -165,11 +175,13 @@ def retire(kid: Annotated[str, typer.Argument(help="The id of the key to remove.
     """Remove an old key, refused while any value is still sealed under it."""
     from offcoder.config import get_settings
     from offcoder.crypto.rotation import KeyStillInUse, retire_key
+    from offcoder.crypto.sources import server_keyring
 
     settings = get_settings()
     try:
         source = _source(settings)
         keyset = source.load()
+        keyring = server_keyring(settings, source)
     except KeyringError as exc:
         raise _fail(str(exc)) from exc
 
@@ -183,7 +195,7 @@ def retire(kid: Annotated[str, typer.Argument(help="The id of the key to remove.
     async def run() -> KeySet:
         database = _database(settings)
         try:
-            return await retire_key(database, keyset, kid, publish)
+            return await retire_key(database, keyset, kid, publish, keyring)
         finally:
             await database.dispose()
 

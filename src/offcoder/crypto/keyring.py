@@ -7,6 +7,11 @@ additional authenticated data binds it to its table, column, row and owner: a ci
 copied to another row or another user's row fails to open.
 
 Envelope: b"OC1" | len(kid) (1 byte) | kid (ASCII) | nonce (12 bytes) | ciphertext+tag.
+
+With a `DataKeyStore` (V3, decision 0033) every value is sealed under its owner's data key
+instead, and only the data keys are sealed under the key set:
+owner envelope: b"OU1" | nonce (12 bytes) | ciphertext+tag, opened with the data key of the
+binding's owner. Values sealed before (b"OC1") keep opening; rotation re-seals them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from typing import Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from offcoder.crypto.datakeys import DataKeyStore
+
 MAGIC = b"OC1"
+OWNER_MAGIC = b"OU1"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 
@@ -100,6 +108,11 @@ class KeySet:
         return replace(self, origin=source)
 
 
+def data_key_binding(owner: uuid.UUID) -> Binding:
+    """The binding of an owner's wrapped data key: it unwraps only as that owner's key."""
+    return Binding("data_keys", "wrapped", str(owner), owner)
+
+
 def new_key_id() -> str:
     return "k" + secrets.token_hex(6)
 
@@ -171,8 +184,10 @@ class Keyring:
         *,
         reload_interval: float = 5.0,
         refresh_after: float = 60.0,
+        data_keys: DataKeyStore | None = None,
     ) -> None:
         self._source = source if source is not None else keyset.origin
+        self._data_keys = data_keys
         self._reload_interval = reload_interval
         self._refresh_after = refresh_after
         self._lock = threading.Lock()
@@ -180,8 +195,10 @@ class Keyring:
         self._last_attempt = float("-inf")
 
     @classmethod
-    def from_source(cls, source: KeySource, **options: float) -> Keyring:
-        return cls(source.load(), source, **options)
+    def from_source(
+        cls, source: KeySource, *, data_keys: DataKeyStore | None = None, **options: float
+    ) -> Keyring:
+        return cls(source.load(), source, data_keys=data_keys, **options)
 
     def _install(self, keyset: KeySet) -> None:
         ciphers = {kid: AESGCM(key) for kid, key in keyset.keys.items()}
@@ -216,7 +233,20 @@ class Keyring:
     def primary_key_id(self) -> str:
         return self._keyset.primary
 
+    @property
+    def data_keys(self) -> DataKeyStore | None:
+        return self._data_keys
+
     def seal(self, plaintext: bytes, binding: Binding) -> bytes:
+        """Seal under the owner's data key when there is a data key store, else the key set."""
+        if self._data_keys is None:
+            return self._seal_with_keyset(plaintext, binding)
+        cipher = self._data_key(binding.owner, create=True)
+        assert cipher is not None
+        nonce = os.urandom(NONCE_BYTES)
+        return OWNER_MAGIC + nonce + cipher.encrypt(nonce, plaintext, binding.aad())
+
+    def _seal_with_keyset(self, plaintext: bytes, binding: Binding) -> bytes:
         if self._source is not None and time.monotonic() - self._loaded_at > self._refresh_after:
             # On failure keep sealing with the set we hold; the next attempt may succeed.
             with contextlib.suppress(KeyringError):
@@ -231,6 +261,14 @@ class Keyring:
         return self.seal(plaintext.encode(), binding)
 
     def open(self, envelope: bytes, binding: Binding) -> bytes:
+        if envelope.startswith(OWNER_MAGIC):
+            return self._open_with_data_key(envelope, binding)
+        return self._open_with_keyset(envelope, binding)
+
+    def open_text(self, envelope: bytes, binding: Binding) -> str:
+        return self.open(envelope, binding).decode()
+
+    def _open_with_keyset(self, envelope: bytes, binding: Binding) -> bytes:
         kid, nonce, sealed = split_envelope(envelope)
         cipher = self._state[1].get(kid)
         if cipher is None and self.reload():
@@ -242,14 +280,104 @@ class Keyring:
         except InvalidTag as exc:
             raise KeyringError("the value does not open here (wrong row, owner or key)") from exc
 
-    def open_text(self, envelope: bytes, binding: Binding) -> str:
-        return self.open(envelope, binding).decode()
+    def _open_with_data_key(self, envelope: bytes, binding: Binding) -> bytes:
+        nonce = envelope[len(OWNER_MAGIC) : len(OWNER_MAGIC) + NONCE_BYTES]
+        sealed = envelope[len(OWNER_MAGIC) + NONCE_BYTES :]
+        if len(nonce) != NONCE_BYTES or len(sealed) < 16:
+            raise KeyringError("truncated ciphertext")
+        cipher = self._data_key(binding.owner, create=False)
+        if cipher is None:
+            raise KeyringError("the owner's data key does not exist here (erased, or never made)")
+        try:
+            return cipher.decrypt(nonce, sealed, binding.aad())
+        except InvalidTag as exc:
+            raise KeyringError("the value does not open here (wrong row, owner or key)") from exc
 
-    def reseal(self, envelope: bytes, binding: Binding) -> bytes | None:
-        """The value sealed under the primary key, or None when it already is."""
+    def _data_key(self, owner: uuid.UUID, *, create: bool) -> AESGCM | None:
+        """The owner's data key, unwrapped; made and stored on first use when `create`.
+
+        Deliberately not cached: once erasure destroys the wrapped key, no process of the
+        deployment opens the owner's values any more, without a restart.
+        """
+        store = self._data_keys
+        if store is None:
+            raise KeyringError("this keyring has no data key store")
+        binding = data_key_binding(owner)
+        wrapped = store.load(owner)
+        if wrapped is None:
+            if not create:
+                return None
+            fresh = self._seal_with_keyset(AESGCM.generate_key(256), binding)
+            if not store.create(owner, fresh):
+                wrapped = store.load(owner)  # another process made it first: use theirs
+                if wrapped is None:
+                    raise KeyringError("the owner's data key vanished while it was being made")
+            else:
+                wrapped = fresh
+        return AESGCM(self._open_with_keyset(wrapped, binding))
+
+    def destroy_data_key(self, owner: uuid.UUID) -> bool:
+        """Crypto-shred: delete the owner's wrapped data key (False when there was none)."""
+        if self._data_keys is None:
+            return False
+        return self._data_keys.destroy(owner)
+
+    def data_keys_under(self, kid: str) -> int:
+        """How many wrapped data keys are sealed under key `kid` of the key set."""
+        if self._data_keys is None:
+            return 0
+        return sum(1 for _, wrapped in self._wrapped_data_keys() if key_id_of(wrapped) == kid)
+
+    def data_keys_to_rewrap(self) -> int:
+        return sum(
+            1
+            for _, wrapped in self._wrapped_data_keys()
+            if split_envelope(wrapped)[0] != self.primary_key_id
+        )
+
+    def _wrapped_data_keys(self) -> list[tuple[uuid.UUID, bytes]]:
+        store = self._data_keys
+        if store is None:
+            return []
+        found: list[tuple[uuid.UUID, bytes]] = []
+        for owner in store.owners():
+            wrapped = store.load(owner)
+            if wrapped is not None:  # erased between listing and reading
+                found.append((owner, wrapped))
+        return found
+
+    def rewrap_data_keys(self) -> int:
+        """Wrap every data key not under the primary key again under it (key rotation).
+
+        The data keys themselves do not change, so no value sealed under them is touched.
+        """
+        store = self._data_keys
+        rewrapped = 0
+        if store is None:
+            return rewrapped
+        for owner, wrapped in self._wrapped_data_keys():
+            fresh = self.reseal(wrapped, data_key_binding(owner), under_keyset=True)
+            if fresh is not None:
+                store.replace(owner, fresh)
+                rewrapped += 1
+        return rewrapped
+
+    def reseal(
+        self, envelope: bytes, binding: Binding, *, under_keyset: bool = False
+    ) -> bytes | None:
+        """The value sealed as new values are sealed now, or None when it already is.
+
+        With a data key store that is under the owner's data key (values sealed before data
+        keys existed move there); without one, or for a wrapped data key (`under_keyset`), it
+        is under the key set's primary key.
+        """
+        if self._data_keys is not None and not under_keyset:
+            if envelope.startswith(OWNER_MAGIC):
+                return None
+            return self.seal(self.open(envelope, binding), binding)
         if key_id_of(envelope) == self._keyset.primary:
             return None
-        return self.seal(self.open(envelope, binding), binding)
+        return self._seal_with_keyset(self._open_with_keyset(envelope, binding), binding)
 
 
 def split_envelope(envelope: bytes) -> tuple[str, bytes, bytes]:

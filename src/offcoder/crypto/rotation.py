@@ -6,6 +6,11 @@ each batch is its own system-role transaction that locks its rows `FOR UPDATE SK
 keep serving, and a run killed midway has committed every finished batch while the rest still
 opens under the old key, which stays in the source until `retire`. A rerun only touches rows
 whose envelope is not under the primary key.
+
+With data keys (decision 0033) values live under their owner's data key, which no key
+rotation touches: rotation wraps each data key again under the new primary key, and re-seals
+only values still under the key set (those sealed before data keys), moving them to their
+owner's data key.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from sqlalchemy.sql.expression import TableClause
 
 from offcoder.audit.service import ActorKind, record
 from offcoder.crypto.bindings import SEALED_COLUMNS, SealedColumn, binding_for
-from offcoder.crypto.keyring import MAGIC, Keyring, KeySet, KeySource
+from offcoder.crypto.keyring import MAGIC, OWNER_MAGIC, Keyring, KeySet, KeySource
 from offcoder.db.engine import Database
 
 UUID_COLUMNS = {"id", "user_id", "project_id"}
@@ -31,6 +36,9 @@ UUID_COLUMNS = {"id", "user_id", "project_id"}
 def envelope_prefix(kid: str) -> bytes:
     """The first bytes of every envelope sealed under `kid` (see keyring's envelope layout)."""
     return MAGIC + bytes([len(kid)]) + kid.encode("ascii")
+
+
+DATA_KEYS = "data keys"
 
 
 def label(sealed: SealedColumn) -> str:
@@ -52,9 +60,22 @@ def _under(sealed: SealedColumn, kid: str, *, negate: bool) -> ColumnElement[boo
     return value.is_not(None) & ((head != prefix) if negate else (head == prefix))
 
 
-async def count_under(database: Database, kid: str) -> dict[str, int]:
-    """How many values of each sealed column are sealed under key `kid`."""
+def _to_reseal(sealed: SealedColumn, keyring: Keyring) -> ColumnElement[bool]:
+    """The values not sealed the way the keyring seals new ones."""
+    if keyring.data_keys is None:
+        return _under(sealed, keyring.primary_key_id, negate=True)
+    value = _table(sealed).c[sealed.column]
+    return value.is_not(None) & (func.substring(value, 1, len(OWNER_MAGIC)) != OWNER_MAGIC)
+
+
+async def count_under(
+    database: Database, kid: str, keyring: Keyring | None = None
+) -> dict[str, int]:
+    """How many values of each sealed column (and data keys, given a keyring with a data key
+    store) are sealed under key `kid`."""
     counts: dict[str, int] = {}
+    if keyring is not None and keyring.data_keys is not None:
+        counts[DATA_KEYS] = keyring.data_keys_under(kid)
     async with database.system_session() as session:
         for sealed in SEALED_COLUMNS:
             t = _table(sealed)
@@ -63,13 +84,15 @@ async def count_under(database: Database, kid: str) -> dict[str, int]:
     return counts
 
 
-async def count_not_under(database: Database, kid: str) -> dict[str, int]:
-    """How many values of each sealed column still need re-sealing under `kid`."""
+async def count_to_reseal(database: Database, keyring: Keyring) -> dict[str, int]:
+    """How many values of each sealed column, and data keys, rotation still has to do."""
     counts: dict[str, int] = {}
+    if keyring.data_keys is not None:
+        counts[DATA_KEYS] = keyring.data_keys_to_rewrap()
     async with database.system_session() as session:
         for sealed in SEALED_COLUMNS:
             t = _table(sealed)
-            stmt = select(func.count()).select_from(t).where(_under(sealed, kid, negate=True))
+            stmt = select(func.count()).select_from(t).where(_to_reseal(sealed, keyring))
             counts[label(sealed)] = int(await session.scalar(stmt) or 0)
     return counts
 
@@ -103,7 +126,7 @@ async def _reseal_batch(
     t = _table(sealed)
     keys = [t.c[name] for name in sealed.key_columns]
     value = t.c[sealed.column]
-    stmt = select(*t.c).where(_under(sealed, keyring.primary_key_id, negate=True))
+    stmt = select(*t.c).where(_to_reseal(sealed, keyring))
     if after is not None:
         stmt = stmt.where(tuple_(*keys) > tuple_(*after))
     stmt = stmt.order_by(*keys).limit(batch_size).with_for_update(skip_locked=True)
@@ -142,6 +165,11 @@ async def reseal_all(
     result = ResealResult(keyring.primary_key_id)
     for _ in range(max_passes):
         done_this_pass = 0
+        if keyring.data_keys is not None:
+            # Data keys first: values moved to a data key below are then under the new key.
+            rewrapped = keyring.rewrap_data_keys()
+            done_this_pass += rewrapped
+            result.resealed[DATA_KEYS] = result.resealed.get(DATA_KEYS, 0) + rewrapped
         for sealed in SEALED_COLUMNS:
             after: tuple[Any, ...] | None = None
             while True:
@@ -152,7 +180,7 @@ async def reseal_all(
                 result.resealed[label(sealed)] = result.resealed.get(label(sealed), 0) + count
                 if progress is not None:
                     progress(sealed, count)
-        result.remaining = await count_not_under(database, keyring.primary_key_id)
+        result.remaining = await count_to_reseal(database, keyring)
         if result.left == 0:
             break
         if done_this_pass == 0:
@@ -196,15 +224,20 @@ class KeyStillInUse(Exception):
 
 
 async def retire_key(
-    database: Database, keyset: KeySet, kid: str, publish: Callable[[KeySet], None]
+    database: Database,
+    keyset: KeySet,
+    kid: str,
+    publish: Callable[[KeySet], None],
+    keyring: Keyring | None = None,
 ) -> KeySet:
-    """Remove `kid`, refused while any value is sealed under it, and audit it.
+    """Remove `kid`, refused while any value (or, given a keyring with data keys, any
+    wrapped data key) is sealed under it, and audit it.
 
     `publish` puts the smaller set in place (stores it, or prints it for the operator); it runs
     inside the audit event's transaction, so a failure leaves neither the event nor the change.
     """
     remaining = keyset.without(kid)  # refuses the primary key and unknown ids
-    counts = await count_under(database, kid)
+    counts = await count_under(database, kid, keyring)
     if any(counts.values()):
         raise KeyStillInUse(kid, counts)
     async with database.system_session() as session:

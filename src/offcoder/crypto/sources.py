@@ -7,7 +7,14 @@ from pathlib import Path
 import structlog
 
 from offcoder.config import Settings
-from offcoder.crypto.keyring import EnvKeySource, FileKeySource, KeySource, generate_keyset
+from offcoder.crypto.datakeys import FileDataKeyStore
+from offcoder.crypto.keyring import (
+    EnvKeySource,
+    FileKeySource,
+    Keyring,
+    KeySource,
+    generate_keyset,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -27,3 +34,14 @@ def key_source(settings: Settings, *, create: bool = True) -> KeySource:
         source.store(generate_keyset())
         log.warning("generated a development key file", path=str(source.path))
     return source
+
+
+def data_key_store(settings: Settings) -> FileDataKeyStore:
+    """Where each user's wrapped data key is kept: OFFCODER_DATA_KEY_DIR, else the state dir."""
+    return FileDataKeyStore(settings.data_key_dir or settings.state_dir / "data-keys")
+
+
+def server_keyring(settings: Settings, source: KeySource | None = None) -> Keyring:
+    """The keyring every process seals with: the key set, and the users' data keys under it."""
+    source = source if source is not None else key_source(settings)
+    return Keyring.from_source(source, data_keys=data_key_store(settings))

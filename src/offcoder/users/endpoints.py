@@ -31,5 +31,5 @@ async def update_me(changes: UserUpdate, principal: CurrentUser, session: UserSe
 async def erase_me(principal: CurrentUser, session: UserSession, ctx: Context) -> Response:
     """Erase the account and everything it owns, and the pending link codes that name it."""
     await service.forget_link_codes(session, ctx.database, principal.user_id)
-    await service.erase(session, principal.user_id)
+    await service.erase(session, principal.user_id, ctx.keyring)
     return Response(status_code=204)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.audit.service import ActorKind, record
 from offcoder.auth import service as auth_service
 from offcoder.auth.models import OAuthIdentity
+from offcoder.crypto.keyring import Keyring
 from offcoder.db.engine import Database
 from offcoder.problems import Conflict, NotFound
 from offcoder.users.models import User
@@ -63,13 +64,20 @@ async def forget_link_codes(session: AsyncSession, database: Database, user_id: 
         )
 
 
-async def erase(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Delete the account and, by cascade, every row it owns (V3 erasure)."""
+async def erase(session: AsyncSession, user_id: uuid.UUID, keyring: Keyring) -> None:
+    """Delete the account and, by cascade, every row it owns, and destroy the user's data key
+    so that their sealed values in earlier database backups no longer open (V3 erasure by
+    crypto-shredding, decision 0033)."""
+    # Destroyed inside the transaction, before the commit: a commit that then fails leaves an
+    # account whose sealed values no longer open (which its owner asked for), never an erased
+    # account whose key survives.
+    shredded = keyring.destroy_data_key(user_id)
     await record(
         session,
         "user.erased",
         actor_id=user_id,
         actor_kind=ActorKind.user,
         target=f"user:{user_id}",
+        details={"data_key_destroyed": shredded},
     )
     await session.execute(delete(User).where(User.id == user_id))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from offcoder.config import Settings
 from offcoder.crypto.keyring import Keyring
-from offcoder.crypto.sources import key_source
+from offcoder.crypto.sources import server_keyring
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.db.engine import Database
 from offcoder.logs import mask_configured_secrets
@@ -25,7 +25,7 @@ class WorkerContext:
         return cls(
             settings=settings,
             database=prepared.open(settings.db_pool_size),
-            keyring=Keyring(key_source(settings).load()),
+            keyring=server_keyring(settings),
         )
 
     async def close(self) -> None:
