@@ -362,3 +362,33 @@ async def test_keys_commands(keys_db: ScratchDatabase, tmp_path: Path) -> None:
             assert s not in run.stdout + run.stderr
     for _, _, details in events:
         assert not any(s in details for s in secrets)
+
+
+async def test_rotation_with_data_keys_rewraps_them_and_retire_waits_for_them(
+    db: Database, tmp_path: Path
+) -> None:
+    await empty(db)
+    source = FileKeySource(tmp_path / "keys.json")
+    source.store(generate_keyset())
+    key_a = source.load().primary
+    data_keys = FileDataKeyStore(tmp_path / "data-keys")
+    stored = await write_sealed_rows(db, Keyring.from_source(source, data_keys=data_keys))
+    envelopes = await read_envelopes(db)
+    assert all(e.startswith(OWNER_MAGIC) for e in envelopes.values())
+
+    add_primary_key(source)
+    rotating = Keyring.from_source(source, data_keys=data_keys)
+    with pytest.raises(KeyStillInUse) as still:  # key A still wraps the three data keys
+        await retire_key(db, source.load(), key_a, source.store, rotating)
+    assert still.value.counts == {"data keys": 3}
+
+    result = await reseal_all(db, rotating, batch_size=2)
+    assert result.resealed == {"data keys": 3}
+    assert result.left == 0
+    assert await read_envelopes(db) == envelopes  # no value had to change
+    assert await open_all(db, rotating) == stored.plaintexts
+
+    await retire_key(db, source.load(), key_a, source.store, rotating)
+    assert await open_all(db, Keyring.from_source(source, data_keys=data_keys)) == (
+        stored.plaintexts
+    )
