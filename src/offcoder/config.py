@@ -459,6 +459,14 @@ class Settings(BaseSettings):
                 "the encryption key file is the generated one in the state directory: set "
                 "OFFCODER_KEYS or OFFCODER_KEY_FILE to a key kept outside the data directory"
             )
+        if self.database_url is None and (
+            self.data_key_dir is None or self.data_key_dir.resolve().is_relative_to(state)
+        ):
+            problems.append(
+                "the users' data keys are kept in the state directory next to the embedded "
+                "database: a backup of that directory would hold both, and erasure could not "
+                "shred it (decision 0033); set OFFCODER_DATA_KEY_DIR outside the state directory"
+            )
         if (
             api
             and self.jwt_private_key is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from offcoder.config import Environment, Settings
 from offcoder.crypto import bindings
 from offcoder.crypto.datakeys import FileDataKeyStore
 from offcoder.crypto.keyring import (
@@ -140,3 +141,13 @@ def test_the_store_keeps_keys_private_and_the_first_one_made(store: FileDataKeyS
     assert store.directory.stat().st_mode & 0o777 == 0o700
     assert (store.directory / f"{ALICE}.key").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in store.directory.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_production_keeps_data_keys_apart_from_an_embedded_database(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    embedded = Settings(env=Environment.production, state_dir=tmp_path / "state", key_file=keys)
+    assert any("OFFCODER_DATA_KEY_DIR" in p for p in embedded.production_problems("worker"))
+    apart = embedded.model_copy(update={"data_key_dir": tmp_path / "data-keys"})
+    assert not any("OFFCODER_DATA_KEY_DIR" in p for p in apart.production_problems("worker"))
+    external = embedded.model_copy(update={"database_url": "postgresql://o@db.internal/o"})
+    assert not any("OFFCODER_DATA_KEY_DIR" in p for p in external.production_problems("worker"))
