@@ -60,6 +60,12 @@ def _admin() -> typer.Typer:
     return app
 
 
+def _subprocessors() -> typer.Typer:
+    from offcoder.incidents.cli import app
+
+    return app
+
+
 def _runtime() -> typer.Typer:
     from offcoder.runtime.build.cli import app
 
@@ -77,6 +83,7 @@ OPERATOR_APPS: dict[str, tuple[Callable[[], typer.Typer], str]] = {
     "audit": (_audit, "The audit log: verify, purge."),
     "auth": (_auth, "Sign-in: purge expired rows."),
     "admin": (_admin, "Admin roles: grant, revoke."),
+    "subprocessors": (_subprocessors, "The published sub-processor list: list, add, remove."),
     "runtime": (_runtime, "Sandbox runtime: images."),
     "dev": (_dev, "Development conveniences."),
 }
