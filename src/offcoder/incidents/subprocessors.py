@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
@@ -28,15 +28,14 @@ async def _latest(session: AsyncSession, name: str) -> SubprocessorVersion | Non
 
 
 async def current_list(session: AsyncSession) -> list[SubprocessorVersion]:
-    latest = (
-        select(SubprocessorVersion)
-        .distinct(SubprocessorVersion.name)
-        .order_by(SubprocessorVersion.name, SubprocessorVersion.changed_at.desc())
-        .subquery()
+    # Each name's newest row (the rows of one name are its history).
+    newest = func.row_number().over(
+        partition_by=SubprocessorVersion.name, order_by=SubprocessorVersion.changed_at.desc()
     )
+    latest = select(SubprocessorVersion.id, newest.label("n")).subquery()
     rows = await session.scalars(
         select(SubprocessorVersion)
-        .join(latest, SubprocessorVersion.id == latest.c.id)
+        .join(latest, (SubprocessorVersion.id == latest.c.id) & (latest.c.n == 1))
         .where(SubprocessorVersion.change != "removed")
         .order_by(SubprocessorVersion.name)
     )
