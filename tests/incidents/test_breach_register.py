@@ -229,6 +229,19 @@ async def test_the_people_a_breach_touched_are_found_and_an_email_queued_once(
     ids = {u["id"] for u in sessions.json()["items"]}
     assert {str(inside_id), str(after_id)} <= ids
 
+    # A decision recorded not to tell people: nothing is queued until it is changed.
+    await api.patch(
+        f"/v1/admin/incidents/{incident_id}", json={"notify_people": False}, headers=admin
+    )
+    refused = await api.post(
+        f"/v1/admin/incidents/{incident_id}/user-notifications", json=window, headers=admin
+    )
+    assert refused.status_code == 409, refused.text
+    await api.patch(
+        f"/v1/admin/incidents/{incident_id}",
+        json={"notify_people": True, "decision_reason": "Keys can be spent: high risk."},
+        headers=admin,
+    )
     queued = await api.post(
         f"/v1/admin/incidents/{incident_id}/user-notifications", json=window, headers=admin
     )

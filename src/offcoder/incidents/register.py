@@ -33,7 +33,7 @@ from offcoder.incidents.schemas import (
     Status,
 )
 from offcoder.payments.models import Topup
-from offcoder.problems import NotFound
+from offcoder.problems import Conflict, NotFound
 from offcoder.projects.models import ProjectFile, ProjectSecret
 from offcoder.users.models import User
 
@@ -376,6 +376,10 @@ async def notify_people(
     """Queue one e-mail per person (once per incident, whatever is asked twice); the worker
     sends them. Returns (queued, already queued, without an address)."""
     row = await current(session, incident_id)
+    if row.notify_people is False:
+        # The record says people are not to be told: the decision is changed first (a new
+        # version, with its reason), so the register never contradicts what was sent.
+        raise Conflict("This incident records a decision not to notify people: change it first.")
     queued = already = unreachable = 0
     for user in users:
         if not user.email:
