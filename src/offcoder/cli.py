@@ -66,6 +66,12 @@ def _subprocessors() -> typer.Typer:
     return app
 
 
+def _incidents() -> typer.Typer:
+    from offcoder.incidents.cli import incidents_app
+
+    return incidents_app
+
+
 def _runtime() -> typer.Typer:
     from offcoder.runtime.build.cli import app
 
@@ -84,6 +90,7 @@ OPERATOR_APPS: dict[str, tuple[Callable[[], typer.Typer], str]] = {
     "auth": (_auth, "Sign-in: purge expired rows."),
     "admin": (_admin, "Admin roles: grant, revoke."),
     "subprocessors": (_subprocessors, "The published sub-processor list: list, add, remove."),
+    "incidents": (_incidents, "The breach register: deadlines, send the queued e-mails."),
     "runtime": (_runtime, "Sandbox runtime: images."),
     "dev": (_dev, "Development conveniences."),
 }

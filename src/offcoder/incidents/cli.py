@@ -145,3 +145,57 @@ def log() -> None:
         return [SubprocessorChangeOut.model_validate(r).model_dump(mode="json") for r in rows]
 
     typer.echo(json.dumps(_in_transaction(work), indent=2))
+
+
+# `offcoder incidents list|send`: the register from a terminal, for when the dashboard is not
+# at hand: the clocks, and the e-mail queue sent now rather than at the worker's next round.
+incidents_app = typer.Typer(no_args_is_help=True)
+
+
+@incidents_app.command("list")
+def incidents_list() -> None:
+    """Every incident's current version with its authority deadlines, as JSON."""
+    from offcoder.incidents import register
+    from offcoder.incidents.schemas import IncidentOut
+
+    async def work(session: AsyncSession) -> tuple[list[dict[str, object]], int]:
+        listed: list[dict[str, object]] = []
+        overdue = 0
+        for row in await register.all_current(session):
+            clocks = register.deadlines(row)
+            overdue += any(d.overdue for d in clocks)
+            listed.append(
+                {
+                    "incident": IncidentOut.model_validate(row).model_dump(mode="json"),
+                    "deadlines": [d.model_dump(mode="json") for d in clocks],
+                    "emails": await register.email_counts(session, row.incident_id),
+                }
+            )
+        return listed, overdue
+
+    listed, overdue = _in_transaction(work)
+    typer.echo(json.dumps(listed, indent=2))
+    if overdue:
+        console.print(f"[red]{overdue} incident(s) past an authority deadline, not notified[/]")
+
+
+@incidents_app.command("send")
+def incidents_send() -> None:
+    """Send the due breach e-mails now (what the worker does every 30 s)."""
+    from offcoder.config import get_settings
+    from offcoder.db.bootstrap import prepare
+    from offcoder.incidents import mailer
+
+    settings = get_settings()
+    if not settings.smtp_host:
+        console.print("[red]OFFCODER_SMTP_HOST is not set: nothing can be sent.[/]")
+        raise typer.Exit(1)
+    database = prepare(settings).open(2)
+
+    async def main() -> int:
+        try:
+            return await mailer.send_due(database, settings)
+        finally:
+            await database.dispose()
+
+    console.print(f"sent: {asyncio.run(main())}")
