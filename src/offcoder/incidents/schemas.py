@@ -116,6 +116,15 @@ class AuthorityNotification(BaseModel):
     note: Text = ""
 
 
+class AuthorityNotificationOut(BaseModel):
+    jurisdiction: Jurisdiction
+    authority: str
+    deadline: datetime | None  # None: the 72-hour default (see `deadlines`)
+    notified_at: datetime | None
+    reference: str | None
+    note: str
+
+
 class DeadlineOut(BaseModel):
     jurisdiction: Jurisdiction
     authority: str
@@ -159,7 +168,7 @@ class IncidentOut(BaseModel):
     notify_authority: bool | None
     notify_people: bool | None
     decision_reason: str
-    authority_notifications: list[dict[str, object]]
+    authority_notifications: list[AuthorityNotificationOut]
 
 
 class IncidentView(BaseModel):
