@@ -18,9 +18,10 @@ from offcoder.audit.models import AuditEvent
 from offcoder.context import AppContext
 from offcoder.db.base import utcnow
 from offcoder.db.bootstrap import PreparedDatabase
+from offcoder.incidents import register
 from offcoder.incidents.models import IncidentVersion, NotificationEmail
 from offcoder.incidents.register import severity
-from offcoder.incidents.schemas import Severity
+from offcoder.incidents.schemas import DataCategory, Severity
 from tests.support.admin import granted
 from tests.support.mfa import with_mfa
 from tests.support.scratch import sync_url
@@ -266,3 +267,20 @@ async def test_the_people_a_breach_touched_are_found_and_an_email_queued_once(
     assert body is not None and "the AI provider keys you stored with us" in body
     view = (await api.get(f"/v1/admin/incidents/{incident_id}", headers=admin)).json()
     assert view["emails"] == {"queued": 1, "sent": 0, "failed": 0}
+
+
+@pytest.mark.parametrize("category", list(DataCategory))
+async def test_every_data_category_finds_the_owner_of_a_row_stored_in_the_window(
+    context: AppContext, category: DataCategory
+) -> None:
+    # Each category's query runs against its own table: a window that ended before any row
+    # was stored finds nobody; one ending now finds the account and the session made here.
+    await signed_in_user(context)
+    async with context.database.system_session() as s:
+        before = await register.affected_users(
+            s, category, register.Window(None, datetime(2000, 1, 1, tzinfo=UTC))
+        )
+        now = await register.affected_users(s, category, register.Window(None, utcnow()))
+    assert before == []
+    if category in (DataCategory.accounts, DataCategory.sessions):
+        assert now
