@@ -60,6 +60,18 @@ def _admin() -> typer.Typer:
     return app
 
 
+def _subprocessors() -> typer.Typer:
+    from offcoder.incidents.cli import app
+
+    return app
+
+
+def _incidents() -> typer.Typer:
+    from offcoder.incidents.cli import incidents_app
+
+    return incidents_app
+
+
 def _runtime() -> typer.Typer:
     from offcoder.runtime.build.cli import app
 
@@ -77,6 +89,8 @@ OPERATOR_APPS: dict[str, tuple[Callable[[], typer.Typer], str]] = {
     "audit": (_audit, "The audit log: verify, purge."),
     "auth": (_auth, "Sign-in: purge expired rows."),
     "admin": (_admin, "Admin roles: grant, revoke."),
+    "subprocessors": (_subprocessors, "The published sub-processor list: list, add, remove."),
+    "incidents": (_incidents, "The breach register: deadlines, send the queued e-mails."),
     "runtime": (_runtime, "Sandbox runtime: images."),
     "dev": (_dev, "Development conveniences."),
 }

@@ -321,6 +321,25 @@ class Settings(BaseSettings):
     security_languages: list[LanguageTag] = Field(default_factory=lambda: ["en"], min_length=1)
     security_txt_valid_days: int = Field(default=180, ge=1, le=365)
 
+    # Breach notification e-mails (V2, decision 0034): the SMTP relay the worker sends through.
+    # With no host the queue waits: nothing is sent, nothing is lost.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # STARTTLS on a plain port (587); false only for a relay on loopback or in the same pod.
+    smtp_starttls: bool = True
+    smtp_from: str = "OffCoder <privacy@offcoder.com>"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # Tries per e-mail before it is marked failed; the waits between double from the first.
+    smtp_max_attempts: int = Field(default=8, ge=1)
+    smtp_retry_first_s: float = Field(default=60.0, gt=0)
+    # Who people write to about their data: in every breach e-mail, and published with the
+    # sub-processors (DPDP Act s. 8(9)/(10) and Rule 9: the grievance officer's contact).
+    privacy_contact: str = "privacy@offcoder.com"
+    grievance_officer_name: str = "Grievance Officer, OffCoder"
+    grievance_officer_email: str = "grievance@offcoder.com"
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_json: bool = False

@@ -24,6 +24,7 @@ from offcoder.config import Settings
 from offcoder.context import AppContext
 from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.dependencies.endpoints import router as dependencies_router
+from offcoder.incidents.admin import router as incidents_admin_router
 from offcoder.jobs.admin import router as jobs_admin_router
 from offcoder.jobs.endpoints import router as jobs_router
 from offcoder.payments import providers as payment_providers
@@ -182,6 +183,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         payments_admin_router,
         ai_admin_router,
         jobs_admin_router,
+        incidents_admin_router,
         link_router,
         previews_router,
         previews_console_router,
@@ -196,6 +198,9 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
 
     install_console(app)  # after problems.install: its error pages wrap the API's handler
     app.include_router(disclosure_router)
+    from offcoder.incidents.public import router as subprocessors_page_router
+
+    app.include_router(subprocessors_page_router)
 
     def body_limit(path: str, method: str) -> int:
         if method == "PUT" and FILE_PATH.match(path):

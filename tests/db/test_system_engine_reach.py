@@ -49,6 +49,13 @@ ALLOWED = {
     "payments/admin.py": "refunds and grants act on other users' wallets (finance role + MFA)",
     "ai/admin.py": "the flag review queue reads every user's flagged outputs (safety role + MFA)",
     "jobs/admin.py": "an operator cancels any user's job (support role + MFA, audited)",
+    "incidents/admin.py": "the breach register and sub-processor list read across users and "
+    "live in tables only the system role reaches (superadmin + MFA, audited)",
+    "incidents/mailer.py": "the worker sends every queued breach e-mail, in a table only the "
+    "system role reaches; it serves no request",
+    "incidents/public.py": "the published sub-processor list, in a table only the system role "
+    "reaches; it holds no user data",
+    "incidents/cli.py": "operator command (the sub-processor list)",
     "previews/edge.py": "the preview edge routes a request by its host and finds the project's "
     "running preview job before anyone is known (C7)",
     "previews/passes.py": "preview tickets and sessions are checked before anyone is known, in "

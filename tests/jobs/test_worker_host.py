@@ -35,6 +35,7 @@ WORKER_CODE = [
     # The other periodic tasks a worker hosts.
     SOURCE / "auth" / "retention.py",
     SOURCE / "ratelimits" / "storage.py",
+    SOURCE / "incidents" / "mailer.py",
 ]
 FORBIDDEN = ("offcoder.auth.tokens", "offcoder.ai", "offcoder.payments.providers", "offcoder.main")
 

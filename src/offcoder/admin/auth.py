@@ -16,7 +16,14 @@ from typing import Annotated
 from offcoder.admin.roles import Admin, Role, require
 from offcoder.kit.transactions import SystemSession
 
-__all__ = ["AnyAdmin", "FinanceAdmin", "SafetyAdmin", "SupportAdmin", "SystemSession"]
+__all__ = [
+    "AnyAdmin",
+    "FinanceAdmin",
+    "SafetyAdmin",
+    "SuperAdmin",
+    "SupportAdmin",
+    "SystemSession",
+]
 
 # Holders of any admin role: who they are as admins.
 AnyAdmin = Annotated[Admin, require(*Role)]
@@ -26,3 +33,6 @@ SupportAdmin = Annotated[Admin, require(Role.support)]
 FinanceAdmin = Annotated[Admin, require(Role.finance)]
 # The AI flag review queue (ai/admin.py).
 SafetyAdmin = Annotated[Admin, require(Role.safety)]
+# Superadmins only (no role implies it): the breach register and the sub-processor list
+# (incidents/admin.py), where a record is evidence and a mistake is published.
+SuperAdmin = Annotated[Admin, require()]

@@ -14,6 +14,7 @@ from offcoder.auth.models import (
 )
 from offcoder.db.base import Base
 from offcoder.dependencies.models import DependencyLayer, DependencyVolume
+from offcoder.incidents.models import IncidentVersion, NotificationEmail, SubprocessorVersion
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
 from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
@@ -34,12 +35,14 @@ __all__ = [
     "DependencyLayer",
     "DependencyVolume",
     "DeviceSession",
+    "IncidentVersion",
     "Job",
     "JobLogChunk",
     "LedgerEntry",
     "LedgerTransaction",
     "MfaRecoveryCode",
     "MfaTotp",
+    "NotificationEmail",
     "OAuthIdentity",
     "PaymentEvent",
     "PreviewPass",
@@ -53,6 +56,7 @@ __all__ = [
     "ReservedPreviewLabel",
     "SafetyEvent",
     "SafetyExemplar",
+    "SubprocessorVersion",
     "Topup",
     "User",
     "UserPlan",

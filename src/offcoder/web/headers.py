@@ -42,7 +42,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Browser pages: their paths start with one of these (the admin pages will live under /admin).
-PAGE_PREFIXES = ("/console", "/admin", DISCLOSURE_PATH)
+# /legal: the published sub-processor list (incidents/public.py).
+PAGE_PREFIXES = ("/console", "/admin", DISCLOSURE_PATH, "/legal")
 DOCS_PATHS = ("/docs", "/redoc")
 
 # ReDoc's bundle styles itself from script, in two ways CSP sees (decision 0024):

@@ -10,6 +10,7 @@ import asyncio
 from functools import partial
 
 from offcoder.auth import retention as sign_in_retention
+from offcoder.incidents import mailer
 from offcoder.jobs import retention
 from offcoder.jobs.worker import Worker
 from offcoder.payments import tasks as payment_tasks
@@ -49,6 +50,12 @@ class WorkerHost:
                 "payment events",
                 payment_tasks.SWEEP_EVERY_S,
                 partial(payment_tasks.sweep, ctx.database),
+            ),
+            # Breach e-mails to affected people, retried with backoff (incidents/mailer.py).
+            PeriodicTask(
+                "breach e-mails",
+                mailer.SEND_EVERY_S,
+                partial(mailer.send_due, ctx.database, ctx.settings),
             ),
         )
 

@@ -1,0 +1,1 @@
+"""Personal-data breaches (V2) and the sub-processors we publish (V4)."""
