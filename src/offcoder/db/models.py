@@ -15,7 +15,7 @@ from offcoder.auth.models import (
 from offcoder.db.base import Base
 from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
-from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
+from offcoder.payments.models import GrantRequest, PaymentEvent, Refund, Topup, UserPlan
 from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.ratelimits.models import RateLimitCounter
@@ -34,6 +34,7 @@ __all__ = [
     "DependencyLayer",
     "DependencyVolume",
     "DeviceSession",
+    "GrantRequest",
     "Job",
     "JobLogChunk",
     "LedgerEntry",
