@@ -66,6 +66,12 @@ def _runtime() -> typer.Typer:
     return app
 
 
+def _policies() -> typer.Typer:
+    from offcoder.privacy.cli import app
+
+    return app
+
+
 def _dev() -> typer.Typer:
     from offcoder.dev.cli import app
 
@@ -77,6 +83,7 @@ OPERATOR_APPS: dict[str, tuple[Callable[[], typer.Typer], str]] = {
     "audit": (_audit, "The audit log: verify, purge."),
     "auth": (_auth, "Sign-in: purge expired rows."),
     "admin": (_admin, "Admin roles: grant, revoke."),
+    "policies": (_policies, "Terms and privacy policy: publish a version."),
     "runtime": (_runtime, "Sandbox runtime: images."),
     "dev": (_dev, "Development conveniences."),
 }

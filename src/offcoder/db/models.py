@@ -17,6 +17,7 @@ from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import GrantRequest, PaymentEvent, Refund, Topup, UserPlan
 from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
+from offcoder.privacy.models import Consent, PolicyVersion
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.ratelimits.models import RateLimitCounter
 from offcoder.users.models import User
@@ -30,6 +31,7 @@ __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "AuthorizationRequest",
+    "Consent",
     "Base",
     "DependencyLayer",
     "DependencyVolume",
@@ -43,6 +45,7 @@ __all__ = [
     "MfaTotp",
     "OAuthIdentity",
     "PaymentEvent",
+    "PolicyVersion",
     "PreviewPass",
     "PreviewShare",
     "Project",
