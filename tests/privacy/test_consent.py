@@ -11,7 +11,7 @@ from offcoder.audit.models import AuditEvent
 from offcoder.context import AppContext
 from offcoder.privacy.consent import Document
 from offcoder.privacy.models import Consent
-from tests.support.consent import published
+from tests.support.consent import PolicyDesk, policy_desk
 from tests.support.signin import signed_in_user
 from tests.support.users import user_id
 
@@ -25,8 +25,15 @@ def versions(items: list[dict[str, str]]) -> dict[str, str]:
 async def test_accept_withdraw_and_a_new_version_asks_again(
     api: httpx.AsyncClient, context: AppContext
 ) -> None:
-    terms = await published(context, Document.terms)
-    privacy = await published(context, Document.privacy)
+    async with policy_desk(context) as desk:
+        await accept_withdraw_and_ask_again(api, context, desk)
+
+
+async def accept_withdraw_and_ask_again(
+    api: httpx.AsyncClient, context: AppContext, desk: PolicyDesk
+) -> None:
+    terms = await desk.publish(Document.terms)
+    privacy = await desk.publish(Document.privacy)
     alice = await signed_in_user(context)
     h = alice.headers
 
@@ -51,7 +58,7 @@ async def test_accept_withdraw_and_a_new_version_asks_again(
     assert all(c["accepted_at"] and c["withdrawn_at"] is None for c in state["consents"])
 
     # An operator publishes new terms: alice is asked again, for the terms only.
-    newer = await published(context, Document.terms)
+    newer = await desk.publish(Document.terms)
     state = (await api.get("/v1/me/consents", headers=h)).json()
     assert versions(state["missing"]) == {"terms": newer}
     stale = await api.post(
@@ -91,12 +98,15 @@ async def test_accept_withdraw_and_a_new_version_asks_again(
 async def test_a_user_sees_only_their_own_consents(
     api: httpx.AsyncClient, context: AppContext
 ) -> None:
-    version = await published(context, Document.privacy)
     alice = await signed_in_user(context)
     bob = await signed_in_user(context)
-    accepted = await api.post(
-        "/v1/me/consents", headers=alice.headers, json={"document": "privacy", "version": version}
-    )
+    async with policy_desk(context) as desk:
+        version = await desk.publish(Document.privacy)
+        accepted = await api.post(
+            "/v1/me/consents",
+            headers=alice.headers,
+            json={"document": "privacy", "version": version},
+        )
     assert accepted.status_code == 201
     assert (await api.get("/v1/me/consents", headers=bob.headers)).json()["consents"] == []
     # RLS, not only the query's filter: bob's transaction reads no row of alice's.
