@@ -267,6 +267,9 @@ class Settings(BaseSettings):
     admin_approval_threshold: int = Field(default=10_000, ge=0)
     admin_approval_plan_days: int = Field(default=31, ge=0)
 
+    # Data export archives (V3): downloadable this long after they are ready, then purged.
+    export_ttl_s: int = Field(default=24 * 3600, ge=60)
+
     # Wallet and payments (P1-P4). Amounts are integers of the currency's minor unit.
     currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR", "GBP", "INR"])
     default_currency: str = "USD"  # the currency of a wallet made before its first top-up

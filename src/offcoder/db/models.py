@@ -17,7 +17,7 @@ from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.jobs.models import Job, JobLogChunk
 from offcoder.payments.models import GrantRequest, PaymentEvent, Refund, Topup, UserPlan
 from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
-from offcoder.privacy.models import Consent, PolicyVersion
+from offcoder.privacy.models import Consent, DataExportArchive, PolicyVersion
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.ratelimits.models import RateLimitCounter
 from offcoder.users.models import User
@@ -33,6 +33,7 @@ __all__ = [
     "AuthorizationRequest",
     "Base",
     "Consent",
+    "DataExportArchive",
     "DependencyLayer",
     "DependencyVolume",
     "DeviceSession",

@@ -153,3 +153,17 @@ class DataExport(BaseModel):
     wallet: WalletExport | None = None
     # Every acceptance of a policy version, withdrawn ones included (V3).
     consents: list[ConsentOut] = []
+
+
+class ExportOut(BaseModel):
+    """An export archive's state (V3): poll until `status` is `ready`, then get `download`."""
+
+    id: uuid.UUID
+    status: str
+    percent: int
+    requested_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime
+    size: int | None
+    error: str | None
+    download: str | None

@@ -13,6 +13,7 @@ from offcoder.auth import retention as sign_in_retention
 from offcoder.jobs import retention
 from offcoder.jobs.worker import Worker
 from offcoder.payments import tasks as payment_tasks
+from offcoder.privacy import exports
 from offcoder.ratelimits import storage as rate_limit_storage
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.periodic import PeriodicTask, repeat
@@ -49,6 +50,17 @@ class WorkerHost:
                 "payment events",
                 payment_tasks.SWEEP_EVERY_S,
                 partial(payment_tasks.sweep, ctx.database),
+            ),
+            # Data export archives (privacy/exports.py): made soon after asked, purged a day on.
+            PeriodicTask(
+                "data exports",
+                exports.RUN_EVERY_S,
+                partial(exports.run_pending, ctx.database, ctx.settings.export_ttl_s),
+            ),
+            PeriodicTask(
+                "purge data exports",
+                exports.PURGE_EVERY_S,
+                partial(exports.purge_expired, ctx.database),
             ),
         )
 

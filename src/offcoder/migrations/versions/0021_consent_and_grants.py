@@ -88,7 +88,31 @@ def upgrade(roles: Any) -> None:
     )
     op.create_index(op.f("ix_grant_requests_user_id"), "grant_requests", ["user_id"], unique=False)
 
-    for table in ("policy_versions", "consents", "grant_requests"):
+    op.create_table(
+        "data_exports",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("percent", sa.Integer(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.Column("archive", sa.LargeBinary(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_data_exports_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_exports")),
+    )
+    op.create_index(op.f("ix_data_exports_user_id"), "data_exports", ["user_id"], unique=False)
+    op.create_index(op.f("ix_data_exports_status"), "data_exports", ["status"], unique=False)
+
+    for table in ("policy_versions", "consents", "grant_requests", "data_exports"):
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO "{system}"')
@@ -106,9 +130,19 @@ def upgrade(roles: Any) -> None:
     )
     op.execute(f'GRANT SELECT, INSERT, UPDATE ON consents TO "{app}"')
     # grant_requests: no policy for the application role; only finance admins (system role).
+    # data_exports: a user asks for and reads their own; workers (system role) make and purge.
+    op.execute(
+        f'CREATE POLICY data_exports_owner ON data_exports TO "{app}" '
+        "USING (user_id = app_current_user_id()) "
+        "WITH CHECK (user_id = app_current_user_id())"
+    )
+    op.execute(f'GRANT SELECT, INSERT ON data_exports TO "{app}"')
 
 
 def downgrade(roles: Any) -> None:
+    op.drop_index(op.f("ix_data_exports_status"), table_name="data_exports")
+    op.drop_index(op.f("ix_data_exports_user_id"), table_name="data_exports")
+    op.drop_table("data_exports")
     op.drop_index(op.f("ix_grant_requests_user_id"), table_name="grant_requests")
     op.drop_table("grant_requests")
     op.drop_index(op.f("ix_consents_user_id"), table_name="consents")
