@@ -3,14 +3,21 @@ and version, a new version asks again, every change audited."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from offcoder.audit.models import AuditEvent
 from offcoder.context import AppContext
+from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.privacy.consent import Document
-from offcoder.privacy.models import Consent
+from offcoder.privacy.models import Consent, PolicyVersion
 from tests.support.consent import PolicyDesk, policy_desk
 from tests.support.signin import signed_in_user
 from tests.support.users import user_id
@@ -125,3 +132,48 @@ async def test_unknown_documents_and_versions_are_refused(
     )
     assert bad.status_code == 422
     assert (await api.get("/v1/me/consents")).status_code == 401
+
+
+async def test_an_operator_publishes_from_the_command_line_and_it_is_audited(
+    api: httpx.AsyncClient,
+    context: AppContext,
+    prepared: PreparedDatabase,
+    state_dir: Path,
+) -> None:
+    version = f"cli-{uuid.uuid4().hex[:10]}"
+    env = {
+        **os.environ,
+        "OFFCODER_STATE_DIR": str(state_dir),
+        "DATABASE_URL": prepared.admin_url.render_as_string(hide_password=False),
+    }
+    try:
+        for args, expected in (
+            (["terms", version, "--summary", "Shorter."], 0),
+            (["terms", version], 1),  # the same version twice: refused, with a sentence
+            (["cookies", version], 2),  # not a document
+        ):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "offcoder.cli", "policies", "publish", *args,
+                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, stderr = await asyncio.wait_for(process.communicate(), 120)
+            assert process.returncode == expected, stderr.decode()
+        alice = await signed_in_user(context)
+        current = (await api.get("/v1/policies", headers=alice.headers)).json()["items"]
+        assert {"document": "terms", "version": version} in [
+            {"document": v["document"], "version": v["version"]} for v in current
+        ]
+        async with context.database.system_session() as s:
+            published = list(
+                await s.scalars(
+                    select(AuditEvent.details).where(
+                        AuditEvent.action == "policy.published",
+                        AuditEvent.target == "policy:terms",
+                    )
+                )
+            )
+        assert any(d.get("version") == version for d in published)
+    finally:
+        # Taken back, so the other tests run with no policy published.
+        async with context.database.system_session() as s:
+            await s.execute(delete(PolicyVersion).where(PolicyVersion.version == version))
