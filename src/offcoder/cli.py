@@ -78,6 +78,12 @@ def _runtime() -> typer.Typer:
     return app
 
 
+def _policies() -> typer.Typer:
+    from offcoder.privacy.cli import app
+
+    return app
+
+
 def _dev() -> typer.Typer:
     from offcoder.dev.cli import app
 
@@ -91,6 +97,7 @@ OPERATOR_APPS: dict[str, tuple[Callable[[], typer.Typer], str]] = {
     "admin": (_admin, "Admin roles: grant, revoke."),
     "subprocessors": (_subprocessors, "The published sub-processor list: list, add, remove."),
     "incidents": (_incidents, "The breach register: deadlines, send the queued e-mails."),
+    "policies": (_policies, "Terms and privacy policy: publish a version."),
     "runtime": (_runtime, "Sandbox runtime: images."),
     "dev": (_dev, "Development conveniences."),
 }

@@ -265,6 +265,13 @@ class Settings(BaseSettings):
     # Admin sessions (O4): a second factor proved at most this long ago, and recent use.
     admin_mfa_max_age_s: int = 3600
     admin_idle_s: int = 15 * 60
+    # Four eyes (review F11): a credit grant above this many minor units, or a plan grant
+    # longer than this many days, waits for a second finance admin's approval.
+    admin_approval_threshold: int = Field(default=10_000, ge=0)
+    admin_approval_plan_days: int = Field(default=31, ge=0)
+
+    # Data export archives (V3): downloadable this long after they are ready, then purged.
+    export_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     # Wallet and payments (P1-P4). Amounts are integers of the currency's minor unit.
     currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR", "GBP", "INR"])

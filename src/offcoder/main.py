@@ -33,6 +33,7 @@ from offcoder.payments.endpoints import router as payments_router
 from offcoder.payments.webhooks import router as webhooks_router
 from offcoder.previews.endpoints import console_router as previews_console_router
 from offcoder.previews.endpoints import router as previews_router
+from offcoder.privacy.consent_endpoints import router as consent_router
 from offcoder.privacy.endpoints import router as privacy_router
 from offcoder.projects.endpoints import router as projects_router
 from offcoder.ratelimits.service import RateLimits
@@ -172,6 +173,7 @@ def create_app(context: AppContext, *, with_worker: bool = False) -> FastAPI:
         auth_router,
         me_router,
         privacy_router,
+        consent_router,
         projects_router,
         jobs_router,
         dependencies_router,

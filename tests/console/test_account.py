@@ -2,14 +2,16 @@
 handle and a malformed one said next to the field), the sign-in accounts (the old
 /console/identities address shows them too), devices (sign out one, sign out all others), the
 second factor (the QR code's secret turned into a code here with pyotp, the recovery codes shown
-once and downloadable), this month's usage, the data export as a file, and erasure once the
-handle is typed, landing on a page saying it is done."""
+once and downloadable), this month's usage, the data export as an archive made in the
+background (its progress shown), and erasure once the handle is typed, landing on a page saying
+it is done."""
 
 from __future__ import annotations
 
 import json
 import re
 import secrets
+import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from offcoder.users.models import User
 from tests.support.apps import app_with
 from tests.support.browser import chromium
 from tests.support.console import SIZES, checked, signed_in_page
+from tests.support.exports import making_exports
 from tests.support.served import served_at_its_own_url
 
 
@@ -227,10 +230,10 @@ async def test_two_step_sign_in_with_a_qr_code_and_recovery_codes(
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_export_then_delete_the_account(
-    browser: Browser, console: str, size: str, tmp_path: Path
+    browser: Browser, console: str, context: AppContext, size: str, tmp_path: Path
 ) -> None:
     subject = f"leaver-{size}-{secrets.token_hex(3)}"
-    context, page = await signed_in_page(
+    browsing, page = await signed_in_page(
         browser, console, subject, **SIZES[size], accept_downloads=True
     )
     try:
@@ -238,15 +241,25 @@ async def test_export_then_delete_the_account(
         await page.get_by_role("button", name="Create").click()
         await open_account(page, console)
 
-        async with page.expect_download() as started:
+        # No worker yet: the page shows the request waiting, with its progress bar.
+        async with page.expect_download(timeout=30_000) as started:
             await page.get_by_role("button", name="Download my data").click()
-        download = await started.value
-        assert download.suggested_filename == "offcoder-export.json"
-        saved = tmp_path / "export.json"
+            await expect(page.locator("#export-status")).to_have_text(
+                "Waiting for the archive to start…"
+            )
+            await expect(page.locator("#export-progress")).to_be_visible()
+            await checked(page, f"account-export-progress-{size}")
+            async with making_exports(context):
+                download = await started.value
+        assert download.suggested_filename == "offcoder-export.zip"
+        saved = tmp_path / "export.zip"
         await download.save_as(saved)
-        exported = json.loads(saved.read_text())
+        with zipfile.ZipFile(saved) as archive:
+            exported = json.loads(archive.read("export.json"))
+            assert {"export.json", "jobs.json", "ai.json"} <= set(archive.namelist())
         assert exported["account"]["email"] == subject
         assert [p["name"] for p in exported["projects"]] == ["Keepsake"]
+        await expect(page.locator("#export-status")).to_contain_text("Downloaded.")
 
         # Without a handle the e-mail address is the word to type; the server checks it too.
         word = subject
@@ -284,7 +297,7 @@ async def test_export_then_delete_the_account(
         await expect(page).to_have_url(f"{console}/console/projects")
         await expect(page.locator("main")).to_contain_text("No projects yet.")
     finally:
-        await context.close()
+        await browsing.close()
 
 
 async def test_usage_names_the_price_where_jobs_cost_something(

@@ -25,6 +25,9 @@ ALLOWED = {
     "decided before it belongs to anyone, in a table only the system role reaches",
     "admin/endpoints.py": "the admin API reads across users (behind role + MFA, audited)",
     "admin/cli.py": "operator command (admin roles)",
+    "privacy/cli.py": "operator command (publishing a policy version)",
+    "privacy/exports.py": "a worker takes any user's queued export, writes its progress and "
+    "archive, and purges expired ones; the user's data itself is read under their RLS",
     "audit/cli.py": "operator command",
     "audit/verify.py": "operator command",
     "audit/purge.py": "operator command",

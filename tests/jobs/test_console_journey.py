@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -172,9 +173,11 @@ async def test_a_first_session_from_sign_in_to_deleting_the_account(
         await page.get_by_role("link", name="Account").click()
         async with page.expect_download() as started:
             await page.get_by_role("button", name="Download my data").click()
-        saved = tmp_path / "export.json"
+        # The archive is made by the worker this app runs (privacy/exports, a periodic task).
+        saved = tmp_path / "export.zip"
         await (await started.value).save_as(saved)
-        exported = json.loads(saved.read_text())
+        with zipfile.ZipFile(saved) as archive:
+            exported = json.loads(archive.read("export.json"))
         assert [p["name"] for p in exported["projects"]] == ["Pocket script"]
         await page.get_by_label(f"Type {handle} to confirm").fill(handle)
         await page.get_by_role("button", name="Delete my account").click()

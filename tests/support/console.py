@@ -26,16 +26,26 @@ SIZES = {"phone": PHONE, "desktop": DESKTOP}
 
 
 async def signed_in_page(
-    browser: Browser, console: str, subject: str, **context_options: Any
+    browser: Browser,
+    console: str,
+    subject: str,
+    lands: str | re.Pattern[str] = "/console/projects",
+    **context_options: Any,
 ) -> tuple[BrowserContext, Page]:
-    """A new browser context signed in as `subject` (the local provider's consent page)."""
+    """A new browser context signed in as `subject` (the local provider's consent page).
+
+    It lands on the projects, as on a server with no policy published (the tests' default:
+    tests/support/consent takes back what a test publishes); a consent test says where else."""
     context = await browser.new_context(**context_options)
     page = await context.new_page()
     await page.goto(f"{console}/console")
     await page.get_by_role("link", name=re.compile("Sign in with")).click()
     await page.locator('input[name="sub"]').fill(subject)
     await page.get_by_role("button", name="Authorize").click()
-    await expect(page).to_have_url(f"{console}/console/projects")
+    if isinstance(lands, str):
+        await expect(page).to_have_url(f"{console}{lands}")
+    else:
+        await expect(page).to_have_url(lands)
     return context, page
 
 

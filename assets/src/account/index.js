@@ -247,16 +247,43 @@ function secondFactor(root) {
   });
 }
 
+// The archive is made by a worker (issue 18): ask for it, show its progress, then download it.
+const EXPORT_POLL_MS = 1000;
+
 function dataExport(root) {
   const button = root.querySelector("#export");
   if (!button) { return; }
+  const progress = root.querySelector("#export-progress");
+  const status = root.querySelector("#export-status");
+  const report = (percent, text) => {
+    progress.hidden = false;
+    progress.value = percent;
+    progress.textContent = `${percent}%`;
+    status.textContent = text;
+  };
   button.addEventListener("click", () => {
     const error = root.querySelector("#export-error");
     show(error, "");
     busy(button, async () => {
       try {
-        const answer = await api.get("/v1/me/export", { raw: true });
-        download("offcoder-export.json", await answer.blob());
+        let state = await api.post("/v1/me/exports");
+        while (state.status === "queued" || state.status === "running") {
+          report(state.percent, state.status === "queued"
+            ? "Waiting for the archive to start…"
+            : `Making the archive: ${state.percent}%`);
+          await new Promise((done) => setTimeout(done, EXPORT_POLL_MS));
+          state = await api.get(`/v1/me/exports/${state.id}`);
+        }
+        if (state.status !== "ready") {
+          report(0, "");
+          progress.hidden = true;
+          show(error, state.error || "The archive could not be made. Try again.");
+          return;
+        }
+        report(100, "Ready: downloading the archive. It is kept for a day.");
+        const answer = await api.get(state.download, { raw: true });
+        download("offcoder-export.zip", await answer.blob());
+        status.textContent = "Downloaded. The archive is kept for a day, then deleted.";
       } catch (failure) {
         show(error, sentence(failure));
       }

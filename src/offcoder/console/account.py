@@ -21,11 +21,14 @@ from offcoder.console.auth import ConsoleUser, FormUser
 from offcoder.console.rendering import go, money, page
 from offcoder.console.session import Browser
 from offcoder.context import AppContext
+from offcoder.privacy import consent
 from offcoder.users import service as users
 from offcoder.users import usage
 from offcoder.wallet import service as wallet
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+POLICY_TITLES = {"terms": "Terms of service", "privacy": "Privacy policy"}
 
 
 def confirmation_word(handle: str | None, email: str | None) -> str:
@@ -43,6 +46,7 @@ async def account_page(
     notice: str | None = None,
     error: str | None = None,
     delete_error: str | None = None,
+    policy_notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
     user_id = browser.claims.user_id
@@ -53,6 +57,8 @@ async def account_page(
         factor = await session.get(MfaTotp, user_id)
         month = await usage.month_usage(session, user_id, usage.month_start())
         held = await wallet.view(session, ctx.settings, user_id)
+        policies = await consent.current_versions(session)
+        agreed = await consent.history(session, user_id)
     names = {p.name: p.display_name for p in ctx.providers.values()}
     prices = {c: p for c, p in ctx.settings.job_price_per_minute.items() if p > 0}
     context: dict[str, Any] = {
@@ -71,6 +77,7 @@ async def account_page(
         "notice": notice,
         "error": error,
         "delete_error": delete_error,
+        "policy_notice": policy_notice,
         "sessions": [
             {
                 "id": d.id,
@@ -92,6 +99,19 @@ async def account_page(
         "prices": prices,
         "money": money,
         "confirm_word": confirmation_word(user.handle, user.email),
+        # Each published document with the version this person accepted (None: not accepted).
+        "policies": [
+            {
+                "document": p.document,
+                "title": POLICY_TITLES.get(p.document, p.document),
+                "current": p.version,
+                "accepted": next(
+                    (c for c in agreed if c.document == p.document and c.withdrawn_at is None),
+                    None,
+                ),
+            }
+            for p in policies
+        ],
     }
     return page(request, ctx, "account.html", context, browser, status_code=status_code)
 

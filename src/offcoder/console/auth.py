@@ -18,11 +18,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from offcoder.auth.dependencies import Context, live_user_session
 from offcoder.console import session as cookies
 from offcoder.console.session import Browser
+from offcoder.privacy import consent
 from offcoder.problems import Problem
 
 
 class SignInNeeded(Exception):
     """Raised for a console page that needs a signed-in user: answered by the sign-in page."""
+
+
+class ConsentNeeded(Exception):
+    """Raised for a console page while the user has not accepted a current policy version:
+    answered by the consent page, which comes back to `next_path` once accepted."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+# Pages reachable without consent to the current policies: the consent page itself, and the
+# account (with its sign-in accounts) where a person who does not agree can download their data,
+# withdraw, or delete the account (decision 0035).
+CONSENT_FREE = ("/console/consent", "/console/account", "/console/identities")
 
 
 async def visitor(request: Request, ctx: Context) -> Browser | None:
@@ -33,10 +49,15 @@ async def visitor(request: Request, ctx: Context) -> Browser | None:
 Visitor = Annotated[Browser | None, Depends(visitor)]
 
 
-async def console_user(browser: Visitor) -> Browser:
-    """The signed-in user, or a redirect to the sign-in page."""
+async def console_user(request: Request, ctx: Context, browser: Visitor) -> Browser:
+    """The signed-in user, or a redirect to the sign-in page; or to the consent page while a
+    current policy version waits for their acceptance (none published: nobody is asked)."""
     if browser is None:
         raise SignInNeeded
+    if not request.url.path.startswith(CONSENT_FREE):
+        async with ctx.database.user_session(browser.claims.user_id) as session:
+            if await consent.missing(session, browser.claims.user_id):
+                raise ConsentNeeded(request.url.path)
     return browser
 
 

@@ -31,6 +31,7 @@ from offcoder.console import session as cookies
 from offcoder.console.account import account_page
 from offcoder.console.account import router as account_router
 from offcoder.console.auth import (
+    ConsentNeeded,
     ConsoleSession,
     ConsoleUser,
     CsrfChecked,
@@ -38,6 +39,7 @@ from offcoder.console.auth import (
     SignInNeeded,
     Visitor,
 )
+from offcoder.console.consent import router as consent_router
 from offcoder.console.project_settings import router as project_settings_router
 from offcoder.console.project_settings import settings_page
 from offcoder.console.rendering import HERE, go, money, page
@@ -743,6 +745,7 @@ def install(app: Any) -> None:
     app.include_router(router)
     app.include_router(pwa.router)
     app.include_router(account_router)
+    app.include_router(consent_router)
     app.include_router(project_settings_router)
     app.include_router(device_pages.router)
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console")
@@ -755,6 +758,14 @@ def install(app: Any) -> None:
         return response
 
     app.add_exception_handler(SignInNeeded, sign_in_needed)
+
+    async def consent_needed(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ConsentNeeded)
+        return RedirectResponse(
+            "/console/consent?" + urlencode({"next": exc.next_path}), status_code=303
+        )
+
+    app.add_exception_handler(ConsentNeeded, consent_needed)
 
     # Errors under /console are pages; everywhere else they stay problem+json.
     api_handler = app.exception_handlers[Problem]

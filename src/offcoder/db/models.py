@@ -16,8 +16,9 @@ from offcoder.db.base import Base
 from offcoder.dependencies.models import DependencyLayer, DependencyVolume
 from offcoder.incidents.models import IncidentVersion, NotificationEmail, SubprocessorVersion
 from offcoder.jobs.models import Job, JobLogChunk
-from offcoder.payments.models import PaymentEvent, Refund, Topup, UserPlan
+from offcoder.payments.models import GrantRequest, PaymentEvent, Refund, Topup, UserPlan
 from offcoder.previews.models import PreviewPass, PreviewShare, ReservedPreviewLabel
+from offcoder.privacy.models import Consent, DataExportArchive, PolicyVersion
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 from offcoder.ratelimits.models import RateLimitCounter
 from offcoder.users.models import User
@@ -32,9 +33,12 @@ __all__ = [
     "AuthorizationCode",
     "AuthorizationRequest",
     "Base",
+    "Consent",
+    "DataExportArchive",
     "DependencyLayer",
     "DependencyVolume",
     "DeviceSession",
+    "GrantRequest",
     "IncidentVersion",
     "Job",
     "JobLogChunk",
@@ -45,6 +49,7 @@ __all__ = [
     "NotificationEmail",
     "OAuthIdentity",
     "PaymentEvent",
+    "PolicyVersion",
     "PreviewPass",
     "PreviewShare",
     "Project",

@@ -171,3 +171,43 @@ class UserPlan(Base):
     provider_subscription_id: Mapped[str | None] = mapped_column(String(120), unique=True)
     until: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GrantKind(StrEnum):
+    credit = "credit"
+    plan = "plan"
+
+
+class GrantRequestStatus(StrEnum):
+    pending = "pending"  # asked by one finance admin, waiting for a second (four eyes, F11)
+    approved = "approved"  # a second finance admin approved it; the grant is posted
+
+
+class GrantRequest(Base):
+    """A credit or plan grant above the approval threshold, waiting for a second finance admin.
+    Nothing moves until another admin approves; the approval posts it in its own transaction,
+    with both audit rows (review F11)."""
+
+    __tablename__ = "grant_requests"
+    __table_args__ = (
+        CheckConstraint("amount IS NULL OR amount > 0", name="amount_positive"),
+        CheckConstraint("decided_by IS NULL OR decided_by <> requested_by", name="four_eyes"),
+        UniqueConstraint("user_id", "kind", "idempotency_key", name="idempotency"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    plan: Mapped[str | None] = mapped_column(String(32))
+    days: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=GrantRequestStatus.pending.value)
+    requested_by: Mapped[uuid.UUID]
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[uuid.UUID | None]
+    decided_at: Mapped[datetime | None]

@@ -14,15 +14,28 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from offcoder.audit.service import ActorKind, record
 from offcoder.payments import service
-from offcoder.payments.models import Refund, RefundStatus
+from offcoder.payments.models import Refund, RefundStatus, Topup
 from offcoder.payments.providers import PaymentProvider, ProviderRefused
 from offcoder.payments.saga import call_provider_once
+from offcoder.problems import Problem
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+class SelfGrant(Problem):
+    """Review F11: no finance admin grants credit, a plan or a refund to themselves."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            403,
+            "self-grant",
+            "You cannot grant credit, a plan or a refund to yourself: ask another finance admin.",
+        )
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,10 @@ async def refund_topup(
         )
 
     async with transaction() as session:
+        # Review F11: an admin never sends money back to themselves.
+        owner = await session.scalar(select(Topup.user_id).where(Topup.id == request.topup_id))
+        if owner == request.admin_id:
+            raise SelfGrant()
         topup, refund, created = await service.begin_refund(
             session,
             request.topup_id,

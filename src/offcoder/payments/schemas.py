@@ -106,3 +106,26 @@ class PaymentEventOut(BaseModel):
 
 class PaymentEventList(BaseModel):
     items: list[PaymentEventOut]
+
+
+class GrantRequestOut(BaseModel):
+    """A grant waiting for (or given) a second finance admin's approval."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    kind: str
+    user_id: uuid.UUID
+    amount: int | None
+    currency: str | None
+    plan: str | None
+    days: int | None
+    reason: str
+    status: str
+    requested_by: uuid.UUID
+    requested_at: datetime
+    decided_by: uuid.UUID | None
+    decided_at: datetime | None
+
+
+class GrantRequestList(BaseModel):
+    items: list[GrantRequestOut]

@@ -9,7 +9,42 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from offcoder.privacy.consent import Document
+
+
+class PolicyVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    document: str
+    version: str
+    url: str | None
+    summary: str | None
+    published_at: datetime
+
+
+class PolicyList(BaseModel):
+    items: list[PolicyVersionOut]
+
+
+class ConsentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    document: str
+    version: str
+    accepted_at: datetime
+    withdrawn_at: datetime | None
+
+
+class ConsentState(BaseModel):
+    current: list[PolicyVersionOut]
+    missing: list[PolicyVersionOut]
+    consents: list[ConsentOut]
+
+
+class ConsentAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    document: Document
+    version: StrictStr = Field(min_length=1, max_length=64)
 
 
 class AccountExport(BaseModel):
@@ -116,3 +151,19 @@ class DataExport(BaseModel):
     projects: list[ProjectExport]
     ai_keys: list[AIKeyExport]
     wallet: WalletExport | None = None
+    # Every acceptance of a policy version, withdrawn ones included (V3).
+    consents: list[ConsentOut] = []
+
+
+class ExportOut(BaseModel):
+    """An export archive's state (V3): poll until `status` is `ready`, then get `download`."""
+
+    id: uuid.UUID
+    status: str
+    percent: int
+    requested_at: datetime
+    finished_at: datetime | None
+    expires_at: datetime
+    size: int | None
+    error: str | None
+    download: str | None

@@ -18,10 +18,11 @@ from offcoder.auth import identities
 from offcoder.auth.models import MfaRecoveryCode, MfaTotp
 from offcoder.db.base import utcnow
 from offcoder.payments.models import Topup
-from offcoder.privacy import repository
+from offcoder.privacy import consent, repository
 from offcoder.privacy.schemas import (
     AccountExport,
     AIKeyExport,
+    ConsentOut,
     DataExport,
     DeviceSessionExport,
     FileExport,
@@ -114,6 +115,7 @@ async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
             for k in await ai_repository.list_keys(session, user_id)
         ],
         wallet=await _wallet(session, user_id),
+        consents=[ConsentOut.model_validate(c) for c in await consent.history(session, user_id)],
     )
     await record(
         session,

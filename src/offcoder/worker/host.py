@@ -14,6 +14,7 @@ from offcoder.incidents import mailer
 from offcoder.jobs import retention
 from offcoder.jobs.worker import Worker
 from offcoder.payments import tasks as payment_tasks
+from offcoder.privacy import exports
 from offcoder.ratelimits import storage as rate_limit_storage
 from offcoder.worker.context import WorkerContext
 from offcoder.worker.periodic import PeriodicTask, repeat
@@ -56,6 +57,17 @@ class WorkerHost:
                 "breach e-mails",
                 mailer.SEND_EVERY_S,
                 partial(mailer.send_due, ctx.database, ctx.settings),
+            ),
+            # Data export archives (privacy/exports.py): made soon after asked, purged a day on.
+            PeriodicTask(
+                "data exports",
+                exports.RUN_EVERY_S,
+                partial(exports.run_pending, ctx.database, ctx.settings.export_ttl_s),
+            ),
+            PeriodicTask(
+                "purge data exports",
+                exports.PURGE_EVERY_S,
+                partial(exports.purge_expired, ctx.database),
             ),
         )
 
