@@ -34,14 +34,19 @@ from offcoder.privacy.schemas import (
     TopupExport,
     WalletExport,
 )
+from offcoder.problems import NotFound
 from offcoder.projects import repository as projects_repository
-from offcoder.users import service as users_service
+from offcoder.users.models import User
 from offcoder.wallet.models import LedgerTransaction, Wallet
 
 
 async def export(session: AsyncSession, user_id: uuid.UUID) -> DataExport:
     """Everything held about the user, and an audit event saying it was exported."""
-    user = await users_service.get(session, user_id)
+    # The row itself, not users/service: that module reaches the sign-in service and through
+    # it the whole app context, which the worker (it builds export archives) must not load.
+    user = await session.scalar(select(User).where(User.id == user_id))
+    if user is None:
+        raise NotFound("user")
     projects = await projects_repository.all_projects(session, user_id)
     ids = [p.id for p in projects]
     files: dict[uuid.UUID, list[FileExport]] = defaultdict(list)
