@@ -25,6 +25,10 @@ ALLOWED = {
     "decided before it belongs to anyone, in a table only the system role reaches",
     "admin/endpoints.py": "the admin API reads across users (behind role + MFA, audited)",
     "admin/cli.py": "operator command (admin roles)",
+    "admin/dashboard/access.py": "the admin dashboard's server-side sessions, in a table only "
+    "the system role reaches, checked before anyone is known",
+    "admin/dashboard/endpoints.py": "the admin dashboard signs in through the identity core and "
+    "reads across users (behind its session, second factor and role gate, audited)",
     "audit/cli.py": "operator command",
     "audit/verify.py": "operator command",
     "audit/purge.py": "operator command",
