@@ -124,9 +124,7 @@ async def test_idle_and_absolute_limits_end_the_session(
     assert answer.status_code == 303 and answer.headers["location"] == "/signin"
     async with context.database.system_session() as s:
         row = await s.scalar(
-            select(AdminSession).where(
-                AdminSession.device_session_id == uuid.UUID(user.session_id)
-            )
+            select(AdminSession).where(AdminSession.device_session_id == uuid.UUID(user.session_id))
         )
         assert row is not None and row.end_reason == reason
     # Within the limits, the same kind of session is let in.
@@ -194,9 +192,7 @@ async def test_suspend_ends_the_users_sessions_and_is_audited_with_its_factor(
     assert "suspended since" not in (await admin.get(f"/users/{target_id}")).text
 
 
-async def test_role_grants_need_a_step_up(
-    admin: httpx.AsyncClient, context: AppContext
-) -> None:
+async def test_role_grants_need_a_step_up(admin: httpx.AsyncClient, context: AppContext) -> None:
     boss = await signed_in_user(context)
     await granted(context, context.signer.verify(boss.access_token).user_id, Role.superadmin)
     target = await signed_in_user(context)
@@ -239,9 +235,7 @@ async def test_audit_filters(admin: httpx.AsyncClient, context: AppContext) -> N
     await granted(context, me, Role.superadmin)
     with_desk(admin, await desk_session(context, user))
     since = (utcnow() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
-    mine = await admin.get(
-        "/audit", params={"actor": str(me), "action": "admin.", "since": since}
-    )
+    mine = await admin.get("/audit", params={"actor": str(me), "action": "admin.", "since": since})
     assert mine.status_code == 200
     assert "admin.dashboard.signed_in" not in mine.text  # minted session: no sign-in event
     granted_row = await admin.get("/audit", params={"target": f"user:{me}"})
