@@ -1,7 +1,7 @@
 """Who is at the dashboard, checked again on every request (A5, O4).
 
 A dashboard session is a row of `admin_sessions`; the browser holds only its opaque token, in
-an `HttpOnly`, `SameSite=Strict` cookie named `__Host-oc_admin` when the dashboard is served
+an `HttpOnly`, `SameSite=Lax` cookie named `__Host-oc_admin` when the dashboard is served
 over HTTPS (`oc_admin` on plain-HTTP loopback, in development and tests). Each request, before
 any page: the session must exist, not be ended, have been used within
 `admin_session_idle_s` and be younger than `admin_session_absolute_s`; its device session (the

@@ -136,7 +136,10 @@ async def callback(
         access.SESSION_COOKIE,
         token,
         ctx.settings.admin_session_absolute_s,
-        "strict",
+        # Lax: this answer ends a redirect chain that began at the provider (another site),
+        # and a Strict cookie set in it would not come back on the next page. Cross-site
+        # POSTs still carry neither it nor the CSRF token.
+        "lax",
     )
     access.delete_cookie(response, ctx.settings, access.SIGNIN_COOKIE)
     return response
