@@ -13,11 +13,14 @@ import httpx
 import pyotp
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 
 from offcoder.admin.dashboard.app import create_admin_app
+from offcoder.admin.dashboard.models import AdminSession
 from offcoder.admin.roles import Role
 from offcoder.context import AppContext
 from offcoder.main import create_app
+from offcoder.users.models import User
 from tests.support.admin import granted
 from tests.support.browser import chromium
 from tests.support.console import DESKTOP, checked
@@ -40,7 +43,8 @@ async def desk(context: AppContext) -> AsyncIterator[Desk]:
     """The public app and the dashboard, each on its own loopback port, knowing each other."""
     public_port, admin_port = free_port(), free_port()
     public_url = f"http://127.0.0.1:{public_port}"
-    admin_url = f"http://127.0.0.1:{admin_port}"
+    # `localhost`, not an address: WebAuthn needs a domain as its relying party id.
+    admin_url = f"http://localhost:{admin_port}"
     local = dataclasses.replace(
         context,
         settings=context.settings.model_copy(
@@ -70,7 +74,7 @@ async def admin_with_totp(
     return subject, totp
 
 
-async def sign_in(page: Page, desk: Desk, subject: str, totp: pyotp.TOTP) -> None:
+async def at_factor_page(page: Page, desk: Desk, subject: str) -> None:
     await page.goto(desk.admin_url + "/")
     await expect(page).to_have_url(desk.admin_url + "/signin")
     await checked(page, "admin-signin-desktop")
@@ -78,6 +82,10 @@ async def sign_in(page: Page, desk: Desk, subject: str, totp: pyotp.TOTP) -> Non
     await page.get_by_label("Sign in as").fill(subject)
     await page.get_by_role("button", name="Authorize").click()
     await expect(page).to_have_url(re.compile(re.escape(desk.admin_url) + "/factor"))
+
+
+async def sign_in(page: Page, desk: Desk, subject: str, totp: pyotp.TOTP) -> None:
+    await at_factor_page(page, desk, subject)
     await checked(page, "admin-factor-desktop")
     await page.get_by_label(re.compile("Code from your authenticator")).fill("123")
     await page.get_by_role("button", name="Verify").click()
@@ -139,3 +147,52 @@ async def test_sign_in_with_totp_then_filter_the_audit_log_and_verify_it(
         await checked(page, "admin-audit-verified-desktop")
     finally:
         await context.close()
+
+
+async def test_a_security_key_is_added_then_signs_in_as_the_second_factor(
+    browser: Browser, desk: Desk, api: httpx.AsyncClient
+) -> None:
+    """WebAuthn with Chromium's virtual authenticator (CDP): registered in a session that
+    proved TOTP, then the only factor of the next sign-in."""
+    subject, totp = await admin_with_totp(api, desk.context, Role.safety)
+    context = await browser.new_context(**DESKTOP)
+    page = await context.new_page()
+    cdp = await context.new_cdp_session(page)
+    await cdp.send("WebAuthn.enable")
+    await cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "usb",
+                "hasResidentKey": False,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    try:
+        await sign_in(page, desk, subject, totp)
+        await page.get_by_role("link", name="Security keys", exact=True).click()
+        await expect(page.get_by_text("No security key yet.")).to_be_visible()
+        await page.get_by_role("button", name="Add a security key").click()
+        await expect(page.get_by_text(re.compile("Security key, added"))).to_be_visible()
+        await checked(page, "admin-keys-desktop")
+        await page.get_by_role("button", name="Sign out").click()
+        await expect(page).to_have_url(desk.admin_url + "/signin")
+        await at_factor_page(page, desk, subject)
+        await page.get_by_role("button", name="Use a security key").click()
+        await expect(page.get_by_role("heading", name="Admin dashboard")).to_be_visible()
+        await expect(page.get_by_text("Your roles: safety.")).to_be_visible()
+    finally:
+        await context.close()
+    async with desk.context.database.system_session() as s:
+        factors = list(
+            await s.scalars(
+                select(AdminSession.factor)
+                .join(User, User.id == AdminSession.user_id)
+                .where(User.email == subject)
+                .order_by(AdminSession.created_at)
+            )
+        )
+    assert factors == ["totp", "webauthn"]

@@ -130,6 +130,17 @@ async def csrf_checked(
 
 CsrfChecked = Depends(csrf_checked)
 
+CSRF_HEADER = "x-offcoder-admin-csrf"
+
+
+async def csrf_header_checked(request: Request, ctx: Context) -> None:
+    """The CSRF check of the dashboard's own scripts (WebAuthn), which post JSON."""
+    if not csrf_ok(request, ctx.settings, request.headers.get(CSRF_HEADER)):
+        raise CsrfRefused
+
+
+CsrfHeaderChecked = Depends(csrf_header_checked)
+
 
 @dataclass(frozen=True)
 class AdminAtDesk:

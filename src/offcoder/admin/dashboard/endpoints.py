@@ -11,16 +11,22 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import delete, func, or_, select
 
-from offcoder.admin.dashboard import access
-from offcoder.admin.dashboard.access import AdminAtDesk, Context, CsrfChecked, gate
+from offcoder.admin.dashboard import access, webauthn_factor
+from offcoder.admin.dashboard.access import (
+    AdminAtDesk,
+    Context,
+    CsrfChecked,
+    CsrfHeaderChecked,
+    gate,
+)
 from offcoder.admin.dashboard.matrix import ROUTES
-from offcoder.admin.dashboard.models import AdminSession
+from offcoder.admin.dashboard.models import AdminSession, WebAuthnCredential
 from offcoder.audit.models import AuditEvent
-from offcoder.audit.service import ActorKind
+from offcoder.audit.service import ActorKind, record
 from offcoder.audit.verify import verify_chain
 from offcoder.auth import mfa
 from offcoder.auth import service as auth_service
@@ -149,20 +155,22 @@ async def callback(
 async def factor_page(
     request: Request, ctx: Context, next: str | None = None, step_up: bool = False
 ) -> Response:
+    has_keys = False
     async with system_transaction(ctx) as session:
         try:
-            await access.current(session, ctx.settings, request.cookies)
+            admin = await access.current(session, ctx.settings, request.cookies)
         except access.SignInNeeded:
             signed_in = False
         else:
             signed_in = True
+            has_keys = await webauthn_factor.has_credentials(session, admin.user_id)
     if not signed_in:
         return go("/signin")
     return page(
         request,
         ctx,
         "factor.html",
-        {"next": safe_next(next), "step_up": step_up, "error": None},
+        {"next": safe_next(next), "step_up": step_up, "error": None, "has_keys": has_keys},
     )
 
 
@@ -201,7 +209,7 @@ async def factor_verify(
             request,
             ctx,
             "factor.html",
-            {"next": safe_next(next), "step_up": False, "error": error},
+            {"next": safe_next(next), "step_up": False, "error": error, "has_keys": False},
             status_code=400,
         )
     return go(safe_next(next))
@@ -215,6 +223,76 @@ def _sentence(problem: Problem) -> str:
             "then come back."
         )
     return detail
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _refused(sentence: str, status_code: int = 400) -> Response:
+    return JSONResponse({"error": sentence}, status_code=status_code)
+
+
+@router.post("/factor/webauthn/options", dependencies=[CsrfHeaderChecked])
+async def factor_webauthn_options(request: Request, ctx: Context) -> Response:
+    """A WebAuthn challenge for this session's admin's registered keys."""
+    async with system_transaction(ctx) as session:
+        try:
+            admin = await access.current(session, ctx.settings, request.cookies)
+        except access.SignInNeeded:
+            return _refused("Sign in again.", 401)
+        row = await session.get(AdminSession, admin.session_id)
+        assert row is not None
+        try:
+            options = await webauthn_factor.authentication_options(session, ctx.settings, row)
+        except webauthn_factor.WebAuthnRefused as refusal:
+            return _refused(str(refusal))
+    return JSONResponse(options)
+
+
+@router.post("/factor/webauthn", dependencies=[CsrfHeaderChecked])
+async def factor_webauthn(request: Request, ctx: Context) -> Response:
+    """The browser's signed answer: the second factor proved for this session, now."""
+    body = await _json_body(request)
+    credential = body.get("credential")
+    refused: str | None = None
+    async with system_transaction(ctx) as session:
+        try:
+            admin = await access.current(session, ctx.settings, request.cookies)
+        except access.SignInNeeded:
+            return _refused("Sign in again.", 401)
+        row = await session.get(AdminSession, admin.session_id)
+        assert row is not None
+        try:
+            if not isinstance(credential, dict):
+                raise webauthn_factor.WebAuthnRefused("The key's answer is missing.")
+            used = await webauthn_factor.authenticate(session, ctx.settings, row, credential)
+        except webauthn_factor.WebAuthnRefused as refusal:
+            refused = str(refusal)
+            await record(
+                session,
+                "admin.factor.webauthn_failed",
+                actor_id=admin.user_id,
+                actor_kind=ActorKind.admin,
+                target=f"admin_session:{admin.session_id}",
+            )
+        else:
+            row.factor, row.factor_at = "webauthn", utcnow()
+            await record(
+                session,
+                "admin.factor.verified",
+                actor_id=admin.user_id,
+                actor_kind=ActorKind.admin,
+                target=f"admin_session:{admin.session_id}",
+                details={"method": "webauthn", "credential": str(used.id)},
+            )
+    if refused is not None:
+        return _refused(refused)
+    return JSONResponse({"next": safe_next(str(body.get("next") or "/"))})
 
 
 @router.post("/signout", dependencies=[CsrfChecked])
@@ -415,6 +493,65 @@ async def change_role(
         )
     said = f"Role {role} {'granted' if change == 'grant' else 'revoked'}."
     return go(f"/users/{user_id}?notice={quote(said)}")
+
+
+@router.get("/keys", response_class=HTMLResponse)
+async def keys_page(
+    request: Request, ctx: Context, admin: Annotated[AdminAtDesk, gate("GET /keys")]
+) -> Response:
+    async with system_transaction(ctx) as session:
+        keys = list(
+            await session.scalars(
+                select(WebAuthnCredential)
+                .where(WebAuthnCredential.user_id == admin.user_id)
+                .order_by(WebAuthnCredential.created_at)
+            )
+        )
+    return page(request, ctx, "keys.html", {"keys": keys})
+
+
+@router.post("/keys/options", dependencies=[CsrfHeaderChecked])
+async def keys_options(
+    request: Request, ctx: Context, admin: Annotated[AdminAtDesk, gate("POST /keys/options")]
+) -> Response:
+    async with system_transaction(ctx) as session:
+        row = await session.get(AdminSession, admin.session_id)
+        user = await session.get(User, admin.user_id)
+        assert row is not None
+        assert user is not None
+        name = user.handle or user.email or str(user.id)
+        options = await webauthn_factor.registration_options(session, ctx.settings, row, name)
+    return JSONResponse(options)
+
+
+@router.post("/keys", dependencies=[CsrfHeaderChecked])
+async def keys_add(
+    request: Request, ctx: Context, admin: Annotated[AdminAtDesk, gate("POST /keys")]
+) -> Response:
+    """Register a security key (only in a session that already proved a factor)."""
+    body = await _json_body(request)
+    credential = body.get("credential")
+    refused: str | None = None
+    async with system_transaction(ctx) as session:
+        row = await session.get(AdminSession, admin.session_id)
+        assert row is not None
+        try:
+            if not isinstance(credential, dict):
+                raise webauthn_factor.WebAuthnRefused("The key's answer is missing.")
+            added = await webauthn_factor.register(session, ctx.settings, row, credential)
+        except webauthn_factor.WebAuthnRefused as refusal:
+            refused = str(refusal)
+        else:
+            await access.audited(
+                session,
+                admin,
+                "admin.webauthn.registered",
+                f"user:{admin.user_id}",
+                after={"credential": str(added.id)},
+            )
+    if refused is not None:
+        return _refused(refused)
+    return JSONResponse({"next": "/keys"})
 
 
 def _moment(value: str) -> datetime | None:

@@ -44,6 +44,9 @@ ROUTES = (
         "Grant or revoke an admin role",
         step_up=True,
     ),
+    Route("GET", "/keys", EVERY_ROLE, "Your security keys (WebAuthn)"),
+    Route("POST", "/keys/options", EVERY_ROLE, "Start adding a security key"),
+    Route("POST", "/keys", EVERY_ROLE, "Add a security key"),
     Route("GET", "/audit", frozenset({SUPER}), "The audit log, filtered"),
     Route("POST", "/audit/verify", frozenset({SUPER}), "Verify the audit chain"),
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offcoder.db.base import Base, IdMixin
@@ -30,3 +30,21 @@ class AdminSession(IdMixin, Base):
     factor_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # The challenge of the WebAuthn ceremony in progress in this session (one at a time).
+    webauthn_challenge: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+
+
+class WebAuthnCredential(IdMixin, Base):
+    """An admin's security key or passkey (A5): its public key, verified by py_webauthn."""
+
+    __tablename__ = "admin_webauthn_credentials"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
