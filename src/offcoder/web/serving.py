@@ -76,11 +76,11 @@ class Server(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if not self.companions:
-            await self._serve(sockets)
+            await self._serve_watching(sockets)
             return
         beside = [asyncio.create_task(c.serve()) for c in self.companions]
         try:
-            await self._serve(sockets)
+            await self._serve_watching(sockets)
         finally:
             for companion in self.companions:
                 companion.should_exit = True
@@ -90,7 +90,7 @@ class Server(uvicorn.Server):
     def all_started(self) -> bool:
         return self.started and all(c.started for c in self.companions)
 
-    async def _serve(self, sockets: list[socket.socket] | None = None) -> None:
+    async def _serve_watching(self, sockets: list[socket.socket] | None = None) -> None:
         if self.certificate is None:
             await super().serve(sockets)
             return
