@@ -224,15 +224,20 @@ def serve(
     except tls.TlsSettingsError as error:
         console.print(f"[bold red]Refusing to start:[/] {error}")
         raise typer.Exit(2) from None
-    taken = _address_taken(settings.host, settings.port)
-    if taken is not None:
-        # Before anything starts (the database, the sign-in provider): nothing is left behind.
-        typer.echo(
-            f"Cannot start: {settings.host}:{settings.port} is already in use ({taken}); "
-            "stop what listens there or choose another port with --port or OFFCODER_PORT.",
-            err=True,
-        )
-        raise typer.Exit(3)
+    for where, port, how in (
+        (settings.host, settings.port, "--port or OFFCODER_PORT"),
+        (settings.admin_host, settings.admin_listen_port, "OFFCODER_ADMIN_PORT"),
+    ):
+        taken = _address_taken(where, port)
+        if taken is not None:
+            # Before anything starts (the database, the sign-in provider): nothing is left
+            # behind.
+            typer.echo(
+                f"Cannot start: {where}:{port} is already in use ({taken}); "
+                f"stop what listens there or choose another port with {how}.",
+                err=True,
+            )
+            raise typer.Exit(3)
 
     with contextlib.ExitStack() as running:
         # Whatever serve started ends with it, in reverse order, on every way out: a signal,
@@ -263,6 +268,15 @@ def serve(
             certificate=certificate,
             reload_interval_s=settings.tls_reload_interval_s,
         )
+        # The admin dashboard: its own app on its own address (loopback unless
+        # OFFCODER_ADMIN_HOST names an internal one), never on the public port.
+        from offcoder.admin.dashboard.app import create_admin_app
+
+        admin_app = create_admin_app(application.state.context)
+        server.companions.append(
+            serving.Companion(serving.admin_uvicorn_config(admin_app, settings))
+        )
+        console.print(f"Admin dashboard on {settings.admin_base_url}", highlight=False)
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
     if not server.started:

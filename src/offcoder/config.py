@@ -272,6 +272,18 @@ class Settings(BaseSettings):
 
     # Data export archives (V3): downloadable this long after they are ready, then purged.
     export_ttl_s: int = Field(default=24 * 3600, ge=60)
+    # The admin dashboard (admin/dashboard, decision 0036): its own app on its own address,
+    # loopback unless an operator names an internal one. Port 0 means the public port + 1.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=0, ge=0, le=65535)
+    # Where browsers reach the dashboard (its sign-in callback, cookies' Secure flag, the CSRF
+    # origin check); unset, http://<admin_host>:<admin port>.
+    admin_url: str | None = None
+    # A dashboard session lasts this long after its last request, and never longer than
+    # the absolute limit; money and erasure actions need a factor proved within the step-up.
+    admin_session_idle_s: int = Field(default=15 * 60, ge=1)
+    admin_session_absolute_s: int = Field(default=8 * 3600, ge=1)
+    admin_step_up_s: int = Field(default=5 * 60, ge=1)
 
     # Wallet and payments (P1-P4). Amounts are integers of the currency's minor unit.
     currencies: list[str] = Field(default_factory=lambda: ["USD", "EUR", "GBP", "INR"])
@@ -432,6 +444,26 @@ class Settings(BaseSettings):
     def console_callback_url(self) -> str:
         """Where sign-in hands the web console its one-time code (always allowed)."""
         return self.public_url.rstrip("/") + "/console/callback"
+
+    @property
+    def admin_listen_port(self) -> int:
+        return self.admin_port or self.port + 1
+
+    @property
+    def admin_base_url(self) -> str:
+        if self.admin_url:
+            return self.admin_url.rstrip("/")
+        host = self.admin_host
+        if host in ("0.0.0.0", "", "::"):  # noqa: S104 - naming the wildcard, not binding it
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.admin_listen_port}"
+
+    @property
+    def admin_callback_url(self) -> str:
+        """Where sign-in hands the admin dashboard its one-time code (always allowed)."""
+        return self.admin_base_url + "/callback"
 
     @property
     def disclosure_policy_url(self) -> str:

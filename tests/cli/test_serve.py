@@ -22,6 +22,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_") and k != "DATABASE_URL"
     }
+    # The admin dashboard on a free port of its own (its default, the public port + 1, may be
+    # held by another process on a shared machine).
+    env["OFFCODER_ADMIN_PORT"] = str(free_port())
     env.update(extra)
     return env
 
@@ -163,11 +166,15 @@ def test_a_busy_port_is_one_sentence_and_starts_nothing(tmp_path: Path) -> None:
 def test_sigterm_stops_the_embedded_database_and_the_public_url_is_the_port_served(
     tmp_path: Path,
 ) -> None:
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     log = tmp_path / "server.log"
     server = subprocess.Popen(
         [*OFFCODER, "serve", "--no-worker"],
-        env=clean_env(OFFCODER_STATE_DIR=str(tmp_path), OFFCODER_PORT=str(port)),
+        env=clean_env(
+            OFFCODER_STATE_DIR=str(tmp_path),
+            OFFCODER_PORT=str(port),
+            OFFCODER_ADMIN_PORT=str(admin_port),
+        ),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
     )
@@ -184,8 +191,16 @@ def test_sigterm_stops_the_embedded_database_and_the_public_url_is_the_port_serv
         assert f"Open the console: {base}/console" in said
         assert "initdb" not in said and "pg_ctl" not in said, "start-up stays quiet"
         assert "Running upgrade" not in said
+        # The admin dashboard: its own app on its own (loopback) port, not on the public one.
+        admin = f"http://127.0.0.1:{admin_port}"
+        assert f"Admin dashboard on {admin}" in said
+        assert httpx.get(f"{admin}/signin").status_code == 200
+        assert httpx.get(f"{admin}/openapi.json").status_code == 404
+        assert httpx.get(f"{base}/signin").status_code == 404
     finally:
         assert_stops_with_its_database(server, signal.SIGTERM, tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", admin_port))  # the dashboard's port was let go
     assert server.returncode != 0
 
 

@@ -33,6 +33,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("OFFCODER_") and k != "DATABASE_URL"
     }
+    # The admin dashboard on a free port of its own (its default, the public port + 1, may be
+    # held by another process on a shared machine).
+    env["OFFCODER_ADMIN_PORT"] = str(free_port())
     env.update(extra)
     return env
 

@@ -28,6 +28,10 @@ ALLOWED = {
     "privacy/cli.py": "operator command (publishing a policy version)",
     "privacy/exports.py": "a worker takes any user's queued export, writes its progress and "
     "archive, and purges expired ones; the user's data itself is read under their RLS",
+    "admin/dashboard/access.py": "the admin dashboard's server-side sessions, in a table only "
+    "the system role reaches, checked before anyone is known",
+    "admin/dashboard/endpoints.py": "the admin dashboard signs in through the identity core and "
+    "reads across users (behind its session, second factor and role gate, audited)",
     "audit/cli.py": "operator command",
     "audit/verify.py": "operator command",
     "audit/purge.py": "operator command",

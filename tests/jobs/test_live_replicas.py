@@ -73,9 +73,11 @@ def cluster(
         [sys.executable, "-m", "offcoder.cli", "serve", "--no-worker", "--port", str(port)]
         for port in ports
     ] + [[sys.executable, "-m", "offcoder.cli", "worker"]]
+    # Each replica's admin dashboard on a free port of its own (the public port + 1 may be held).
+    envs = [env | {"OFFCODER_ADMIN_PORT": str(free_port())} for _ in commands]
     processes = [
-        subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        for cmd, log in zip(commands, logs, strict=True)
+        subprocess.Popen(cmd, env=own, stdout=log, stderr=subprocess.STDOUT)
+        for cmd, log, own in zip(commands, logs, envs, strict=True)
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:

@@ -42,6 +42,8 @@ def live_server(settings: Settings, prepared: PreparedDatabase) -> Iterator[str]
         OFFCODER_RATE_LIMIT_MFA_VERIFY="100000/minute",
         OFFCODER_RATE_LIMIT_DEVICE_CODE="100000/minute",
         OFFCODER_RATE_LIMIT_DEVICE_VERIFY="100000/minute",
+        # The admin dashboard on a free port (its default, the public port + 1, may be held).
+        OFFCODER_ADMIN_PORT=str(free_port()),
     )
     log_path = settings.state_dir / f"live-server-{port}.log"
     log_file = log_path.open("w")

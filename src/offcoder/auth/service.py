@@ -62,6 +62,12 @@ class EndReason(StrEnum):
     logout = "logout"
     revoked = "revoked"
     refresh_token_reuse = "refresh_token_reuse"  # noqa: S105 - a reason, not a secret
+    suspended = "suspended"  # an admin suspended the account
+
+
+class AccountSuspended(Problem):
+    def __init__(self) -> None:
+        super().__init__(403, "account-suspended", "This account is suspended; sign-in is refused.")
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,11 @@ async def begin_sign_in(
     With `link_user_id` (see `begin_link`), the callback hands the client a link code for that
     user instead of signing anyone in.
     """
-    allowed = (*ctx.settings.redirect_uris, ctx.settings.console_callback_url)
+    allowed = (
+        *ctx.settings.redirect_uris,
+        ctx.settings.console_callback_url,
+        ctx.settings.admin_callback_url,
+    )
     if link_user_id is not None:
         allowed = (*allowed, console_link_callback_url(ctx))
     if redirect_uri not in allowed and not LOOPBACK_REDIRECT.fullmatch(redirect_uri):
@@ -543,7 +553,10 @@ async def open_device_session(
     ip: str | None,
 ) -> IssuedTokens:
     """A new device session for `user_id`, and its first tokens (a code exchange, a device
-    grant)."""
+    grant). Refused (`CommitThenRefuse`, the spent code commits) for a suspended account."""
+    suspended = await session.scalar(select(User.suspended_at).where(User.id == user_id))
+    if suspended is not None:
+        raise CommitThenRefuse(AccountSuspended())
     now = utcnow()
     device = DeviceSession(
         id=uuid.uuid4(),
@@ -659,6 +672,36 @@ async def end_device_session(
         target=f"device_session:{device.id}",
         details={"user_id": str(device.user_id), "device_name": device.device_name},
     )
+
+
+async def suspend_user(
+    session: AsyncSession, user_id: uuid.UUID, *, actor_id: uuid.UUID, suspended: bool
+) -> bool:
+    """Suspend (or restore) an account, as an admin (system role). Suspending ends every live
+    device session at once (their refresh tokens stop working, their access tokens are
+    refused) and `open_device_session` refuses new ones until restored. Returns whether the
+    account was suspended before."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise Problem(404, "not-found", "No such user.")
+    before = user.suspended_at is not None
+    user.suspended_at = utcnow() if suspended else None
+    if suspended:
+        now = utcnow()
+        devices = await session.scalars(
+            select(DeviceSession)
+            .where(
+                DeviceSession.user_id == user_id,
+                DeviceSession.ended_at.is_(None),
+                DeviceSession.expires_at > now,
+            )
+            .with_for_update()
+        )
+        for device in list(devices):
+            await end_device_session(
+                session, device, EndReason.suspended, actor_kind=ActorKind.admin, actor_id=actor_id
+            )
+    return before
 
 
 # --- the signed-in user's own sessions (application role, under RLS) ------------------------

@@ -18,6 +18,9 @@ class User(IdMixin, TimestampMixin, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     # Set only when a provider asserted the address as verified (A2 relies on it later).
     email_verified_at: Mapped[datetime | None]
+    # Set by a support admin (admin dashboard): the user's sessions were ended then and no new
+    # one opens until it is cleared (auth/service.suspend_user, open_device_session).
+    suspended_at: Mapped[datetime | None]
 
     @property
     def email_verified(self) -> bool:

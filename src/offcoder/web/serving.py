@@ -4,9 +4,10 @@ place, so that the tests serve through exactly what the command does."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, Literal
 
 import uvicorn
@@ -44,6 +45,19 @@ def uvicorn_config(
     )
 
 
+def admin_uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """The admin dashboard's: its own host and port, plain HTTP on loopback or an internal
+    address (a TLS-terminating proxy in front of it sets OFFCODER_ADMIN_URL to https)."""
+    return uvicorn.Config(
+        app,
+        host=settings.admin_host,
+        port=settings.admin_listen_port,
+        log_level="info",
+        lifespan="off",
+        proxy_headers=False,
+    )
+
+
 class Server(uvicorn.Server):
     """uvicorn's server, with the certificate watcher beside it for as long as it serves."""
 
@@ -57,8 +71,26 @@ class Server(uvicorn.Server):
         super().__init__(config)
         self.certificate = certificate
         self.reload_interval_s = reload_interval_s
+        # Served in the same event loop and stopped with this one (the admin dashboard).
+        self.companions: list[Companion] = []
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if not self.companions:
+            await self._serve_watching(sockets)
+            return
+        beside = [asyncio.create_task(c.serve()) for c in self.companions]
+        try:
+            await self._serve_watching(sockets)
+        finally:
+            for companion in self.companions:
+                companion.should_exit = True
+            await asyncio.gather(*beside, return_exceptions=True)
+
+    @property
+    def all_started(self) -> bool:
+        return self.started and all(c.started for c in self.companions)
+
+    async def _serve_watching(self, sockets: list[socket.socket] | None = None) -> None:
         if self.certificate is None:
             await super().serve(sockets)
             return
@@ -69,3 +101,11 @@ class Server(uvicorn.Server):
         finally:
             watching.cancel()
             await asyncio.gather(watching, return_exceptions=True)
+
+
+class Companion(uvicorn.Server):
+    """A second server in the main one's loop: the main one takes the signals and ends it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
