@@ -430,7 +430,10 @@ async def test_explain_this_error_is_offered_after_a_failed_job(
             """() => document.dispatchEvent(new CustomEvent('offcoder:ask-ai', {detail: {
                 action: 'explain', text: "ModuleNotFoundError: No module named 'flask'"}}))"""
         )
-        await expect(last_answer(page)).to_contain_text("The module is not installed.")
+        # A second turn right after the first: the default 5 s proved short under a full run.
+        await expect(last_answer(page)).to_contain_text(
+            "The module is not installed.", timeout=20_000
+        )
         sent = standin.requests[-1].body["messages"][-1]["content"]
         assert "ModuleNotFoundError: No module named 'flask'" in sent
     finally:

@@ -119,6 +119,9 @@ async def test_run_stop_and_run_again_on_a_phone(browser: Browser, console: str)
     await run.click()
     await expect(run).to_have_text("Run again", timeout=30_000)
 
+    # job-ended follows the ending once the last output is in (the button may say "Run again"
+    # a moment before): wait for it rather than read at once (seen short under a full run).
+    await page.wait_for_function("() => window.__bus.length >= 4")
     bus = await page.evaluate("() => window.__bus")
     assert [(e["name"], e["job"]["id"]) for e in bus] == [
         ("job-started", first),

@@ -10,11 +10,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, literal, select, tuple_
+from sqlalchemy import Select, case, delete, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from offcoder.crypto.keyring import MAGIC, NONCE_BYTES
+from offcoder.crypto.keyring import MAGIC, NONCE_BYTES, OWNER_MAGIC
 from offcoder.db.base import utcnow
 from offcoder.projects.models import Project, ProjectFile, ProjectSecret
 
@@ -366,18 +366,23 @@ async def sealed_secrets(
     return list(await session.scalars(statement))
 
 
-# The sealed envelope (crypto/keyring): MAGIC, the key id's length in one byte, the key id, the
-# nonce, the ciphertext (as long as the plaintext) and the AES-GCM tag.
+# The sealed envelopes (crypto/keyring). Under the keyring: MAGIC, the key id's length in one
+# byte, the key id, the nonce, the ciphertext (as long as the plaintext) and the AES-GCM tag.
+# Under the owner's data key (decision 0033): OWNER_MAGIC, the nonce, the ciphertext, the tag.
 _GCM_TAG_BYTES = 16
 _ENVELOPE_FIXED_BYTES = len(MAGIC) + 1 + NONCE_BYTES + _GCM_TAG_BYTES
+_OWNER_ENVELOPE_BYTES = len(OWNER_MAGIC) + NONCE_BYTES + _GCM_TAG_BYTES
 
 
 def plaintext_bytes() -> Any:
     """A secret's value size in bytes of UTF-8, from its sealed length: no value is opened."""
-    return (
-        func.octet_length(ProjectSecret.value_enc)
-        - _ENVELOPE_FIXED_BYTES
-        - func.get_byte(ProjectSecret.value_enc, len(MAGIC))
+    sealed = func.octet_length(ProjectSecret.value_enc)
+    return case(
+        (
+            func.substring(ProjectSecret.value_enc, 1, len(OWNER_MAGIC)) == OWNER_MAGIC,
+            sealed - _OWNER_ENVELOPE_BYTES,
+        ),
+        else_=sealed - _ENVELOPE_FIXED_BYTES - func.get_byte(ProjectSecret.value_enc, len(MAGIC)),
     )
 
 
