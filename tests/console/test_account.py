@@ -27,7 +27,7 @@ from offcoder.db.bootstrap import PreparedDatabase
 from offcoder.users.models import User
 from tests.support.apps import app_with
 from tests.support.browser import chromium
-from tests.support.console import SIZES, checked, signed_in_page
+from tests.support.console import SIZES, account_page_ready, checked, signed_in_page
 from tests.support.exports import making_exports
 from tests.support.served import served_at_its_own_url
 
@@ -74,6 +74,7 @@ async def open_account(page: Page, console: str) -> None:
     await page.get_by_role("navigation", name="Main").get_by_role("link", name="Account").click()
     await expect(page).to_have_url(f"{console}/console/account")
     await expect(page.locator("h1")).to_have_text("Account")
+    await account_page_ready(page)
 
 
 async def save_handle(page: Page, handle: str) -> None:

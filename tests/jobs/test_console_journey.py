@@ -20,7 +20,13 @@ from offcoder.config import Settings
 from offcoder.db.bootstrap import PreparedDatabase
 from tests.support import ai_standins as ais
 from tests.support.browser import chromium
-from tests.support.console import SIZES, checked, signed_in_page
+from tests.support.console import (
+    SIZES,
+    account_page_ready,
+    checked,
+    project_page_ready,
+    signed_in_page,
+)
 from tests.support.runtime import runtime_app
 from tests.support.served import served_at_its_own_url
 
@@ -67,6 +73,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def show(page: Page, size: str, pane: str, tab: str) -> None:
     """A pane of the project page: its tab on a phone; on a laptop the panes stand side by
     side (the assistant's column opened from the page's header)."""
+    await project_page_ready(page)
     if size == "phone":
         await page.get_by_role("tab", name=tab).click()
     elif pane == "ai" and not await page.locator("#pane-ai").is_visible():
@@ -84,6 +91,7 @@ async def test_a_first_session_from_sign_in_to_deleting_the_account(
     try:
         # A handle first: previews are named after it.
         await page.get_by_role("link", name="Account").click()
+        await account_page_ready(page)
         await page.get_by_label("Handle").fill(handle)
         await page.get_by_role("button", name="Save profile").click()
         await expect(page.get_by_label("Handle")).to_have_value(handle)
@@ -171,6 +179,7 @@ async def test_a_first_session_from_sign_in_to_deleting_the_account(
 
         # Their data, as a file; then the account goes.
         await page.get_by_role("link", name="Account").click()
+        await account_page_ready(page)
         async with page.expect_download() as started:
             await page.get_by_role("button", name="Download my data").click()
         # The archive is made by the worker this app runs (privacy/exports, a periodic task).

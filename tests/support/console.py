@@ -122,3 +122,8 @@ async def checked(page: Page, name: str) -> None:
 async def project_page_ready(page: Page) -> None:
     """Wait until the project page's panes have their scripts (a click before would be lost)."""
     await expect(page.locator("#ide")).to_have_attribute("data-ready", "true")
+
+
+async def account_page_ready(page: Page) -> None:
+    """Wait until the account page's script has given its buttons their handlers."""
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true")
