@@ -30,18 +30,28 @@ def cookie_value(cookies: Mapping[str, str], settings: Settings, base: str) -> s
     return cookies.get(browser_cookie_name(settings, base))
 
 
-def page_request_ok(
-    cookies: Mapping[str, str], headers: Mapping[str, str], settings: Settings
+def csrf_token_ok(
+    cookies: Mapping[str, str],
+    headers: Mapping[str, str],
+    settings: Settings,
+    submitted: str | None,
 ) -> bool:
-    """Whether a request carrying the browser's cookies came from one of our own pages: its
-    CSRF header equals this browser's CSRF cookie (compared in constant time) and the Origin it
-    names, if any, is ours. A foreign page can make the browser send the cookies, but it can
-    neither read the token nor set the header on a cross-site request without CORS."""
+    """Whether `submitted` (a form's field or a script's header) equals this browser's CSRF
+    cookie, compared in constant time, and the Origin the browser names, if any, is ours."""
     origin = headers.get("origin")
     if origin is not None and origin.rstrip("/") not in settings.allowed_web_origins:
         return False
     expected = cookie_value(cookies, settings, CSRF_COOKIE)
-    submitted = headers.get(CSRF_HEADER)
     return bool(expected and submitted) and hmac.compare_digest(
         str(expected).encode(), str(submitted).encode()
     )
+
+
+def page_request_ok(
+    cookies: Mapping[str, str], headers: Mapping[str, str], settings: Settings
+) -> bool:
+    """Whether a request carrying the browser's cookies came from one of our own pages: its
+    CSRF header passes `csrf_token_ok`. A foreign page can make the browser send the cookies,
+    but it can neither read the token nor set the header on a cross-site request without
+    CORS."""
+    return csrf_token_ok(cookies, headers, settings, headers.get(CSRF_HEADER))

@@ -12,7 +12,6 @@ compared in constant time; with `SameSite=Lax` session cookies a cross-site POST
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from offcoder.auth.cookies import (
     CSRF_COOKIE,
     REFRESH_COOKIE,
     browser_cookie_name,
+    csrf_token_ok,
     page_request_ok,
 )
 from offcoder.auth.cookies import secure_cookies as settings_secure_cookies
@@ -96,13 +96,7 @@ def csrf_token(request: Request, response: Response, ctx: AppContext) -> str:
 
 def csrf_ok(request: Request, ctx: AppContext, submitted: str | None) -> bool:
     """The form's token matches this browser's cookie, and a browser-sent Origin is ours."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") not in ctx.settings.allowed_web_origins:
-        return False
-    expected = read_cookie(request, ctx, CSRF_COOKIE)
-    return bool(expected and submitted) and hmac.compare_digest(
-        str(expected).encode(), str(submitted).encode()
-    )
+    return csrf_token_ok(request.cookies, request.headers, ctx.settings, submitted)
 
 
 @dataclass
