@@ -423,6 +423,12 @@ async def test_explain_this_error_is_offered_after_a_failed_job(
         assert 'NameError: name "x" is not defined' in sent
         assert "line 0 of output" not in sent and len(sent) < 5000  # the tail, capped
         await expect(offer).to_have_count(0)
+        # The pane takes one question at a time ("Wait for this answer to finish"): the answer
+        # above is finished once it can be flagged.
+        await expect(
+            last_answer(page).get_by_role("button", name="Flag this answer")
+        ).to_be_visible()
+        await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
 
         # Another pane may ask directly, on the bus (lib/bus.js offcoder:ask-ai).
         standin.reply = "The module is not installed."
